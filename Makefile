@@ -1,0 +1,49 @@
+# treasury-manager: the two commands a new machine needs are `make paper` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint test unit integration paper bench clean node
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# anvil (JSON-RPC dev node) ships inside the npm package @foundry-rs/anvil.
+node_modules/.bin/anvil: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch node_modules/.bin/anvil
+
+node: node_modules/.bin/anvil
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint node
+	$(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider
+	$(BIN)/coverage report --include='src/domain/*' --fail-under=95 --skip-covered
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP) node
+	$(BIN)/pytest tests/integration -q
+
+paper: $(STAMP)
+	$(BIN)/treasury paper --host 127.0.0.1 --port 8600
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache var/coverage.xml

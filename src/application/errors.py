@@ -1,0 +1,56 @@
+"""Errors raised across ports. Adapters translate outside failures into these, once.
+
+`TransientError` means a retry may succeed (timeouts, 5xx, 429); `PermanentError` means stop
+and alert an operator (bad credentials, malformed data, a contract that reverts).
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base class of errors raised by use cases and ports."""
+
+
+class TransientError(ApplicationError):
+    """A failure that a retry may fix."""
+
+
+class PermanentError(ApplicationError):
+    """A failure that needs an operator."""
+
+
+class NotFound(PermanentError):
+    """The thing asked for does not exist."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class ConcurrencyConflict(PermanentError):
+    """Another writer changed the same record first."""
+
+    def __init__(self, kind: str, key: str, detail: str = "changed by another writer") -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} {detail}")
+
+
+class MarketDataUnavailable(TransientError):
+    """A market data source could not be read."""
+
+    def __init__(self, source: str, reason: str, *, permanent: bool = False) -> None:
+        self.source = source
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(f"{source}: {reason}")
+
+
+class AdvisorUnavailable(TransientError):
+    """The advisor could not produce a decision."""
+
+    def __init__(self, advisor: str, reason: str) -> None:
+        self.advisor = advisor
+        self.reason = reason
+        super().__init__(f"{advisor}: {reason}")

@@ -1,0 +1,1 @@
+"""Ports: async `typing.Protocol`s typed with domain types, one module per capability area."""

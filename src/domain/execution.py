@@ -1,0 +1,76 @@
+"""What the execution engine records of every on-chain step, so that a crash loses nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.errors import InvalidValue
+from domain.money import require_aware, require_non_negative
+
+
+class StepStatus(StrEnum):
+    """A step's life: intent persisted, signed, broadcast, then confirmed or failed."""
+
+    PLANNED = "planned"
+    SIGNED = "signed"
+    BROADCAST = "broadcast"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    DROPPED = "dropped"
+    REPLACED = "replaced"
+
+
+UNFINISHED_STATUSES = frozenset({StepStatus.PLANNED, StepStatus.SIGNED, StepStatus.BROADCAST})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutedTransaction:
+    """One on-chain step of a plan: approve, deposit, withdraw or swap.
+
+    Gas figures are gas units; `effective_gas_price_wei` is what the receipt charged.
+    `gas_cost_usd` is the actual cost once confirmed.
+    """
+
+    id: str
+    plan_id: str
+    step_index: int
+    chain_id: int
+    kind: str
+    description: str
+    status: StepStatus
+    amount_usd: Decimal
+    created_at: datetime
+    updated_at: datetime
+    to_address: str | None = None
+    from_address: str | None = None
+    nonce: int | None = None
+    tx_hash: str | None = None
+    gas_estimated: int | None = None
+    gas_used: int | None = None
+    effective_gas_price_wei: int | None = None
+    gas_cost_usd: Decimal | None = None
+    block_number: int | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.plan_id:
+            raise InvalidValue("id", self.id, "id and plan_id are required")
+        if self.step_index < 0:
+            raise InvalidValue("step_index", self.step_index, "must be >= 0")
+        require_non_negative(self.amount_usd, "amount_usd")
+        require_aware(self.created_at, "created_at")
+        require_aware(self.updated_at, "updated_at")
+        if self.nonce is not None and self.nonce < 0:
+            raise InvalidValue("nonce", self.nonce, "must be >= 0")
+
+    @property
+    def finished(self) -> bool:
+        """Whether this step needs no more work."""
+        return self.status not in UNFINISHED_STATUSES
+
+    def advance(self, status: StepStatus, now: datetime, **changes: object) -> ExecutedTransaction:
+        """A copy with a new status, update time and any other changed fields."""
+        return replace(self, status=status, updated_at=now, **changes)  # type: ignore[arg-type]

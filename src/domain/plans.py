@@ -1,0 +1,145 @@
+"""Rebalancing plans and the transactions they are made of."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+from domain.allocation import Bucket, TargetAllocations
+from domain.errors import InvalidValue
+from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.signals import RiskLevel
+
+
+class TransactionType(StrEnum):
+    """What a planned transaction does."""
+
+    DEPOSIT = "deposit"
+    WITHDRAW = "withdraw"
+    SWAP = "swap"
+
+
+class PlanKind(StrEnum):
+    """A normal rebalance, or the black-swan exit of volatile positions."""
+
+    REBALANCE = "rebalance"
+    EMERGENCY_EXIT = "emergency_exit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transaction:
+    """One planned move, in the spec's fields plus exact USD figures.
+
+    `amount` is in `from_asset` units; `amount_usd` its value. `estimated_gas` is gas units,
+    `estimated_gas_usd` and `estimated_slippage_usd` the expected costs.
+    `slippage_tolerance` is the fraction the on-chain minimum output allows.
+    """
+
+    tx_type: TransactionType
+    protocol: str
+    from_asset: str
+    to_asset: str
+    amount: Decimal
+    amount_usd: Decimal
+    estimated_gas: int
+    estimated_gas_usd: Decimal
+    estimated_slippage_usd: Decimal
+    slippage_tolerance: Decimal
+    chain: str = "ethereum"
+    full_exit: bool = False
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0:
+            raise InvalidValue("amount", self.amount, "must be positive")
+        require_non_negative(self.amount_usd, "amount_usd")
+        if self.estimated_gas < 0:
+            raise InvalidValue("estimated_gas", self.estimated_gas, "must not be negative")
+        require_non_negative(self.estimated_gas_usd, "estimated_gas_usd")
+        require_non_negative(self.estimated_slippage_usd, "estimated_slippage_usd")
+        require_fraction(self.slippage_tolerance, "slippage_tolerance")
+        if self.from_asset == self.to_asset:
+            raise InvalidValue("to_asset", self.to_asset, "must differ from from_asset")
+
+    @property
+    def source_key(self) -> tuple[str, str] | None:
+        """The (protocol, asset) position this move draws from; None when it draws cash."""
+        if self.tx_type is TransactionType.WITHDRAW:
+            return (self.protocol, self.from_asset)
+        if self.tx_type is TransactionType.SWAP and self.from_asset != "USDC":
+            return ("wallet", self.from_asset)
+        return None
+
+    @property
+    def destination_key(self) -> tuple[str, str] | None:
+        """The (protocol, asset) position this move fills; None when it lands in cash."""
+        if self.tx_type is TransactionType.DEPOSIT:
+            return (self.protocol, self.to_asset)
+        if self.tx_type is TransactionType.SWAP and self.to_asset != "USDC":
+            return ("wallet", self.to_asset)
+        return None
+
+    def describe(self) -> str:
+        """One line a human can read."""
+        return (
+            f"{self.tx_type.value} {self.amount.normalize():f} {self.from_asset} -> "
+            f"{self.to_asset} via {self.protocol} (${self.amount_usd.quantize(Decimal('0.01'))})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedMove:
+    """A move the planner left out, and why."""
+
+    description: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalancingPlan:
+    """The spec's RebalancingPlan: ordered transactions from current to target allocations."""
+
+    plan_id: str
+    created_at: datetime
+    current_allocations: Mapping[Bucket, Decimal]
+    target_allocations: TargetAllocations
+    required_transactions: tuple[Transaction, ...]
+    estimated_gas_cost: Decimal
+    estimated_slippage: Decimal
+    requires_approval: bool
+    risk_level: RiskLevel
+    kind: PlanKind = PlanKind.REBALANCE
+    max_slippage: Decimal | None = None
+    skipped: tuple[SkippedMove, ...] = ()
+    notes: tuple[str, ...] = ()
+    approval_reasons: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.plan_id:
+            raise InvalidValue("plan_id", self.plan_id, "must not be empty")
+        require_aware(self.created_at, "created_at")
+        require_non_negative(self.estimated_gas_cost, "estimated_gas_cost")
+        require_non_negative(self.estimated_slippage, "estimated_slippage")
+        if self.max_slippage is not None:
+            require_fraction(self.max_slippage, "max_slippage")
+        object.__setattr__(
+            self, "current_allocations", MappingProxyType(dict(self.current_allocations))
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the plan moves nothing."""
+        return not self.required_transactions
+
+    @property
+    def largest_move_usd(self) -> Decimal:
+        """The USD size of the largest single transaction."""
+        return max((t.amount_usd for t in self.required_transactions), default=ZERO)
+
+    @property
+    def total_cost_usd(self) -> Decimal:
+        """Estimated gas plus slippage."""
+        return self.estimated_gas_cost + self.estimated_slippage

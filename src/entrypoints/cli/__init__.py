@@ -1,0 +1,1 @@
+"""The `treasury` admin CLI."""

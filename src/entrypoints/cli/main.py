@@ -1,0 +1,41 @@
+"""The `treasury` command: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+app = typer.Typer(
+    name="treasury",
+    help="Autonomous DeFi treasury manager: market intelligence, advice, safety, execution.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version() -> str:
+    try:
+        return version("treasury-manager")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+source"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"treasury {_version()}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Autonomous DeFi treasury manager."""
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Settings (pydantic-settings, prefix TREASURY_), one module per area; the container composes."""
