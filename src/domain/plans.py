@@ -61,8 +61,8 @@ class Transaction:
         require_non_negative(self.estimated_gas_usd, "estimated_gas_usd")
         require_non_negative(self.estimated_slippage_usd, "estimated_slippage_usd")
         require_fraction(self.slippage_tolerance, "slippage_tolerance")
-        if self.from_asset == self.to_asset:
-            raise InvalidValue("to_asset", self.to_asset, "must differ from from_asset")
+        if self.tx_type is TransactionType.SWAP and self.from_asset == self.to_asset:
+            raise InvalidValue("to_asset", self.to_asset, "a swap must change the asset")
 
     @property
     def source_key(self) -> tuple[str, str] | None:

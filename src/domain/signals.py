@@ -82,7 +82,9 @@ class SignalConfig:
     tactical_share: Decimal = Decimal("0.4")
     ladder: TacticalLadder = field(default_factory=TacticalLadder)
     phases: PhaseThresholds = field(default_factory=PhaseThresholds)
-    input_weights: Mapping[MarketField, Decimal] = DEFAULT_INPUT_WEIGHTS
+    input_weights: Mapping[MarketField, Decimal] = field(
+        default_factory=lambda: DEFAULT_INPUT_WEIGHTS
+    )
     greed_at_least: int = 55
     fear_at_most: int = 45
 

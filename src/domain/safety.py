@@ -1,0 +1,408 @@
+"""The safety policy: every limit of the spec as a named rule, all evaluated every time.
+
+Each rule returns a RuleVerdict(rule, passed, limit, actual, severity). A failed `hard` rule
+rejects the plan; a failed `approval` rule sends it to a human. The policy never raises on
+valid input and always returns every verdict, not just the first failure.
+
+Black-swan exit plans (automatic, per the spec) skip the approval threshold, the trades-per-day
+cap and the slippage budget, so that nothing delays an exit; the emergency stop, the circuit
+breaker, the gas cap and every position limit still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
+from domain.errors import InvalidValue
+from domain.market import STABLECOINS, MarketData
+from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.plans import PlanKind, RebalancingPlan, TransactionType
+from domain.portfolio import PortfolioState
+from domain.projection import Projection, project
+
+DEFAULT_RISK_SCORES: Mapping[str, int] = MappingProxyType(
+    {"aave": 2, "curve": 3, "pendle": 4, "oneinch": 3, "wallet": 0}
+)
+
+
+class Severity(StrEnum):
+    """What a failed rule means: reject the plan, or ask a human."""
+
+    HARD = "hard"
+    APPROVAL = "approval"
+
+
+class Outcome(StrEnum):
+    """The policy's answer for a plan."""
+
+    ALLOWED = "allowed"
+    NEEDS_APPROVAL = "needs_approval"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafetyLimits:
+    """Every limit, configurable; defaults are the spec's numbers plus two protections."""
+
+    max_volatile_share: Decimal = Decimal("0.40")
+    max_single_position_share: Decimal = Decimal("0.25")
+    min_protocol_tvl_usd: Decimal = Decimal(10_000_000)
+    max_protocol_risk_score: int = 5
+    protocol_risk_scores: Mapping[str, int] = field(default_factory=lambda: DEFAULT_RISK_SCORES)
+    approval_threshold_usd: Decimal = Decimal(50_000)
+    max_trades_per_day: int = 10
+    gas_price_cap_gwei: Decimal = Decimal(100)
+    black_swan_drop_24h: Decimal = Decimal("0.20")
+    depeg_tolerance: Decimal = Decimal("0.02")
+    slippage_budget: SlippageBudget = field(default_factory=SlippageBudget)
+    circuit_breaker_failures: int = 3
+
+    def __post_init__(self) -> None:
+        require_fraction(self.max_volatile_share, "max_volatile_share")
+        require_fraction(self.max_single_position_share, "max_single_position_share")
+        require_fraction(self.black_swan_drop_24h, "black_swan_drop_24h")
+        require_fraction(self.depeg_tolerance, "depeg_tolerance")
+        require_non_negative(self.min_protocol_tvl_usd, "min_protocol_tvl_usd")
+        require_non_negative(self.approval_threshold_usd, "approval_threshold_usd")
+        require_non_negative(self.gas_price_cap_gwei, "gas_price_cap_gwei")
+        for name in ("max_trades_per_day", "circuit_breaker_failures", "max_protocol_risk_score"):
+            if getattr(self, name) < 0:
+                raise InvalidValue(name, getattr(self, name), "must not be negative")
+        object.__setattr__(
+            self, "protocol_risk_scores", MappingProxyType(dict(self.protocol_risk_scores))
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafetyContext:
+    """What the policy needs to know besides the plan: flags, counters and outside facts.
+
+    `base_fee_gwei` None means unknown now; the executor checks the cap again at send time.
+    `protocol_tvl_usd` maps protocol name to TVL; a protocol missing from it has unknown TVL.
+    """
+
+    now: datetime
+    emergency_stop: bool = False
+    trades_today: int = 0
+    base_fee_gwei: Decimal | None = None
+    protocol_tvl_usd: Mapping[str, Decimal] = field(default_factory=dict)
+    slippage_state: SlippageBudgetState = field(default_factory=SlippageBudgetState)
+    consecutive_failures: int = 0
+
+    def __post_init__(self) -> None:
+        require_aware(self.now, "now")
+        if self.trades_today < 0:
+            raise InvalidValue("trades_today", self.trades_today, "must not be negative")
+        object.__setattr__(self, "protocol_tvl_usd", MappingProxyType(dict(self.protocol_tvl_usd)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleVerdict:
+    """One rule's answer: whether it passed, against what limit, with what actual value."""
+
+    rule: str
+    passed: bool
+    limit: str
+    actual: str
+    severity: Severity
+    message: str
+
+    @property
+    def reason(self) -> str:
+        """A line a human can read: the rule, and why it failed or passed."""
+        state = "ok" if self.passed else "FAILED"
+        return f"{self.rule} {state}: {self.message} (limit {self.limit}, actual {self.actual})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafetyVerdict:
+    """The policy's answer with every rule's verdict and the projected portfolio."""
+
+    outcome: Outcome
+    verdicts: tuple[RuleVerdict, ...]
+    projection: Projection
+
+    @property
+    def failures(self) -> tuple[RuleVerdict, ...]:
+        """The rules that failed."""
+        return tuple(v for v in self.verdicts if not v.passed)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the plan was rejected or needs approval (empty when allowed)."""
+        return tuple(v.reason for v in self.failures)
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the plan may execute without a human."""
+        return self.outcome is Outcome.ALLOWED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Inputs:
+    plan: RebalancingPlan
+    before: PortfolioState
+    after: Projection
+    context: SafetyContext
+    limits: SafetyLimits
+
+    @property
+    def is_exit(self) -> bool:
+        return self.plan.kind is PlanKind.EMERGENCY_EXIT
+
+
+def _pct(value: Decimal) -> str:
+    return f"{(value * 100).quantize(Decimal('0.01'))}%"
+
+
+def _verdict(
+    rule: str,
+    passed: bool,
+    limit: str,
+    actual: str,
+    message: str,
+    severity: Severity = Severity.HARD,
+) -> RuleVerdict:
+    return RuleVerdict(
+        rule=rule, passed=passed, limit=limit, actual=actual, severity=severity, message=message
+    )
+
+
+def emergency_stop(i: _Inputs) -> RuleVerdict:
+    """No plan runs while the emergency stop is on."""
+    on = i.context.emergency_stop
+    return _verdict(
+        "emergency_stop",
+        not on or i.plan.is_empty,
+        "off",
+        "on" if on else "off",
+        "the emergency stop blocks every plan until a human resumes" if on else "not engaged",
+    )
+
+
+def circuit_breaker(i: _Inputs) -> RuleVerdict:
+    """After N consecutive failed executions nothing runs until a human resumes."""
+    failures = i.context.consecutive_failures
+    limit = i.limits.circuit_breaker_failures
+    tripped = failures >= limit
+    return _verdict(
+        "circuit_breaker",
+        not tripped or i.plan.is_empty,
+        f"< {limit} consecutive failures",
+        str(failures),
+        "tripped: resume after investigating the failures" if tripped else "closed",
+    )
+
+
+def volatile_cap(i: _Inputs) -> RuleVerdict:
+    """At most 40 % of the treasury in volatile assets after the plan (hard)."""
+    share = i.after.volatile_share
+    cap = i.limits.max_volatile_share
+    return _verdict(
+        "max_volatile_share",
+        share <= cap,
+        _pct(cap),
+        _pct(share),
+        "volatile assets (BTC/ETH) after the plan",
+    )
+
+
+def single_position_cap(i: _Inputs) -> RuleVerdict:
+    """No single position above 25 % of the treasury after the plan (cash is not a position)."""
+    key, share = i.after.largest_position
+    cap = i.limits.max_single_position_share
+    name = f"{key[0]} {key[1]}" if key else "none"
+    return _verdict(
+        "max_single_position_share",
+        share <= cap,
+        _pct(cap),
+        _pct(share),
+        f"largest position after the plan: {name}",
+    )
+
+
+def _deposit_protocols(plan: RebalancingPlan) -> list[str]:
+    return sorted(
+        {t.protocol for t in plan.required_transactions if t.tx_type is TransactionType.DEPOSIT}
+    )
+
+
+def protocol_tvl_floor(i: _Inputs) -> RuleVerdict:
+    """Only deposit into protocols with TVL of at least $10M; unknown TVL fails."""
+    floor = i.limits.min_protocol_tvl_usd
+    short: list[str] = []
+    lowest: Decimal | None = None
+    for protocol in _deposit_protocols(i.plan):
+        tvl = i.context.protocol_tvl_usd.get(protocol)
+        if tvl is None:
+            short.append(f"{protocol} (TVL unknown)")
+            continue
+        lowest = tvl if lowest is None else min(lowest, tvl)
+        if tvl < floor:
+            short.append(f"{protocol} (${tvl:,.0f})")
+    return _verdict(
+        "min_protocol_tvl",
+        not short,
+        f"${floor:,.0f}",
+        "n/a"
+        if lowest is None and not short
+        else ("unknown" if lowest is None else f"${lowest:,.0f}"),
+        "below the floor: " + ", ".join(short) if short else "every deposit protocol clears it",
+    )
+
+
+def protocol_risk_score(i: _Inputs) -> RuleVerdict:
+    """Only deposit into protocols whose risk score is at most 5/10; unscored protocols fail."""
+    cap = i.limits.max_protocol_risk_score
+    worst = 0
+    bad: list[str] = []
+    for protocol in _deposit_protocols(i.plan):
+        score = i.limits.protocol_risk_scores.get(protocol)
+        if score is None:
+            bad.append(f"{protocol} (unscored)")
+            continue
+        worst = max(worst, score)
+        if score > cap:
+            bad.append(f"{protocol} ({score}/10)")
+    return _verdict(
+        "max_protocol_risk_score",
+        not bad,
+        f"{cap}/10",
+        f"{worst}/10",
+        "too risky: " + ", ".join(bad) if bad else "every deposit protocol is within the score",
+    )
+
+
+def approval_threshold(i: _Inputs) -> RuleVerdict:
+    """A single move above $50K needs a human (waived for the black-swan exit)."""
+    largest = i.plan.largest_move_usd
+    limit = i.limits.approval_threshold_usd
+    return _verdict(
+        "approval_threshold",
+        i.is_exit or largest <= limit,
+        f"${limit:,.0f} per move",
+        f"${largest:,.2f}",
+        "black-swan exit is automatic" if i.is_exit else "largest single move",
+        Severity.APPROVAL,
+    )
+
+
+def trades_per_day(i: _Inputs) -> RuleVerdict:
+    """At most 10 trades per UTC day, counting this plan (waived for the black-swan exit)."""
+    after = i.context.trades_today + len(i.plan.required_transactions)
+    limit = i.limits.max_trades_per_day
+    return _verdict(
+        "max_trades_per_day",
+        i.is_exit or after <= limit,
+        str(limit),
+        str(after),
+        "trades today including this plan",
+    )
+
+
+def gas_price_cap(i: _Inputs) -> RuleVerdict:
+    """No plan while the base fee is above 100 gwei; unknown now is checked again at send time."""
+    fee = i.context.base_fee_gwei
+    cap = i.limits.gas_price_cap_gwei
+    passed = fee is None or fee <= cap or i.plan.is_empty
+    return _verdict(
+        "gas_price_cap",
+        passed,
+        f"{cap} gwei",
+        "unknown" if fee is None else f"{fee} gwei",
+        "unknown now; the executor checks it again before sending"
+        if fee is None
+        else "current base fee",
+    )
+
+
+def slippage_budget(i: _Inputs) -> RuleVerdict:
+    """Cumulative slippage stays within 1 % of the treasury per 7 days (linear refill)."""
+    budget = i.limits.slippage_budget
+    total = i.before.total_value_usd
+    used = slippage_used(i.context.slippage_state, budget, total, i.context.now)
+    after = used + i.plan.estimated_slippage
+    capacity = budget.capacity(total)
+    return _verdict(
+        "slippage_budget",
+        i.is_exit or after <= capacity,
+        f"${capacity:,.2f} per {budget.period.days} days",
+        f"${after:,.2f}",
+        "slippage used including this plan",
+    )
+
+
+def balances_stay_positive(i: _Inputs) -> RuleVerdict:
+    """Every step is funded by the ones before it: no balance ever goes below zero."""
+    lowest = min(i.after.lowest_cash, i.after.lowest_position)
+    return _verdict(
+        "no_negative_balance",
+        lowest >= ZERO,
+        "$0",
+        f"${lowest:,.2f}",
+        "lowest cash or position balance during the plan",
+    )
+
+
+RULES: tuple[Callable[[_Inputs], RuleVerdict], ...] = (
+    emergency_stop,
+    circuit_breaker,
+    volatile_cap,
+    single_position_cap,
+    protocol_tvl_floor,
+    protocol_risk_score,
+    trades_per_day,
+    gas_price_cap,
+    slippage_budget,
+    balances_stay_positive,
+    approval_threshold,
+)
+
+
+def evaluate(
+    plan: RebalancingPlan,
+    portfolio: PortfolioState,
+    context: SafetyContext,
+    limits: SafetyLimits = SafetyLimits(),
+) -> SafetyVerdict:
+    """Evaluate every rule against the plan's projected outcome and return all verdicts."""
+    after = project(portfolio, plan)
+    inputs = _Inputs(plan=plan, before=portfolio, after=after, context=context, limits=limits)
+    verdicts = tuple(rule(inputs) for rule in RULES)
+    if any(not v.passed and v.severity is Severity.HARD for v in verdicts):
+        outcome = Outcome.REJECTED
+    elif any(not v.passed for v in verdicts):
+        outcome = Outcome.NEEDS_APPROVAL
+    else:
+        outcome = Outcome.ALLOWED
+    return SafetyVerdict(outcome=outcome, verdicts=verdicts, projection=after)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlackSwan:
+    """Why the market counts as a black swan now."""
+
+    reasons: tuple[str, ...]
+
+
+def detect_black_swan(
+    market: MarketData, limits: SafetyLimits = SafetyLimits()
+) -> BlackSwan | None:
+    """BTC or ETH down 20 % in 24 h, or a stablecoin more than 2 % off its peg."""
+    reasons: list[str] = []
+    drop = limits.black_swan_drop_24h
+    for name, change in (("BTC", market.btc_change_24h), ("ETH", market.eth_change_24h)):
+        if change is not None and change <= -drop:
+            reasons.append(f"{name} {_pct(change)} in 24 h (limit -{_pct(drop)})")
+    for asset, price in sorted(market.stablecoin_prices.items()):
+        if asset.upper() in STABLECOINS and abs(price - 1) > limits.depeg_tolerance:
+            reasons.append(
+                f"{asset} at ${price} is off its peg by more than {_pct(limits.depeg_tolerance)}"
+            )
+    return BlackSwan(reasons=tuple(reasons)) if reasons else None
