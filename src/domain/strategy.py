@@ -1,0 +1,156 @@
+"""One decision step, shared by the live decision cycle and the backtester.
+
+Given the portfolio, the targets an advisor chose and the market, it decides whether to act
+(black-swan exit, drift beyond the band, a threshold crossing, or a forced rebalance), builds
+the plan with the domain planner, and judges it with the safety policy. Live, paper and
+backtest differ only in the adapters around this function, never in this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from domain.allocation import Drift, TargetAllocations, rebalance_due
+from domain.errors import InvalidValue, PlanInfeasible
+from domain.market import MarketData
+from domain.plans import RebalancingPlan
+from domain.planner import PlannerConfig, PlanningPrices, plan_emergency_exit, plan_rebalance
+from domain.portfolio import PortfolioState
+from domain.safety import (
+    BlackSwan,
+    SafetyContext,
+    SafetyLimits,
+    SafetyVerdict,
+    detect_black_swan,
+    evaluate,
+)
+from domain.signals import RiskLevel, SignalConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyConfig:
+    """Signal, planner and safety settings together; the planner may not be looser than policy."""
+
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    drift_band: Decimal = Decimal("0.05")
+
+    def __post_init__(self) -> None:
+        if self.planner.max_single_position_share > self.limits.max_single_position_share:
+            raise InvalidValue(
+                "planner.max_single_position_share",
+                self.planner.max_single_position_share,
+                "must not exceed the safety policy's cap",
+            )
+        if self.planner.max_volatile_share > self.limits.max_volatile_share:
+            raise InvalidValue(
+                "planner.max_volatile_share",
+                self.planner.max_volatile_share,
+                "must not exceed the safety policy's cap",
+            )
+        if self.drift_band < 0:
+            raise InvalidValue("drift_band", self.drift_band, "must not be negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """What the strategy proposes this step: a plan with its verdict, or why there is none."""
+
+    plan: RebalancingPlan | None
+    verdict: SafetyVerdict | None
+    rebalance_due: bool
+    black_swan: BlackSwan | None
+    reason: str
+
+
+def planning_prices(
+    market: MarketData,
+    gas_price_gwei: Decimal,
+    extra: Mapping[str, Decimal] | None = None,
+) -> PlanningPrices:
+    """Prices for planning from market data (BTC/WBTC, ETH/WETH, stablecoins) plus extras.
+
+    Raises:
+        PlanInfeasible: the ETH price, needed to cost gas, is unknown.
+    """
+    if market.eth_price is None:
+        raise PlanInfeasible("the ETH price is unknown, so gas cannot be costed")
+    asset_usd: dict[str, Decimal] = dict(extra or {})
+    if market.btc_price is not None:
+        asset_usd.setdefault("WBTC", market.btc_price)
+        asset_usd.setdefault("BTC", market.btc_price)
+    asset_usd.setdefault("WETH", market.eth_price)
+    asset_usd.setdefault("ETH", market.eth_price)
+    for asset, price in market.stablecoin_prices.items():
+        asset_usd.setdefault(asset, price)
+    return PlanningPrices(
+        asset_usd=asset_usd, gas_price_gwei=gas_price_gwei, eth_usd=market.eth_price
+    )
+
+
+def propose(
+    portfolio: PortfolioState,
+    targets: TargetAllocations,
+    market: MarketData,
+    context: SafetyContext,
+    *,
+    prices: PlanningPrices,
+    plan_id: str,
+    now: datetime,
+    config: StrategyConfig = StrategyConfig(),
+    threshold_crossed: bool = False,
+    force: bool = False,
+    exit_requested: bool = False,
+    max_slippage: Decimal | None = None,
+    risk_level: RiskLevel = RiskLevel.MEDIUM,
+) -> Proposal:
+    """Decide whether to act, plan it, and judge the plan (see module doc).
+
+    Raises:
+        PlanInfeasible: a price needed to size a move is unknown.
+    """
+    black_swan = detect_black_swan(market, config.limits)
+    if black_swan is not None or exit_requested:
+        reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
+        if portfolio.volatile_value() <= 0:
+            return Proposal(
+                plan=None,
+                verdict=None,
+                rebalance_due=False,
+                black_swan=black_swan,
+                reason=f"exit wanted ({reason}) but no volatile position is held",
+            )
+        plan = plan_emergency_exit(
+            portfolio, prices=prices, plan_id=plan_id, now=now, reason=reason, config=config.planner
+        )
+        verdict = evaluate(plan, portfolio, context, config.limits)
+        return Proposal(
+            plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
+        )
+    drift = Drift(current=portfolio.current_allocations(), target=targets)
+    due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
+    if not due:
+        return Proposal(
+            plan=None,
+            verdict=None,
+            rebalance_due=False,
+            black_swan=None,
+            reason=f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+        )
+    plan = plan_rebalance(
+        portfolio,
+        targets,
+        prices=prices,
+        plan_id=plan_id,
+        now=now,
+        config=config.planner,
+        max_slippage=max_slippage,
+        risk_level=risk_level,
+    )
+    verdict = evaluate(plan, portfolio, context, config.limits)
+    why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
+    return Proposal(plan=plan, verdict=verdict, rebalance_due=True, black_swan=None, reason=why)
