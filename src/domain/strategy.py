@@ -16,8 +16,8 @@ from decimal import Decimal
 from domain.allocation import Drift, TargetAllocations, rebalance_due
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import MarketData
-from domain.plans import RebalancingPlan
 from domain.planner import PlannerConfig, PlanningPrices, plan_emergency_exit, plan_rebalance
+from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import (
     BlackSwan,
