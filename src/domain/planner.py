@@ -3,8 +3,11 @@
 Order: withdrawals, then swaps (sells before buys), then deposits, so every step is funded by
 the ones before it. Base yield is split across venues by configured weights; each position's
 target is clamped below the single-position cap and the tactical total below the volatile cap
-(with a little headroom for costs). Moves below the minimum trade size are skipped, except
-those that cure a breached limit. Buys and deposits are scaled down when cash cannot fund them.
+(with a little headroom for costs). Moves below the minimum trade size, moves whose expected
+slippage exceeds the bound, and moves whose gas exceeds `max_gas_share` of their value are
+skipped with the reason recorded; a move that cures a breached cap is exempt from the size and
+gas-share rules (not from paying its way). Buys and deposits are scaled down when cash cannot
+fund them.
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ class _Move:
     key: Key
     usd: Decimal
     full_exit: bool = False
+    cures_breach: bool = False
 
 
 def gas_cost_usd(gas_units: int, prices: PlanningPrices) -> Decimal:
@@ -259,7 +263,14 @@ def plan_rebalance(
             continue
         if delta < 0:
             full_exit = want == 0
-            sells.append(_Move(key=key, usd=have if full_exit else -delta, full_exit=full_exit))
+            sells.append(
+                _Move(
+                    key=key,
+                    usd=have if full_exit else -delta,
+                    full_exit=full_exit,
+                    cures_breach=cures_breach,
+                )
+            )
         else:
             buys.append(_Move(key=key, usd=delta))
 
@@ -311,7 +322,9 @@ def plan_rebalance(
             return None
         gas = config.gas_units[tx_type]
         gas_usd = gas_cost_usd(gas, prices)
-        if gas_usd > move.usd * config.max_gas_share:
+        too_costly = gas_usd > move.usd * config.max_gas_share
+        # A move that cures a breached cap may pay more gas, but never more than it brings in.
+        if (too_costly and not move.cures_breach) or gas_usd >= move.usd * (ONE - expected):
             skipped.append(
                 SkippedMove(
                     description=f"{tx_type.value} {from_asset}->{to_asset} ${move.usd:.2f}",
