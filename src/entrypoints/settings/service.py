@@ -1,0 +1,79 @@
+"""Service-wide settings: mode, adapter selection, API tokens, scheduling and approvals.
+
+`TREASURY_MODE=paper` (the default) presets every port to its simulated adapter; `live`
+presets the real ones and refuses to start without a keystore, RPC URLs and API tokens.
+Each port can still be chosen on its own (`TREASURY_MARKET_DATA`, `TREASURY_ADVISOR`,
+`TREASURY_CHAIN`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    """Paper trading (simulated adapters) or live."""
+
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class MarketDataChoice(StrEnum):
+    """Which market data adapter to use."""
+
+    SIMULATED = "simulated"
+    LIVE = "live"
+
+
+class AdvisorChoice(StrEnum):
+    """Which advisor decides."""
+
+    RULES = "rules"
+    CLAUDE = "claude"
+
+
+class ChainChoice(StrEnum):
+    """The in-process dev chain, or real JSON-RPC nodes."""
+
+    DEVCHAIN = "devchain"
+    RPC = "rpc"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings that shape the whole service."""
+
+    model_config = SettingsConfigDict(env_prefix="TREASURY_", extra="ignore")
+
+    mode: Mode = Mode.PAPER
+    market_data: MarketDataChoice | None = None
+    advisor: AdvisorChoice | None = None
+    chain: ChainChoice | None = None
+    api_tokens: SecretStr = SecretStr("")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=1, le=65535)
+    cycle_interval_s: float | None = Field(default=None, gt=0)
+    approval_expiry_hours: float = Field(default=24, gt=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+    dashboard_url: str | None = None
+
+    @model_validator(mode="after")
+    def _apply_mode_presets(self) -> ServiceSettings:
+        paper = self.mode is Mode.PAPER
+        if self.market_data is None:
+            self.market_data = MarketDataChoice.SIMULATED if paper else MarketDataChoice.LIVE
+        if self.advisor is None:
+            self.advisor = AdvisorChoice.RULES if paper else AdvisorChoice.CLAUDE
+        if self.chain is None:
+            self.chain = ChainChoice.DEVCHAIN if paper else ChainChoice.RPC
+        if self.cycle_interval_s is None:
+            self.cycle_interval_s = 10.0 if paper else 3600.0
+        return self
+
+    @property
+    def public_url(self) -> str:
+        """Where the dashboard and API are reachable, for links in notifications."""
+        return self.dashboard_url or f"http://{self.host}:{self.port}"
