@@ -54,3 +54,20 @@ class AdvisorUnavailable(TransientError):
         self.advisor = advisor
         self.reason = reason
         super().__init__(f"{advisor}: {reason}")
+
+
+class CycleBusy(TransientError):
+    """Another decision cycle or execution holds the treasury lock."""
+
+    def __init__(self, holder: str = "another process") -> None:
+        self.holder = holder
+        super().__init__(f"a decision cycle is already running ({holder})")
+
+
+class ExecutionRefused(PermanentError):
+    """A plan may not execute now (the policy, re-checked at execution time, rejects it)."""
+
+    def __init__(self, plan_id: str, reasons: tuple[str, ...]) -> None:
+        self.plan_id = plan_id
+        self.reasons = reasons
+        super().__init__(f"plan {plan_id} refused: " + "; ".join(reasons))

@@ -1,0 +1,254 @@
+"""Approvals: a human approves or rejects a pending decision; approved plans execute once.
+
+Approving re-checks nothing but the decision's state; executing re-runs the safety policy
+against the treasury as it is then (emergency stop, trades today, gas, limits), waiving only
+the approval threshold the human just answered. Pending decisions expire after their window
+or when a re-plan shows the market moved materially.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from application.cycle import settle_execution
+from application.errors import NotFound
+from application.execution import ExecutionReport, PlanRunner
+from application.ports.clock import Clock
+from application.ports.persistence import EMERGENCY_STOP, UnitOfWorkFactory
+from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader
+from domain.decisions import Decision, DecisionStatus
+from domain.errors import DecisionExpired
+from domain.money import ZERO
+from domain.planner import PlanningPrices, plan_rebalance
+from domain.plans import RebalancingPlan
+from domain.portfolio import PortfolioState
+from domain.safety import Outcome, SafetyContext, Severity, evaluate
+from domain.strategy import StrategyConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalCommand:
+    """A human's answer to a pending decision."""
+
+    decision_id: str
+    approved: bool
+    approver: str
+    notes: str | None = None
+
+
+class DecideOnApproval:
+    """Approve or reject a pending decision, recording who and why."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+        self._clock = clock
+        self._uow = uow
+
+    async def execute(self, command: ApprovalCommand) -> Decision:
+        """Record the answer. Approval of an expired decision expires it and fails.
+
+        Raises:
+            NotFound: no such decision.
+            DecisionNotPending: it is no longer pending.
+            DecisionExpired: its approval window has passed.
+            ConcurrencyConflict: another approver answered at the same moment.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            decision = await uow.decisions.get(command.decision_id)
+            if (
+                command.approved
+                and decision.status is DecisionStatus.PENDING
+                and decision.is_expired(now)
+            ):
+                expired = decision.expire(now, "approval window passed")
+                await uow.decisions.update(expired)
+                await uow.audit.append(
+                    command.approver,
+                    "decision.expired",
+                    "decision",
+                    decision.id,
+                    {"reason": expired.notes},
+                    at=now,
+                )
+                await uow.commit()
+                raise DecisionExpired(decision.id)
+            if command.approved:
+                answered = decision.approve(command.approver, command.notes, now)
+            else:
+                answered = decision.reject(command.approver, command.notes, now)
+            await uow.decisions.update(answered)
+            await uow.audit.append(
+                command.approver,
+                "decision.approved" if command.approved else "decision.rejected",
+                "decision",
+                decision.id,
+                {"notes": command.notes, "plan_id": decision.plan_id},
+                at=now,
+            )
+            await uow.commit()
+        return answered
+
+
+class ExecuteApprovedDecision:
+    """Run an approved decision's plan, once, after re-checking the safety policy."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        portfolio: PortfolioReader,
+        conditions: ChainConditions,
+        runner: PlanRunner,
+        lock: CycleLock,
+        strategy: StrategyConfig | None = None,
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._portfolio = portfolio
+        self._conditions = conditions
+        self._runner = runner
+        self._lock = lock
+        self._strategy = strategy or StrategyConfig()
+
+    async def execute(self, decision_id: str) -> ExecutionReport | None:
+        """Execute the plan if the decision is still approved; None if there was nothing to do.
+
+        Raises:
+            NotFound: no such decision, or it has no plan.
+        """
+        async with self._lock.hold():
+            return await self._execute(decision_id)
+
+    async def _execute(self, decision_id: str) -> ExecutionReport | None:
+        async with self._uow() as uow:
+            decision = await uow.decisions.get(decision_id)
+            if decision.status is not DecisionStatus.APPROVED:
+                return None
+            if decision.plan_id is None:
+                raise NotFound("plan of decision", decision_id)
+            plan = await uow.plans.get(decision.plan_id)
+            stopped = await uow.flags.is_active(EMERGENCY_STOP)
+            breaker = await uow.strategy.breaker()
+            slippage = await uow.strategy.slippage_budget()
+            now = self._clock.now()
+            trades_today = await uow.executions.count_sent_on(now.date())
+            already = await uow.executions.by_plan(plan.plan_id)
+        portfolio = await self._portfolio.read()
+        context = SafetyContext(
+            now=now,
+            emergency_stop=stopped,
+            trades_today=max(0, trades_today - sum(1 for s in already if s.tx_hash)),
+            base_fee_gwei=await self._conditions.base_fee_gwei(),
+            protocol_tvl_usd=await self._conditions.protocol_tvl_usd(),
+            slippage_state=slippage,
+            consecutive_failures=breaker.consecutive_failures,
+        )
+        if not already:
+            verdict = evaluate(plan, portfolio, context, self._strategy.limits)
+            hard = tuple(v.reason for v in verdict.failures if v.severity is Severity.HARD)
+            if verdict.outcome is Outcome.REJECTED and hard:
+                return await self._refuse(decision, plan, hard)
+        report = await self._runner.execute(plan, decision.id)
+        await settle_execution(
+            self._uow, self._clock, decision, plan, report, portfolio, self._strategy
+        )
+        return report
+
+    async def _refuse(
+        self, decision: Decision, plan: RebalancingPlan, reasons: tuple[str, ...]
+    ) -> ExecutionReport:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            failed = decision.mark_failed(now, "refused at execution: " + "; ".join(reasons))
+            await uow.decisions.update(failed)
+            await uow.audit.append(
+                "policy",
+                "plan.refused",
+                "plan",
+                plan.plan_id,
+                {"decision_id": decision.id, "reasons": list(reasons)},
+                at=now,
+            )
+            await uow.commit()
+        return ExecutionReport(plan_id=plan.plan_id, succeeded=False, steps=(), error=failed.notes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiryResult:
+    """Which pending decisions expired, and why."""
+
+    expired: tuple[tuple[str, str], ...]
+
+
+class ExpirePendingDecisions:
+    """Expire pending decisions whose window passed or whose plan no longer fits the market."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        strategy: StrategyConfig | None = None,
+        material_change: Decimal = Decimal("0.2"),
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._strategy = strategy or StrategyConfig()
+        self._material_change = material_change
+
+    async def execute(
+        self, portfolio: PortfolioState | None = None, prices: PlanningPrices | None = None
+    ) -> ExpiryResult:
+        """Expire what is due. With a portfolio and prices, also re-plan each pending decision
+        and expire it when the total it would move changed by more than `material_change`."""
+        now = self._clock.now()
+        expired: list[tuple[str, str]] = []
+        async with self._uow() as uow:
+            for decision in await uow.decisions.list_by_status(DecisionStatus.PENDING):
+                reason: str | None = None
+                if decision.is_expired(now):
+                    reason = "approval window passed"
+                elif portfolio is not None and prices is not None and decision.plan_id:
+                    plan = await uow.plans.get(decision.plan_id)
+                    reason = self._moved(plan, portfolio, prices, decision)
+                if reason is None:
+                    continue
+                await uow.decisions.update(decision.expire(now, reason))
+                await uow.audit.append(
+                    "scheduler",
+                    "decision.expired",
+                    "decision",
+                    decision.id,
+                    {"reason": reason},
+                    at=now,
+                )
+                expired.append((decision.id, reason))
+            await uow.commit()
+        return ExpiryResult(expired=tuple(expired))
+
+    def _moved(
+        self,
+        plan: RebalancingPlan,
+        portfolio: PortfolioState,
+        prices: PlanningPrices,
+        decision: Decision,
+    ) -> str | None:
+        fresh = plan_rebalance(
+            portfolio,
+            decision.target_allocations,
+            prices=prices,
+            plan_id=f"{plan.plan_id}-recheck",
+            now=self._clock.now(),
+            config=self._strategy.planner,
+            max_slippage=plan.max_slippage,
+        )
+        before = sum((t.amount_usd for t in plan.required_transactions), ZERO)
+        after = sum((t.amount_usd for t in fresh.required_transactions), ZERO)
+        if before == 0:
+            return None
+        change = abs(after - before) / before
+        if change > self._material_change:
+            return f"market moved: the plan would now move ${after:,.0f} instead of ${before:,.0f}"
+        return None

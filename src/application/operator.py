@@ -1,0 +1,101 @@
+"""Operator actions: the emergency stop, resuming, and the manual MVRV fallback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from application.ports.clock import Clock
+from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
+from domain.budget import BreakerState
+from domain.errors import InvalidValue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlagChange:
+    """Who turns the emergency stop on or off, and why."""
+
+    actor: str
+    reason: str
+
+
+class EmergencyStop:
+    """Turn the emergency stop on: every plan is blocked until a human resumes."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+        self._clock = clock
+        self._uow = uow
+
+    async def execute(self, change: FlagChange) -> OperatorFlag:
+        """Set the flag and audit it in the same transaction.
+
+        Raises:
+            InvalidValue: no reason given.
+        """
+        return await _set_stop(self._clock, self._uow, change, active=True)
+
+
+class Resume:
+    """Turn the emergency stop off and reset the circuit breaker; a human decision."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+        self._clock = clock
+        self._uow = uow
+
+    async def execute(self, change: FlagChange) -> OperatorFlag:
+        """Clear the flag and the breaker, audited.
+
+        Raises:
+            InvalidValue: no reason given.
+        """
+        return await _set_stop(self._clock, self._uow, change, active=False)
+
+
+async def _set_stop(
+    clock: Clock, uow_factory: UnitOfWorkFactory, change: FlagChange, *, active: bool
+) -> OperatorFlag:
+    if not change.reason.strip():
+        raise InvalidValue("reason", change.reason, "say why")
+    now = clock.now()
+    flag = OperatorFlag(
+        name=EMERGENCY_STOP, active=active, set_by=change.actor, reason=change.reason, set_at=now
+    )
+    async with uow_factory() as uow:
+        await uow.audit.append(
+            change.actor,
+            "emergency_stop.on" if active else "emergency_stop.off",
+            "flag",
+            EMERGENCY_STOP,
+            {"reason": change.reason},
+            at=now,
+        )
+        await uow.flags.set(flag)
+        if not active:
+            await uow.strategy.save_breaker(BreakerState())
+        await uow.commit()
+    return flag
+
+
+class SetManualMvrv:
+    """Store an operator's MVRV Z value, used (flagged manual) when Glassnode cannot answer."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+        self._clock = clock
+        self._uow = uow
+
+    async def execute(self, value: Decimal, actor: str) -> Decimal:
+        """Store the value with its time and who set it, audited.
+
+        Raises:
+            InvalidValue: the value is outside -5..20, a range MVRV Z has never left.
+        """
+        if not Decimal(-5) <= value <= Decimal(20):
+            raise InvalidValue("mvrv_z_score", value, "must be between -5 and 20")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.audit.append(
+                actor, "market.manual_mvrv", "market", "mvrv_z_score", {"value": str(value)}, at=now
+            )
+            await uow.manual_mvrv.set_manual_mvrv(value, now, actor)
+            await uow.commit()
+        return value

@@ -1,0 +1,301 @@
+"""The Litestar application: the spec's endpoints plus operator endpoints, on port 8600.
+
+Reads are open; every mutating endpoint needs `Authorization: Bearer <token>` with a role
+that may do it (operator: rebalance, emergency stop, manual MVRV; approver: approve, reject,
+resume). Errors are JSON with a clear message, mapped in `errors.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post, put
+from litestar.background_tasks import BackgroundTask
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.params import Parameter
+
+from application.approvals import ApprovalCommand
+from application.cycle import CycleCommand, CycleOutcome, CycleResult
+from application.operator import FlagChange
+from application.queries import Health, HealthReport
+from domain.audit import AuditEntry
+from entrypoints.api.auth import Principal, Role, TokenRegistry
+from entrypoints.api.dto import (
+    AllocationSignalOut,
+    ApproveIn,
+    DecisionOut,
+    EmergencyIn,
+    ManualMvrvIn,
+    MarketDataOut,
+    PortfolioStateOut,
+    RebalanceIn,
+    RebalancingPlanOut,
+    dump,
+)
+from entrypoints.api.errors import EXCEPTION_HANDLERS
+from entrypoints.api.services import Services
+
+Json = dict[str, Any]
+
+
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Enforce `opt["role"]`: 401 without a valid token, 403 with a role that may not."""
+    needed: Role | None = handler.opt.get("role")
+    if needed is None:
+        return
+    registry: TokenRegistry = connection.app.state.tokens
+    token = _bearer(connection)
+    principal = registry.authenticate(token) if token else None
+    if principal is None:
+        raise NotAuthorizedException(
+            "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if principal.role < needed:
+        raise PermissionDeniedException(
+            f"the {principal.role.name.lower()} role may not do this; {needed.name.lower()} needed"
+        )
+    connection.scope.setdefault("state", {})["principal"] = principal
+
+
+def current_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller authenticated by the guard."""
+    principal: Principal = request.scope["state"]["principal"]
+    return principal
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    """The use cases, from the app's state."""
+    services: Services = request.app.state.services
+    return services
+
+
+def _steps(result: CycleResult) -> list[Json]:
+    if result.execution is None:
+        return []
+    return [
+        {
+            "step": s.step_index,
+            "kind": s.kind,
+            "description": s.description,
+            "status": s.status.value,
+            "tx_hash": s.tx_hash,
+            "nonce": s.nonce,
+            "gas_used": s.gas_used,
+            "error": s.error,
+        }
+        for s in result.execution.steps
+    ]
+
+
+def cycle_body(result: CycleResult) -> Json:
+    """The answer to a rebalance request: plan, transactions, status."""
+    return {
+        "status": result.outcome.value,
+        "decision_id": result.decision.id,
+        "decision": dump(DecisionOut.from_domain(result.decision)),
+        "plan": dump(RebalancingPlanOut.from_domain(result.plan)) if result.plan else None,
+        "transactions": _steps(result),
+        "reasons": list(result.verdict.reasons) if result.verdict else [],
+        "timings_ms": {k: float(v) for k, v in result.timings_ms.items()},
+    }
+
+
+def health_body(report: HealthReport) -> Json:
+    """The spec's health answer with database, market sources and the emergency stop."""
+    return {
+        "status": report.status.value,
+        "ai_status": report.ai_status.status.value,
+        "ai_detail": report.ai_status.detail,
+        "protocols_status": {p.name: p.status.value for p in report.protocols_status},
+        "database": report.database.status.value,
+        "market_sources": {
+            s.source: {
+                "status": s.status.value,
+                "last_success": s.last_success.isoformat() if s.last_success else None,
+                "last_error": s.last_error,
+            }
+            for s in report.market_sources
+        },
+        "emergency_stop": bool(report.emergency_stop and report.emergency_stop.active),
+        "others": {p.name: {"status": p.status.value, "detail": p.detail} for p in report.others},
+        "checked_at": report.checked_at.isoformat() if report.checked_at else None,
+    }
+
+
+def audit_body(entry: AuditEntry) -> Json:
+    """One audit entry as JSON."""
+    return {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "payload": entry.payload,
+        "hash": entry.hash,
+    }
+
+
+@get("/market/data", tags=["market"], summary="Current market intelligence")
+async def market_data(services: Services) -> Json:
+    return dump(MarketDataOut.from_domain(await services.market.execute()))
+
+
+@get("/market/signal", tags=["market"], summary="Current allocation signal")
+async def market_signal(services: Services) -> Json:
+    return dump(AllocationSignalOut.from_domain(await services.signal.execute()))
+
+
+@put("/market/mvrv", tags=["market"], opt={"role": Role.OPERATOR}, summary="Set the manual MVRV Z")
+async def set_mvrv(services: Services, principal: Principal, data: ManualMvrvIn) -> Json:
+    value = await services.manual_mvrv.execute(data.value, principal.name)
+    return {"mvrv_z_score": float(value), "manual": True, "set_by": principal.name}
+
+
+@get("/portfolio/status", tags=["portfolio"], summary="Current portfolio state")
+async def portfolio_status(services: Services) -> Json:
+    return dump(PortfolioStateOut.from_domain(await services.status.execute()))
+
+
+@post("/portfolio/rebalance", tags=["portfolio"], opt={"role": Role.OPERATOR}, status_code=202)
+async def rebalance(services: Services, principal: Principal, data: RebalanceIn) -> Response[Json]:
+    """Run a decision cycle now; 403 with the decision id when the plan needs approval."""
+    result = await services.cycle.execute(
+        CycleCommand(requested_by=principal.name, force=data.force, max_slippage=data.max_slippage)
+    )
+    body = cycle_body(result)
+    if result.outcome is CycleOutcome.PENDING_APPROVAL:
+        body["error"] = "the plan needs human approval"
+        return Response(body, status_code=403)
+    if result.outcome is CycleOutcome.REJECTED:
+        body["error"] = "the safety policy rejected the plan"
+        return Response(body, status_code=422)
+    return Response(body, status_code=202)
+
+
+@get("/decisions/pending", tags=["decisions"], summary="Decisions awaiting approval")
+async def pending_decisions(services: Services) -> list[Json]:
+    return [dump(DecisionOut.from_domain(d)) for d in await services.decisions.pending()]
+
+
+@get("/decisions", tags=["decisions"], summary="Decision history, newest first")
+async def decision_history(
+    services: Services, limit: int = Parameter(default=50, ge=1, le=500)
+) -> list[Json]:
+    return [dump(DecisionOut.from_domain(d)) for d in await services.decisions.history(limit)]
+
+
+@get("/decisions/{decision_id:str}", tags=["decisions"], summary="One decision")
+async def decision_detail(services: Services, decision_id: str) -> Json:
+    return dump(DecisionOut.from_domain(await services.decisions.get(decision_id)))
+
+
+@post("/decisions/{decision_id:str}/approve", tags=["decisions"], opt={"role": Role.APPROVER})
+async def approve_decision(
+    services: Services, principal: Principal, decision_id: str, data: ApproveIn
+) -> Response[Json]:
+    """Approve (202; the plan executes in the background) or reject (200) a pending decision."""
+    decision = await services.approve.execute(
+        ApprovalCommand(
+            decision_id=decision_id,
+            approved=data.approved,
+            approver=principal.name,
+            notes=data.notes,
+        )
+    )
+    body = dump(DecisionOut.from_domain(decision))
+    if data.approved:
+        task = BackgroundTask(services.execute_approved.execute, decision.id)
+        return Response(body, status_code=202, background=task)
+    return Response(body, status_code=200)
+
+
+@post("/emergency-stop", tags=["operator"], opt={"role": Role.OPERATOR}, status_code=200)
+async def emergency_stop(services: Services, principal: Principal, data: EmergencyIn) -> Json:
+    flag = await services.emergency_stop.execute(
+        FlagChange(actor=principal.name, reason=data.reason)
+    )
+    return {
+        "emergency_stop": flag.active,
+        "set_by": flag.set_by,
+        "reason": flag.reason,
+        "set_at": flag.set_at.isoformat(),
+    }
+
+
+@post("/resume", tags=["operator"], opt={"role": Role.APPROVER}, status_code=200)
+async def resume(services: Services, principal: Principal, data: EmergencyIn) -> Json:
+    flag = await services.resume.execute(FlagChange(actor=principal.name, reason=data.reason))
+    return {
+        "emergency_stop": flag.active,
+        "set_by": flag.set_by,
+        "reason": flag.reason,
+        "set_at": flag.set_at.isoformat(),
+    }
+
+
+@get("/audit", tags=["operator"], summary="The audit log's tail")
+async def audit_tail(
+    services: Services, count: int = Parameter(default=50, ge=1, le=1000)
+) -> list[Json]:
+    return [audit_body(e) for e in await services.audit.tail(count)]
+
+
+@get("/health", tags=["operator"], summary="Health of every part")
+async def health(services: Services) -> Response[Json]:
+    report = await services.health.execute()
+    status = 500 if report.status is Health.UNHEALTHY else 200
+    return Response(health_body(report), status_code=status)
+
+
+ROUTES = [
+    market_data,
+    market_signal,
+    set_mvrv,
+    portfolio_status,
+    rebalance,
+    pending_decisions,
+    decision_history,
+    decision_detail,
+    approve_decision,
+    emergency_stop,
+    resume,
+    audit_tail,
+    health,
+]
+
+
+def create_app(
+    services: Services,
+    tokens: TokenRegistry,
+    *,
+    lifespan: list[Callable[[Litestar], AbstractAsyncContextManager[None]]] | None = None,
+    extra_routes: list[Any] | None = None,
+) -> Litestar:
+    """Build the app around ready use cases; the container owns their lifecycle."""
+    return Litestar(
+        route_handlers=[*ROUTES, *(extra_routes or [])],
+        dependencies={
+            "services": Provide(services_of, sync_to_thread=False),
+            "principal": Provide(current_principal, sync_to_thread=False),
+        },
+        guards=[role_guard],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="treasury-manager", version="0.1.0", path="/schema"),
+        state=State({"services": services, "tokens": tokens}),
+        lifespan=lifespan or [],
+        debug=False,
+    )

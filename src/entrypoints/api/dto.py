@@ -1,0 +1,326 @@
+"""Response and request models at the API edge, with the spec's field names (snake_case).
+
+Money and fractions leave the service as JSON numbers (the spec's models use floats); exact
+values stay in the database and the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from domain.decisions import Decision
+from domain.market import MarketData
+from domain.plans import RebalancingPlan, Transaction
+from domain.portfolio import PortfolioState, Position
+from domain.signals import AllocationSignal
+
+Num = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+OptNum = Annotated[
+    Decimal | None,
+    PlainSerializer(
+        lambda v: None if v is None else float(v), return_type=float | None, when_used="json"
+    ),
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FreshnessOut(_Out):
+    """Where a market field came from and how fresh it is."""
+
+    source: str
+    observed_at: datetime
+    stale: bool
+    manual: bool
+    age_seconds: Num
+
+
+class MarketDataOut(_Out):
+    """The spec's MarketData plus 24 h changes and per-field freshness."""
+
+    btc_price: OptNum
+    eth_price: OptNum
+    mvrv_z_score: OptNum
+    funding_rate: OptNum
+    fear_greed_index: int | None
+    market_phase: str
+    timestamp: datetime
+    btc_change_24h: OptNum = None
+    eth_change_24h: OptNum = None
+    freshness: dict[str, FreshnessOut] = Field(default_factory=dict)
+
+    @classmethod
+    def from_domain(cls, m: MarketData) -> MarketDataOut:
+        """Build from domain MarketData."""
+        return cls(
+            btc_price=m.btc_price,
+            eth_price=m.eth_price,
+            mvrv_z_score=m.mvrv_z_score,
+            funding_rate=m.funding_rate,
+            fear_greed_index=m.fear_greed_index,
+            market_phase=m.market_phase.value,
+            timestamp=m.timestamp,
+            btc_change_24h=m.btc_change_24h,
+            eth_change_24h=m.eth_change_24h,
+            freshness={
+                f.value: FreshnessOut(
+                    source=i.source,
+                    observed_at=i.observed_at,
+                    stale=i.stale,
+                    manual=i.manual,
+                    age_seconds=i.age_seconds,
+                )
+                for f, i in m.freshness.items()
+            },
+        )
+
+
+class AllocationSignalOut(_Out):
+    """The spec's AllocationSignal."""
+
+    mode: str
+    target_allocations: dict[str, Num]
+    confidence: Num
+    reasoning: str
+    trigger: str
+    recommended_actions: list[str]
+    risk_level: str
+    market_phase: str
+    tactical_exposure: Num
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, s: AllocationSignal) -> AllocationSignalOut:
+        """Build from a domain AllocationSignal."""
+        return cls(
+            mode=s.mode.value,
+            target_allocations=s.target_allocations.as_dict(),
+            confidence=s.confidence,
+            reasoning=s.reasoning,
+            trigger=s.trigger,
+            recommended_actions=list(s.recommended_actions),
+            risk_level=s.risk_level.value,
+            market_phase=s.market_phase.value,
+            tactical_exposure=s.tactical_exposure,
+            created_at=s.created_at,
+        )
+
+
+class PositionOut(_Out):
+    """The spec's Position."""
+
+    protocol: str
+    asset: str
+    amount: Num
+    value_usd: Num
+    apy: Num
+    entered_at: datetime
+    current_return: Num
+    chain: str
+
+    @classmethod
+    def from_domain(cls, p: Position) -> PositionOut:
+        """Build from a domain Position."""
+        return cls(
+            protocol=p.protocol,
+            asset=p.asset,
+            amount=p.amount,
+            value_usd=p.value_usd,
+            apy=p.apy,
+            entered_at=p.entered_at,
+            current_return=p.current_return,
+            chain=p.chain,
+        )
+
+
+class AllocationLineOut(_Out):
+    """Current versus target share of a bucket."""
+
+    current: Num
+    target: OptNum
+
+
+class PortfolioStateOut(_Out):
+    """The spec's PortfolioState."""
+
+    total_value_usd: Num
+    positions: list[PositionOut]
+    cash_balance: Num
+    allocations: dict[str, AllocationLineOut]
+    last_rebalance: datetime | None
+    performance_24h: OptNum
+    performance_7d: OptNum
+    performance_30d: OptNum
+    as_of: datetime | None
+
+    @classmethod
+    def from_domain(cls, p: PortfolioState) -> PortfolioStateOut:
+        """Build from a domain PortfolioState."""
+        return cls(
+            total_value_usd=p.total_value_usd,
+            positions=[PositionOut.from_domain(x) for x in p.positions],
+            cash_balance=p.cash_balance,
+            allocations={
+                b.value: AllocationLineOut(current=line.current, target=line.target)
+                for b, line in p.allocations.items()
+            },
+            last_rebalance=p.last_rebalance,
+            performance_24h=p.performance_24h,
+            performance_7d=p.performance_7d,
+            performance_30d=p.performance_30d,
+            as_of=p.as_of,
+        )
+
+
+class TransactionOut(_Out):
+    """The spec's Transaction."""
+
+    tx_type: str
+    protocol: str
+    from_asset: str
+    to_asset: str
+    amount: Num
+    amount_usd: Num
+    estimated_gas: int
+    estimated_gas_usd: Num
+    estimated_slippage_usd: Num
+    slippage_tolerance: Num
+
+    @classmethod
+    def from_domain(cls, t: Transaction) -> TransactionOut:
+        """Build from a domain Transaction."""
+        return cls(
+            tx_type=t.tx_type.value,
+            protocol=t.protocol,
+            from_asset=t.from_asset,
+            to_asset=t.to_asset,
+            amount=t.amount,
+            amount_usd=t.amount_usd,
+            estimated_gas=t.estimated_gas,
+            estimated_gas_usd=t.estimated_gas_usd,
+            estimated_slippage_usd=t.estimated_slippage_usd,
+            slippage_tolerance=t.slippage_tolerance,
+        )
+
+
+class RebalancingPlanOut(_Out):
+    """The spec's RebalancingPlan, plus what was skipped and why."""
+
+    plan_id: str
+    kind: str
+    current_allocations: dict[str, Num]
+    target_allocations: dict[str, Num]
+    required_transactions: list[TransactionOut]
+    estimated_gas_cost: Num
+    estimated_slippage: Num
+    requires_approval: bool
+    risk_level: str
+    skipped: list[dict[str, str]]
+    notes: list[str]
+
+    @classmethod
+    def from_domain(cls, p: RebalancingPlan) -> RebalancingPlanOut:
+        """Build from a domain RebalancingPlan."""
+        return cls(
+            plan_id=p.plan_id,
+            kind=p.kind.value,
+            current_allocations={b.value: v for b, v in p.current_allocations.items()},
+            target_allocations=p.target_allocations.as_dict(),
+            required_transactions=[TransactionOut.from_domain(t) for t in p.required_transactions],
+            estimated_gas_cost=p.estimated_gas_cost,
+            estimated_slippage=p.estimated_slippage,
+            requires_approval=p.requires_approval,
+            risk_level=p.risk_level.value,
+            skipped=[{"description": s.description, "reason": s.reason} for s in p.skipped],
+            notes=list(p.notes),
+        )
+
+
+class DecisionOut(_Out):
+    """A decision record."""
+
+    id: str
+    created_at: datetime
+    status: str
+    kind: str
+    advisor: str
+    model: str | None
+    target_allocations: dict[str, Num]
+    reasoning: str
+    risk_assessment: str
+    plan_id: str | None
+    verdict_reasons: list[str]
+    approver: str | None
+    notes: str | None
+    decided_at: datetime | None
+    expires_at: datetime | None
+    fallback_reason: str | None
+    trigger: str
+
+    @classmethod
+    def from_domain(cls, d: Decision) -> DecisionOut:
+        """Build from a domain Decision."""
+        return cls(
+            id=d.id,
+            created_at=d.created_at,
+            status=d.status.value,
+            kind=d.kind.value,
+            advisor=d.advisor,
+            model=d.model,
+            target_allocations=d.target_allocations.as_dict(),
+            reasoning=d.reasoning,
+            risk_assessment=d.risk_assessment.value,
+            plan_id=d.plan_id,
+            verdict_reasons=list(d.verdict_reasons),
+            approver=d.approver,
+            notes=d.notes,
+            decided_at=d.decided_at,
+            expires_at=d.expires_at,
+            fallback_reason=d.fallback_reason,
+            trigger=d.signal.trigger,
+        )
+
+
+class RebalanceIn(BaseModel):
+    """Body of POST /portfolio/rebalance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = False
+    max_slippage: Decimal | None = Field(default=None, gt=0, le=Decimal("0.05"))
+
+
+class ApproveIn(BaseModel):
+    """Body of POST /decisions/{id}/approve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class ManualMvrvIn(BaseModel):
+    """Body of PUT /market/mvrv."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Decimal = Field(ge=Decimal(-5), le=Decimal(20))
+
+
+class EmergencyIn(BaseModel):
+    """Body of POST /emergency-stop and /resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as JSON-ready data."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,36 @@
+"""The use cases the API, CLI and scheduler call: one object, built by the container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
+from application.cycle import RunDecisionCycle
+from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.queries import (
+    CheckHealth,
+    GetMarketData,
+    GetPortfolioStatus,
+    ListDecisions,
+    PreviewSignal,
+    ReadAudit,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """Every use case, ready to call. Front ends hold no logic of their own."""
+
+    market: GetMarketData
+    signal: PreviewSignal
+    status: GetPortfolioStatus
+    cycle: RunDecisionCycle
+    decisions: ListDecisions
+    approve: DecideOnApproval
+    execute_approved: ExecuteApprovedDecision
+    expire: ExpirePendingDecisions
+    emergency_stop: EmergencyStop
+    resume: Resume
+    manual_mvrv: SetManualMvrv
+    audit: ReadAudit
+    health: CheckHealth
