@@ -1,0 +1,98 @@
+"""The scheduler: a decision cycle every interval, through adapter failures, until stopped.
+
+Failures back off exponentially (with a cap) and never stop the loop; a stop request (SIGTERM,
+SIGINT, or `stop()`) ends it between cycles, or interrupts the wait. Expired pending decisions
+are cleared before each cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from application.cycle import CycleCommand, CycleResult
+from application.errors import ApplicationError
+from domain.errors import DomainError
+from entrypoints.api.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerConfig:
+    """Interval between cycles and the failure backoff."""
+
+    interval_s: float
+    max_backoff_s: float = 600.0
+    max_cycles: int | None = None
+
+
+class Scheduler:
+    """Runs `services.cycle` on a timer; one instance per process."""
+
+    def __init__(
+        self,
+        services: Services,
+        config: SchedulerConfig,
+        *,
+        before_cycle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._services = services
+        self._config = config
+        self._before_cycle = before_cycle
+        self._stopping = asyncio.Event()
+        self.cycles = 0
+        self.failures = 0
+        self.last_result: CycleResult | None = None
+        self.last_error: str | None = None
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current cycle."""
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM and SIGINT."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def run(self) -> None:
+        """Loop until stopped (or `max_cycles`)."""
+        consecutive = 0
+        while not self._stopping.is_set():
+            delay = self._config.interval_s
+            try:
+                await self.tick()
+                consecutive = 0
+            except (ApplicationError, DomainError, OSError) as exc:
+                consecutive += 1
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                backoff = min(self._config.max_backoff_s, self._config.interval_s * 2**consecutive)
+                delay = backoff * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+                log.warning(
+                    "decision cycle failed; backing off",
+                    extra={"error": self.last_error, "retry_in_s": round(delay, 1)},
+                )
+            if self._config.max_cycles is not None and self.cycles >= self._config.max_cycles:
+                break
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                continue
+        log.info("scheduler stopped", extra={"cycles": self.cycles, "failures": self.failures})
+
+    async def tick(self) -> CycleResult:
+        """One scheduled cycle: hooks, expiry, then the cycle itself."""
+        if self._before_cycle is not None:
+            await self._before_cycle()
+        await self._services.expire.execute()
+        result = await self._services.cycle.execute(CycleCommand(requested_by="scheduler"))
+        self.cycles += 1
+        self.last_result = result
+        self.last_error = None
+        return result
