@@ -283,7 +283,7 @@ class RunDecisionCycle:
                 await uow.plans.add(plan, decision_id=decision.id)
                 await uow.audit.append(
                     "policy",
-                    f"plan.{outcome.value}",
+                    f"plan.{verdict.outcome.value}" if verdict else "plan.empty",
                     "plan",
                     plan.plan_id,
                     {
