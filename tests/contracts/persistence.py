@@ -35,8 +35,10 @@ from domain.tactical import RatchetState
 D = Decimal
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 TARGETS = TargetAllocations(base_yield=D("0.6"), tactical=D("0.24"), cash=D("0.16"))
+# 28 significant digits (the Decimal context's precision, so sums stay exact), 18 decimals.
+EXACT = D("1234567890.123456789012345678")
 # 20 integer digits and 18 decimals: the most NUMERIC(38, 18) holds, and no float could.
-EXACT = D("12345678901234567890.123456789012345678")
+WIDEST = D("12345678901234567890.123456789012345678")
 
 Tamper = Callable[[int], Awaitable[None]]
 
@@ -498,12 +500,10 @@ class UnitOfWorkContract:
             )
             await uow.commit()
         async with uow_factory() as uow:
-            await uow.positions.replace_all([make_position("aave", "USDC", EXACT.to_eng_string())])
+            await uow.positions.replace_all([make_position("aave", "USDC", str(WIDEST))])
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.positions.list_all() == [
-                make_position("aave", "USDC", EXACT.to_eng_string())
-            ]
+            assert await uow.positions.list_all() == [make_position("aave", "USDC", str(WIDEST))]
             with pytest.raises(ValueError, match="appears once"):
                 await uow.positions.replace_all(
                     [make_position("aave", "USDC", "1"), make_position("aave", "USDC", "2")]

@@ -8,7 +8,7 @@ times and always reads them back aware.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, String
@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 SCALE = 18
 PRECISION = 38
 _QUANTUM = Decimal(1).scaleb(-SCALE)
+_CONTEXT = Context(prec=PRECISION + 2)
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -40,8 +41,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         amount = Decimal(value)
         if not amount.is_finite():
             raise ValueError(f"ExactDecimal cannot store {amount}")
+        if amount != 0 and amount.adjusted() >= PRECISION - SCALE:
+            raise ValueError(f"{amount} has more than {PRECISION - SCALE} integer digits")
         if dialect.name == "sqlite":
-            return format(amount.quantize(_QUANTUM), "f")
+            return format(amount.quantize(_QUANTUM, context=_CONTEXT), "f")
         return amount
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
