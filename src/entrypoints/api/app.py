@@ -15,17 +15,17 @@ from litestar import Litestar, Request, Response, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome, CycleResult
 from application.operator import FlagChange
 from application.queries import Health, HealthReport
-from domain.audit import AuditEntry
+from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
 from entrypoints.api.dto import (
     AllocationSignalOut,
@@ -144,34 +144,42 @@ def audit_body(entry: AuditEntry) -> Json:
         "action": entry.action,
         "subject_type": entry.subject_type,
         "subject_id": entry.subject_id,
-        "payload": entry.payload,
+        "payload": to_json_value(dict(entry.payload)),
         "hash": entry.hash,
     }
 
 
 @get("/market/data", tags=["market"], summary="Current market intelligence")
-async def market_data(services: Services) -> Json:
+async def market_data(services: NamedDependency[Services]) -> Json:
     return dump(MarketDataOut.from_domain(await services.market.execute()))
 
 
 @get("/market/signal", tags=["market"], summary="Current allocation signal")
-async def market_signal(services: Services) -> Json:
+async def market_signal(services: NamedDependency[Services]) -> Json:
     return dump(AllocationSignalOut.from_domain(await services.signal.execute()))
 
 
 @put("/market/mvrv", tags=["market"], opt={"role": Role.OPERATOR}, summary="Set the manual MVRV Z")
-async def set_mvrv(services: Services, principal: Principal, data: ManualMvrvIn) -> Json:
+async def set_mvrv(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[ManualMvrvIn],
+) -> Json:
     value = await services.manual_mvrv.execute(data.value, principal.name)
     return {"mvrv_z_score": float(value), "manual": True, "set_by": principal.name}
 
 
 @get("/portfolio/status", tags=["portfolio"], summary="Current portfolio state")
-async def portfolio_status(services: Services) -> Json:
+async def portfolio_status(services: NamedDependency[Services]) -> Json:
     return dump(PortfolioStateOut.from_domain(await services.status.execute()))
 
 
 @post("/portfolio/rebalance", tags=["portfolio"], opt={"role": Role.OPERATOR}, status_code=202)
-async def rebalance(services: Services, principal: Principal, data: RebalanceIn) -> Response[Json]:
+async def rebalance(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[RebalanceIn],
+) -> Response[Json]:
     """Run a decision cycle now; 403 with the decision id when the plan needs approval."""
     result = await services.cycle.execute(
         CycleCommand(requested_by=principal.name, force=data.force, max_slippage=data.max_slippage)
@@ -187,25 +195,28 @@ async def rebalance(services: Services, principal: Principal, data: RebalanceIn)
 
 
 @get("/decisions/pending", tags=["decisions"], summary="Decisions awaiting approval")
-async def pending_decisions(services: Services) -> list[Json]:
+async def pending_decisions(services: NamedDependency[Services]) -> list[Json]:
     return [dump(DecisionOut.from_domain(d)) for d in await services.decisions.pending()]
 
 
 @get("/decisions", tags=["decisions"], summary="Decision history, newest first")
 async def decision_history(
-    services: Services, limit: int = Parameter(default=50, ge=1, le=500)
+    services: NamedDependency[Services], limit: int = Parameter(default=50, ge=1, le=500)
 ) -> list[Json]:
     return [dump(DecisionOut.from_domain(d)) for d in await services.decisions.history(limit)]
 
 
 @get("/decisions/{decision_id:str}", tags=["decisions"], summary="One decision")
-async def decision_detail(services: Services, decision_id: str) -> Json:
+async def decision_detail(services: NamedDependency[Services], decision_id: FromPath[str]) -> Json:
     return dump(DecisionOut.from_domain(await services.decisions.get(decision_id)))
 
 
 @post("/decisions/{decision_id:str}/approve", tags=["decisions"], opt={"role": Role.APPROVER})
 async def approve_decision(
-    services: Services, principal: Principal, decision_id: str, data: ApproveIn
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    decision_id: FromPath[str],
+    data: JSONBody[ApproveIn],
 ) -> Response[Json]:
     """Approve (202; the plan executes in the background) or reject (200) a pending decision."""
     decision = await services.approve.execute(
@@ -224,7 +235,11 @@ async def approve_decision(
 
 
 @post("/emergency-stop", tags=["operator"], opt={"role": Role.OPERATOR}, status_code=200)
-async def emergency_stop(services: Services, principal: Principal, data: EmergencyIn) -> Json:
+async def emergency_stop(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[EmergencyIn],
+) -> Json:
     flag = await services.emergency_stop.execute(
         FlagChange(actor=principal.name, reason=data.reason)
     )
@@ -237,7 +252,11 @@ async def emergency_stop(services: Services, principal: Principal, data: Emergen
 
 
 @post("/resume", tags=["operator"], opt={"role": Role.APPROVER}, status_code=200)
-async def resume(services: Services, principal: Principal, data: EmergencyIn) -> Json:
+async def resume(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[EmergencyIn],
+) -> Json:
     flag = await services.resume.execute(FlagChange(actor=principal.name, reason=data.reason))
     return {
         "emergency_stop": flag.active,
@@ -249,13 +268,13 @@ async def resume(services: Services, principal: Principal, data: EmergencyIn) ->
 
 @get("/audit", tags=["operator"], summary="The audit log's tail")
 async def audit_tail(
-    services: Services, count: int = Parameter(default=50, ge=1, le=1000)
+    services: NamedDependency[Services], count: int = Parameter(default=50, ge=1, le=1000)
 ) -> list[Json]:
     return [audit_body(e) for e in await services.audit.tail(count)]
 
 
 @get("/health", tags=["operator"], summary="Health of every part")
-async def health(services: Services) -> Response[Json]:
+async def health(services: NamedDependency[Services]) -> Response[Json]:
     report = await services.health.execute()
     status = 500 if report.status is Health.UNHEALTHY else 200
     return Response(health_body(report), status_code=status)
@@ -279,7 +298,7 @@ ROUTES = [
 
 
 def create_app(
-    services: Services,
+    services: NamedDependency[Services],
     tokens: TokenRegistry,
     *,
     lifespan: list[Callable[[Litestar], AbstractAsyncContextManager[None]]] | None = None,

@@ -1,0 +1,237 @@
+"""The REST API over fakes: status codes, auth, validation and the spec's field names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from application.queries import (
+    CheckHealth,
+    GetMarketData,
+    GetPortfolioStatus,
+    ListDecisions,
+    PreviewSignal,
+    ReadAudit,
+)
+from entrypoints.api.app import create_app
+from entrypoints.api.auth import TokenRegistry
+from entrypoints.api.services import Services
+from tests.fakes.treasury import FakePortfolio, StaticProbe
+from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
+
+VIEWER = "viewer-token-000000000001"
+OPERATOR = "operator-token-0000000001"
+APPROVER = "approver-token-0000000001"
+TOKENS = TokenRegistry.parse(f"{VIEWER}:viewer,{OPERATOR}:operator,{APPROVER}:approver")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def services_for(t: Treasury) -> Services:
+    portfolio = FakePortfolio(t.book)
+    return Services(
+        market=GetMarketData(market=t.market),
+        signal=PreviewSignal(clock=t.clock, market=t.market, uow=t.uow),
+        status=GetPortfolioStatus(clock=t.clock, portfolio=portfolio, uow=t.uow),
+        cycle=t.cycle,
+        decisions=ListDecisions(uow=t.uow),
+        approve=t.approve,
+        execute_approved=t.execute_approved,
+        expire=t.expire,
+        emergency_stop=t.stop,
+        resume=t.resume,
+        manual_mvrv=t.manual_mvrv,
+        audit=ReadAudit(uow=t.uow),
+        health=CheckHealth(
+            clock=t.clock,
+            uow=t.uow,
+            market=t.market,
+            advisor=StaticProbe("rules"),
+            protocols=[StaticProbe("aave")],
+        ),
+    )
+
+
+@pytest.fixture
+async def cash_client() -> AsyncIterator[tuple[AsyncTestClient, Treasury]]:  # type: ignore[type-arg]
+    t = build_treasury(cash=400_000)
+    async with AsyncTestClient(app=create_app(services_for(t), TOKENS)) as client:
+        yield client, t
+
+
+@pytest.fixture
+async def balanced_client() -> AsyncIterator[tuple[AsyncTestClient, Treasury]]:  # type: ignore[type-arg]
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    async with AsyncTestClient(app=create_app(services_for(t), TOKENS)) as client:
+        yield client, t
+
+
+async def test_market_data_uses_the_spec_field_names(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, _ = cash_client
+    response = await client.get("/market/data")
+    assert response.status_code == 200
+    body = response.json()
+    assert {
+        "btc_price",
+        "eth_price",
+        "mvrv_z_score",
+        "funding_rate",
+        "fear_greed_index",
+        "market_phase",
+        "timestamp",
+    } <= set(body)
+    assert body["btc_price"] == 60000
+    assert body["market_phase"] == "euphoria"
+
+
+async def test_market_data_failure_is_a_500_with_a_message(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = cash_client
+    t.market.down = True
+    response = await client.get("/market/data")
+    assert response.status_code == 500
+    assert "every source is down" in response.json()["error"]
+
+
+async def test_signal_has_targets_confidence_and_reasoning(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, _ = cash_client
+    body = (await client.get("/market/signal")).json()
+    assert body["mode"] == "tactical"
+    assert body["target_allocations"] == {"base_yield": 0.6, "tactical": 0.24, "cash": 0.16}
+    assert 0 < body["confidence"] <= 1
+    assert body["reasoning"]
+
+
+async def test_mutations_need_a_token_and_the_right_role(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, _ = cash_client
+    no_token = await client.post("/portfolio/rebalance", json={})
+    assert no_token.status_code == 401
+    assert no_token.headers["www-authenticate"] == "Bearer"
+    bad_token = await client.post(
+        "/portfolio/rebalance", json={}, headers=auth("not-a-real-token-00000")
+    )
+    assert bad_token.status_code == 401
+    viewer = await client.post("/portfolio/rebalance", json={}, headers=auth(VIEWER))
+    assert viewer.status_code == 403
+    assert "viewer role may not" in viewer.json()["error"]
+    for body in (no_token, bad_token, viewer):
+        assert VIEWER not in body.text
+
+
+async def test_invalid_bodies_are_400_with_a_message(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, _ = cash_client
+    response = await client.post(
+        "/portfolio/rebalance", json={"max_slippage": 2}, headers=auth(OPERATOR)
+    )
+    assert response.status_code == 400
+    assert "error" in response.json()
+    unknown = await client.post(
+        "/portfolio/rebalance", json={"forse": True}, headers=auth(OPERATOR)
+    )
+    assert unknown.status_code == 400
+
+
+async def test_a_large_rebalance_is_403_with_the_pending_decision(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = cash_client
+    response = await client.post(
+        "/portfolio/rebalance", json={"force": True}, headers=auth(OPERATOR)
+    )
+    assert response.status_code == 403
+    body = response.json()
+    assert body["status"] == "pending_approval"
+    assert body["plan"]["requires_approval"] is True
+    pending = (await client.get("/decisions/pending")).json()
+    assert [d["id"] for d in pending] == [body["decision_id"]]
+
+    operator_try = await client.post(
+        f"/decisions/{body['decision_id']}/approve", json={"approved": True}, headers=auth(OPERATOR)
+    )
+    assert operator_try.status_code == 403
+    approved = await client.post(
+        f"/decisions/{body['decision_id']}/approve",
+        json={"approved": True, "notes": "go"},
+        headers=auth(APPROVER),
+    )
+    assert approved.status_code == 202
+    assert approved.json()["status"] == "approved"
+    assert t.runner.executed == [
+        body["plan"]["plan_id"]
+    ]  # the background task ran after the response
+    assert (await client.get("/decisions/pending")).json() == []
+    again = await client.post(
+        f"/decisions/{body['decision_id']}/approve", json={"approved": True}, headers=auth(APPROVER)
+    )
+    assert again.status_code == 409
+    missing = await client.post(
+        "/decisions/nope/approve", json={"approved": True}, headers=auth(APPROVER)
+    )
+    assert missing.status_code == 404
+
+
+async def test_rejecting_is_200_and_nothing_executes(cash_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = cash_client
+    decision_id = (
+        await client.post("/portfolio/rebalance", json={}, headers=auth(OPERATOR))
+    ).json()["decision_id"]
+    response = await client.post(
+        f"/decisions/{decision_id}/approve",
+        json={"approved": False, "notes": "no"},
+        headers=auth(APPROVER),
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"
+    assert t.runner.executed == []
+    history = (await client.get("/decisions")).json()
+    assert history[0]["id"] == decision_id
+
+
+async def test_a_small_rebalance_executes_with_202(balanced_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = balanced_client
+    t.market.set(mvrv_z_score=Decimal("5.2"), fear_greed_index=80, funding_rate=Decimal("0.0003"))
+    response = await client.post(
+        "/portfolio/rebalance", json={"max_slippage": 0.01}, headers=auth(OPERATOR)
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "executed"
+    assert [s["status"] for s in body["transactions"]] == ["confirmed", "confirmed"]
+    assert body["plan"]["required_transactions"][0]["tx_type"] == "swap"
+
+
+async def test_emergency_stop_blocks_until_resume(balanced_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = balanced_client
+    stop = await client.post("/emergency-stop", json={"reason": "drill"}, headers=auth(OPERATOR))
+    assert stop.status_code == 200
+    assert stop.json()["emergency_stop"] is True
+    t.market.set(mvrv_z_score=Decimal("5.2"))
+    blocked = await client.post("/portfolio/rebalance", json={}, headers=auth(OPERATOR))
+    assert blocked.status_code == 422
+    assert any("emergency_stop" in r for r in blocked.json()["reasons"])
+    assert (
+        await client.post("/resume", json={"reason": "ok"}, headers=auth(OPERATOR))
+    ).status_code == 403
+    assert (
+        await client.post("/resume", json={"reason": "ok"}, headers=auth(APPROVER))
+    ).status_code == 200
+    assert (
+        await client.post("/portfolio/rebalance", json={}, headers=auth(OPERATOR))
+    ).status_code == 202
+    health = (await client.get("/health")).json()
+    assert health["emergency_stop"] is False
+
+
+async def test_health_audit_mvrv_and_schema(balanced_client) -> None:  # type: ignore[no-untyped-def]
+    client, _ = balanced_client
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "healthy"
+    assert health.json()["protocols_status"] == {"aave": "healthy"}
+    mvrv = await client.put("/market/mvrv", json={"value": 2.4}, headers=auth(OPERATOR))
+    assert mvrv.status_code == 200
+    audit = (await client.get("/audit")).json()
+    assert audit[-1]["action"] == "market.manual_mvrv"
+    assert (await client.get("/schema/openapi.json")).status_code == 200
