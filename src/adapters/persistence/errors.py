@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from application.errors import PermanentError, TransientError
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from application.errors import ApplicationError, PermanentError, TransientError
 
 UPGRADE_COMMAND = "treasury db upgrade"
 
@@ -49,3 +54,26 @@ class SchemaUnknown(PermanentError):
             f"database schema revision {current} is unknown to this version (head {head}); "
             "upgrade the treasury software or point it at another database"
         )
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@asynccontextmanager
+async def database_errors(url: str, doing: str) -> AsyncIterator[None]:
+    """Translate connection failures (refused, lost, busy too long) into DatabaseUnavailable.
+
+    `url` must already be redacted. Our own typed errors pass through unchanged.
+    """
+    try:
+        yield
+    except ApplicationError:
+        raise
+    except (OperationalError, InterfaceError, OSError) as exc:
+        raise DatabaseUnavailable(url, f"{doing} failed: {_reason(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable(url, f"{doing} failed: connection lost") from exc
+        raise

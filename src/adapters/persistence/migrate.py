@@ -15,7 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.errors import SchemaBehind, SchemaUnknown
+from adapters.persistence.engine import redacted
+from adapters.persistence.errors import SchemaBehind, SchemaUnknown, database_errors
 from adapters.persistence.tables import Base
 from adapters.persistence.types import ExactDecimal, UtcDateTime
 
@@ -73,13 +74,19 @@ def _with_connection(connection: Connection) -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database up to `revision` (head by default)."""
-    async with engine.begin() as connection:
+    async with (
+        database_errors(redacted(engine.url), "upgrading the schema"),
+        engine.begin() as connection,
+    ):
         await connection.run_sync(lambda c: command.upgrade(_with_connection(c), revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
     """Migrate the database down to `revision` (empty by default)."""
-    async with engine.begin() as connection:
+    async with (
+        database_errors(redacted(engine.url), "downgrading the schema"),
+        engine.begin() as connection,
+    ):
         await connection.run_sync(lambda c: command.downgrade(_with_connection(c), revision))
 
 
@@ -89,7 +96,10 @@ def _current(connection: Connection) -> str | None:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    async with engine.connect() as connection:
+    async with (
+        database_errors(redacted(engine.url), "reading the schema revision"),
+        engine.connect() as connection,
+    ):
         return await connection.run_sync(_current)
 
 

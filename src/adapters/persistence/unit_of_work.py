@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.persistence.engine import redacted
-from adapters.persistence.errors import DatabaseUnavailable
+from adapters.persistence.errors import database_errors
 from adapters.persistence.repositories import (
     SqlAuditLog,
     SqlDecisionOutcomes,
@@ -27,7 +25,6 @@ from adapters.persistence.repositories import (
     SqlSignals,
     SqlStrategyState,
 )
-from application.errors import ApplicationError
 
 
 def utc_now() -> datetime:
@@ -53,23 +50,10 @@ class SqlUnitOfWork:
         self._clock = clock
         self._session: AsyncSession | None = None
 
-    @asynccontextmanager
-    async def _translated(self, doing: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except ApplicationError:
-            raise
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise DatabaseUnavailable(self._url, f"{doing} failed: {_reason(exc)}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise DatabaseUnavailable(self._url, f"{doing} failed: connection lost") from exc
-            raise
-
     async def __aenter__(self) -> Self:
         """Open a session and begin its transaction."""
         session = self._sessions()
-        async with self._translated("beginning a transaction"):
+        async with database_errors(self._url, "beginning a transaction"):
             try:
                 await session.connection()
             except BaseException:
@@ -113,18 +97,13 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         """Commit everything written in this unit, atomically."""
         session = self._require()
-        async with self._translated("commit"):
+        async with database_errors(self._url, "commit"):
             await session.commit()
         # Keep the unit usable after a commit: the next statement begins a new transaction.
 
     async def rollback(self) -> None:
         """Discard everything written since the last commit."""
         await self._require().rollback()
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class SqlUnitOfWorkFactory:

@@ -6,12 +6,19 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+from entrypoints.cli.db import audit_app, db_app, state_app
+
 app = typer.Typer(
     name="treasury",
     help="Autonomous DeFi treasury manager: market intelligence, advice, safety, execution.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(state_app, name="state")
 
 
 def _version() -> str:
