@@ -16,6 +16,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
+from adapters.persistence.errors import DatabaseUnavailable
 from application.errors import ConcurrencyConflict, NotFound
 from application.ports.persistence import DecisionOutcome, ManualMvrv, OperatorFlag
 from domain.audit import GENESIS_HASH, AuditEntry, seal_entry, verify_chain
@@ -74,11 +75,17 @@ class _Tables:
 
 
 class InMemoryDatabase:
-    """The committed state shared by in-memory units of work (one per test or process)."""
+    """The committed state shared by in-memory units of work (one per test or process).
 
-    def __init__(self) -> None:
+    `busy_timeout_s` plays SQLite's busy timeout: a unit of work that cannot get the write lock
+    in time (for example one nested inside another in the same task) fails with
+    DatabaseUnavailable instead of waiting for ever.
+    """
+
+    def __init__(self, busy_timeout_s: float = 5.0) -> None:
         self.committed = _Tables()
         self.lock = asyncio.Lock()
+        self.busy_timeout_s = busy_timeout_s
 
 
 class _Repo:
@@ -462,7 +469,12 @@ class InMemoryUnitOfWork:
 
     async def __aenter__(self) -> Self:
         """Wait for the write lock and start from the committed state."""
-        await self._db.lock.acquire()
+        try:
+            await asyncio.wait_for(self._db.lock.acquire(), self._db.busy_timeout_s)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                "memory://", f"busy: no write lock within {self._db.busy_timeout_s} s"
+            ) from exc
         self._entered = True
         self.working = self._db.committed.copy()
         return self

@@ -4,6 +4,7 @@ start-up guard refuses a database that is behind."""
 from __future__ import annotations
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,19 @@ async def test_migrations_go_from_empty_to_head_and_back(empty_engine: AsyncEngi
     assert await table_names(empty_engine) == set()
     await migrate.upgrade(empty_engine)
     assert await migrate.current_revision(empty_engine) == migrate.head_revision()
+
+
+async def test_every_revision_can_be_undone_and_redone_one_step_at_a_time(
+    empty_engine: AsyncEngine,
+) -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    revisions = list(reversed(list(script.walk_revisions())))
+    for revision in revisions:
+        await migrate.upgrade(empty_engine, revision.revision)
+        await migrate.downgrade(empty_engine, revision.down_revision or "base")
+        await migrate.upgrade(empty_engine, revision.revision)
+        assert await migrate.current_revision(empty_engine) == revision.revision
+    assert revisions[-1].revision == migrate.head_revision()
 
 
 async def test_the_migrated_schema_matches_the_models(empty_engine: AsyncEngine) -> None:

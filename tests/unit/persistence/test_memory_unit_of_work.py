@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.persistence.memory import InMemoryUnitOfWorkFactory
+from adapters.persistence.errors import DatabaseUnavailable
+from adapters.persistence.memory import InMemoryDatabase, InMemoryUnitOfWorkFactory
 from tests.contracts.persistence import Tamper, UnitOfWorkContract
 
 
@@ -30,3 +31,10 @@ class TestInMemoryUnitOfWork(UnitOfWorkContract):
         uow = uow_factory()
         with pytest.raises(RuntimeError, match="async with"):
             await uow.commit()
+
+
+async def test_a_unit_nested_in_another_fails_as_busy_instead_of_hanging() -> None:
+    factory = InMemoryUnitOfWorkFactory(InMemoryDatabase(busy_timeout_s=0.05))
+    async with factory():
+        with pytest.raises(DatabaseUnavailable, match="busy"):
+            await factory().__aenter__()
