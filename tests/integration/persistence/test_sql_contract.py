@@ -41,3 +41,17 @@ class TestPostgresUnitOfWork(UnitOfWorkContract):
     @pytest.fixture
     def tamper_audit(self, pg_engine: AsyncEngine) -> Tamper:
         return tamper_with(pg_engine)
+
+
+async def test_an_audit_row_edited_into_garbage_is_reported_as_broken(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    factory = SqlUnitOfWorkFactory(sqlite_engine)
+    async with factory() as uow:
+        for i in range(3):
+            await uow.audit.append("cycle", "step", "plan", "plan-1", {"i": i})
+        await uow.commit()
+    async with sqlite_engine.begin() as connection:
+        await connection.execute(text("UPDATE audit_log SET payload = '{not json' WHERE seq = 2"))
+    async with factory() as uow:
+        assert await uow.audit.verify() == 2
