@@ -8,6 +8,7 @@ written as exact JSON number literals from Decimals (never through float); read 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -160,3 +161,19 @@ def read_state_file(path: Path) -> PortfolioState:
         as_of=datetime.fromisoformat(data["as_of"]) if data.get("as_of") else None,
         cash_asset=data.get("cash_asset", "USDC"),
     )
+
+
+class AtomicStateFile:
+    """The StateFileWriter port: writes the state file atomically, off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        """Where the state file lives."""
+        return self._path
+
+    async def write(self, state: PortfolioState) -> None:
+        """Replace the state file with `state` (temporary file, fsync, rename)."""
+        await asyncio.to_thread(write_state_file, state, self._path)

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from adapters.persistence.errors import DatabaseUnavailable
 from application.errors import (
     ApplicationError,
     ConcurrencyConflict,
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (DatabaseUnavailable, 503),
     (NotFound, 404),
     (DecisionNotPending, 409),
     (ConcurrencyConflict, 409),
