@@ -18,6 +18,7 @@ from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWo
 from application.ports.treasury import PortfolioReader
 from domain.audit import AuditEntry
 from domain.decisions import Decision, DecisionStatus
+from domain.execution import ExecutedTransaction
 from domain.market import MarketData
 from domain.portfolio import AllocationLine, PortfolioState
 from domain.signals import AllocationSignal, SignalConfig, generate_signal
@@ -131,6 +132,18 @@ class ListDecisions:
         """
         async with self._uow() as uow:
             return await uow.decisions.get(decision_id)
+
+
+class ListTransactions:
+    """The newest on-chain steps, for operators and the dashboard."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def execute(self, limit: int = 50) -> list[ExecutedTransaction]:
+        """The newest steps, newest first."""
+        async with self._uow() as uow:
+            return await uow.executions.recent(limit)
 
 
 class ReadAudit:

@@ -457,10 +457,22 @@ class UnitOfWorkContract:
             await uow.executions.add(
                 make_step("e", 4, StepStatus.CONFIRMED, midnight + timedelta(days=1))
             )
+            # A token approval is a transaction but not a trade.
+            approval = replace(make_step("f", 5, StepStatus.CONFIRMED, midnight), kind="approve")
+            await uow.executions.add(approval)
             await uow.commit()
         async with uow_factory() as uow:
             assert await uow.executions.count_sent_on(day) == 2
             assert await uow.executions.count_sent_on(date(2026, 3, 2)) == 1
+
+    async def test_recent_steps_come_newest_first(self, uow_factory: UnitOfWorkFactory) -> None:
+        async with uow_factory() as uow:
+            for index in range(3):
+                at = T0 + timedelta(minutes=index)
+                await uow.executions.add(make_step(f"tx-{index}", index, StepStatus.CONFIRMED, at))
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert [x.id for x in await uow.executions.recent(2)] == ["tx-2", "tx-1"]
 
     # --- portfolio, market data, signals -------------------------------------------------
 

@@ -256,6 +256,10 @@ class MemoryPlans(_Repo):
         return sorted(found, key=lambda p: (p.created_at, p.plan_id))
 
 
+APPROVAL_KIND = "approve"
+"""The step kind of a token approval, which is not a trade."""
+
+
 class MemoryExecutions(_Repo):
     """Executed transactions."""
 
@@ -303,8 +307,15 @@ class MemoryExecutions(_Repo):
         return sum(
             1
             for x in self._t.executions.values()
-            if x.status in SENT and start <= x.created_at < end
+            if x.status in SENT and start <= x.created_at < end and x.kind != APPROVAL_KIND
         )
+
+    async def recent(self, limit: int = 50) -> list[ExecutedTransaction]:
+        """The newest steps, newest first."""
+        ordered = sorted(
+            self._t.executions.values(), key=lambda x: (x.created_at, x.id), reverse=True
+        )
+        return ordered[:limit]
 
 
 class MemoryStrategyState(_Repo):

@@ -297,6 +297,10 @@ class SqlPlans(_Repo):
         return await self._load(rows)
 
 
+APPROVAL_KIND = "approve"
+"""The step kind of a token approval, which is not a trade."""
+
+
 class SqlExecutions(_Repo):
     """Executed (on-chain) transactions."""
 
@@ -361,9 +365,25 @@ class SqlExecutions(_Repo):
         result = await self._session.execute(
             select(func.count())
             .select_from(t.ExecutedTransactionRow)
-            .where(col >= start, col < end, t.ExecutedTransactionRow.status.in_(SENT_STATUSES))
+            .where(
+                col >= start,
+                col < end,
+                t.ExecutedTransactionRow.status.in_(SENT_STATUSES),
+                t.ExecutedTransactionRow.kind != APPROVAL_KIND,
+            )
         )
         return int(result.scalar_one())
+
+    async def recent(self, limit: int = 50) -> list[ExecutedTransaction]:
+        """The newest steps, newest first."""
+        rows = await self._all(
+            select(t.ExecutedTransactionRow)
+            .order_by(
+                t.ExecutedTransactionRow.created_at.desc(), t.ExecutedTransactionRow.id.desc()
+            )
+            .limit(limit)
+        )
+        return [codec.execution_from_row(r) for r in rows]
 
 
 class SqlStrategyState(_Repo):

@@ -260,7 +260,12 @@ class ExecutedTransactionRepository(Protocol):
         ...
 
     async def count_sent_on(self, day: date) -> int:
-        """How many steps created on this UTC day were broadcast or confirmed."""
+        """How many trades (steps other than token approvals) created on this UTC day were
+        broadcast or confirmed: what the trades-per-day limit counts."""
+        ...
+
+    async def recent(self, limit: int = 50) -> list[ExecutedTransaction]:
+        """The newest steps, newest first."""
         ...
 
 

@@ -32,6 +32,7 @@ from entrypoints.api.dto import (
     ApproveIn,
     DecisionOut,
     EmergencyIn,
+    ExecutedTransactionOut,
     ManualMvrvIn,
     MarketDataOut,
     PortfolioStateOut,
@@ -273,6 +274,16 @@ async def audit_tail(
     return [audit_body(e) for e in await services.audit.tail(count)]
 
 
+@get("/transactions", tags=["portfolio"], summary="The newest on-chain steps")
+async def transactions(
+    services: NamedDependency[Services], limit: int = Parameter(default=50, ge=1, le=500)
+) -> list[Json]:
+    return [
+        dump(ExecutedTransactionOut.from_domain(t))
+        for t in await services.transactions.execute(limit)
+    ]
+
+
 @get("/health", tags=["operator"], summary="Health of every part")
 async def health(services: NamedDependency[Services]) -> Response[Json]:
     report = await services.health.execute()
@@ -293,6 +304,7 @@ ROUTES = [
     emergency_stop,
     resume,
     audit_tail,
+    transactions,
     health,
 ]
 

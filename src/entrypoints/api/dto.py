@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from domain.decisions import Decision
+from domain.execution import ExecutedTransaction
 from domain.market import MarketData
 from domain.plans import RebalancingPlan, Transaction
 from domain.portfolio import PortfolioState, Position
@@ -284,6 +285,61 @@ class DecisionOut(_Out):
             expires_at=d.expires_at,
             fallback_reason=d.fallback_reason,
             trigger=d.signal.trigger,
+        )
+
+
+EXPLORERS: dict[int, str] = {
+    1: "https://etherscan.io/tx/",
+    42161: "https://arbiscan.io/tx/",
+    8453: "https://basescan.org/tx/",
+}
+
+
+class ExecutedTransactionOut(_Out):
+    """One on-chain step with a link to a block explorer where the chain has one."""
+
+    id: str
+    plan_id: str
+    step_index: int
+    chain_id: int
+    kind: str
+    description: str
+    status: str
+    amount_usd: Num
+    created_at: datetime
+    updated_at: datetime
+    nonce: int | None
+    tx_hash: str | None
+    gas_estimated: int | None
+    gas_used: int | None
+    gas_cost_usd: OptNum
+    block_number: int | None
+    error: str | None
+    explorer_url: str | None
+
+    @classmethod
+    def from_domain(cls, t: ExecutedTransaction) -> ExecutedTransactionOut:
+        """Build from a domain ExecutedTransaction."""
+        base = EXPLORERS.get(t.chain_id)
+        return cls(
+            id=t.id,
+            plan_id=t.plan_id,
+            step_index=t.step_index,
+            chain_id=t.chain_id,
+            kind=t.kind,
+            description=t.description,
+            status=t.status.value,
+            amount_usd=t.amount_usd,
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+            nonce=t.nonce,
+            tx_hash=t.tx_hash,
+            gas_estimated=t.gas_estimated,
+            gas_used=t.gas_used,
+            gas_cost_usd=t.gas_cost_usd,
+            block_number=t.block_number,
+            error=t.error,
+            explorer_url=f"{base}{t.tx_hash}" if base and t.tx_hash else None,
         )
 
 

@@ -12,6 +12,7 @@ from application.queries import (
     GetMarketData,
     GetPortfolioStatus,
     ListDecisions,
+    ListTransactions,
     PreviewSignal,
     ReadAudit,
 )
@@ -33,4 +34,5 @@ class Services:
     resume: Resume
     manual_mvrv: SetManualMvrv
     audit: ReadAudit
+    transactions: ListTransactions
     health: CheckHealth

@@ -13,6 +13,7 @@ from application.queries import (
     GetMarketData,
     GetPortfolioStatus,
     ListDecisions,
+    ListTransactions,
     PreviewSignal,
     ReadAudit,
 )
@@ -47,6 +48,7 @@ def services_for(t: Treasury) -> Services:
         resume=t.resume,
         manual_mvrv=t.manual_mvrv,
         audit=ReadAudit(uow=t.uow),
+        transactions=ListTransactions(uow=t.uow),
         health=CheckHealth(
             clock=t.clock,
             uow=t.uow,
@@ -199,6 +201,10 @@ async def test_a_small_rebalance_executes_with_202(balanced_client) -> None:  # 
     body = response.json()
     assert body["status"] == "executed"
     assert [s["status"] for s in body["transactions"]] == ["confirmed", "confirmed"]
+    listed = (await client.get("/transactions?limit=5")).json()
+    assert [x["status"] for x in listed] == ["confirmed", "confirmed"]
+    assert listed[0]["tx_hash"].startswith("0x")
+    assert listed[0]["explorer_url"] is None  # the dev chain (31337) has no public explorer
     assert body["plan"]["required_transactions"][0]["tx_type"] == "swap"
 
 

@@ -1,0 +1,77 @@
+"""Printing for the CLI: rich tables for people, JSON (the API's shapes) for machines, and one
+table from errors to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    CycleBusy,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from domain.errors import DecisionNotPending, DomainError
+
+T = TypeVar("T")
+console = Console()
+
+EXIT_FAILURE = 1
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_TEMPORARY = 75  # EX_TEMPFAIL: retrying later may work
+
+# Most specific first, like the HTTP table in entrypoints/api/errors.py.
+EXIT_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, EXIT_NOT_FOUND),
+    (DecisionNotPending, EXIT_CONFLICT),
+    (ConcurrencyConflict, EXIT_CONFLICT),
+    (CycleBusy, EXIT_TEMPORARY),
+    (TransientError, EXIT_TEMPORARY),
+    (PermanentError, EXIT_FAILURE),
+    (DomainError, EXIT_FAILURE),
+)
+
+
+def exit_code_for(exc: Exception) -> int:
+    """The exit code for an error."""
+    for kind, code in EXIT_BY_ERROR:
+        if isinstance(exc, kind):
+            return code
+    return EXIT_FAILURE
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; print one clear line and exit non-zero on a known failure."""
+    try:
+        return asyncio.run(work)
+    except (ApplicationError, DomainError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exit_code_for(exc)) from exc
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from exc
+
+
+def print_json(data: object) -> None:
+    """Print JSON for machines."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def key_value_table(title: str, rows: dict[str, object]) -> Table:
+    """A two-column table."""
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in rows.items():
+        table.add_row(key, "-" if value is None else str(value))
+    return table
