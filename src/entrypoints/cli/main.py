@@ -46,3 +46,7 @@ def main(
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # `python -m entrypoints.cli.main`, used by the end-to-end tests
+    run()
