@@ -1,0 +1,1 @@
+"""Chain adapters: the executor, signer, protocol adapters and the dev chain."""

@@ -1,0 +1,345 @@
+"""Deploy the dev chain to any node (in-process eth-tester or JSON-RPC) and fund accounts.
+
+The deployer is the node's first unlocked account (eth-tester and anvil both have ten). Every
+transaction is checked: a failed deployment step raises `DevChainDeploymentFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from web3 import AsyncWeb3
+from web3.contract import AsyncContract
+from web3.exceptions import ContractLogicError, Web3Exception
+from web3.types import Wei
+
+from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.compile import CompiledContract, compile_contract
+from application.errors import PermanentError, TransientError
+from domain.money import to_base_units
+
+logger = logging.getLogger(__name__)
+
+RAY = 10**27
+WAD = 10**18
+MAX_UINT256 = 2**256 - 1
+
+
+class DevChainDeploymentFailed(PermanentError):
+    """A dev-chain deployment or funding step failed."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        super().__init__(f"dev chain: {step} failed: {reason}")
+
+
+class DevChainUnreachable(TransientError):
+    """The dev chain node did not answer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"dev chain node unreachable: {reason}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenSpec:
+    """One dev-chain ERC-20."""
+
+    symbol: str
+    name: str
+    decimals: int
+
+
+DEV_TOKENS: tuple[TokenSpec, ...] = (
+    TokenSpec(symbol="USDC", name="USD Coin (dev)", decimals=6),
+    TokenSpec(symbol="USDT", name="Tether USD (dev)", decimals=6),
+    TokenSpec(symbol="DAI", name="Dai Stablecoin (dev)", decimals=18),
+    TokenSpec(symbol="WETH", name="Wrapped Ether (dev)", decimals=18),
+    TokenSpec(symbol="WBTC", name="Wrapped BTC (dev)", decimals=8),
+)
+STABLECOINS = ("USDC", "USDT", "DAI")
+CURVE_COINS = ("DAI", "USDC", "USDT")  # 3pool order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevChainConfig:
+    """Economic parameters of a fresh dev chain. Amounts are whole tokens, rates fractions."""
+
+    eth_usd: Decimal = Decimal("3500")
+    btc_usd: Decimal = Decimal("65000")
+    aave_supply_apr: Mapping[str, Decimal] = field(
+        default_factory=lambda: {
+            "USDC": Decimal("0.045"),
+            "USDT": Decimal("0.040"),
+            "DAI": Decimal("0.042"),
+        }
+    )
+    # Underlying the Aave pool holds besides deposits (other suppliers), so interest is payable.
+    aave_liquidity: Decimal = Decimal("50000000")
+    curve_seed_per_coin: Decimal = Decimal("10000000")
+    curve_fee: Decimal = Decimal("0.0001")
+    pendle_implied_apy: Decimal = Decimal("0.075")
+    pendle_days_to_expiry: int = 180
+    pendle_fee: Decimal = Decimal("0.0005")
+    pendle_liquidity: Decimal = Decimal("20000000")
+    router_fee_bps: int = 5
+    # Price impact = trade USD / (trade USD + depth): $1M against $500M depth is about 0.2 %.
+    router_depth_usd: Decimal = Decimal("500000000")
+    router_inventory_usd: Decimal = Decimal("50000000")
+
+
+DEFAULT_FUNDING: Mapping[str, Decimal] = {"ETH": Decimal("10"), "USDC": Decimal("1000000")}
+
+
+def stable_prices(config: DevChainConfig) -> dict[str, Decimal]:
+    """USD per whole token for every dev token under `config`."""
+    return {
+        "USDC": Decimal("1"),
+        "USDT": Decimal("1"),
+        "DAI": Decimal("1"),
+        "WETH": config.eth_usd,
+        "WBTC": config.btc_usd,
+    }
+
+
+def _wad(value: Decimal) -> int:
+    return to_base_units(value, 18)
+
+
+def _ray(value: Decimal) -> int:
+    return to_base_units(value, 27)
+
+
+def contract_at(w3: AsyncWeb3[Any], name: str, address: str) -> AsyncContract:
+    """A web3 contract object for a dev-chain contract (ABI from the compiled source)."""
+    compiled = compile_contract(name)
+    return w3.eth.contract(address=w3.to_checksum_address(address), abi=compiled.abi)
+
+
+class _Sender:
+    """Sends checked transactions from one unlocked account."""
+
+    def __init__(self, w3: AsyncWeb3[Any], sender: str, cache_dir: Path | None) -> None:
+        self.w3 = w3
+        self.sender = sender
+        self.cache_dir = cache_dir
+
+    async def deploy(self, name: str, *args: Any) -> AsyncContract:
+        compiled: CompiledContract = compile_contract(name, self.cache_dir)
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        step = f"deploy {name}"
+        try:
+            tx_hash = await factory.constructor(*args).transact({"from": self.sender})
+            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            raise DevChainDeploymentFailed(step, str(exc)) from exc
+        if receipt["status"] != 1 or not receipt["contractAddress"]:
+            raise DevChainDeploymentFailed(step, "transaction reverted")
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=compiled.abi)
+
+    async def send(self, step: str, call: Any, value: int = 0) -> None:
+        try:
+            tx_hash = await call.transact({"from": self.sender, "value": Wei(value)})
+            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            raise DevChainDeploymentFailed(step, str(exc)) from exc
+        if receipt["status"] != 1:
+            raise DevChainDeploymentFailed(step, "transaction reverted")
+
+    async def send_eth(self, to: str, wei: int) -> None:
+        step = f"send {wei} wei to {to}"
+        try:
+            tx_hash = await self.w3.eth.send_transaction(
+                {"from": self.sender, "to": self.w3.to_checksum_address(to), "value": Wei(wei)}
+            )
+            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        except (Web3Exception, ValueError) as exc:
+            raise DevChainDeploymentFailed(step, str(exc)) from exc
+        if receipt["status"] != 1:
+            raise DevChainDeploymentFailed(step, "transaction reverted")
+
+
+async def _deployer_account(w3: AsyncWeb3[Any], deployer: str | None) -> str:
+    if deployer is not None:
+        return w3.to_checksum_address(deployer)
+    try:
+        accounts = await w3.eth.accounts
+    except (OSError, Web3Exception) as exc:
+        raise DevChainUnreachable(str(exc)) from exc
+    if not accounts:
+        raise DevChainDeploymentFailed("find deployer", "the node has no unlocked account")
+    return str(accounts[0])
+
+
+async def _chain_clock(w3: AsyncWeb3[Any]) -> int:
+    block = await w3.eth.get_block("latest")
+    return int(block["timestamp"])
+
+
+async def deploy_devchain(
+    w3: AsyncWeb3[Any],
+    *,
+    config: DevChainConfig | None = None,
+    fund: Sequence[str] = (),
+    funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
+    deployer: str | None = None,
+    cache_dir: Path | None = None,
+) -> AddressBook:
+    """Deploy every dev-chain contract, seed liquidity, and fund the `fund` addresses.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        DevChainDeploymentFailed: a deployment or seeding transaction failed.
+    """
+    config = config or DevChainConfig()
+    started = time.monotonic()
+    try:
+        chain_id = await w3.eth.chain_id
+    except (OSError, Web3Exception) as exc:
+        raise DevChainUnreachable(str(exc)) from exc
+    sender = _Sender(w3, await _deployer_account(w3, deployer), cache_dir)
+    prices = stable_prices(config)
+
+    tokens: dict[str, AsyncContract] = {}
+    for spec in DEV_TOKENS:
+        tokens[spec.symbol] = await sender.deploy("ERC20", spec.name, spec.symbol, spec.decimals)
+    decimals = {spec.symbol: spec.decimals for spec in DEV_TOKENS}
+
+    async def mint(symbol: str, to: str, amount: Decimal) -> None:
+        units = to_base_units(amount, decimals[symbol])
+        await sender.send(f"mint {symbol}", tokens[symbol].functions.mint(to, units))
+
+    oracle = await sender.deploy("PriceOracle")
+    for symbol, price in prices.items():
+        await sender.send(
+            f"set {symbol} price", oracle.functions.set_price(tokens[symbol].address, _wad(price))
+        )
+
+    pool = await sender.deploy("AavePool")
+    a_tokens: dict[str, str] = {}
+    for symbol in STABLECOINS:
+        a_token = await sender.deploy(
+            "AToken",
+            f"Aave Ethereum {symbol} (dev)",
+            f"aEth{symbol}",
+            decimals[symbol],
+            pool.address,
+            tokens[symbol].address,
+        )
+        await sender.send(
+            f"init {symbol} reserve",
+            pool.functions.init_reserve(
+                tokens[symbol].address, a_token.address, _ray(config.aave_supply_apr[symbol])
+            ),
+        )
+        await mint(symbol, pool.address, config.aave_liquidity)
+        a_tokens[symbol] = a_token.address
+
+    book = AddressBook(
+        chain_id=chain_id,
+        block=await w3.eth.block_number,
+        deployer=sender.sender,
+        tokens={s: c.address for s, c in tokens.items()},
+        decimals=decimals,
+        oracle=oracle.address,
+        aave_pool=pool.address,
+        a_tokens=a_tokens,
+    )
+    for address in fund:
+        book = await fund_account(w3, book, address, funding, cache_dir=cache_dir)
+    logger.info(
+        "dev chain deployed",
+        extra={"chain_id": chain_id, "seconds": round(time.monotonic() - started, 2)},
+    )
+    return book
+
+
+async def fund_account(
+    w3: AsyncWeb3[Any],
+    book: AddressBook,
+    address: str,
+    funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
+    *,
+    cache_dir: Path | None = None,
+) -> AddressBook:
+    """Send ETH (key "ETH") and mint dev tokens to `address`; return the book noting it.
+
+    Raises:
+        DevChainDeploymentFailed: a funding transaction failed or a symbol is unknown.
+    """
+    sender = _Sender(w3, w3.to_checksum_address(book.deployer), cache_dir)
+    target = w3.to_checksum_address(address)
+    for symbol, amount in funding.items():
+        if symbol.upper() == "ETH":
+            await sender.send_eth(target, to_base_units(amount, 18))
+            continue
+        if symbol.upper() not in book.tokens:
+            raise DevChainDeploymentFailed(f"fund {symbol}", "not a dev chain token")
+        token = contract_at(w3, "ERC20", book.token(symbol))
+        units = to_base_units(amount, book.decimals[symbol.upper()])
+        await sender.send(f"mint {symbol} to {target}", token.functions.mint(target, units))
+    funded = book.funded if target in book.funded else (*book.funded, target)
+    return replace(book, funded=funded)
+
+
+async def is_deployed(w3: AsyncWeb3[Any], book: AddressBook) -> bool:
+    """Whether the node is the chain the book describes, with code at every address."""
+    try:
+        if await w3.eth.chain_id != book.chain_id:
+            return False
+        for address in book.contracts().values():
+            if not await w3.eth.get_code(w3.to_checksum_address(address)):
+                return False
+    except (OSError, Web3Exception) as exc:
+        raise DevChainUnreachable(str(exc)) from exc
+    return True
+
+
+async def ensure_devchain(
+    w3: AsyncWeb3[Any],
+    address_book: Path,
+    *,
+    fund: Sequence[str] = (),
+    funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
+    config: DevChainConfig | None = None,
+    cache_dir: Path | None = None,
+) -> AddressBook:
+    """Reuse the deployment in `address_book` if the node still has it, else deploy afresh.
+
+    Addresses in `fund` that the book has not funded yet are funded; the book is (re)written.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        DevChainDeploymentFailed: deploying or funding failed.
+        AddressBookUnreadable: the file exists but is not an address book.
+    """
+    book: AddressBook | None = None
+    if await asyncio.to_thread(address_book.is_file):
+        existing = await asyncio.to_thread(AddressBook.load, address_book)
+        if await is_deployed(w3, existing):
+            book = existing
+            logger.info("dev chain reused", extra={"address_book": str(address_book)})
+    if book is None:
+        book = await deploy_devchain(
+            w3, config=config, fund=fund, funding=funding, cache_dir=cache_dir
+        )
+    else:
+        for address in fund:
+            if w3.to_checksum_address(address) not in book.funded:
+                book = await fund_account(w3, book, address, funding, cache_dir=cache_dir)
+    await asyncio.to_thread(book.save, address_book)
+    return book
+
+
+async def chain_time(w3: AsyncWeb3[Any]) -> int:
+    """The latest block's timestamp."""
+    return await _chain_clock(w3)
+
+
+MAX_APPROVAL = MAX_UINT256

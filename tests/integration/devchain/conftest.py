@@ -1,0 +1,17 @@
+"""Dev-chain fixtures for this package (other packages import them the same way)."""
+
+from tests.integration.devchain.fixtures import (
+    anvil_deployment,
+    anvil_devchain,
+    anvil_rpc_url,
+    devchain,
+    devchain_deployment,
+)
+
+__all__ = [
+    "anvil_deployment",
+    "anvil_devchain",
+    "anvil_rpc_url",
+    "devchain",
+    "devchain_deployment",
+]

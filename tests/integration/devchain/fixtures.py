@@ -1,0 +1,182 @@
+"""Reusable pytest fixtures for the dev chain (import them into a conftest.py).
+
+- `devchain_deployment` (session): an in-process EVM with everything deployed and the test
+  treasury account funded; deployed once per session.
+- `devchain` (function): an AsyncWeb3 on that EVM, reverted to a snapshot after each test.
+- `anvil_deployment` / `anvil_devchain`: the same on an anvil node on a free loopback port.
+- `fake_apis` (function): the fake 1inch and Pendle HTTP APIs served on 127.0.0.1 for `devchain`.
+
+The treasury account's key is a fixed, public test key: it is never a real secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from eth_account import Account
+from eth_tester import EthereumTester
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.providers.eth_tester import AsyncEthereumTesterProvider
+
+from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.deploy import deploy_devchain
+from tests.servers import port_open, require_server
+
+# A well-known throwaway key (keccak of a public phrase); only ever used on dev chains.
+TREASURY_TEST_KEY = "0x" + "5f" * 8 + "a1" * 8 + "3c" * 8 + "77" * 8
+TREASURY_FUNDING: dict[str, Decimal] = {
+    "ETH": Decimal("100"),
+    "USDC": Decimal("1000000"),
+    "USDT": Decimal("250000"),
+    "DAI": Decimal("250000"),
+    "WETH": Decimal("50"),
+    "WBTC": Decimal("2"),
+}
+ANVIL_BINARY = Path(__file__).resolve().parents[3] / "node_modules" / ".bin" / "anvil"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A deployed dev chain that outlives single tests."""
+
+    book: AddressBook
+    treasury_address: str
+    treasury_key: str
+    tester: EthereumTester | None = None
+    rpc_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevChain:
+    """What a test gets: a connected AsyncWeb3, the address book and the funded account."""
+
+    w3: AsyncWeb3[Any]
+    book: AddressBook
+    treasury_address: str
+    treasury_key: str
+
+
+def in_process_web3(tester: EthereumTester) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 talking to an existing in-process EthereumTester."""
+    provider = AsyncEthereumTesterProvider()
+    provider.ethereum_tester = tester
+    return AsyncWeb3(provider)
+
+
+def _treasury() -> tuple[str, str]:
+    account = Account.from_key(TREASURY_TEST_KEY)
+    return str(account.address), TREASURY_TEST_KEY
+
+
+@pytest.fixture(scope="session")
+def devchain_deployment() -> Deployment:
+    """Deploy the dev chain once per session to an in-process EVM."""
+    tester = EthereumTester()
+    address, key = _treasury()
+
+    async def deploy() -> AddressBook:
+        return await deploy_devchain(
+            in_process_web3(tester), fund=[address], funding=TREASURY_FUNDING
+        )
+
+    book = asyncio.run(deploy())
+    return Deployment(book=book, treasury_address=address, treasury_key=key, tester=tester)
+
+
+@pytest_asyncio.fixture
+async def devchain(devchain_deployment: Deployment) -> AsyncIterator[DevChain]:
+    """The in-process dev chain, reverted to its deployed state after the test."""
+    assert devchain_deployment.tester is not None
+    tester = devchain_deployment.tester
+    snapshot = tester.take_snapshot()
+    try:
+        yield DevChain(
+            w3=in_process_web3(tester),
+            book=devchain_deployment.book,
+            treasury_address=devchain_deployment.treasury_address,
+            treasury_key=devchain_deployment.treasury_key,
+        )
+    finally:
+        tester.revert_to_snapshot(snapshot)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def anvil_rpc_url() -> Iterator[str]:
+    """An anvil node on a free loopback port for the session (skips when anvil is missing)."""
+    require_server(
+        "anvil",
+        ANVIL_BINARY.is_file() or shutil.which("anvil") is not None,
+        "run `npm install` at the repo root (package.json declares @foundry-rs/anvil)",
+    )
+    binary = str(ANVIL_BINARY) if ANVIL_BINARY.is_file() else str(shutil.which("anvil"))
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not port_open("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"anvil did not start on port {port}")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def anvil_deployment(anvil_rpc_url: str) -> Deployment:
+    """The dev chain deployed once per session to the anvil node."""
+    address, key = _treasury()
+
+    async def deploy() -> AddressBook:
+        w3 = AsyncWeb3(AsyncHTTPProvider(anvil_rpc_url))
+        try:
+            return await deploy_devchain(w3, fund=[address], funding=TREASURY_FUNDING)
+        finally:
+            await w3.provider.disconnect()
+
+    book = asyncio.run(deploy())
+    return Deployment(book=book, treasury_address=address, treasury_key=key, rpc_url=anvil_rpc_url)
+
+
+@pytest_asyncio.fixture
+async def anvil_devchain(anvil_deployment: Deployment) -> AsyncIterator[DevChain]:
+    """The anvil dev chain, reverted (evm_snapshot/evm_revert) after the test."""
+    assert anvil_deployment.rpc_url is not None
+    w3 = AsyncWeb3(AsyncHTTPProvider(anvil_deployment.rpc_url))
+    snapshot = (await w3.provider.make_request("evm_snapshot", []))["result"]
+    try:
+        yield DevChain(
+            w3=w3,
+            book=anvil_deployment.book,
+            treasury_address=anvil_deployment.treasury_address,
+            treasury_key=anvil_deployment.treasury_key,
+        )
+    finally:
+        await w3.provider.make_request("evm_revert", [snapshot])
+        await w3.provider.disconnect()
