@@ -16,6 +16,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ TREASURY_FUNDING: dict[str, Decimal] = {
     "WETH": Decimal("50"),
     "WBTC": Decimal("2"),
 }
+# Compiled contracts are cached by vyper version and source hash, so sharing one temp dir is safe.
+COMPILE_CACHE = Path(tempfile.gettempdir()) / "treasury-devchain-compiled"
 ANVIL_BINARY = Path(__file__).resolve().parents[3] / "node_modules" / ".bin" / "anvil"
 
 
@@ -88,7 +91,10 @@ def devchain_deployment() -> Deployment:
 
     async def deploy() -> AddressBook:
         return await deploy_devchain(
-            in_process_web3(tester), fund=[address], funding=TREASURY_FUNDING
+            in_process_web3(tester),
+            fund=[address],
+            funding=TREASURY_FUNDING,
+            cache_dir=COMPILE_CACHE,
         )
 
     book = asyncio.run(deploy())
@@ -156,7 +162,9 @@ def anvil_deployment(anvil_rpc_url: str) -> Deployment:
     async def deploy() -> AddressBook:
         w3 = AsyncWeb3(AsyncHTTPProvider(anvil_rpc_url))
         try:
-            return await deploy_devchain(w3, fund=[address], funding=TREASURY_FUNDING)
+            return await deploy_devchain(
+                w3, fund=[address], funding=TREASURY_FUNDING, cache_dir=COMPILE_CACHE
+            )
         finally:
             await w3.provider.disconnect()
 

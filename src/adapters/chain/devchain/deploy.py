@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -63,7 +63,9 @@ DEV_TOKENS: tuple[TokenSpec, ...] = (
     TokenSpec(symbol="WETH", name="Wrapped Ether (dev)", decimals=18),
     TokenSpec(symbol="WBTC", name="Wrapped BTC (dev)", decimals=8),
 )
+DECIMALS: Mapping[str, int] = {spec.symbol: spec.decimals for spec in DEV_TOKENS}
 STABLECOINS = ("USDC", "USDT", "DAI")
+DAY = 86_400
 CURVE_COINS = ("DAI", "USDC", "USDT")  # 3pool order
 
 
@@ -241,6 +243,18 @@ async def deploy_devchain(
         await mint(symbol, pool.address, config.aave_liquidity)
         a_tokens[symbol] = a_token.address
 
+    curve, lp = await _deploy_curve(sender, tokens, config, mint)
+    market, pt, expiry = await _deploy_pendle(sender, tokens["USDC"], config, mint)
+
+    router = await sender.deploy(
+        "SwapRouter", oracle.address, config.router_fee_bps, _wad(config.router_depth_usd)
+    )
+    for symbol, price in prices.items():
+        await sender.send(
+            f"list {symbol} on router", router.functions.list_token(tokens[symbol].address)
+        )
+        await mint(symbol, router.address, config.router_inventory_usd / price)
+
     book = AddressBook(
         chain_id=chain_id,
         block=await w3.eth.block_number,
@@ -250,6 +264,12 @@ async def deploy_devchain(
         oracle=oracle.address,
         aave_pool=pool.address,
         a_tokens=a_tokens,
+        curve_pool=curve.address,
+        curve_lp=lp.address,
+        pendle_market=market.address,
+        pendle_pt=pt.address,
+        pendle_expiry=expiry,
+        router=router.address,
     )
     for address in fund:
         book = await fund_account(w3, book, address, funding, cache_dir=cache_dir)
@@ -258,6 +278,58 @@ async def deploy_devchain(
         extra={"chain_id": chain_id, "seconds": round(time.monotonic() - started, 2)},
     )
     return book
+
+
+async def _deploy_curve(
+    sender: _Sender,
+    tokens: Mapping[str, AsyncContract],
+    config: DevChainConfig,
+    mint: Callable[[str, str, Decimal], Awaitable[None]],
+) -> tuple[AsyncContract, AsyncContract]:
+    lp = await sender.deploy("ERC20", "Curve.fi DAI/USDC/USDT (dev)", "3Crv", 18)
+    curve = await sender.deploy(
+        "CurvePool",
+        [tokens[s].address for s in CURVE_COINS],
+        lp.address,
+        to_base_units(config.curve_fee, 10),
+    )
+    await sender.send("let the 3pool mint 3Crv", lp.functions.set_minter(curve.address, True))
+    amounts = []
+    for symbol in CURVE_COINS:
+        await mint(symbol, sender.sender, config.curve_seed_per_coin)
+        units = to_base_units(config.curve_seed_per_coin, DECIMALS[symbol])
+        await sender.send(
+            f"approve {symbol} to the 3pool", tokens[symbol].functions.approve(curve.address, units)
+        )
+        amounts.append(units)
+    await sender.send("seed the 3pool", curve.functions.add_liquidity(amounts, 0))
+    return curve, lp
+
+
+async def _deploy_pendle(
+    sender: _Sender,
+    usdc: AsyncContract,
+    config: DevChainConfig,
+    mint: Callable[[str, str, Decimal], Awaitable[None]],
+) -> tuple[AsyncContract, AsyncContract, int]:
+    now = await _chain_clock(sender.w3)
+    # Pendle maturities fall at 00:00 UTC.
+    expiry = (now + config.pendle_days_to_expiry * DAY) // DAY * DAY
+    label = time.strftime("%d%b%Y", time.gmtime(expiry)).upper()
+    pt = await sender.deploy("ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", 6)
+    market = await sender.deploy(
+        "PendleMarket",
+        pt.address,
+        usdc.address,
+        expiry,
+        _wad(config.pendle_implied_apy),
+        _wad(config.pendle_fee),
+    )
+    await sender.send(
+        "let the Pendle market mint PT", pt.functions.set_minter(market.address, True)
+    )
+    await mint("USDC", market.address, config.pendle_liquidity)
+    return market, pt, expiry
 
 
 async def fund_account(
