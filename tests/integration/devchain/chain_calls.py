@@ -19,9 +19,12 @@ REVERTED = (ContractLogicError, TransactionFailed)
 
 def signing_as_treasury(chain: DevChain) -> AsyncWeb3[Any]:
     """The chain's web3, signing transactions from the treasury address with its test key."""
-    chain.w3.middleware_onion.inject(
-        SignAndSendRawMiddlewareBuilder.build(chain.treasury_key), layer=0
-    )
+    if "treasury_signer" not in chain.w3.middleware_onion:
+        chain.w3.middleware_onion.inject(
+            SignAndSendRawMiddlewareBuilder.build(chain.treasury_key),
+            name="treasury_signer",
+            layer=0,
+        )
     return chain.w3
 
 

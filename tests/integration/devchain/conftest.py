@@ -6,6 +6,7 @@ from tests.integration.devchain.fixtures import (
     anvil_rpc_url,
     devchain,
     devchain_deployment,
+    fake_apis,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "anvil_rpc_url",
     "devchain",
     "devchain_deployment",
+    "fake_apis",
 ]

@@ -33,6 +33,7 @@ from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import deploy_devchain
+from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
 from tests.servers import port_open, require_server
 
 # A well-known throwaway key (keccak of a public phrase); only ever used on dev chains.
@@ -188,3 +189,16 @@ async def anvil_devchain(anvil_deployment: Deployment) -> AsyncIterator[DevChain
     finally:
         await w3.provider.make_request("evm_revert", [snapshot])
         await w3.provider.disconnect()
+
+
+# The fake 1inch API's key: a test value, never a real key.
+FAKE_ONEINCH_API_KEY = "devchain-test-1inch-key"
+
+
+@pytest_asyncio.fixture
+async def fake_apis(devchain: DevChain) -> AsyncIterator[FakeApiServer]:
+    """The fake 1inch and Pendle APIs on 127.0.0.1 over the in-process dev chain."""
+    async with serve_fake_apis(
+        devchain.w3, devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
+    ) as server:
+        yield server

@@ -1,0 +1,690 @@
+"""Loopback fake 1inch (Swap API v6.0) and Pendle (hosted SDK) HTTP APIs for the dev chain.
+
+They answer in the real services' response shapes, with calldata for the dev-chain contracts
+computed from on-chain state, so the protocol adapters run the same code path as live:
+
+- 1inch: `GET /swap/v6.0/{chainId}/quote|swap|approve/spender|approve/allowance|
+  approve/transaction`, Bearer auth, 400 `{error, description, statusCode, requestId, meta}`.
+  Point the 1inch adapter's base URL at `http://127.0.0.1:PORT` instead of
+  `https://api.1inch.dev`.
+- Pendle: `GET /core/v2/markets/all`, `/core/v2/sdk/{chainId}/convert`,
+  `/core/v1/sdk/{chainId}/markets/{market}/swap`, `/core/v1/{chainId}/markets/active`.
+  Point the Pendle adapter's base URL at `http://127.0.0.1:PORT/core`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+import uvicorn
+from eth_tester.exceptions import TransactionFailed
+from litestar import Litestar, Request, Response, get
+from litestar.params import FromPath
+from web3 import AsyncWeb3
+from web3.exceptions import ContractLogicError, Web3Exception
+
+from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.deploy import contract_at
+
+logger = logging.getLogger(__name__)
+
+NATIVE_ETH_PLACEHOLDER = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+WAD = Decimal(10) ** 18
+SECONDS_PER_YEAR = Decimal(31_536_000)
+SWAP_GAS_FALLBACK = 180_000
+_JSON = msgspec.json.Encoder(decimal_format="number")
+_REVERTS = (ContractLogicError, TransactionFailed)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str, meta: list[dict[str, str]] | None = None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.meta = meta or []
+
+
+def _json(body: Any, status: int = 200) -> Response[bytes]:
+    return Response(content=_JSON.encode(body), status_code=status, media_type="application/json")
+
+
+def _oneinch_error(error: _ApiError) -> Response[bytes]:
+    reason = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(
+        error.status, "Internal Server Error"
+    )
+    body = {
+        "error": reason,
+        "description": error.description,
+        "statusCode": error.status,
+        "requestId": str(uuid.uuid4()),
+        "meta": error.meta,
+    }
+    return _json(body, error.status)
+
+
+def _pendle_error(error: _ApiError) -> Response[bytes]:
+    # Pendle's API is NestJS: errors come as {message, error, statusCode}.
+    reason = {400: "Bad Request", 404: "Not Found"}.get(error.status, "Error")
+    return _json(
+        {"message": error.description, "error": reason, "statusCode": error.status}, error.status
+    )
+
+
+def _required(request: Request[Any, Any, Any], name: str) -> str:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        raise _ApiError(400, f"{name} is required")
+    return str(value)
+
+
+def _uint(text: str, name: str) -> int:
+    if not text.isdigit():
+        raise _ApiError(400, f"{name} must be a non-negative integer string")
+    return int(text)
+
+
+def _fraction(text: str, name: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise _ApiError(400, f"{name} must be a number") from exc
+    if not value.is_finite() or value < 0:
+        raise _ApiError(400, f"{name} must be a non-negative number")
+    return value
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_DOWN))
+
+
+def _is_true(request: Request[Any, Any, Any], name: str) -> bool:
+    return str(request.query_params.get(name, "false")).lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    w3: AsyncWeb3[Any]
+    book: AddressBook
+
+    def checksum(self, address: str, name: str) -> str:
+        if not AsyncWeb3.is_address(address):
+            raise _ApiError(400, f"{name} is not a valid address")
+        return str(AsyncWeb3.to_checksum_address(address))
+
+    def check_chain(self, chain_id: int) -> None:
+        if chain_id != self.book.chain_id:
+            raise _ApiError(
+                400, f"chain {chain_id} is not supported (dev chain is {self.book.chain_id})"
+            )
+
+    def token_info(self, address: str) -> dict[str, Any]:
+        symbol = self.book.symbol_of(address) or "?"
+        return {
+            "address": address.lower(),
+            "symbol": symbol,
+            "name": f"{symbol} (dev)",
+            "decimals": self.book.decimals.get(symbol, 18),
+            "logoURI": "",
+            "tags": ["tokens"],
+        }
+
+    async def gas_price(self) -> int:
+        return int(await self.w3.eth.gas_price)
+
+    async def now(self) -> int:
+        return int((await self.w3.eth.get_block("latest"))["timestamp"])
+
+
+# --- 1inch -------------------------------------------------------------------------------
+
+
+class _OneInch:
+    def __init__(self, chain: _Chain, api_key: str) -> None:
+        self.chain = chain
+        self._api_key = api_key
+
+    def authorize(self, request: Request[Any, Any, Any]) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.encode(), self._api_key.encode()
+        ):
+            raise _ApiError(401, "Unauthorized: a valid Bearer API key is required")
+
+    def listed(self, address: str, name: str) -> str:
+        if address.lower() == NATIVE_ETH_PLACEHOLDER:
+            raise _ApiError(400, "insufficient liquidity", [{"type": name, "value": address}])
+        checksummed = self.chain.checksum(address, name)
+        if self.chain.book.symbol_of(checksummed) is None:
+            raise _ApiError(400, "insufficient liquidity", [{"type": name, "value": address}])
+        return checksummed
+
+    async def quote_amount(self, src: str, dst: str, amount: int) -> int:
+        router = contract_at(self.chain.w3, "SwapRouter", self.chain.book.router)
+        if amount == 0:
+            raise _ApiError(400, "amount must be greater than 0")
+        try:
+            out = int(await router.functions.getAmountOut(src, dst, amount).call())
+            inventory = int(await router.functions.inventory(dst).call())
+        except _REVERTS as exc:
+            raise _ApiError(
+                400, "cannot estimate", [{"type": "reason", "value": str(exc)}]
+            ) from exc
+        if out == 0 or out > inventory:
+            raise _ApiError(400, "insufficient liquidity", [{"type": "dstAmount", "value": "0"}])
+        return out
+
+    async def quote(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
+        self.authorize(request)
+        self.chain.check_chain(chain_id)
+        src = self.listed(_required(request, "src"), "src")
+        dst = self.listed(_required(request, "dst"), "dst")
+        amount = _uint(_required(request, "amount"), "amount")
+        out = await self.quote_amount(src, dst, amount)
+        body: dict[str, Any] = {"dstAmount": str(out)}
+        if _is_true(request, "includeTokensInfo"):
+            body["srcToken"] = self.chain.token_info(src)
+            body["dstToken"] = self.chain.token_info(dst)
+        if _is_true(request, "includeProtocols"):
+            body["protocols"] = [
+                [
+                    [
+                        {
+                            "name": "DEVCHAIN_ROUTER",
+                            "part": 100,
+                            "fromTokenAddress": src.lower(),
+                            "toTokenAddress": dst.lower(),
+                        }
+                    ]
+                ]
+            ]
+        if _is_true(request, "includeGas"):
+            body["gas"] = SWAP_GAS_FALLBACK
+        return body
+
+    async def swap(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
+        self.authorize(request)
+        self.chain.check_chain(chain_id)
+        src = self.listed(_required(request, "src"), "src")
+        dst = self.listed(_required(request, "dst"), "dst")
+        amount = _uint(_required(request, "amount"), "amount")
+        sender = self.chain.checksum(_required(request, "from"), "from")
+        _required(request, "origin")
+        slippage = _fraction(_required(request, "slippage"), "slippage")
+        if slippage > 50:
+            raise _ApiError(400, "slippage must be between 0 and 50")
+        receiver_param = request.query_params.get("receiver")
+        receiver = self.chain.checksum(receiver_param, "receiver") if receiver_param else sender
+        out = await self.quote_amount(src, dst, amount)
+        min_return = _floor(Decimal(out) * (Decimal(100) - slippage) / Decimal(100))
+        w3 = self.chain.w3
+        router = contract_at(w3, "SwapRouter", self.chain.book.router)
+        data = router.encode_abi("swap", args=[src, dst, amount, min_return, receiver])
+        gas = SWAP_GAS_FALLBACK
+        if not _is_true(request, "disableEstimate"):
+            await self._check_funds(src, sender, amount)
+            try:
+                gas = int(
+                    await w3.eth.estimate_gas(
+                        {"from": sender, "to": router.address, "data": data, "value": 0}  # type: ignore[typeddict-item]
+                    )
+                )
+            except _REVERTS as exc:
+                raise _ApiError(
+                    400, "cannot estimate", [{"type": "reason", "value": str(exc)}]
+                ) from exc
+        return {
+            "dstAmount": str(out),
+            "tx": {
+                "from": sender.lower(),
+                "to": router.address.lower(),
+                "data": data,
+                "value": "0",
+                "gas": gas,
+                "gasPrice": str(await self.chain.gas_price()),
+            },
+        }
+
+    async def _check_funds(self, src: str, sender: str, amount: int) -> None:
+        token = contract_at(self.chain.w3, "ERC20", src)
+        balance = int(await token.functions.balanceOf(sender).call())
+        if balance < amount:
+            raise _ApiError(
+                400,
+                f"Not enough {self.chain.book.symbol_of(src)} balance. "
+                f"Amount: {amount}. Balance: {balance}.",
+            )
+        allowance = int(await token.functions.allowance(sender, self.chain.book.router).call())
+        if allowance < amount:
+            raise _ApiError(
+                400,
+                f"Not enough allowance. Amount: {amount}. Allowance: {allowance}. "
+                f"Spender: {self.chain.book.router.lower()}",
+            )
+
+    async def spender(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
+        self.authorize(request)
+        self.chain.check_chain(chain_id)
+        return {"address": self.chain.book.router.lower()}
+
+    async def allowance(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
+        self.authorize(request)
+        self.chain.check_chain(chain_id)
+        token_address = self.listed(_required(request, "tokenAddress"), "tokenAddress")
+        wallet = self.chain.checksum(_required(request, "walletAddress"), "walletAddress")
+        token = contract_at(self.chain.w3, "ERC20", token_address)
+        allowance = int(await token.functions.allowance(wallet, self.chain.book.router).call())
+        return {"allowance": str(allowance)}
+
+    async def approve_transaction(
+        self, request: Request[Any, Any, Any], chain_id: int
+    ) -> dict[str, Any]:
+        self.authorize(request)
+        self.chain.check_chain(chain_id)
+        token_address = self.listed(_required(request, "tokenAddress"), "tokenAddress")
+        amount_param = request.query_params.get("amount")
+        amount = _uint(str(amount_param), "amount") if amount_param else 2**256 - 1
+        token = contract_at(self.chain.w3, "ERC20", token_address)
+        data = token.encode_abi("approve", args=[self.chain.book.router, amount])
+        return {
+            "data": data,
+            "gasPrice": str(await self.chain.gas_price()),
+            "to": token_address.lower(),
+            "value": "0",
+        }
+
+
+# --- Pendle ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _PendleQuote:
+    method: str
+    params_names: tuple[str, ...]
+    params: tuple[Any, ...]
+    data: str
+    token_in: str
+    amount_in: int
+    token_out: str
+    amount_out: int
+    implied_apy: Decimal
+    effective_apy: Decimal | None
+    price_impact: Decimal
+
+
+class _Pendle:
+    def __init__(self, chain: _Chain) -> None:
+        self.chain = chain
+
+    def _asset_id(self, address: str) -> str:
+        return f"{self.chain.book.chain_id}-{address.lower()}"
+
+    async def market_json(self) -> dict[str, Any]:
+        book = self.chain.book
+        w3 = self.chain.w3
+        market = contract_at(w3, "PendleMarket", book.pendle_market)
+        pt = contract_at(w3, "ERC20", book.pendle_pt)
+        usdc = contract_at(w3, "ERC20", book.token("USDC"))
+        implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
+        fee = Decimal(int(await market.functions.swapFee().call())) / WAD
+        liquidity = Decimal(int(await usdc.functions.balanceOf(book.pendle_market).call())).scaleb(
+            -6
+        )
+        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-6)
+        expiry = datetime.fromtimestamp(book.pendle_expiry, UTC)
+        now = datetime.fromtimestamp(await self.chain.now(), UTC)
+        usdc_id = self._asset_id(book.token("USDC"))
+        return {
+            "chainId": book.chain_id,
+            "address": book.pendle_market.lower(),
+            "name": "USDC (dev)",
+            "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "pt": self._asset_id(book.pendle_pt),
+            "yt": self._asset_id(ZERO_ADDRESS),
+            "sy": usdc_id,
+            "underlyingAsset": usdc_id,
+            "accountingAsset": usdc_id,
+            "rewardTokens": [],
+            "inputTokens": [usdc_id],
+            "outputTokens": [usdc_id],
+            "details": {
+                "liquidity": liquidity,
+                "totalTvl": liquidity + total_pt,
+                "tradingVolume": Decimal(0),
+                "underlyingApy": Decimal(0),
+                "swapFeeApy": Decimal(0),
+                "pendleApy": Decimal(0),
+                "ytFloatingApy": Decimal(0),
+                "impliedApy": implied,
+                "feeRate": fee,
+                "yieldRange": {"min": implied, "max": implied},
+                "aggregatedApy": implied,
+                "maxBoostedApy": implied,
+                "totalPt": total_pt,
+                "totalSy": liquidity,
+                "totalSupply": total_pt,
+                "totalActiveSupply": total_pt,
+            },
+            "isNew": False,
+            "isPrime": True,
+            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "categoryIds": ["stables"],
+        }
+
+    async def markets_all(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        skip = _uint(str(request.query_params.get("skip", "0")), "skip")
+        limit = _uint(str(request.query_params.get("limit", "10")), "limit")
+        if limit > 100:
+            raise _ApiError(400, "limit must not be greater than 100")
+        chain_param = request.query_params.get("chainId")
+        markets = [await self.market_json()]
+        if (
+            chain_param is not None
+            and _uint(str(chain_param), "chainId") != self.chain.book.chain_id
+        ):
+            markets = []
+        if str(request.query_params.get("isActive", "")).lower() == "false":
+            markets = []
+        page = markets[skip : skip + limit]
+        return {"total": len(markets), "skip": skip, "limit": limit, "results": page}
+
+    async def markets_active(self, chain_id: int) -> dict[str, Any]:
+        self.chain.check_chain(chain_id)
+        return {"markets": [await self.market_json()]}
+
+    async def quote(
+        self, token_in: str, amount_in: int, token_out: str, receiver: str, slippage: Decimal
+    ) -> _PendleQuote:
+        book = self.chain.book
+        w3 = self.chain.w3
+        usdc, pt = book.token("USDC").lower(), book.pendle_pt.lower()
+        market = contract_at(w3, "PendleMarket", book.pendle_market)
+        if amount_in == 0:
+            raise _ApiError(400, "amountsIn must be greater than 0")
+        if slippage >= 1:
+            raise _ApiError(400, "slippage must be below 1")
+        implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
+        fee = Decimal(int(await market.functions.swapFee().call())) / WAD
+        expired = bool(await market.functions.isExpired().call())
+        years = Decimal(max(book.pendle_expiry - await self.chain.now(), 0)) / SECONDS_PER_YEAR
+        try:
+            if token_in.lower() == usdc and token_out.lower() == pt:
+                if expired:
+                    raise _ApiError(400, "market is expired")
+                out = int(await market.functions.previewSwapExactTokenForPt(amount_in).call())
+                minimum = _floor(Decimal(out) * (1 - slippage))
+                effective = (
+                    (Decimal(out) / Decimal(amount_in)) ** (1 / years) - 1 if years else None
+                )
+                return _PendleQuote(
+                    method="swapExactTokenForPt",
+                    params_names=("receiver", "netTokenIn", "minPtOut"),
+                    params=(receiver, amount_in, minimum),
+                    data=market.encode_abi(
+                        "swapExactTokenForPt", args=[receiver, amount_in, minimum]
+                    ),
+                    token_in=usdc,
+                    amount_in=amount_in,
+                    token_out=pt,
+                    amount_out=out,
+                    implied_apy=implied,
+                    effective_apy=effective,
+                    price_impact=-fee,
+                )
+            if token_in.lower() == pt and token_out.lower() == usdc:
+                out = int(await market.functions.previewSwapExactPtForToken(amount_in).call())
+                minimum = _floor(Decimal(out) * (1 - slippage))
+                method = "redeemPyToToken" if expired else "swapExactPtForToken"
+                names = (
+                    ("receiver", "netPyIn", "minTokenOut")
+                    if expired
+                    else ("receiver", "exactPtIn", "minTokenOut")
+                )
+                effective = (
+                    (Decimal(amount_in) / Decimal(out)) ** (1 / years) - 1 if years else None
+                )
+                return _PendleQuote(
+                    method=method,
+                    params_names=names,
+                    params=(receiver, amount_in, minimum),
+                    data=market.encode_abi(method, args=[receiver, amount_in, minimum]),
+                    token_in=pt,
+                    amount_in=amount_in,
+                    token_out=usdc,
+                    amount_out=out,
+                    implied_apy=implied,
+                    effective_apy=effective,
+                    price_impact=Decimal(0) if expired else -fee,
+                )
+        except _REVERTS as exc:
+            raise _ApiError(400, f"cannot quote: {exc}") from exc
+        raise _ApiError(400, "no route: the dev chain trades only USDC <-> PT")
+
+    async def convert(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
+        self.chain.check_chain(chain_id)
+        receiver = self.chain.checksum(_required(request, "receiver"), "receiver")
+        slippage = _fraction(_required(request, "slippage"), "slippage")
+        tokens_in = _required(request, "tokensIn").split(",")
+        amounts_in = _required(request, "amountsIn").split(",")
+        tokens_out = _required(request, "tokensOut").split(",")
+        if len(tokens_in) != 1 or len(amounts_in) != 1 or len(tokens_out) != 1:
+            raise _ApiError(400, "the dev chain converts one token into one token")
+        amount_in = _uint(amounts_in[0], "amountsIn")
+        q = await self.quote(tokens_in[0], amount_in, tokens_out[0], receiver, slippage)
+        data: dict[str, Any] = {"priceImpact": q.price_impact}
+        additional = str(request.query_params.get("additionalData", "")).split(",")
+        if "impliedApy" in additional:
+            data["impliedApy"] = {"before": q.implied_apy, "after": q.implied_apy}
+        if "effectiveApy" in additional and q.effective_apy is not None:
+            data["effectiveApy"] = q.effective_apy
+        return {
+            "action": "redeem-py" if q.method == "redeemPyToToken" else "swap",
+            "inputs": [{"token": q.token_in, "amount": str(q.amount_in)}],
+            "requiredApprovals": [{"token": q.token_in, "amount": str(q.amount_in)}],
+            "routes": [
+                {
+                    "contractParamInfo": {
+                        "method": q.method,
+                        "contractCallParamsName": list(q.params_names),
+                        "contractCallParams": [str(p) for p in q.params],
+                    },
+                    "tx": {
+                        "data": q.data,
+                        "to": self.chain.book.pendle_market.lower(),
+                        "from": receiver.lower(),
+                        "value": "0",
+                    },
+                    "outputs": [{"token": q.token_out, "amount": str(q.amount_out)}],
+                    "data": data,
+                }
+            ],
+        }
+
+    async def legacy_swap(
+        self, request: Request[Any, Any, Any], chain_id: int, market: str
+    ) -> dict[str, Any]:
+        self.chain.check_chain(chain_id)
+        if market.lower() != self.chain.book.pendle_market.lower():
+            raise _ApiError(404, f"market {market} not found")
+        receiver = self.chain.checksum(_required(request, "receiver"), "receiver")
+        slippage = _fraction(_required(request, "slippage"), "slippage")
+        amount_in = _uint(_required(request, "amountIn"), "amountIn")
+        q = await self.quote(
+            _required(request, "tokenIn"),
+            amount_in,
+            _required(request, "tokenOut"),
+            receiver,
+            slippage,
+        )
+        data: dict[str, Any] = {"amountOut": str(q.amount_out), "priceImpact": q.price_impact}
+        if "impliedApy" in str(request.query_params.get("additionalData", "")):
+            data["impliedApy"] = q.implied_apy
+        return {
+            "tx": {
+                "to": self.chain.book.pendle_market.lower(),
+                "data": q.data,
+                "from": receiver.lower(),
+                "value": "0",
+            },
+            "data": data,
+        }
+
+
+# --- the app -----------------------------------------------------------------------------
+
+
+def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_key: str) -> Litestar:
+    """The fake 1inch and Pendle APIs as one Litestar app over a dev chain."""
+    chain = _Chain(w3=w3, book=book)
+    oneinch = _OneInch(chain, oneinch_api_key)
+    pendle = _Pendle(chain)
+
+    async def answer_1inch(coro: Any) -> Response[bytes]:
+        try:
+            return _json(await coro)
+        except _ApiError as error:
+            return _oneinch_error(error)
+        except (Web3Exception, OSError) as exc:
+            logger.warning("fake 1inch API: dev chain unavailable", extra={"error": str(exc)})
+            return _oneinch_error(_ApiError(500, "dev chain node unavailable"))
+
+    async def answer_pendle(coro: Any) -> Response[bytes]:
+        try:
+            return _json(await coro)
+        except _ApiError as error:
+            return _pendle_error(error)
+        except (Web3Exception, OSError) as exc:
+            logger.warning("fake Pendle API: dev chain unavailable", extra={"error": str(exc)})
+            return _pendle_error(_ApiError(500, "dev chain node unavailable"))
+
+    @get("/swap/v6.0/{chain_id:int}/quote")
+    async def quote(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
+        return await answer_1inch(oneinch.quote(request, chain_id))
+
+    @get("/swap/v6.0/{chain_id:int}/swap")
+    async def swap(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
+        return await answer_1inch(oneinch.swap(request, chain_id))
+
+    @get("/swap/v6.0/{chain_id:int}/approve/spender")
+    async def spender(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
+        return await answer_1inch(oneinch.spender(request, chain_id))
+
+    @get("/swap/v6.0/{chain_id:int}/approve/allowance")
+    async def allowance(
+        request: Request[Any, Any, Any], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(oneinch.allowance(request, chain_id))
+
+    @get("/swap/v6.0/{chain_id:int}/approve/transaction")
+    async def approve_transaction(
+        request: Request[Any, Any, Any], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(oneinch.approve_transaction(request, chain_id))
+
+    @get("/core/v2/markets/all")
+    async def markets_all(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await answer_pendle(pendle.markets_all(request))
+
+    @get("/core/v1/{chain_id:int}/markets/active")
+    async def markets_active(chain_id: FromPath[int]) -> Response[bytes]:
+        return await answer_pendle(pendle.markets_active(chain_id))
+
+    @get("/core/v2/sdk/{chain_id:int}/convert")
+    async def convert(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
+        return await answer_pendle(pendle.convert(request, chain_id))
+
+    @get("/core/v1/sdk/{chain_id:int}/markets/{market:str}/swap")
+    async def legacy_swap(
+        request: Request[Any, Any, Any], chain_id: FromPath[int], market: FromPath[str]
+    ) -> Response[bytes]:
+        return await answer_pendle(pendle.legacy_swap(request, chain_id, market))
+
+    return Litestar(
+        route_handlers=[
+            quote,
+            swap,
+            spender,
+            allowance,
+            approve_transaction,
+            markets_all,
+            markets_active,
+            convert,
+            legacy_swap,
+        ],
+        openapi_config=None,
+        debug=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FakeApiServer:
+    """A running fake API server: `oneinch_base_url` replaces https://api.1inch.dev and
+    `pendle_base_url` replaces https://api-v2.pendle.finance/core."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        """The server's root URL."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def oneinch_base_url(self) -> str:
+        """Base URL for the 1inch adapter (paths /swap/v6.0/{chainId}/... follow)."""
+        return self.base_url
+
+    @property
+    def pendle_base_url(self) -> str:
+        """Base URL for the Pendle adapter (paths /v2/markets/all, /v2/sdk/... follow)."""
+        return f"{self.base_url}/core"
+
+
+@contextlib.asynccontextmanager
+async def serve_fake_apis(
+    w3: AsyncWeb3[Any],
+    book: AddressBook,
+    *,
+    oneinch_api_key: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> AsyncIterator[FakeApiServer]:
+    """Serve the fake APIs with uvicorn on the running event loop (port 0 picks a free one).
+
+    Raises:
+        ValueError: `host` is not a loopback address.
+        RuntimeError: the server did not start.
+    """
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        raise ValueError("the fake APIs serve on loopback only")
+    app = create_fake_api_app(w3, book, oneinch_api_key=oneinch_api_key)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                raise RuntimeError(f"fake APIs did not start on {host}:{port}")
+            await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        logger.info("fake 1inch/Pendle APIs serving", extra={"host": host, "port": bound})
+        yield FakeApiServer(host=host, port=int(bound))
+    finally:
+        server.should_exit = True
+        await task
+
+
+__all__ = ["FakeApiServer", "create_fake_api_app", "serve_fake_apis"]
