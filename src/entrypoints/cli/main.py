@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 
 from entrypoints.cli.db import audit_app, db_app, state_app
+from entrypoints.cli.devchain import devchain_app
 
 app = typer.Typer(
     name="treasury",
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(state_app, name="state")
+app.add_typer(devchain_app, name="devchain")
 
 
 def _version() -> str:

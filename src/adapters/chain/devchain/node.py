@@ -1,0 +1,85 @@
+"""Connecting to a dev chain: an in-process EVM (eth-tester + py-evm) or a JSON-RPC node.
+
+`open_devchain` is what paper mode calls: with no RPC URL it starts an in-process EVM and
+deploys there (nothing listens on any port); with one, it deploys to that node on first use
+and reuses the address book afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.providers.eth_tester import AsyncEthereumTesterProvider
+
+from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.deploy import (
+    DEFAULT_FUNDING,
+    DevChainConfig,
+    deploy_devchain,
+    ensure_devchain,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDevChain:
+    """A connected, deployed dev chain."""
+
+    w3: AsyncWeb3[Any]
+    book: AddressBook
+    in_process: bool
+
+    async def close(self) -> None:
+        """Close the node connection (nothing to close in-process)."""
+        if not self.in_process:
+            await self.w3.provider.disconnect()
+
+
+def in_process_web3() -> AsyncWeb3[Any]:
+    """An AsyncWeb3 over a fresh in-process EVM (eth-tester with py-evm)."""
+    return AsyncWeb3(AsyncEthereumTesterProvider())
+
+
+def rpc_web3(rpc_url: str, timeout_seconds: float = 30) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 over a JSON-RPC node."""
+    return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
+
+
+async def open_devchain(
+    *,
+    rpc_url: str | None,
+    address_book: Path,
+    fund: Sequence[str] = (),
+    funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
+    config: DevChainConfig | None = None,
+    cache_dir: Path | None = None,
+) -> OpenDevChain:
+    """Connect to the dev chain paper mode uses, deploying and funding it if needed.
+
+    Without `rpc_url` the chain is in-process and fresh each time (the address book is still
+    written, for inspection). With `rpc_url`, an existing deployment is reused.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        DevChainDeploymentFailed: deploying or funding failed.
+    """
+    if rpc_url is None:
+        w3 = in_process_web3()
+        book = await deploy_devchain(
+            w3, config=config, fund=fund, funding=funding, cache_dir=cache_dir
+        )
+        book.save(address_book)
+        return OpenDevChain(w3=w3, book=book, in_process=True)
+    w3 = rpc_web3(rpc_url)
+    try:
+        book = await ensure_devchain(
+            w3, address_book, fund=fund, funding=funding, config=config, cache_dir=cache_dir
+        )
+    except BaseException:
+        await w3.provider.disconnect()
+        raise
+    return OpenDevChain(w3=w3, book=book, in_process=False)
