@@ -7,7 +7,8 @@ and reuses the address book afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from adapters.chain.devchain.deploy import (
     deploy_devchain,
     ensure_devchain,
 )
+from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,47 @@ async def open_devchain(
         await w3.provider.disconnect()
         raise
     return OpenDevChain(w3=w3, book=book, in_process=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDevChain:
+    """A deployed dev chain together with its fake 1inch and Pendle APIs."""
+
+    chain: OpenDevChain
+    apis: FakeApiServer
+
+
+@contextlib.asynccontextmanager
+async def running_devchain(
+    *,
+    rpc_url: str | None,
+    address_book: Path,
+    oneinch_api_key: str,
+    fund: Sequence[str] = (),
+    funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
+    config: DevChainConfig | None = None,
+    cache_dir: Path | None = None,
+    api_port: int = 0,
+) -> AsyncIterator[RunningDevChain]:
+    """Open the dev chain (see `open_devchain`) and serve the fake APIs on 127.0.0.1 for as
+    long as the block runs; paper mode holds this in its lifespan.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        DevChainDeploymentFailed: deploying or funding failed.
+    """
+    chain = await open_devchain(
+        rpc_url=rpc_url,
+        address_book=address_book,
+        fund=fund,
+        funding=funding,
+        config=config,
+        cache_dir=cache_dir,
+    )
+    try:
+        async with serve_fake_apis(
+            chain.w3, chain.book, oneinch_api_key=oneinch_api_key, port=api_port
+        ) as apis:
+            yield RunningDevChain(chain=chain, apis=apis)
+    finally:
+        await chain.close()

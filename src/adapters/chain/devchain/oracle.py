@@ -16,6 +16,7 @@ from adapters.chain.devchain.deploy import (
     DevChainUnreachable,
     contract_at,
 )
+from domain.market import MarketData
 from domain.money import to_base_units
 
 # The simulated market speaks of BTC and ETH; the dev chain holds their wrapped tokens.
@@ -46,6 +47,27 @@ async def set_prices(
             raise DevChainDeploymentFailed(f"set {symbol} price", str(exc)) from exc
         if receipt["status"] != 1:
             raise DevChainDeploymentFailed(f"set {symbol} price", "transaction reverted")
+
+
+async def push_market_data(w3: AsyncWeb3[Any], book: AddressBook, market: MarketData) -> None:
+    """Copy the simulated market's BTC, ETH and stablecoin prices into the oracle.
+
+    Prices the market does not know (None, or a stablecoin it does not quote) are left as they
+    are, so the router keeps quoting at the last known price.
+
+    Raises:
+        DevChainDeploymentFailed: the transaction failed.
+        DevChainUnreachable: the node did not answer.
+    """
+    prices: dict[str, Decimal] = {}
+    if market.btc_price is not None:
+        prices["BTC"] = market.btc_price
+    if market.eth_price is not None:
+        prices["ETH"] = market.eth_price
+    for symbol, price in market.stablecoin_prices.items():
+        if symbol.upper() in book.tokens:
+            prices[symbol.upper()] = price
+    await set_prices(w3, book, prices)
 
 
 async def oracle_price(w3: AsyncWeb3[Any], book: AddressBook, symbol: str) -> Decimal:
