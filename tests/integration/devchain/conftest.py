@@ -3,6 +3,7 @@
 from tests.integration.devchain.fixtures import (
     anvil_deployment,
     anvil_devchain,
+    anvil_fake_apis,
     anvil_rpc_url,
     devchain,
     devchain_deployment,
@@ -12,6 +13,7 @@ from tests.integration.devchain.fixtures import (
 __all__ = [
     "anvil_deployment",
     "anvil_devchain",
+    "anvil_fake_apis",
     "anvil_rpc_url",
     "devchain",
     "devchain_deployment",

@@ -202,3 +202,12 @@ async def fake_apis(devchain: DevChain) -> AsyncIterator[FakeApiServer]:
         devchain.w3, devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
     ) as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def anvil_fake_apis(anvil_devchain: DevChain) -> AsyncIterator[FakeApiServer]:
+    """The fake 1inch and Pendle APIs on 127.0.0.1 over the anvil dev chain."""
+    async with serve_fake_apis(
+        anvil_devchain.w3, anvil_devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
+    ) as server:
+        yield server

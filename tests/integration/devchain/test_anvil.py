@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import MAX_UINT256, contract_at, ensure_devchain
+from adapters.chain.devchain.fake_apis import FakeApiServer
 from adapters.chain.devchain.node import rpc_web3
 from adapters.chain.devchain.oracle import advance_time
 from entrypoints.cli.main import app
@@ -20,7 +22,7 @@ from tests.integration.devchain.chain_calls import (
     signing_as_treasury,
     token,
 )
-from tests.integration.devchain.fixtures import DevChain
+from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
 
 pytestmark = pytest.mark.anvil
 USDC = 10**6
@@ -123,3 +125,39 @@ async def test_rpc_web3_reaches_anvil(anvil_rpc_url: str) -> None:
         assert await w3.eth.chain_id == 31337
     finally:
         await w3.provider.disconnect()
+
+
+async def test_fake_oneinch_calldata_swaps_on_anvil(
+    anvil_devchain: DevChain, anvil_fake_apis: FakeApiServer
+) -> None:
+    chain = anvil_devchain
+    w3 = signing_as_treasury(chain)
+    me = chain.treasury_address
+    usdc, dai = chain.book.token("USDC"), chain.book.token("DAI")
+    await send(w3, token(chain, "USDC").functions.approve(chain.book.router, 1_000 * USDC), me)
+    async with httpx.AsyncClient(base_url=anvil_fake_apis.oneinch_base_url) as client:
+        response = await client.get(
+            f"/swap/v6.0/{chain.book.chain_id}/swap",
+            params={
+                "src": usdc,
+                "dst": dai,
+                "amount": 1_000 * USDC,
+                "from": me,
+                "origin": me,
+                "slippage": "0.5",
+            },
+            headers={"Authorization": f"Bearer {FAKE_ONEINCH_API_KEY}"},
+        )
+    assert response.status_code == 200, response.text
+    tx = response.json()["tx"]
+    before = await balance(chain, "DAI")
+    tx_hash = await w3.eth.send_transaction(
+        {
+            "from": me,
+            "to": w3.to_checksum_address(tx["to"]),
+            "data": tx["data"],
+            "gas": tx["gas"] + 50_000,
+        }
+    )
+    assert (await w3.eth.wait_for_transaction_receipt(tx_hash))["status"] == 1
+    assert await balance(chain, "DAI") - before == int(response.json()["dstAmount"])
