@@ -8,7 +8,7 @@ backtest differ only in the adapters around this function, never in this code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -107,8 +107,13 @@ def propose(
     exit_requested: bool = False,
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
+    planner: Callable[..., RebalancingPlan] = plan_rebalance,
+    policy: Callable[..., SafetyVerdict] = evaluate,
 ) -> Proposal:
     """Decide whether to act, plan it, and judge the plan (see module doc).
+
+    `planner` and `policy` default to the domain's; the backtester passes them through so a
+    test can count calls to the real functions.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -127,7 +132,7 @@ def propose(
         plan = plan_emergency_exit(
             portfolio, prices=prices, plan_id=plan_id, now=now, reason=reason, config=config.planner
         )
-        verdict = evaluate(plan, portfolio, context, config.limits)
+        verdict = policy(plan, portfolio, context, config.limits)
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
@@ -141,7 +146,7 @@ def propose(
             black_swan=None,
             reason=f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
         )
-    plan = plan_rebalance(
+    plan = planner(
         portfolio,
         targets,
         prices=prices,
@@ -151,6 +156,6 @@ def propose(
         max_slippage=max_slippage,
         risk_level=risk_level,
     )
-    verdict = evaluate(plan, portfolio, context, config.limits)
+    verdict = policy(plan, portfolio, context, config.limits)
     why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
     return Proposal(plan=plan, verdict=verdict, rebalance_due=True, black_swan=None, reason=why)
