@@ -29,11 +29,11 @@ import pytest_asyncio
 from eth_account import Account
 from eth_tester import EthereumTester
 from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import deploy_devchain
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
+from adapters.chain.devchain.node import in_process_web3
 from tests.servers import port_open, require_server
 
 # A well-known throwaway key (keccak of a public phrase); only ever used on dev chains.
@@ -70,13 +70,6 @@ class DevChain:
     book: AddressBook
     treasury_address: str
     treasury_key: str
-
-
-def in_process_web3(tester: EthereumTester) -> AsyncWeb3[Any]:
-    """An AsyncWeb3 talking to an existing in-process EthereumTester."""
-    provider = AsyncEthereumTesterProvider()
-    provider.ethereum_tester = tester
-    return AsyncWeb3(provider)
 
 
 def _treasury() -> tuple[str, str]:

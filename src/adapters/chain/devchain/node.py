@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eth_tester import EthereumTester
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
@@ -41,9 +42,12 @@ class OpenDevChain:
             await self.w3.provider.disconnect()
 
 
-def in_process_web3() -> AsyncWeb3[Any]:
-    """An AsyncWeb3 over a fresh in-process EVM (eth-tester with py-evm)."""
-    return AsyncWeb3(AsyncEthereumTesterProvider())
+def in_process_web3(tester: EthereumTester | None = None) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 over an in-process EVM (eth-tester with py-evm): `tester`, or a fresh one."""
+    provider = AsyncEthereumTesterProvider()
+    if tester is not None:
+        provider.ethereum_tester = tester
+    return AsyncWeb3(provider)
 
 
 def rpc_web3(rpc_url: str, timeout_seconds: float = 30) -> AsyncWeb3[Any]:
