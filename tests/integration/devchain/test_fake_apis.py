@@ -322,3 +322,32 @@ async def test_pendle_legacy_swap_redeems_after_maturity(
     await send_api_tx(devchain, redeem.json()["tx"])
     assert await balance(devchain, "USDC") - usdc_before == held
     assert held > 5_000 * USDC  # bought at a discount, redeemed at par
+
+
+async def test_pendle_lists_the_market_as_inactive_after_maturity(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    now = (await devchain.w3.eth.get_block("latest"))["timestamp"]
+    await advance_time(devchain.w3, devchain.book.pendle_expiry - now + 1)
+    active = await get(fake_apis, "/core/v2/markets/all", {"isActive": "true"})
+    inactive = await get(fake_apis, "/core/v2/markets/all", {"isActive": "false"})
+    assert active.json()["results"] == []
+    assert inactive.json()["results"][0]["address"] == devchain.book.pendle_market.lower()
+
+
+async def test_pendle_refuses_a_pair_it_cannot_route_in_its_error_shape(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    response = await get(
+        fake_apis,
+        f"/core/v2/sdk/{devchain.book.chain_id}/convert",
+        {
+            "receiver": devchain.treasury_address,
+            "slippage": "0.01",
+            "tokensIn": devchain.book.token("DAI"),
+            "amountsIn": "1000",
+            "tokensOut": devchain.book.pendle_pt,
+        },
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "error", "statusCode"}

@@ -394,7 +394,10 @@ class _Pendle:
             and _uint(str(chain_param), "chainId") != self.chain.book.chain_id
         ):
             markets = []
-        if str(request.query_params.get("isActive", "")).lower() == "false":
+        # The one dev market is active until maturity; isActive filters on that, as live.
+        active_filter = str(request.query_params.get("isActive", "")).lower()
+        active = await self.chain.now() < self.chain.book.pendle_expiry
+        if (active_filter == "true" and not active) or (active_filter == "false" and active):
             markets = []
         page = markets[skip : skip + limit]
         return {"total": len(markets), "skip": skip, "limit": limit, "results": page}
