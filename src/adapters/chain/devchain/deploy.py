@@ -179,7 +179,8 @@ async def _deployer_account(w3: AsyncWeb3[Any], deployer: str | None) -> str:
     return str(accounts[0])
 
 
-async def _chain_clock(w3: AsyncWeb3[Any]) -> int:
+async def chain_time(w3: AsyncWeb3[Any]) -> int:
+    """The latest block's timestamp (unix seconds)."""
     block = await w3.eth.get_block("latest")
     return int(block["timestamp"])
 
@@ -312,7 +313,7 @@ async def _deploy_pendle(
     config: DevChainConfig,
     mint: Callable[[str, str, Decimal], Awaitable[None]],
 ) -> tuple[AsyncContract, AsyncContract, int]:
-    now = await _chain_clock(sender.w3)
+    now = await chain_time(sender.w3)
     # Pendle maturities fall at 00:00 UTC.
     expiry = (now + config.pendle_days_to_expiry * DAY) // DAY * DAY
     label = time.strftime("%d%b%Y", time.gmtime(expiry)).upper()
@@ -407,11 +408,3 @@ async def ensure_devchain(
                 book = await fund_account(w3, book, address, funding, cache_dir=cache_dir)
     await asyncio.to_thread(book.save, address_book)
     return book
-
-
-async def chain_time(w3: AsyncWeb3[Any]) -> int:
-    """The latest block's timestamp."""
-    return await _chain_clock(w3)
-
-
-MAX_APPROVAL = MAX_UINT256
