@@ -153,6 +153,7 @@ class BacktestResult:
 
     days: tuple[date, ...]
     equity: tuple[Decimal, ...]
+    volatile_usd: tuple[Decimal, ...]
     baselines: Mapping[str, tuple[Decimal, ...]]
     phases: tuple[MarketPhase, ...]
     exposures: tuple[Decimal, ...]
@@ -306,12 +307,16 @@ def _portfolio(book: _Book, obs: DailyObservation, costs: BacktestCosts) -> Port
     )
 
 
-def _equity(book: _Book, obs: DailyObservation) -> Decimal:
-    total = book.cash + sum(book.deposits.values(), ZERO)
+def _volatile(book: _Book, obs: DailyObservation) -> Decimal:
+    total = ZERO
     for asset, units in book.units.items():
         if units > 0:
             total += units * _price(obs, asset)
     return total
+
+
+def _equity(book: _Book, obs: DailyObservation) -> Decimal:
+    return book.cash + sum(book.deposits.values(), ZERO) + _volatile(book, obs)
 
 
 def _fill(tx: Transaction, book: _Book, obs: DailyObservation, gas: Decimal) -> Decimal | None:
@@ -430,6 +435,7 @@ def run_backtest(
     pending: _Order | None = None
     days: list[date] = []
     equity: list[Decimal] = []
+    volatile_usd: list[Decimal] = []
     phases: list[MarketPhase] = []
     exposures: list[Decimal] = []
     decisions: list[DecisionRecord] = []
@@ -474,7 +480,9 @@ def run_backtest(
                 )
             pending = None
         days.append(obs.day)
-        equity.append(_equity(book, obs))
+        volatile = _volatile(book, obs)
+        volatile_usd.append(volatile)
+        equity.append(book.cash + sum(book.deposits.values(), ZERO) + volatile)
         baselines.record(obs)
 
         now = _at(obs.day)
@@ -506,6 +514,7 @@ def run_backtest(
     return BacktestResult(
         days=tuple(days),
         equity=tuple(equity),
+        volatile_usd=tuple(volatile_usd),
         baselines={k: tuple(v) for k, v in baselines.series.items()},
         phases=tuple(phases),
         exposures=tuple(exposures),
