@@ -193,6 +193,9 @@ class DecisionFunctions:
     policy: Callable[..., SafetyVerdict] = evaluate
 
 
+LIVE_DECISIONS = DecisionFunctions()
+
+
 @dataclass(slots=True)
 class _Order:
     plan: RebalancingPlan
@@ -400,7 +403,7 @@ def run_backtest(
     observations: Sequence[DailyObservation],
     config: BacktestConfig,
     *,
-    functions: DecisionFunctions = DecisionFunctions(),
+    functions: DecisionFunctions = LIVE_DECISIONS,
     on_day: DayCallback | None = None,
 ) -> BacktestResult:
     """Replay `observations` (ascending, one per day) through the live decision code.
