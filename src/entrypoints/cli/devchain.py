@@ -49,7 +49,10 @@ def deploy(
         bool, typer.Option("--json", help="Print the address book as JSON.")
     ] = False,
 ) -> None:
-    """Deploy every dev-chain contract (or reuse a live deployment) and fund addresses."""
+    """Deploy every dev-chain contract (or reuse a live deployment) and fund addresses.
+
+    Deploys from the node's first unlocked account, or from TREASURY_DEVCHAIN_DEPLOYER_KEY.
+    """
     settings = DevChainSettings()
     path = address_book or settings.resolved_address_book()
     funding = _funding(usdc, eth)
@@ -63,6 +66,7 @@ def deploy(
                 fund=fund_address or [],
                 funding=funding,
                 cache_dir=settings.compile_cache_dir(),
+                deployer_key=settings.deployer_key(),
             )
         finally:
             await w3.provider.disconnect()

@@ -3,6 +3,8 @@
 `TREASURY_DEVCHAIN_RPC_URL`: a JSON-RPC node (e.g. anvil) for paper mode; unset means an
 in-process EVM. `TREASURY_DEVCHAIN_ADDRESS_BOOK` (default `<data dir>/devchain/address_book.json`).
 `TREASURY_DEVCHAIN_ONEINCH_API_KEY`: the Bearer key the fake 1inch API accepts in paper mode.
+`TREASURY_DEVCHAIN_DEPLOYER_KEY`: a private key to deploy with, for a node that has no unlocked
+accounts (anvil and eth-tester have them, so it is usually unset).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class DevChainSettings(BaseSettings):
     devchain_rpc_url: str | None = None
     devchain_address_book: Path | None = None
     devchain_oneinch_api_key: SecretStr = SecretStr("paper-mode-1inch-key")
+    devchain_deployer_key: SecretStr | None = None
+
+    def deployer_key(self) -> str | None:
+        """The deployer private key, if one is set (a secret: pass it on, never print it)."""
+        if self.devchain_deployer_key is None or not self.devchain_deployer_key.get_secret_value():
+            return None
+        return self.devchain_deployer_key.get_secret_value()
 
     def resolved_address_book(self) -> Path:
         """The address book path."""

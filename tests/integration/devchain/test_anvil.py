@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
 from typer.testing import CliRunner
 
 from adapters.chain.devchain.address_book import AddressBook
@@ -161,3 +162,55 @@ async def test_fake_oneinch_calldata_swaps_on_anvil(
     )
     assert (await w3.eth.wait_for_transaction_receipt(tx_hash))["status"] == 1
     assert await balance(chain, "DAI") - before == int(response.json()["dstAmount"])
+
+
+def test_deploy_command_signs_with_the_deployer_key_and_never_prints_it(
+    anvil_rpc_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "0x" + "4d" * 32  # a throwaway key, funded below through anvil_setBalance
+    deployer = Account.from_key(key).address
+    set_balance = httpx.post(
+        anvil_rpc_url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "anvil_setBalance",
+            "params": [deployer, hex(10**21)],
+        },
+    )
+    assert "error" not in set_balance.json()
+    monkeypatch.setenv("TREASURY_DEVCHAIN_DEPLOYER_KEY", key)
+    path = tmp_path / "signed.json"
+    result = CliRunner().invoke(
+        app,
+        ["devchain", "deploy", "--rpc-url", anvil_rpc_url, "--address-book", str(path), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["deployer"] == deployer
+    for text in (result.output, path.read_text(), caplog.text):
+        assert key not in text
+        assert key[2:] not in text
+
+
+def test_an_invalid_deployer_key_is_refused_without_echoing_it(
+    anvil_rpc_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad_key = "0x" + "zz" * 32
+    monkeypatch.setenv("TREASURY_DEVCHAIN_DEPLOYER_KEY", bad_key)
+    result = CliRunner().invoke(
+        app,
+        [
+            "devchain",
+            "deploy",
+            "--rpc-url",
+            anvil_rpc_url,
+            "--address-book",
+            str(tmp_path / "x.json"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "not a valid private key" in result.output
+    assert "zz" * 32 not in result.output

@@ -1,6 +1,8 @@
 """Deploy the dev chain to any node (in-process eth-tester or JSON-RPC) and fund accounts.
 
-The deployer is the node's first unlocked account (eth-tester and anvil both have ten). Every
+The deployer is the node's first unlocked account (eth-tester and anvil both have ten), or, for
+a node without unlocked accounts, a key given to `sign_as_deployer` (then every later funding
+or oracle call on that web3 signs with it too). Every
 transaction is checked: a failed deployment step raises `DevChainDeploymentFailed`.
 """
 
@@ -15,9 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Wei
 
 from adapters.chain.devchain.address_book import AddressBook
@@ -165,6 +169,29 @@ class _Sender:
             raise DevChainDeploymentFailed(step, str(exc)) from exc
         if receipt["status"] != 1:
             raise DevChainDeploymentFailed(step, "transaction reverted")
+
+
+DEPLOYER_MIDDLEWARE = "devchain_deployer"
+
+
+def sign_as_deployer(w3: AsyncWeb3[Any], private_key: str) -> str:
+    """Sign this web3's transactions from the key's address locally; return that address.
+
+    The key stays inside the signing middleware: it is never logged or returned.
+
+    Raises:
+        DevChainDeploymentFailed: the key is not a valid private key.
+    """
+    try:
+        account = Account.from_key(private_key)
+    except (ValueError, TypeError):
+        # Translated without chaining: the library's message could quote the key.
+        raise DevChainDeploymentFailed("load deployer key", "not a valid private key") from None
+    if DEPLOYER_MIDDLEWARE not in w3.middleware_onion:
+        w3.middleware_onion.inject(
+            SignAndSendRawMiddlewareBuilder.build(account), name=DEPLOYER_MIDDLEWARE, layer=0
+        )
+    return str(account.address)
 
 
 async def _deployer_account(w3: AsyncWeb3[Any], deployer: str | None) -> str:
@@ -382,16 +409,20 @@ async def ensure_devchain(
     funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
     config: DevChainConfig | None = None,
     cache_dir: Path | None = None,
+    deployer_key: str | None = None,
 ) -> AddressBook:
     """Reuse the deployment in `address_book` if the node still has it, else deploy afresh.
 
     Addresses in `fund` that the book has not funded yet are funded; the book is (re)written.
+    With `deployer_key`, transactions are signed locally from that key (a node without
+    unlocked accounts); funding a reused deployment needs the key that deployed it.
 
     Raises:
         DevChainUnreachable: the node did not answer.
         DevChainDeploymentFailed: deploying or funding failed.
         AddressBookUnreadable: the file exists but is not an address book.
     """
+    deployer = sign_as_deployer(w3, deployer_key) if deployer_key is not None else None
     book: AddressBook | None = None
     if await asyncio.to_thread(address_book.is_file):
         existing = await asyncio.to_thread(AddressBook.load, address_book)
@@ -400,7 +431,7 @@ async def ensure_devchain(
             logger.info("dev chain reused", extra={"address_book": str(address_book)})
     if book is None:
         book = await deploy_devchain(
-            w3, config=config, fund=fund, funding=funding, cache_dir=cache_dir
+            w3, config=config, fund=fund, funding=funding, deployer=deployer, cache_dir=cache_dir
         )
     else:
         for address in fund:

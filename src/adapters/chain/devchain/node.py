@@ -63,11 +63,13 @@ async def open_devchain(
     funding: Mapping[str, Decimal] = DEFAULT_FUNDING,
     config: DevChainConfig | None = None,
     cache_dir: Path | None = None,
+    deployer_key: str | None = None,
 ) -> OpenDevChain:
     """Connect to the dev chain paper mode uses, deploying and funding it if needed.
 
     Without `rpc_url` the chain is in-process and fresh each time (the address book is still
-    written, for inspection). With `rpc_url`, an existing deployment is reused.
+    written, for inspection). With `rpc_url`, an existing deployment is reused; `deployer_key`
+    signs locally for a node without unlocked accounts.
 
     Raises:
         DevChainUnreachable: the node did not answer.
@@ -83,7 +85,13 @@ async def open_devchain(
     w3 = rpc_web3(rpc_url)
     try:
         book = await ensure_devchain(
-            w3, address_book, fund=fund, funding=funding, config=config, cache_dir=cache_dir
+            w3,
+            address_book,
+            fund=fund,
+            funding=funding,
+            config=config,
+            cache_dir=cache_dir,
+            deployer_key=deployer_key,
         )
     except BaseException:
         await w3.provider.disconnect()
@@ -110,6 +118,7 @@ async def running_devchain(
     config: DevChainConfig | None = None,
     cache_dir: Path | None = None,
     api_port: int = 0,
+    deployer_key: str | None = None,
 ) -> AsyncIterator[RunningDevChain]:
     """Open the dev chain (see `open_devchain`) and serve the fake APIs on 127.0.0.1 for as
     long as the block runs; paper mode holds this in its lifespan.
@@ -125,6 +134,7 @@ async def running_devchain(
         funding=funding,
         config=config,
         cache_dir=cache_dir,
+        deployer_key=deployer_key,
     )
     try:
         async with serve_fake_apis(
