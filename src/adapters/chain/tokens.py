@@ -1,0 +1,143 @@
+"""ERC-20 reads and exact-amount approvals shared by the protocol adapters, and ABI loading."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from decimal import ROUND_DOWN, Decimal
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+from eth_tester.exceptions import TransactionFailed
+from web3 import AsyncWeb3
+from web3.contract import AsyncContract
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from adapters.chain.executor import TRANSPORT_ERRORS
+from application.ports.chain import (
+    BalanceCheck,
+    InsufficientBalance,
+    ProtocolUnavailable,
+    RpcUnavailable,
+    StepKind,
+    TransactionRequest,
+)
+
+T = TypeVar("T")
+
+
+@cache
+def load_abi(name: str) -> list[dict[str, Any]]:
+    """One of our JSON ABI subsets from `adapters/chain/abis/`."""
+    text = resources.files("adapters.chain").joinpath("abis", f"{name}.json").read_text("utf-8")
+    abi: list[dict[str, Any]] = json.loads(text)
+    return abi
+
+
+def contract(w3: AsyncWeb3[Any], abi: str, address: str) -> AsyncContract:
+    """A contract object over one of our ABIs."""
+    return w3.eth.contract(address=w3.to_checksum_address(address), abi=load_abi(abi))
+
+
+async def read(source: str, call: Awaitable[T]) -> T:
+    """Await a contract read, translating failures once.
+
+    Raises:
+        RpcUnavailable: the node did not answer.
+        ProtocolUnavailable: the contract reverted (wrong address or ABI): permanent.
+    """
+    try:
+        return await call
+    except TRANSPORT_ERRORS as exc:
+        raise RpcUnavailable(source, type(exc).__name__) from exc
+    except Web3RPCError as exc:
+        raise RpcUnavailable(source, str(exc.message or exc)) from exc
+    except (ContractLogicError, TransactionFailed) as exc:
+        raise ProtocolUnavailable(source, f"contract call reverted: {exc}", permanent=True) from exc
+
+
+def minimum_after_slippage(amount: int, slippage: Decimal) -> int:
+    """`amount` less the slippage fraction, rounded down (a minimum never rounds up).
+
+    Raises:
+        ValueError: slippage is not in [0, 0.5].
+    """
+    if not Decimal(0) <= slippage <= Decimal("0.5"):
+        raise ValueError("slippage must be a fraction between 0 and 0.5")
+    return int((Decimal(amount) * (1 - slippage)).to_integral_value(rounding=ROUND_DOWN))
+
+
+async def balance_of(w3: AsyncWeb3[Any], token: str, owner: str) -> int:
+    """An ERC-20 balance in base units."""
+    erc20 = contract(w3, "erc20", token)
+    return int(await read(f"ERC-20 {token}", erc20.functions.balanceOf(owner).call()))
+
+
+async def require_balance(
+    w3: AsyncWeb3[Any], token: str, owner: str, amount: int, label: str
+) -> int:
+    """The owner's balance, which must cover `amount`.
+
+    Raises:
+        InsufficientBalance: it does not.
+    """
+    balance = await balance_of(w3, token, owner)
+    if balance < amount:
+        raise InsufficientBalance(label, amount, balance)
+    return balance
+
+
+async def approvals_for(
+    w3: AsyncWeb3[Any],
+    *,
+    chain_id: int,
+    token: str,
+    symbol: str,
+    owner: str,
+    spender: str,
+    amount: int,
+    group: str,
+) -> tuple[TransactionRequest, ...]:
+    """Exact-amount approval transactions, or none when the allowance already covers `amount`.
+
+    A non-zero allowance that is too small is first reset to zero: some tokens (USDT) refuse
+    to change one non-zero allowance into another.
+    """
+    erc20 = contract(w3, "erc20", token)
+    owner_cs, spender_cs = w3.to_checksum_address(owner), w3.to_checksum_address(spender)
+    allowance = int(
+        await read(f"ERC-20 {symbol}", erc20.functions.allowance(owner_cs, spender_cs).call())
+    )
+    if allowance >= amount:
+        return ()
+    steps = []
+    if allowance > 0:
+        steps.append(
+            TransactionRequest(
+                chain_id=chain_id,
+                to=erc20.address,
+                data=erc20.encode_abi("approve", args=[spender_cs, 0]),
+                kind=StepKind.APPROVE,
+                description=f"reset {symbol} allowance of {spender_cs} to 0",
+                group=group,
+            )
+        )
+    steps.append(
+        TransactionRequest(
+            chain_id=chain_id,
+            to=erc20.address,
+            data=erc20.encode_abi("approve", args=[spender_cs, amount]),
+            kind=StepKind.APPROVE,
+            description=f"approve {amount} {symbol} base units to {spender_cs}",
+            group=group,
+        )
+    )
+    return tuple(steps)
+
+
+def exact_change(token: str, holder: str, delta: int, description: str) -> BalanceCheck:
+    """A check that a balance changes by exactly `delta`."""
+    return BalanceCheck(
+        token=token, holder=holder, min_delta=delta, max_delta=delta, description=description
+    )
