@@ -736,8 +736,13 @@ def test_drawdown_lies_between_zero_and_one_with_peak_before_trough_before_recov
     assert drawdown.peak_at <= drawdown.trough_at
     if drawdown.recovered_at is not None:
         assert drawdown.trough_at < drawdown.recovered_at
-    # The drawdown is at least the worst single step's loss.
-    assert drawdown.depth >= -min([*returns, D(0)]) - D("1e-18")
+    # It equals the brute-force worst fall over every pair of points (peak first).
+    index = [_product(returns[:k]) for k in range(len(returns) + 1)]
+    worst = max(
+        (1 - index[j] / index[i] for i in range(len(index)) for j in range(i, len(index))),
+        default=D(0),
+    )
+    assert abs(drawdown.depth - worst) < D("1e-18")
 
 
 @settings(max_examples=200, deadline=None)
