@@ -10,8 +10,8 @@ to and including day t, so a day's Z never uses later market caps. Z is dated on
 the backtester applies the one-day publication lag (`BacktestConfig.mvrv_lag_days`), so the
 lag is applied once whichever format the history came in.
 
-The project's format is `date,btc_price,eth_price,mvrv_z_score,funding_rate,fear_greed`, any
-cell but `date` and `btc_price` may be empty (unknown, as the live system treats it).
+The project's format (`date,btc_price,eth_price,mvrv_z_score,funding_rate,fear_greed`) is read
+by `adapters.market.history.read_history_csv`; `load_history` tells the two apart by header.
 
 Numbers are parsed as Decimal, never float.
 """
@@ -25,22 +25,12 @@ from datetime import date
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
-from application.errors import PermanentError
-from domain.errors import DomainError
+from adapters.market.history import HistoryFileInvalid, read_history_csv
 from domain.history import DailyObservation
 
 COINMETRICS_COLUMNS = ("time", "PriceUSD", "CapMrktCurUSD", "CapRealUSD")
 PROJECT_COLUMNS = ("date", "btc_price", "eth_price", "mvrv_z_score", "funding_rate", "fear_greed")
 Z_PLACES = Decimal("0.0001")
-
-
-class HistoryFileInvalid(PermanentError):
-    """A history file cannot be read: missing, unknown format, or a bad row."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"history file {path}: {reason}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,45 +151,6 @@ def _check_ascending(days: Iterable[date], path: Path) -> None:
         previous = day
 
 
-def read_project_csv(path: Path) -> list[DailyObservation]:
-    """Read the project's daily CSV (see module doc).
-
-    Raises:
-        HistoryFileInvalid: the file is missing, lacks a column, or has a bad row.
-    """
-    header, rows = _rows(path)
-    missing = [c for c in ("date", "btc_price") if c not in header]
-    if missing:
-        raise HistoryFileInvalid(path, f"missing columns {missing}")
-    observations: list[DailyObservation] = []
-    for line, row in enumerate(rows, start=2):
-        btc = _decimal(row["btc_price"], "btc_price", line, path)
-        if btc is None:
-            raise HistoryFileInvalid(path, f"line {line}: btc_price is empty")
-        fng = _decimal(row.get("fear_greed") or "", "fear_greed", line, path)
-        if fng is not None and fng != fng.to_integral_value():
-            raise HistoryFileInvalid(path, f"line {line}: fear_greed {fng} is not a whole number")
-        try:
-            observations.append(
-                DailyObservation(
-                    day=_day(row["date"], line, path),
-                    btc_price=btc,
-                    eth_price=_decimal(row.get("eth_price") or "", "eth_price", line, path),
-                    mvrv_z_score=_decimal(
-                        row.get("mvrv_z_score") or "", "mvrv_z_score", line, path
-                    ),
-                    funding_rate=_decimal(
-                        row.get("funding_rate") or "", "funding_rate", line, path
-                    ),
-                    fear_greed=int(fng) if fng is not None else None,
-                )
-            )
-        except DomainError as exc:
-            raise HistoryFileInvalid(path, f"line {line}: {exc}") from exc
-    _check_ascending((o.day for o in observations), path)
-    return observations
-
-
 def observations_from_coinmetrics(
     btc: Sequence[AssetDay], eth: Sequence[AssetDay] | None = None
 ) -> list[DailyObservation]:
@@ -241,7 +192,7 @@ def load_history(
     elif "date" in header and "btc_price" in header:
         if eth_path is not None:
             raise HistoryFileInvalid(eth_path, "an ETH file only goes with a Coin Metrics BTC file")
-        observations = read_project_csv(path)
+        observations = read_history_csv(path)
     else:
         raise HistoryFileInvalid(
             path,

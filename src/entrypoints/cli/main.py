@@ -6,6 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+from entrypoints.cli.backtest import backtest_app
 from entrypoints.cli.db import audit_app, db_app, state_app
 from entrypoints.cli.devchain import devchain_app
 
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(state_app, name="state")
 app.add_typer(devchain_app, name="devchain")
+app.add_typer(backtest_app, name="backtest")
 
 
 def _version() -> str:

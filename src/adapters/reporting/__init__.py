@@ -1,0 +1,1 @@
+"""Reports rendered for operators: backtest tables, JSON, charts and HTML."""

@@ -1,0 +1,279 @@
+"""Backtest reports: a rich terminal table, JSON, an equity chart (SVG and PNG) and an HTML page.
+
+Decimals are written to JSON as strings, so no figure passes through float on its way out; the
+chart is the one place values become floats, for plotting only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files only
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+from rich.console import Console
+from rich.table import Table
+
+from application.backtest import STRATEGY, BacktestRun
+from application.errors import PermanentError
+from domain.market import MarketPhase
+
+PHASE_COLOURS = {
+    MarketPhase.ACCUMULATION: "#2e7d32",
+    MarketPhase.EUPHORIA: "#f9a825",
+    MarketPhase.TOP: "#c62828",
+    MarketPhase.BEAR: "#1565c0",
+}
+CURVE_LABELS = {
+    STRATEGY: "strategy",
+    "static_yield": "static yield",
+    "btc_hold": "BTC buy and hold",
+    "static_60_40": "static 60/40",
+}
+
+
+class ReportNotWritten(PermanentError):
+    """The report directory or a report file could not be written."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(f"backtest report {path}: {reason}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportFiles:
+    """Where each part of a written report is."""
+
+    json: Path
+    svg: Path
+    png: Path
+    html: Path
+
+
+def _pct(value: Decimal | None, places: str = "0.01") -> str:
+    if value is None:
+        return "n/a"
+    return f"{(value * 100).quantize(Decimal(places))}%"
+
+
+def _num(value: Decimal | None, places: str = "0.01") -> str:
+    return "n/a" if value is None else str(value.quantize(Decimal(places)))
+
+
+def _usd(value: Decimal) -> str:
+    return f"${value.quantize(Decimal(1)):,}"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def report_payload(run: BacktestRun) -> dict[str, Any]:
+    """The report as JSON-ready data; every number is a decimal string."""
+    s = run.summary
+    curves: dict[str, Any] = {}
+    for curve in s.curves:
+        p = curve.performance
+        w = curve.six_months
+        curves[curve.name] = {
+            "end_value_usd": str(p.end_value_usd),
+            "total_return": str(p.time_weighted_return),
+            "annualised_return": _text(p.apy),
+            "sharpe_365": _text(p.sharpe),
+            "sortino_365": _text(p.sortino),
+            "volatility": _text(p.volatility),
+            "max_drawdown": str(p.max_drawdown.depth),
+            "max_drawdown_peak": p.max_drawdown.peak_at.date().isoformat(),
+            "max_drawdown_trough": p.max_drawdown.trough_at.date().isoformat(),
+            "six_month_windows": {
+                "count": w.count,
+                "best": _text(w.best),
+                "worst": _text(w.worst),
+                "median": _text(w.median),
+                "share_at_or_above_24pct": _text(w.share_in_spec_range_or_above),
+            },
+        }
+    v = s.verdict
+    return {
+        "from": s.first_day.isoformat(),
+        "to": s.last_day.isoformat(),
+        "days": len(run.result.days),
+        "capital_usd": str(s.capital),
+        "tactical_assets": list(s.tactical_assets),
+        "curves": curves,
+        "trades": s.fills,
+        "decisions": {o.value: n for o, n in s.decisions_by_outcome.items()},
+        "costs_usd": {
+            "gas": str(s.gas_paid_usd),
+            "slippage_and_fees": str(s.slippage_paid_usd),
+            "total": str(s.gas_paid_usd + s.slippage_paid_usd),
+        },
+        "phase_days": {p.value: n for p, n in s.phase_days.items()},
+        "spec_claims": {
+            "six_month_24_to_44pct": {
+                "median_six_month_return": _text(v.six_month_median),
+                "held": v.six_month_claim_held,
+            },
+            "two_to_three_times_static_yield": {
+                "apy_multiple": _text(v.apy_multiple_of_static),
+                "held": v.multiple_claim_held,
+            },
+        },
+    }
+
+
+def summary_table(run: BacktestRun) -> Table:
+    """The figures as a rich table, one column per curve."""
+    s = run.summary
+    table = Table(title=f"Backtest {s.first_day} to {s.last_day}, capital {_usd(s.capital)}")
+    table.add_column("figure")
+    for curve in s.curves:
+        table.add_column(CURVE_LABELS.get(curve.name, curve.name), justify="right")
+
+    def row(name: str, cell: Any) -> None:
+        table.add_row(name, *(cell(c) for c in s.curves))
+
+    row("end value", lambda c: _usd(c.performance.end_value_usd))
+    row("total return", lambda c: _pct(c.performance.time_weighted_return))
+    row("annualised return", lambda c: _pct(c.performance.apy))
+    row("Sharpe (365 d)", lambda c: _num(c.performance.sharpe))
+    row("Sortino (365 d)", lambda c: _num(c.performance.sortino))
+    row("max drawdown", lambda c: _pct(c.performance.max_drawdown.depth))
+    row("6-month best", lambda c: _pct(c.six_months.best))
+    row("6-month median", lambda c: _pct(c.six_months.median))
+    row("6-month worst", lambda c: _pct(c.six_months.worst))
+    row("6-month >= 24 %", lambda c: _pct(c.six_months.share_in_spec_range_or_above, "0.1"))
+    return table
+
+
+def verdict_lines(run: BacktestRun) -> list[str]:
+    """Plain sentences: trades, costs, phases, and whether the spec's claims held."""
+    s = run.summary
+    v = s.verdict
+    phases = ", ".join(f"{p.value} {n}" for p, n in s.phase_days.items())
+    decisions = ", ".join(f"{o.value} {n}" for o, n in s.decisions_by_outcome.items())
+    return [
+        f"Trades {s.fills} (plans: {decisions}); costs paid {_usd(s.gas_paid_usd)} gas + "
+        f"{_usd(s.slippage_paid_usd)} fees and slippage.",
+        f"Days per phase: {phases}. Tactical sleeve: {', '.join(s.tactical_assets)}.",
+        f"Spec claim '24% to 44% in six months': median six-month return "
+        f"{_pct(v.six_month_median)} -> {'HELD' if v.six_month_claim_held else 'NOT HELD'}.",
+        f"Spec claim '2-3x better than static yield': annualised return "
+        f"{_num(v.apy_multiple_of_static)}x the static yield's -> "
+        f"{'HELD' if v.multiple_claim_held else 'NOT HELD'}.",
+    ]
+
+
+def print_report(run: BacktestRun, console: Console) -> None:
+    """Print the table and the verdict to a terminal."""
+    console.print(summary_table(run))
+    for line in verdict_lines(run):
+        console.print(line)
+
+
+def _phase_spans(days: Sequence[date], phases: Sequence[MarketPhase]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(phases) + 1):
+        if i == len(phases) or phases[i] is not phases[start]:
+            spans.append((start, i - 1))
+            start = i
+    return spans
+
+
+def draw_chart(run: BacktestRun, svg: Path, png: Path) -> None:
+    """Equity curves (log scale) over shaded phases, and the strategy's drawdown below."""
+    result = run.result
+    days = list(result.days)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    try:
+        for start, end in _phase_spans(days, result.phases):
+            colour = PHASE_COLOURS[result.phases[start]]
+            for axis in (top, bottom):
+                axis.axvspan(days[start], days[end], color=colour, alpha=0.12, linewidth=0)
+        top.plot(days, [float(v) for v in result.equity], label="strategy", linewidth=1.6)
+        for name, values in result.baselines.items():
+            top.plot(
+                days, [float(v) for v in values], label=CURVE_LABELS.get(name, name), linewidth=1
+            )
+        top.set_yscale("log")
+        top.set_ylabel("equity (USD, log)")
+        handles, labels = top.get_legend_handles_labels()
+        for phase, colour in PHASE_COLOURS.items():
+            handles.append(Patch(color=colour, alpha=0.25))
+            labels.append(phase.value)
+        top.legend(handles, labels, loc="upper left", fontsize=8, ncol=2)
+        top.set_title(f"Backtest {days[0]} to {days[-1]}")
+        peak = Decimal(0)
+        drawdown: list[float] = []
+        for value in result.equity:
+            peak = max(peak, value)
+            drawdown.append(float(value / peak - 1) * 100 if peak > 0 else 0.0)
+        bottom.fill_between(days, drawdown, 0, color="#c62828", alpha=0.5)
+        bottom.set_ylabel("drawdown (%)")
+        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+        fig.tight_layout()
+        fig.savefig(svg, format="svg")
+        fig.savefig(png, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _html(run: BacktestRun, files: ReportFiles) -> str:
+    s = run.summary
+    header = "".join(f"<th>{html.escape(CURVE_LABELS.get(c.name, c.name))}</th>" for c in s.curves)
+    rows = []
+    table = summary_table(run)
+    cells = [list(col.cells) for col in table.columns]
+    for r in range(len(cells[0])):
+        tds = "".join(f"<td>{html.escape(str(col[r]))}</td>" for col in cells[1:])
+        rows.append(f"<tr><th>{html.escape(str(cells[0][r]))}</th>{tds}</tr>")
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdict_lines(run))
+    title = f"Backtest {s.first_day} to {s.last_day}"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f"<img src='{files.svg.name}' alt='equity curves, drawdown and phases' width='100%'>"
+        f"<table><tr><th>figure</th>{header}</tr>{''.join(rows)}</table>"
+        f"<ul>{lines}</ul>"
+        f"<p>Figures: <a href='{files.json.name}'>{files.json.name}</a>, "
+        f"<a href='{files.png.name}'>{files.png.name}</a></p></body></html>\n"
+    )
+
+
+def write_report(run: BacktestRun, directory: Path) -> ReportFiles:
+    """Write backtest.json, backtest.svg, backtest.png and index.html into `directory`.
+
+    Raises:
+        ReportNotWritten: the directory or a file cannot be written.
+    """
+    files = ReportFiles(
+        json=directory / "backtest.json",
+        svg=directory / "backtest.svg",
+        png=directory / "backtest.png",
+        html=directory / "index.html",
+    )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        files.json.write_text(json.dumps(report_payload(run), indent=2) + "\n", encoding="utf-8")
+        draw_chart(run, files.svg, files.png)
+        files.html.write_text(_html(run, files), encoding="utf-8")
+    except OSError as exc:
+        raise ReportNotWritten(directory, exc.strerror or str(exc)) from exc
+    return files
