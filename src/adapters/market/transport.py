@@ -139,7 +139,7 @@ class JsonGetter:
         self._headers = {"accept": "application/json", **(headers or {})}
         self._attempts = attempts
         self._backoff = wait_exponential_jitter(
-            initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S
+            multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S
         )
 
     def __repr__(self) -> str:
