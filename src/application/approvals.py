@@ -14,7 +14,9 @@ from decimal import Decimal
 from application.cycle import settle_execution
 from application.errors import NotFound
 from application.execution import ExecutionReport, PlanRunner
+from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
+from application.ports.notify import Notifier
 from application.ports.persistence import EMERGENCY_STOP, UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader
 from domain.decisions import Decision, DecisionStatus
@@ -40,9 +42,18 @@ class ApprovalCommand:
 class DecideOnApproval:
     """Approve or reject a pending decision, recording who and why."""
 
-    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        notifier: Notifier | None = None,
+        dashboard_url: str = "",
+    ) -> None:
         self._clock = clock
         self._uow = uow
+        self._notifier = notifier
+        self._dashboard_url = dashboard_url
 
     async def execute(self, command: ApprovalCommand) -> Decision:
         """Record the answer. Approval of an expired decision expires it and fails.
@@ -72,6 +83,7 @@ class DecideOnApproval:
                     at=now,
                 )
                 await uow.commit()
+                announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
                 raise DecisionExpired(decision.id)
             if command.approved:
                 answered = decision.approve(command.approver, command.notes, now)
@@ -87,6 +99,7 @@ class DecideOnApproval:
                 at=now,
             )
             await uow.commit()
+        announce(self._notifier, lambda: decision_answered(answered, self._dashboard_url))
         return answered
 
 
@@ -103,6 +116,8 @@ class ExecuteApprovedDecision:
         runner: PlanRunner,
         lock: CycleLock,
         strategy: StrategyConfig | None = None,
+        notifier: Notifier | None = None,
+        dashboard_url: str = "",
     ) -> None:
         self._clock = clock
         self._uow = uow
@@ -111,6 +126,8 @@ class ExecuteApprovedDecision:
         self._runner = runner
         self._lock = lock
         self._strategy = strategy or StrategyConfig()
+        self._notifier = notifier
+        self._dashboard_url = dashboard_url
 
     async def execute(self, decision_id: str) -> ExecutionReport | None:
         """Execute the plan if the decision is still approved; None if there was nothing to do.
@@ -152,7 +169,15 @@ class ExecuteApprovedDecision:
                 return await self._refuse(decision, plan, hard)
         report = await self._runner.execute(plan, decision.id)
         await settle_execution(
-            self._uow, self._clock, decision, plan, report, portfolio, self._strategy
+            self._uow,
+            self._clock,
+            decision,
+            plan,
+            report,
+            portfolio,
+            self._strategy,
+            notifier=self._notifier,
+            dashboard_url=self._dashboard_url,
         )
         return report
 
@@ -172,6 +197,11 @@ class ExecuteApprovedDecision:
                 at=now,
             )
             await uow.commit()
+        error = failed.notes or "refused at execution"
+        announce(
+            self._notifier,
+            lambda: execution_failed(decision.id, plan, error, (), self._dashboard_url, at=now),
+        )
         return ExecutionReport(plan_id=plan.plan_id, succeeded=False, steps=(), error=failed.notes)
 
 
@@ -192,11 +222,15 @@ class ExpirePendingDecisions:
         uow: UnitOfWorkFactory,
         strategy: StrategyConfig | None = None,
         material_change: Decimal = Decimal("0.2"),
+        notifier: Notifier | None = None,
+        dashboard_url: str = "",
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._strategy = strategy or StrategyConfig()
         self._material_change = material_change
+        self._notifier = notifier
+        self._dashboard_url = dashboard_url
 
     async def execute(
         self, portfolio: PortfolioState | None = None, prices: PlanningPrices | None = None
@@ -205,6 +239,7 @@ class ExpirePendingDecisions:
         and expire it when the total it would move changed by more than `material_change`."""
         now = self._clock.now()
         expired: list[tuple[str, str]] = []
+        answered: list[Decision] = []
         async with self._uow() as uow:
             for decision in await uow.decisions.list_by_status(DecisionStatus.PENDING):
                 reason: str | None = None
@@ -215,7 +250,9 @@ class ExpirePendingDecisions:
                     reason = self._moved(plan, portfolio, prices, decision)
                 if reason is None:
                     continue
-                await uow.decisions.update(decision.expire(now, reason))
+                gone = decision.expire(now, reason)
+                await uow.decisions.update(gone)
+                answered.append(gone)
                 await uow.audit.append(
                     "scheduler",
                     "decision.expired",
@@ -226,6 +263,8 @@ class ExpirePendingDecisions:
                 )
                 expired.append((decision.id, reason))
             await uow.commit()
+        url = self._dashboard_url
+        announce(self._notifier, lambda: [decision_answered(d, url) for d in answered])
         return ExpiryResult(expired=tuple(expired))
 
     def _moved(

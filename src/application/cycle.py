@@ -11,15 +11,25 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
 from application.execution import ExecutionReport, PlanRunner
+from application.notifications import (
+    announce,
+    approval_pending,
+    black_swan_exit,
+    breaker_tripped,
+    execution_failed,
+    plan_executed,
+    stale_sources,
+)
 from application.ports.advisor import AdvisorRequest, AllocationAdvisor
 from application.ports.clock import Clock, IdGenerator
 from application.ports.market import MarketDataSource
+from application.ports.notify import Notifier
 from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader, StateFileWriter
 from domain.budget import consume_slippage
@@ -79,6 +89,7 @@ class CycleConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     approval_expiry: timedelta = timedelta(hours=24)
     recent_outcomes: int = 5
+    stale_alert_after: timedelta = timedelta(minutes=15)
 
 
 class _Stopwatch:
@@ -137,6 +148,8 @@ class RunDecisionCycle:
         lock: CycleLock,
         state_file: StateFileWriter,
         config: CycleConfig | None = None,
+        notifier: Notifier | None = None,
+        dashboard_url: str = "",
     ) -> None:
         self._clock = clock
         self._ids = ids
@@ -149,6 +162,8 @@ class RunDecisionCycle:
         self._lock = lock
         self._state_file = state_file
         self._config = config or CycleConfig()
+        self._notifier = notifier
+        self._dashboard_url = dashboard_url
 
     async def execute(self, command: CycleCommand) -> CycleResult:
         """Run one cycle end to end (see module doc).
@@ -204,6 +219,7 @@ class RunDecisionCycle:
         plan: RebalancingPlan | None = None
         verdict: SafetyVerdict | None = None
         hold_reason = advice.reasoning
+        exit_reasons: tuple[str, ...] = ()
         if advice.decision is not DecisionKind.HOLD or command.force:
             proposal = propose(
                 portfolio,
@@ -222,6 +238,7 @@ class RunDecisionCycle:
             )
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason
+            exit_reasons = proposal.black_swan.reasons if proposal.black_swan else ()
         watch.lap("plan")
         if plan is None or plan.is_empty or verdict is None:
             status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
@@ -296,6 +313,7 @@ class RunDecisionCycle:
                 )
             await uow.commit()
         watch.lap("record")
+        self._announce_decision(market, decision, plan, exit_reasons, now)
         execution: ExecutionReport | None = None
         if status is DecisionStatus.APPROVED and plan is not None:
             execution = await self._runner.execute(plan, decision.id)
@@ -334,8 +352,34 @@ class RunDecisionCycle:
         before: PortfolioState,
     ) -> Decision:
         return await settle_execution(
-            self._uow, self._clock, decision, plan, report, before, self._config.strategy
+            self._uow,
+            self._clock,
+            decision,
+            plan,
+            report,
+            before,
+            self._config.strategy,
+            notifier=self._notifier,
+            dashboard_url=self._dashboard_url,
         )
+
+    def _announce_decision(
+        self,
+        market: MarketData,
+        decision: Decision,
+        plan: RebalancingPlan | None,
+        exit_reasons: tuple[str, ...],
+        now: datetime,
+    ) -> None:
+        # Published after the decision is committed; publishing only enqueues.
+        notifier, url = self._notifier, self._dashboard_url
+        announce(notifier, lambda: stale_sources(market, self._config.stale_alert_after, at=now))
+        if plan is None or plan.is_empty:
+            return
+        if plan.kind is PlanKind.EMERGENCY_EXIT:
+            announce(notifier, lambda: black_swan_exit(decision, plan, exit_reasons, url))
+        if decision.status is DecisionStatus.PENDING:
+            announce(notifier, lambda: approval_pending(decision, plan, url))
 
     async def _snapshot(self, state: PortfolioState) -> None:
         async with self._uow() as uow:
@@ -353,9 +397,13 @@ async def settle_execution(
     report: ExecutionReport,
     before: PortfolioState,
     strategy: StrategyConfig,
+    *,
+    notifier: Notifier | None = None,
+    dashboard_url: str = "",
 ) -> Decision:
     """Record an execution's result: decision executed or failed, circuit breaker, slippage
-    budget, last rebalance, and the emergency stop if the breaker trips."""
+    budget, last rebalance, and the emergency stop if the breaker trips. Once committed, tell
+    the notifier (if any) what happened."""
     now = clock.now()
     async with uow_factory() as uow:
         breaker = (await uow.strategy.breaker()).after(report.succeeded)
@@ -394,7 +442,8 @@ async def settle_execution(
             },
             at=now,
         )
-        if breaker.tripped(strategy.limits.circuit_breaker_failures):
+        tripped = breaker.tripped(strategy.limits.circuit_breaker_failures)
+        if tripped:
             await uow.flags.set(
                 OperatorFlag(
                     name=EMERGENCY_STOP,
@@ -413,4 +462,18 @@ async def settle_execution(
                 at=now,
             )
         await uow.commit()
+    if report.succeeded:
+        announce(
+            notifier,
+            lambda: plan_executed(decision.id, plan, report.steps, dashboard_url, at=now),
+        )
+    else:
+        error = report.error or "execution failed"
+        announce(
+            notifier,
+            lambda: execution_failed(decision.id, plan, error, report.steps, dashboard_url, at=now),
+        )
+    if tripped:
+        limit = strategy.limits.circuit_breaker_failures
+        announce(notifier, lambda: breaker_tripped(breaker.consecutive_failures, limit, at=now))
     return settled

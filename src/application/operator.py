@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from application.notifications import announce, emergency_switched
 from application.ports.clock import Clock
+from application.ports.notify import Notifier
 from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
 from domain.budget import BreakerState
 from domain.errors import InvalidValue
@@ -22,9 +24,12 @@ class FlagChange:
 class EmergencyStop:
     """Turn the emergency stop on: every plan is blocked until a human resumes."""
 
-    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, *, clock: Clock, uow: UnitOfWorkFactory, notifier: Notifier | None = None
+    ) -> None:
         self._clock = clock
         self._uow = uow
+        self._notifier = notifier
 
     async def execute(self, change: FlagChange) -> OperatorFlag:
         """Set the flag and audit it in the same transaction.
@@ -32,15 +37,20 @@ class EmergencyStop:
         Raises:
             InvalidValue: no reason given.
         """
-        return await _set_stop(self._clock, self._uow, change, active=True)
+        flag = await _set_stop(self._clock, self._uow, change, active=True)
+        announce(self._notifier, lambda: emergency_switched(flag))
+        return flag
 
 
 class Resume:
     """Turn the emergency stop off and reset the circuit breaker; a human decision."""
 
-    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, *, clock: Clock, uow: UnitOfWorkFactory, notifier: Notifier | None = None
+    ) -> None:
         self._clock = clock
         self._uow = uow
+        self._notifier = notifier
 
     async def execute(self, change: FlagChange) -> OperatorFlag:
         """Clear the flag and the breaker, audited.
@@ -48,7 +58,9 @@ class Resume:
         Raises:
             InvalidValue: no reason given.
         """
-        return await _set_stop(self._clock, self._uow, change, active=False)
+        flag = await _set_stop(self._clock, self._uow, change, active=False)
+        announce(self._notifier, lambda: emergency_switched(flag))
+        return flag
 
 
 async def _set_stop(

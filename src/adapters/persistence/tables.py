@@ -301,3 +301,22 @@ class DecisionOutcomeRow(Base):
     portfolio_return: Mapped[Decimal] = mapped_column(ExactDecimal)
     hold_return: Mapped[Decimal] = mapped_column(ExactDecimal)
     measured_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class NotificationDeliveryRow(Base):
+    """One attempt to deliver one notification to one channel, and its outcome."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_channel_at", "channel", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(ID))
+    event_kind: Mapped[str] = mapped_column(String(SHORT))
+    severity: Mapped[str] = mapped_column(String(SHORT))
+    dedup_key: Mapped[str] = mapped_column(String(NAME))
+    title: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(SHORT))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)

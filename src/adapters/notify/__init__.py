@@ -1,0 +1,1 @@
+"""Notification channels (webhook, Slack, Telegram) and the background dispatcher."""
