@@ -15,6 +15,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 
 from application.ports.chain import KeystoreError, SignedTransaction, UnsignedTransaction
 
@@ -111,7 +112,7 @@ def keystore_address(path: Path) -> str:
     address = data.get("address")
     if not isinstance(address, str) or len(address.removeprefix("0x")) != 40:
         raise KeystoreError(f"keystore {path} has no address")
-    return str(Account.to_checksum_address("0x" + address.removeprefix("0x")))  # type: ignore[attr-defined]
+    return str(to_checksum_address("0x" + address.removeprefix("0x")))
 
 
 def _check_passphrase(passphrase: str) -> None:
