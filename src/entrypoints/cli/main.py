@@ -6,11 +6,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+from entrypoints.cli.advise import advise_app
 from entrypoints.cli.backtest import backtest_app
 from entrypoints.cli.db import audit_app, db_app, state_app
 from entrypoints.cli.devchain import devchain_app
 from entrypoints.cli.keystore import keystore_app
 from entrypoints.cli.market import market_app
+from entrypoints.cli.notify import notify_app
 
 app = typer.Typer(
     name="treasury",
@@ -20,11 +22,13 @@ app = typer.Typer(
 )
 
 
+app.add_typer(advise_app, name="advise")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(state_app, name="state")
 app.add_typer(keystore_app, name="keystore")
 app.add_typer(devchain_app, name="devchain")
+app.add_typer(notify_app, name="notify")
 app.add_typer(backtest_app, name="backtest")
 app.add_typer(market_app, name="market")
 

@@ -1,0 +1,1 @@
+"""Advisors: Claude (bounded, through one forced tool) and the deterministic rules advisor."""
