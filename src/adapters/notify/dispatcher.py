@@ -69,7 +69,7 @@ class RetryPolicy:
         if isinstance(exc, DeliveryFailed) and exc.retry_after_s is not None:
             return min(max(exc.retry_after_s, 0.0), self.max_retry_after_s)
         backoff = wait_exponential_jitter(
-            initial=self.initial_wait_s, max=self.max_wait_s, jitter=self.jitter_s
+            multiplier=self.initial_wait_s, max=self.max_wait_s, jitter=self.jitter_s
         )
         return float(backoff(state))
 
@@ -146,6 +146,11 @@ class _Worker:
             event = await self.queue.get()
             try:
                 await self._deliver(event)
+            except asyncio.CancelledError:
+                await self._record(
+                    event, DeliveryOutcome.FAILED, 0, detail="not sent: the service shut down first"
+                )
+                raise
             except Exception as exc:
                 # A bug here must not stop the channel: record it and carry on with the queue.
                 log.exception("notification worker error", extra={"channel": self.name})
