@@ -13,7 +13,6 @@ from entrypoints.cli.devchain import devchain_app
 from entrypoints.cli.keystore import keystore_app
 from entrypoints.cli.market import market_app
 from entrypoints.cli.notify import notify_app
-from entrypoints.cli.notify import notify_app
 
 app = typer.Typer(
     name="treasury",
@@ -29,7 +28,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(state_app, name="state")
 app.add_typer(keystore_app, name="keystore")
 app.add_typer(devchain_app, name="devchain")
-app.add_typer(notify_app, name="notify")
 app.add_typer(notify_app, name="notify")
 app.add_typer(backtest_app, name="backtest")
 app.add_typer(market_app, name="market")
