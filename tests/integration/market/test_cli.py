@@ -1,0 +1,107 @@
+"""`treasury market` and `treasury market set-mvrv` against the loopback fake services and a
+real SQLite database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from entrypoints.cli.main import app
+from tests.integration.market.conftest import KEYS
+from tests.integration.market.fake_services import (
+    COINGECKO,
+    COINGLASS,
+    FEAR_GREED,
+    GLASSNODE,
+    FakeMarketServices,
+)
+
+SPEC_FIELDS = (
+    "btc_price",
+    "eth_price",
+    "mvrv_z_score",
+    "funding_rate",
+    "fear_greed_index",
+    "market_phase",
+    "timestamp",
+)
+
+
+@pytest.fixture
+def env(
+    services: FakeMarketServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    for name in ("TREASURY_DATABASE_URL", "TREASURY_MODE", "TREASURY_GLASSNODE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    urls = services.base_urls()
+    return {
+        "TREASURY_DATA_DIR": str(tmp_path),
+        "TREASURY_MARKET_DATA": "live",
+        "TREASURY_COINGECKO_BASE_URL": urls[COINGECKO],
+        "TREASURY_COINGECKO_API_KEY": KEYS[COINGECKO],
+        "TREASURY_GLASSNODE_BASE_URL": urls[GLASSNODE],
+        "TREASURY_COINGLASS_BASE_URL": urls[COINGLASS],
+        "TREASURY_COINGLASS_API_KEY": KEYS[COINGLASS],
+        "TREASURY_FEAR_GREED_BASE_URL": urls[FEAR_GREED],
+        "TREASURY_MARKET_SOURCE_TIMEOUT_S": "2",
+        "COLUMNS": "200",
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_market_json_reads_the_live_sources_and_falls_back_to_the_manual_mvrv(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    assert invoke(env, "db", "upgrade")[0] == 0
+    code, out, _ = invoke(env, "market", "set-mvrv", "-0.7", "--by", "ops@example")
+    assert code == 0, out
+    assert "manual MVRV Z-Score set to -0.7" in out
+
+    code, out, err = invoke(env, "market", "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    for name in SPEC_FIELDS:
+        assert name in body
+    assert body["btc_price"] == pytest.approx(67187.3358936566)
+    assert body["mvrv_z_score"] == pytest.approx(-0.7)
+    assert body["market_phase"] == "accumulation"
+    assert body["freshness"]["mvrv_z_score"]["manual"] is True
+    assert body["freshness"]["btc_price"]["source"] == "coingecko"
+    assert body["freshness"]["btc_price"]["stale"] is False
+    sources = {s["source"]: s for s in body["sources"]}
+    assert sources["coingecko"]["status"] == "ok"
+    assert sources["glassnode"]["status"] == "degraded"
+    assert services.knobs[GLASSNODE].requests == 0
+    for key in KEYS.values():
+        assert key not in out
+
+
+def test_market_table_shows_a_failing_source_without_leaking_its_key(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    services.knobs[COINGLASS].api_key = "a-different-key"
+    code, out, err = invoke(env, "market")
+    assert code == 0, err
+    assert "phase:" in out
+    assert "coinglass: HTTP 401" in out
+    assert "missing" in out
+    assert "manual MVRV not available" in err  # the temporary database was never migrated
+    for key in KEYS.values():
+        assert key not in out + err
+
+
+def test_market_fails_with_a_clear_line_when_no_source_answers(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    for knobs in services.knobs.values():
+        knobs.status = 404
+    code, _, err = invoke(env, "market", "--json")
+    assert code != 0
+    assert err.startswith("error: market: no source could be read")

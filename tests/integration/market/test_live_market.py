@@ -1,0 +1,184 @@
+"""The live market adapter against the four fake services on a real loopback socket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from adapters.market.aggregate import LiveMarketData
+from application.ports.market import MarketDataSource, SourceStatus
+from domain.market import MarketField
+from tests.contracts.market import MarketDataContract
+from tests.fakes.market import InMemoryManualMvrv, MovableClock
+from tests.integration.market.conftest import KEYS
+from tests.integration.market.fake_services import (
+    COINGECKO,
+    COINGLASS,
+    FEAR_GREED,
+    GLASSNODE,
+    FakeMarketServices,
+)
+
+MakeMarket = Callable[..., LiveMarketData]
+FIELDS_OF = {
+    COINGECKO: (MarketField.BTC_PRICE, MarketField.ETH_PRICE),
+    GLASSNODE: (MarketField.MVRV_Z_SCORE,),
+    COINGLASS: (MarketField.FUNDING_RATE,),
+    FEAR_GREED: (MarketField.FEAR_GREED_INDEX,),
+}
+
+
+class TestLiveMarketContract(MarketDataContract):
+    @pytest.fixture
+    def market(self, make_market: MakeMarket) -> MarketDataSource:
+        return make_market()
+
+
+async def test_all_four_services_fill_market_data_from_their_documented_shapes(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    market = make_market()
+    data = await market.fetch()
+    assert data.btc_price == Decimal("67187.3358936566")
+    assert data.eth_price == Decimal("3514.82")
+    assert data.mvrv_z_score == Decimal("2.7791")
+    assert data.fear_greed_index == 40
+    btc = (Decimal("0.007343") + Decimal("0.00736901950628") + Decimal("-0.001829")) / 3 / 100
+    eth = (Decimal("0.0051") * 2 + Decimal("-0.001829")) / 3 / 100
+    assert data.funding_rate is not None
+    assert abs(data.funding_rate - (btc + eth) / 2) < Decimal("1e-15")
+    assert data.missing_fields() == ()
+    assert data.freshness[MarketField.MVRV_Z_SCORE].age_seconds > 86_400 - 1
+    assert {h.source: h.status for h in await market.health()} == {
+        COINGECKO: SourceStatus.OK,
+        GLASSNODE: SourceStatus.OK,
+        COINGLASS: SourceStatus.OK,
+        FEAR_GREED: SourceStatus.OK,
+    }
+
+
+async def test_four_sources_each_delayed_300ms_are_fetched_together_in_under_500ms(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    for knobs in services.knobs.values():
+        knobs.delay_s = 0.3
+    market = make_market()
+    started = time.perf_counter()
+    data = await market.fetch()
+    elapsed = time.perf_counter() - started
+    assert data.missing_fields() == ()
+    assert 0.3 <= elapsed < 0.5, f"took {elapsed:.3f} s"
+
+
+async def test_fifty_concurrent_callers_inside_the_ttl_cause_one_request_per_source(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    for knobs in services.knobs.values():
+        knobs.delay_s = 0.1
+    market = make_market()
+    results = await asyncio.gather(*(market.fetch() for _ in range(50)))
+    again = await market.fetch()
+    assert services.requests() == {COINGECKO: 1, GLASSNODE: 1, COINGLASS: 1, FEAR_GREED: 1}
+    assert {r.btc_price for r in [*results, again]} == {Decimal("67187.3358936566")}
+
+
+async def test_a_source_failing_after_a_success_is_served_stale_and_flagged(
+    make_market: MakeMarket, services: FakeMarketServices, clock: MovableClock
+) -> None:
+    market = make_market()
+    await market.fetch()
+    clock.advance(301)  # past the 5-minute TTL
+    services.knobs[COINGECKO].status = 500
+    data = await market.fetch()
+    assert services.knobs[COINGECKO].requests == 4  # the first, then three attempts
+    assert data.btc_price == Decimal("67187.3358936566")
+    assert data.stale_fields() == (MarketField.BTC_PRICE, MarketField.ETH_PRICE)
+    assert data.freshness[MarketField.BTC_PRICE].stale
+    assert data.freshness[MarketField.BTC_PRICE].age_seconds >= 301
+    health = {h.source: h for h in await market.health()}
+    assert health[COINGECKO].status is SourceStatus.DEGRADED
+    assert health[COINGECKO].last_error == "coingecko: HTTP 500: scripted failure"
+    assert health[COINGLASS].status is SourceStatus.OK
+
+
+async def test_a_hung_source_does_not_hold_the_others_past_the_timeout(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    services.knobs[GLASSNODE].hang = True
+    market = make_market(source_timeout_s=1.0)
+    started = time.perf_counter()
+    data = await market.fetch()
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.3, f"took {elapsed:.3f} s"
+    assert data.missing_fields() == (MarketField.MVRV_Z_SCORE,)
+    glassnode = {h.source: h for h in await market.health()}[GLASSNODE]
+    assert glassnode.status is SourceStatus.DOWN
+    assert glassnode.last_error == "glassnode: no answer within 1.0 s"
+
+
+async def test_with_the_default_4s_budget_a_hung_source_keeps_the_fetch_under_5s(
+    make_market: MakeMarket, services: FakeMarketServices, store: InMemoryManualMvrv
+) -> None:
+    services.knobs[COINGLASS].hang = True
+    market = make_market(source_timeout_s=4.0)
+    started = time.perf_counter()
+    data = await market.fetch()
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5.0, f"took {elapsed:.3f} s"
+    assert data.missing_fields() == (MarketField.FUNDING_RATE,)
+
+
+async def test_a_429_with_a_long_retry_after_is_not_retried_and_the_source_is_left_alone(
+    make_market: MakeMarket, services: FakeMarketServices, clock: MovableClock
+) -> None:
+    services.knobs[FEAR_GREED].status = 429
+    services.knobs[FEAR_GREED].retry_after = "120"
+    market = make_market()
+    data = await market.fetch()
+    assert data.fear_greed_index is None
+    clock.advance(60)
+    await market.fetch()
+    assert services.knobs[FEAR_GREED].requests == 1
+    health = {h.source: h for h in await market.health()}[FEAR_GREED]
+    assert health.last_error is not None
+    assert "HTTP 429" in health.last_error
+    assert "retry after 120 s" in health.last_error
+
+
+@pytest.mark.parametrize("service", [COINGECKO, GLASSNODE, COINGLASS, FEAR_GREED])
+@pytest.mark.parametrize("fault", ["malformed", "drop_field", "status_401"])
+async def test_one_bad_source_costs_only_its_own_fields(
+    make_market: MakeMarket, services: FakeMarketServices, service: str, fault: str
+) -> None:
+    knobs = services.knobs[service]
+    if fault == "status_401" and service in KEYS:
+        knobs.api_key = "a-key-we-do-not-have"  # our key is refused
+    elif fault == "status_401":
+        knobs.status = 401  # alternative.me has no key; answer 401 anyway
+    else:
+        setattr(knobs, fault, True)
+    market = make_market()
+    data = await market.fetch()
+    assert set(data.missing_fields()) == set(FIELDS_OF[service])
+    assert knobs.requests == 1  # permanent failures are not retried
+    health = {h.source: h for h in await market.health()}
+    assert health[service].status is SourceStatus.DOWN
+    assert health[service].last_error is not None
+    assert health[service].last_error.startswith(f"{service}: ")
+    for key in KEYS.values():
+        assert key not in health[service].last_error
+
+
+async def test_without_a_glassnode_key_the_manual_value_is_used_and_glassnode_not_called(
+    make_market: MakeMarket, services: FakeMarketServices, store: InMemoryManualMvrv
+) -> None:
+    await store.set_manual_mvrv(Decimal("2.4"), MovableClock().now(), "cli:ops")
+    market = make_market(glassnode_api_key=None)
+    data = await market.fetch()
+    assert data.mvrv_z_score == Decimal("2.4")
+    assert data.freshness[MarketField.MVRV_Z_SCORE].manual
+    assert services.knobs[GLASSNODE].requests == 0
