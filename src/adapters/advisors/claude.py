@@ -275,10 +275,11 @@ class ClaudeAdvisor:
         except (TimeoutError, anthropic.APITimeoutError) as exc:
             raise self._unavailable(f"no answer within {self._timeout_s:g} s") from exc
         except anthropic.APIStatusError as exc:
+            # Not chained: the SDK's message repeats the server's text, which we do not control.
             kind = exc.body.get("error", {}).get("type") if isinstance(exc.body, dict) else None
             raise self._unavailable(
                 f"Messages API answered HTTP {exc.status_code} ({kind or 'unknown error'})"
-            ) from exc
+            ) from None
         except anthropic.APIConnectionError as exc:
             raise self._unavailable("could not connect to the Messages API") from exc
         latency_ms = Decimal(f"{(time.perf_counter() - started) * 1000:.1f}")
