@@ -1,0 +1,133 @@
+"""Servers the browser tests drive: the real app on a real socket, over fakes or in paper mode.
+
+`fake_dashboard_server` serves `create_app(...)` with the dashboard over the application fakes
+with uvicorn in a thread; `paper_dashboard_server` runs `treasury paper` in a subprocess. Both
+yield the same `DashboardServer`, so the tests do not care which one runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from entrypoints.api.app import create_app
+from entrypoints.api.auth import TokenRegistry
+from entrypoints.dashboard import dashboard_routes
+from tests.e2e.harness import free_port
+from tests.unit.application.conftest import build_treasury
+from tests.unit.entrypoints.test_api import services_for
+
+VIEWER = "dash-viewer-token-0000001"
+OPERATOR = "dash-operator-token-00001"
+APPROVER = "dash-approver-token-00001"
+
+D = Decimal
+
+# Half invested, half idle: a forced rebalance moves more than $50K, so it waits for approval.
+HALF_INVESTED = {
+    ("aave", "USDC"): D(48_000),
+    ("pendle", "PT-USDC"): D(36_000),
+    ("curve", "3CRV"): D(36_000),
+    ("wallet", "WBTC"): D(24_000),
+    ("wallet", "WETH"): D(24_000),
+}
+
+
+@dataclass
+class DashboardServer:
+    """A running service with the dashboard, and its three tokens."""
+
+    url: str
+    viewer: str
+    operator: str
+    approver: str
+    move_market: Callable[[], None]
+    fund: Callable[[Decimal], None]
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client for the JSON API, optionally with a bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def create_pending_decision(self) -> str:
+        """Receive new funds, then force a decision cycle: deploying them takes steps above
+        $50K, so the plan waits for approval. Returns the decision id."""
+        self.fund(D(300_000))
+        with self.client(self.operator) as api:
+            response = api.post("/portfolio/rebalance", json={"force": True})
+        assert response.status_code == 403, response.text
+        decision_id: str = response.json()["decision_id"]
+        return decision_id
+
+
+@contextmanager
+def fake_dashboard_server() -> Iterator[DashboardServer]:
+    """The real app and dashboard over in-memory fakes, on 127.0.0.1 and a free port."""
+    treasury = build_treasury(cash=200_000, holdings=HALF_INVESTED)
+    tokens = TokenRegistry.parse(f"{VIEWER}:viewer,{OPERATOR}:operator,{APPROVER}:approver")
+    app = create_app(services_for(treasury), tokens, extra_routes=dashboard_routes())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard test server did not start")
+        time.sleep(0.05)
+
+    def fund(usd: Decimal) -> None:
+        # A day later, so the daily trade limit counts a fresh day.
+        treasury.clock.advance(timedelta(days=1))
+        treasury.book.cash += usd
+
+    def move_market() -> None:
+        data = treasury.market.data
+        assert data.btc_price is not None
+        treasury.market.set(btc_price=data.btc_price + D("1234.5"))
+
+    running = DashboardServer(
+        url=f"http://127.0.0.1:{port}",
+        viewer=VIEWER,
+        operator=OPERATOR,
+        approver=APPROVER,
+        move_market=move_market,
+        fund=fund,
+    )
+    try:
+        # One automatic rebalance first, so positions, transactions and audit have content.
+        with running.client(OPERATOR) as api:
+            seeded = api.post("/portfolio/rebalance", json={"force": True})
+        if seeded.status_code != 202:
+            raise RuntimeError(f"seeding the fake treasury failed: {seeded.text}")
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextmanager
+def paper_dashboard_server(data_dir: Path) -> Iterator[DashboardServer]:
+    """`treasury paper` in a subprocess; its simulated market moves on its own."""
+    from tests.e2e import harness
+
+    with harness.paper_server(data_dir) as paper:
+        yield DashboardServer(
+            url=paper.url,
+            viewer=harness.VIEWER,
+            operator=harness.OPERATOR,
+            approver=harness.APPROVER,
+            move_market=lambda: None,
+            fund=lambda usd: None,
+        )
