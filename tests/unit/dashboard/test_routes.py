@@ -1,0 +1,165 @@
+"""The dashboard's routes over fakes: roles, no token leaks, panels from the API's answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar, get
+from litestar.params import FromQuery
+from litestar.testing import AsyncTestClient
+
+from entrypoints.api.app import create_app
+from entrypoints.dashboard import dashboard_routes
+from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
+from tests.unit.entrypoints.test_api import APPROVER, OPERATOR, TOKENS, VIEWER, auth, services_for
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[Client, Treasury]]:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    app = create_app(services_for(t), TOKENS, extra_routes=dashboard_routes())
+    async with AsyncTestClient(app=app) as c:
+        yield c, t
+
+
+METRICS = {
+    "time_range": "7d",
+    "time_weighted_return": 0.0123,
+    "apy": 0.071,
+    "sharpe_ratio": 1.84,
+    "max_drawdown": {"depth": -0.031, "peak_at": "2026-03-01T00:00:00Z"},
+    "equity_curve": [
+        {"at": "2026-02-23T12:00:00Z", "value_usd": 400000},
+        {"at": "2026-02-26T12:00:00Z", "value_usd": 388000},
+        {"at": "2026-03-02T12:00:00Z", "value_usd": 404920},
+    ],
+    "baselines": {
+        "btc_buy_and_hold": [
+            {"at": "2026-02-23T12:00:00Z", "value_usd": 400000},
+            {"at": "2026-03-02T12:00:00Z", "value_usd": 371000},
+        ]
+    },
+    "trade_history": [{"at": "2026-03-01T00:00:00Z", "amount_usd": 20000}],
+}
+
+
+@get("/performance/metrics", sync_to_thread=False)
+def metrics_endpoint(time_range: FromQuery[str] = "7d") -> dict[str, Any]:
+    return {**METRICS, "time_range": time_range}
+
+
+async def panels(c: Client, token: str, **params: str) -> dict[str, str]:
+    response = await c.get("/dashboard/panels", headers=auth(token), params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, str] = response.json()["panels"]
+    return result
+
+
+async def test_the_page_is_a_shell_without_data_and_with_a_strict_content_policy(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, _ = client
+    response = await c.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert 'for="token"' in response.text
+    assert "$" not in response.text, "no figures before sign-in"
+    assert (await c.get("/dashboard/static/dashboard.js")).status_code == 200
+    assert (await c.get("/dashboard/static/dashboard.css")).status_code == 200
+
+
+async def test_whoami_tells_role_and_fingerprint_and_never_the_token(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, _ = client
+    body = (await c.get("/auth/whoami", headers=auth(OPERATOR))).json()
+    assert body["role"] == "operator"
+    assert len(body["fingerprint"]) == 8
+    assert body["may"] == {"approve": False, "emergency_stop": True, "resume": False}
+    assert OPERATOR not in str(body)
+    assert (await c.get("/auth/whoami")).status_code == 401
+    assert (await c.get("/auth/whoami", headers=auth("x" * 20))).status_code == 401
+
+
+async def test_panels_need_a_token(client: tuple[Client, Treasury]) -> None:
+    c, _ = client
+    response = await c.get("/dashboard/panels")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_viewer_sees_the_queue_with_every_action_disabled(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, t = client
+    t.book.cash += 300_000
+    forced = await c.post("/portfolio/rebalance", json={"force": True}, headers=auth(OPERATOR))
+    assert forced.status_code == 403
+    decision_id = forced.json()["decision_id"]
+    html = await panels(c, VIEWER)
+    assert f'data-decision-id="{decision_id}"' in html["pending"]
+    assert html["pending"].count("disabled") >= 2
+    assert "disabled" in html["banner"]
+    approver_html = await panels(c, APPROVER)
+    assert "disabled" not in approver_html["pending"]
+    assert "disabled" not in approver_html["banner"]
+    for text in (*html.values(), *approver_html.values()):
+        assert VIEWER not in text
+        assert APPROVER not in text
+
+
+async def test_the_panels_show_the_api_figures(client: tuple[Client, Treasury]) -> None:
+    c, _ = client
+    html = await panels(c, VIEWER)
+    assert '<dd id="btc-price">$60,000.00</dd>' in html["market"]
+    assert "MVRV Z 2: hold 60 %" in html["market"]
+    assert "Base yield" in html["allocation"]
+    assert html["positions"].count("<tr>") == 6  # header and five positions
+    assert "Trigger:" in html["signal"]
+    assert "database" in html["health"]
+
+
+async def test_a_failed_source_shows_its_error_in_its_own_panel_only(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, t = client
+    t.market.down = True
+    html = await panels(c, VIEWER)
+    assert "Market data could not be read: fake: every source is down" in html["market"]
+    assert 'data-state="error"' in html["market"]
+    assert "database" in html["health"]
+    assert "aave" in html["positions"]
+
+
+async def test_performance_without_an_endpoint_says_not_available_yet(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, _ = client
+    html = await panels(c, VIEWER)
+    assert "not available yet" in html["performance"]
+    assert "<svg" not in html["performance"]
+
+
+async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines() -> None:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    app = create_app(services_for(t), TOKENS, extra_routes=[*dashboard_routes(), metrics_endpoint])
+    async with AsyncTestClient(app=app) as c:
+        html = (await panels(c, VIEWER, time_range="30d"))["performance"]
+        bad = await c.get("/dashboard/panels", headers=auth(VIEWER), params={"time_range": "1y"})
+    assert "1.23 %" in html  # return
+    assert "7.10 %" in html  # APY
+    assert "1.84" in html  # Sharpe
+    assert "-3.10 %" in html  # max drawdown depth
+    assert 'class="line equity"' in html
+    assert 'class="line btc"' in html
+    assert 'class="line yield"' in html  # static 6.5 % derived from the first point
+    assert 'class="drawdown"' in html
+    assert "Btc buy and hold" in html
+    assert bad.status_code == 400
