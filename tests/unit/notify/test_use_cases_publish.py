@@ -8,8 +8,10 @@ from decimal import Decimal
 
 from application.approvals import ApprovalCommand, DecideOnApproval, ExpirePendingDecisions
 from application.cycle import CycleCommand, CycleOutcome, RunDecisionCycle
+from application.daily_summary import PublishDailySummary
 from application.operator import EmergencyStop, FlagChange, Resume
 from application.ports.notify import Event, EventKind
+from application.queries import GetPortfolioStatus
 from domain.decisions import DecisionStatus
 from tests.fakes.treasury import FakePortfolio, SequentialIds
 from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
@@ -125,3 +127,17 @@ async def test_answers_expiry_and_the_emergency_stop_are_published() -> None:
         EventKind.EMERGENCY_RESUMED,
     ]
     assert notifier.events[3].fields["Decision"] == second.decision.id
+
+
+async def test_the_daily_summary_reports_the_portfolio_value() -> None:
+    t = build_treasury(cash=400_000)
+    notifier = RecordingNotifier()
+    status = GetPortfolioStatus(clock=t.clock, portfolio=FakePortfolio(t.book), uow=t.uow)
+    summary = PublishDailySummary(
+        clock=t.clock, status=status, notifier=notifier, dashboard_url=URL
+    )
+    state = await summary.execute()
+    [event] = notifier.events
+    assert event.kind is EventKind.DAILY_SUMMARY
+    assert event.fields["Value"] == "$400,000.00"
+    assert state.total_value_usd == Decimal(400_000)
