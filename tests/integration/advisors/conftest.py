@@ -116,11 +116,14 @@ async def make_desk(
         timeout_s: float = 3.0,
         max_retries: int = 1,
         cash: int = 400_000,
+        holdings: dict[tuple[str, str], Decimal] | None = None,
         mvrv: str = "2",
     ) -> Desk:
         clock = FixedClock()
         fake_market = FakeMarket(market(mvrv=mvrv, fng=60, funding="0.0001"))
         book = Book(cash=Decimal(cash), market=fake_market, clock=clock)
+        for key, usd in (holdings or {}).items():
+            book.units[key] = usd / book.unit_price(key)
         uow = SqlUnitOfWorkFactory(engine, clock=clock.now)
         claude = ClaudeAdvisor(
             api_key=api_key,
