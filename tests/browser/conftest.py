@@ -12,8 +12,8 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 from tests.browser.servers import DashboardServer, fake_dashboard_server
 from tests.servers import require_server
 
-# The one line to change when the real paper-mode service should serve the tests:
-#   start_server = lambda: paper_dashboard_server(tmp_dir)   (from tests.browser.servers)
+# The one line to change when `treasury paper` serves the tests instead of the fakes:
+#   start_server = paper_dashboard_server   (also in tests.browser.servers)
 start_server = fake_dashboard_server
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,10 +7,11 @@ yield the same `DashboardServer`, so the tests do not care which one runs.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -118,11 +119,14 @@ def fake_dashboard_server() -> Iterator[DashboardServer]:
 
 
 @contextmanager
-def paper_dashboard_server(data_dir: Path) -> Iterator[DashboardServer]:
+def paper_dashboard_server(data_dir: Path | None = None) -> Iterator[DashboardServer]:
     """`treasury paper` in a subprocess; its simulated market moves on its own."""
     from tests.e2e import harness
 
-    with harness.paper_server(data_dir) as paper:
+    with ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dash-")))
+        paper = stack.enter_context(harness.paper_server(data_dir))
         yield DashboardServer(
             url=paper.url,
             viewer=harness.VIEWER,

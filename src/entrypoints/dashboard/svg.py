@@ -236,8 +236,8 @@ def equity_chart(equity: Series, baselines: Sequence[Series] = ()) -> str:
 
     Fewer than two equity points draws an empty frame that says so rather than a fake line.
     """
-    width, height = 640, 300
-    left, right, top = 70, 16, 14
+    width, height = 720, 300
+    left, right, top = 76, 16, 14
     main_h, gap, dd_h = 170, 26, 60
     plot_w = width - left - right
     lines = [equity, *baselines]

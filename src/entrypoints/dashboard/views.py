@@ -329,7 +329,8 @@ def performance_view(body: Mapping[str, Any]) -> dict[str, Any]:
         points = _points(raw)
         if points:
             series_tone = "btc" if "btc" in name else ("yield" if "yield" in name else "other")
-            baselines.append(svg.Series(name=label(name), points=points, tone=series_tone))
+            title = label(name).replace("Btc", "BTC").replace("Eth", "ETH")
+            baselines.append(svg.Series(name=title, points=points, tone=series_tone))
     if len(equity) >= 2 and not any(s.tone == "yield" for s in baselines):
         baselines.append(
             svg.Series(

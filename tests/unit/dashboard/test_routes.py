@@ -161,5 +161,5 @@ async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines()
     assert 'class="line btc"' in html
     assert 'class="line yield"' in html  # static 6.5 % derived from the first point
     assert 'class="drawdown"' in html
-    assert "Btc buy and hold" in html
+    assert "BTC buy and hold" in html
     assert bad.status_code == 400
