@@ -89,7 +89,8 @@ async def test_fifty_concurrent_callers_inside_the_ttl_cause_one_request_per_sou
 async def test_a_source_failing_after_a_success_is_served_stale_and_flagged(
     make_market: MakeMarket, services: FakeMarketServices, clock: MovableClock
 ) -> None:
-    market = make_market()
+    # The default 4 s budget always leaves room for three attempts and their back-off.
+    market = make_market(source_timeout_s=4.0)
     await market.fetch()
     clock.advance(301)  # past the 5-minute TTL
     services.knobs[COINGECKO].status = 500
