@@ -191,3 +191,24 @@ def test_screenshots_of_the_main_page_are_written(
         with server.client(server.approver) as api:
             for d in pending:
                 api.post(f"/decisions/{d['id']}/approve", json={"approved": False})
+
+
+def test_the_keyboard_alone_signs_in_and_closes_a_confirmation(
+    page: Page, server: DashboardServer
+) -> None:
+    decision_id = server.create_pending_decision()
+    page.goto(server.url + "/")
+    expect(page.get_by_label("API token")).to_be_focused()
+    page.keyboard.type(server.approver)
+    page.keyboard.press("Enter")
+    approve = page.get_by_role("button", name=f"Approve decision {decision_id}")
+    approve.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#decision-dialog")).to_be_visible()
+    expect(page.get_by_label("Notes (kept in the audit log)")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#decision-dialog")).to_be_hidden()
+    with server.client() as api:
+        assert api.get(f"/decisions/{decision_id}").json()["status"] == "pending"
+    with server.client(server.approver) as api:
+        api.post(f"/decisions/{decision_id}/approve", json={"approved": False})
