@@ -147,6 +147,7 @@ def snapshot_to_row(state: PortfolioState, as_of: datetime) -> t.PortfolioSnapsh
             }
         ),
         extra=dumps(dict(state.extra)),
+        net_flow_usd=state.net_flow_usd,
     )
 
 
@@ -172,6 +173,7 @@ def snapshot_from_row(
         as_of=row.as_of,
         cash_asset=row.cash_asset,
         extra={str(k): str(v) for k, v in loads(row.extra).items()},
+        net_flow_usd=row.net_flow_usd,
     )
 
 

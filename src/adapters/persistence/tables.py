@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from adapters.persistence.types import ExactDecimal, UtcDateTime
@@ -67,6 +67,7 @@ class PortfolioSnapshotRow(Base):
     performance_30d: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     allocations: Mapped[str] = mapped_column(Text)
     extra: Mapped[str] = mapped_column(Text)
+    net_flow_usd: Mapped[Decimal] = mapped_column(ExactDecimal, server_default="0")
 
 
 class SnapshotPositionRow(Base):
@@ -320,3 +321,39 @@ class NotificationDeliveryRow(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class BroadcastAttemptRow(Base):
+    """One signed transaction for one on-chain step, written before it is broadcast."""
+
+    __tablename__ = "broadcast_attempts"
+    __table_args__ = (Index("ix_broadcast_attempts_sender_chain", "chain_id", "sender"),)
+
+    step_id: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(String(SHORT + 2))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66), index=True)
+    raw_transaction: Mapped[str] = mapped_column(Text)
+    max_fee_per_gas: Mapped[Decimal] = mapped_column(ExactDecimal)
+    max_priority_fee_per_gas: Mapped[Decimal] = mapped_column(ExactDecimal)
+    gas_limit: Mapped[int] = mapped_column(BigInteger)
+    gas_estimated: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StepOutcomeRow(Base):
+    """The mined outcome of one on-chain step."""
+
+    __tablename__ = "step_outcomes"
+
+    step_id: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    success: Mapped[bool] = mapped_column(Boolean)
+    gas_estimated: Mapped[int] = mapped_column(BigInteger)
+    gas_used: Mapped[int] = mapped_column(BigInteger)
+    effective_gas_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    replaced_hashes: Mapped[str] = mapped_column(Text)

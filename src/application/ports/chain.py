@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from application.errors import PermanentError, TransientError
+from domain.plans import Transaction
 
 NATIVE_TOKEN = "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE"  # noqa: S105 (an address)
 """The placeholder address for the chain's native coin (ETH) in balance checks and swaps."""
@@ -542,3 +543,16 @@ class ProtocolUnavailable(TransientError):
 
 class KeystoreError(PermanentError):
     """The keystore could not be read, created or decrypted (the message never holds secrets)."""
+
+
+class TransactionBuilder(Protocol):
+    """Turns one planned move into the on-chain requests that carry it out."""
+
+    async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
+        """Approval (only if needed, exact) and action requests for `tx`, in order.
+
+        Raises:
+            InsufficientBalance: the treasury does not hold what the move spends.
+            ProtocolUnavailable: the protocol or its API could not be read.
+        """
+        ...

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from typer.testing import CliRunner
 
 from adapters.notify.dispatcher import ChannelHealthProbe
@@ -94,5 +95,15 @@ def test_notify_test_refuses_an_unknown_channel(
     assert service.requests == []
 
 
-def test_the_schema_head_includes_the_delivery_table() -> None:
-    assert migrate.head_revision() == "0002"
+async def test_the_schema_head_includes_the_delivery_table(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'head.db'}")
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            names = await connection.run_sync(
+                lambda sync: set(sqlalchemy.inspect(sync).get_table_names())
+            )
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
+    assert "notification_deliveries" in names

@@ -1,0 +1,150 @@
+"""The durable StepJournal: what the executor signs is on disk before it is broadcast.
+
+Each write is its own committed transaction (SQLite: `BEGIN IMMEDIATE` plus `synchronous=FULL`;
+PostgreSQL: a normal commit), so after a crash the engine finds every attempt it may have
+broadcast and reconciles it with the chain instead of signing a second transaction.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.persistence import tables as t
+from application.ports.chain import BroadcastAttempt, SendReceipt
+
+
+def _attempt(row: t.BroadcastAttemptRow) -> BroadcastAttempt:
+    return BroadcastAttempt(
+        step_id=row.step_id,
+        chain_id=int(row.chain_id),
+        sender=row.sender,
+        nonce=int(row.nonce),
+        tx_hash=row.tx_hash,
+        raw_transaction=row.raw_transaction,
+        max_fee_per_gas=int(row.max_fee_per_gas),
+        max_priority_fee_per_gas=int(row.max_priority_fee_per_gas),
+        gas_limit=int(row.gas_limit),
+        gas_estimated=int(row.gas_estimated),
+        attempt=int(row.attempt),
+        recorded_at=row.recorded_at,
+    )
+
+
+class SqlStepJournal:
+    """Attempts and outcomes in the `broadcast_attempts` and `step_outcomes` tables."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            engine, expire_on_commit=False
+        )
+
+    async def attempts(self, step_id: str) -> tuple[BroadcastAttempt, ...]:
+        """Every attempt recorded for a step, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(t.BroadcastAttemptRow)
+                .where(t.BroadcastAttemptRow.step_id == step_id)
+                .order_by(t.BroadcastAttemptRow.attempt)
+            )
+            return tuple(_attempt(r) for r in rows)
+
+    async def record_attempt(self, attempt: BroadcastAttempt) -> None:
+        """Persist a signed attempt, committed before this returns (before broadcast).
+
+        Raises:
+            ValueError: the attempt's nonce differs from the step's first attempt.
+        """
+        async with self._sessions() as session, session.begin():
+            first = await session.scalar(
+                select(t.BroadcastAttemptRow)
+                .where(t.BroadcastAttemptRow.step_id == attempt.step_id)
+                .order_by(t.BroadcastAttemptRow.attempt)
+                .limit(1)
+            )
+            if first is not None and int(first.nonce) != attempt.nonce:
+                raise ValueError("a step's attempts must share one nonce")
+            session.add(
+                t.BroadcastAttemptRow(
+                    step_id=attempt.step_id,
+                    attempt=attempt.attempt,
+                    chain_id=attempt.chain_id,
+                    sender=attempt.sender,
+                    nonce=attempt.nonce,
+                    tx_hash=attempt.tx_hash,
+                    raw_transaction=attempt.raw_transaction,
+                    max_fee_per_gas=Decimal(attempt.max_fee_per_gas),
+                    max_priority_fee_per_gas=Decimal(attempt.max_priority_fee_per_gas),
+                    gas_limit=attempt.gas_limit,
+                    gas_estimated=attempt.gas_estimated,
+                    recorded_at=attempt.recorded_at,
+                )
+            )
+
+    async def record_outcome(self, step_id: str, receipt: SendReceipt) -> None:
+        """Persist the mined outcome of a step (replacing an earlier one)."""
+        async with self._sessions() as session, session.begin():
+            existing = await session.get(t.StepOutcomeRow, step_id)
+            if existing is not None:
+                await session.delete(existing)
+                await session.flush()
+            session.add(
+                t.StepOutcomeRow(
+                    step_id=step_id,
+                    tx_hash=receipt.tx_hash,
+                    nonce=receipt.nonce,
+                    success=receipt.success,
+                    gas_estimated=receipt.gas_estimated,
+                    gas_used=receipt.gas_used,
+                    effective_gas_price=Decimal(receipt.effective_gas_price),
+                    block_number=receipt.block_number,
+                    replaced_hashes=",".join(receipt.replaced_hashes),
+                )
+            )
+
+    async def outcome(self, step_id: str) -> SendReceipt | None:
+        """The recorded outcome of a step, if any."""
+        async with self._sessions() as session:
+            row = await session.get(t.StepOutcomeRow, step_id)
+            if row is None:
+                return None
+            return SendReceipt(
+                tx_hash=row.tx_hash,
+                nonce=int(row.nonce),
+                success=bool(row.success),
+                gas_estimated=int(row.gas_estimated),
+                gas_used=int(row.gas_used),
+                effective_gas_price=int(row.effective_gas_price),
+                block_number=int(row.block_number),
+                replaced_hashes=tuple(h for h in row.replaced_hashes.split(",") if h),
+            )
+
+    async def unfinished(self, chain_id: int, sender: str) -> tuple[BroadcastAttempt, ...]:
+        """The latest attempt of every step of `sender` on `chain_id` with no outcome."""
+        latest = (
+            select(t.BroadcastAttemptRow.step_id, func.max(t.BroadcastAttemptRow.attempt))
+            .where(t.BroadcastAttemptRow.chain_id == chain_id)
+            .where(func.lower(t.BroadcastAttemptRow.sender) == sender.lower())
+            .where(t.BroadcastAttemptRow.step_id.not_in(select(t.StepOutcomeRow.step_id)))
+            .group_by(t.BroadcastAttemptRow.step_id)
+        )
+        async with self._sessions() as session:
+            keys = (await session.execute(latest)).all()
+            result: list[BroadcastAttempt] = []
+            for step_id, attempt in keys:
+                row = await session.get(t.BroadcastAttemptRow, (step_id, attempt))
+                if row is not None:
+                    result.append(_attempt(row))
+            return tuple(sorted(result, key=lambda a: a.nonce))
+
+    async def highest_nonce(self, chain_id: int, sender: str) -> int | None:
+        """The highest nonce recorded for `sender` on `chain_id`."""
+        async with self._sessions() as session:
+            value = await session.scalar(
+                select(func.max(t.BroadcastAttemptRow.nonce))
+                .where(t.BroadcastAttemptRow.chain_id == chain_id)
+                .where(func.lower(t.BroadcastAttemptRow.sender) == sender.lower())
+            )
+            return None if value is None else int(value)
