@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ import aiohttp
 from eth_abi.abi import decode as abi_decode
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import HexStr
+from eth_utils.exceptions import ValidationError as EvmValidationError
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import (
     BadResponseFormat,
@@ -94,6 +96,14 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeExhausted,
 )
 
+REFUSALS: tuple[type[BaseException], ...] = (
+    SimulationFailed,
+    GasPriceAboveCap,
+    InsufficientBalance,
+    RpcUnavailable,
+)
+"""Errors that stop a step before it is signed: nothing is recorded and nothing is sent."""
+
 
 class SimulationMode(StrEnum):
     """How bundles are simulated: detected from the node, or forced."""
@@ -159,6 +169,20 @@ def _reason_from_exception(exc: BaseException) -> str:
         text = str(first)
         return decode_revert(text) if text.startswith("0x") else text
     return str(exc) or type(exc).__name__
+
+
+def _unaffordable(exc: EvmValidationError) -> tuple[int, int] | None:
+    """(needed, available) wei when the in-process EVM refused a sender short of ETH, else None.
+
+    eth-tester validates the sender even of a call (charging the block gas limit at the base
+    fee); a JSON-RPC node does not, and the executor's own funds check covers it there.
+    """
+    text = str(exc)
+    if match := re.search(r"afford txn gas (\d+) with account balance (\d+)", text):
+        return int(match[1]), int(match[2])
+    if match := re.search(r"has (\d+), needs (\d+)", text):
+        return int(match[2]), int(match[1])
+    return None
 
 
 def _balance_call(check: BalanceCheck) -> dict[str, str]:
@@ -324,6 +348,7 @@ class Web3Executor:
 
         Raises:
             RpcUnavailable: the node did not answer.
+            InsufficientBalance: (in-process EVM only) the sender cannot pay for the call.
         """
         method = await self.simulation_method()
         if not requests:
@@ -452,6 +477,11 @@ class Web3Executor:
             gas = await self._rpc("eth_estimateGas", self._w3.eth.estimate_gas(tx))
         except (ContractLogicError, TransactionFailed) as exc:
             return 0, _reason_from_exception(exc)
+        except EvmValidationError as exc:
+            shortfall = _unaffordable(exc)
+            if shortfall is None:
+                return 0, f"the in-process EVM refused the transaction: {exc}"
+            raise InsufficientBalance("ETH", *shortfall) from None
         return int(gas), None
 
     async def _simulate_calls(
@@ -520,6 +550,11 @@ class Web3Executor:
                         )
                     except (ContractLogicError, TransactionFailed) as exc:
                         reason = _reason_from_exception(exc)
+                    except EvmValidationError as exc:
+                        shortfall = _unaffordable(exc)
+                        if shortfall is not None:
+                            raise InsufficientBalance("ETH", *shortfall) from None
+                        reason = f"the in-process EVM refused the transaction: {exc}"
                     else:
                         gas = int(receipt["gasUsed"])
                         gas_cost = gas * int(receipt["effectiveGasPrice"])
@@ -633,24 +668,36 @@ class Web3Executor:
                     extra={"step_id": step_id, "nonce": attempts[-1].nonce},
                 )
                 return await self._resume(step_id, request, attempts)
-            await self._release_unfinished()
-            simulation = (await self.simulate_bundle((request,))).steps[0]
-            if not simulation.passed:
-                reason = simulation.failure or "simulation failed"
+            try:
+                attempt = await self._prepare(step_id, request)
+            except REFUSALS as exc:
+                # Nothing was signed or broadcast for this step: say why, once, here.
                 logger.warning(
-                    "simulation failed; nothing sent",
-                    extra={"step_id": step_id, "step": request.description, "reason": reason},
+                    "step refused; nothing sent",
+                    extra={
+                        "step_id": step_id,
+                        "step": request.description,
+                        "error": type(exc).__name__,
+                        "reason": str(exc),
+                    },
                 )
-                raise SimulationFailed(reason, request.description)
-            fees = await self.fees()
-            gas_limit = self._gas_limit(simulation.gas_estimate)
-            await self._require_funds(request, gas_limit, fees)
-            nonce = await self._next_nonce()
-            attempt = await self._sign_and_record(
-                step_id, request, nonce, gas_limit, simulation.gas_estimate, fees, 0
-            )
+                raise
             await self._broadcast(attempt)
             return await self._follow(step_id, request, [attempt])
+
+    async def _prepare(self, step_id: str, request: TransactionRequest) -> BroadcastAttempt:
+        """Simulate, price, fund-check, pick the nonce, sign and record (not yet broadcast)."""
+        await self._release_unfinished()
+        simulation = (await self.simulate_bundle((request,))).steps[0]
+        if not simulation.passed:
+            raise SimulationFailed(simulation.failure or "simulation failed", request.description)
+        fees = await self.fees()
+        gas_limit = self._gas_limit(simulation.gas_estimate)
+        await self._require_funds(request, gas_limit, fees)
+        nonce = await self._next_nonce()
+        return await self._sign_and_record(
+            step_id, request, nonce, gas_limit, simulation.gas_estimate, fees, 0
+        )
 
     async def _require_funds(
         self, request: TransactionRequest, gas_limit: int, fees: FeeQuote
@@ -854,30 +901,37 @@ class Web3Executor:
         self, step_id: str, request: TransactionRequest, current: BroadcastAttempt
     ) -> BroadcastAttempt:
         quote = await self._quote_fees()
-        priority = max(
-            math.ceil(Decimal(current.max_priority_fee_per_gas) * (1 + self._bump)),
-            quote.max_priority_fee,
-            1,
-        )
-        max_fee = max(
-            math.ceil(Decimal(current.max_fee_per_gas) * (1 + self._bump)),
-            2 * quote.base_fee + priority,
-        )
-        max_fee = min(max_fee, self._cap)
+        min_priority = math.ceil(Decimal(current.max_priority_fee_per_gas) * (1 + self._bump))
+        min_fee = math.ceil(Decimal(current.max_fee_per_gas) * (1 + self._bump))
+        priority = max(min_priority, quote.max_priority_fee, 1)
+        max_fee = min(max(min_fee, 2 * quote.base_fee + priority), self._cap)
         priority = min(priority, max_fee)
-        if max_fee < math.ceil(Decimal(current.max_fee_per_gas) * (1 + self._bump)) or (
-            priority < math.ceil(Decimal(current.max_priority_fee_per_gas) * (1 + self._bump))
-        ):
+        problem = None
+        if max_fee < min_fee or priority < min_priority:
+            problem = (
+                f"a replacement {self._bump:.1%} dearer would exceed the gas cap of "
+                f"{self._cap / GWEI:.2f} gwei"
+            )
+        elif max_fee <= quote.base_fee:
+            problem = (
+                f"the next base fee of {quote.base_fee / GWEI:.2f} gwei is above the gas cap "
+                f"of {self._cap / GWEI:.2f} gwei, so no replacement could be mined"
+            )
+        if problem is not None:
             logger.warning(
                 "transaction stuck and the gas cap forbids a higher fee",
-                extra={"step_id": step_id, "nonce": current.nonce, "tx_hash": current.tx_hash},
+                extra={
+                    "step_id": step_id,
+                    "nonce": current.nonce,
+                    "tx_hash": current.tx_hash,
+                    "reason": problem,
+                },
             )
             raise StuckTransaction(
                 step_id,
                 current.nonce,
                 current.tx_hash,
-                f"not mined after {self._replace_after} blocks and a replacement would exceed "
-                f"the gas cap of {self._cap / GWEI:.2f} gwei",
+                f"not mined after {self._replace_after} blocks and {problem}",
             )
         simulation = (await self.simulate_bundle((request,))).steps[0]
         if not simulation.passed:

@@ -131,19 +131,12 @@ class Pendle:
         block = await self._w3.eth.get_block("latest")
         return datetime.fromtimestamp(int(block["timestamp"]), UTC)
 
-    async def markets(self) -> tuple[PendleMarket, ...]:
-        """Active markets on this chain with their implied APY."""
-        body = await get_json(
-            self._client,
-            SOURCE,
-            f"{self._base}/v2/markets/all",
-            params={
-                "skip": "0",
-                "limit": "100",
-                "isActive": "true",
-                "chainId": str(self._chain_id),
-            },
-        )
+    async def markets(self, *, active_only: bool = True) -> tuple[PendleMarket, ...]:
+        """Markets on this chain with their implied APY: active ones, or also matured ones."""
+        params = {"skip": "0", "limit": "100", "chainId": str(self._chain_id)}
+        if active_only:
+            params["isActive"] = "true"
+        body = await get_json(self._client, SOURCE, f"{self._base}/v2/markets/all", params=params)
         try:
             markets = _Markets.model_validate(body)
         except ValidationError as exc:
@@ -162,13 +155,16 @@ class Pendle:
             if m.chainId == self._chain_id
         )
 
-    async def market(self, asset: str) -> PendleMarket:
+    async def market(self, asset: str, *, active_only: bool = True) -> PendleMarket:
         """A market by address, or the most liquid market whose underlying is `asset`.
+
+        Matured markets leave the active list; PT held in one is still valued, sold or
+        redeemed, so those lookups pass `active_only=False`.
 
         Raises:
             ProtocolUnavailable: no such market.
         """
-        candidates = await self.markets()
+        candidates = await self.markets(active_only=active_only)
         wanted = asset.lower()
         for m in candidates:
             if m.address.lower() == wanted:
@@ -184,7 +180,7 @@ class Pendle:
 
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's PT valued at the market price with the discount to maturity."""
-        market = await self.market(asset)
+        market = await self.market(asset, active_only=False)
         balance = await balance_of(self._w3, market.pt, owner)
         price = pt_price(market.implied_apy, market.expiry, await self._chain_now())
         value = from_base_units(balance, self._decimals) * price * self._underlying_usd
@@ -313,7 +309,7 @@ class Pendle:
         Raises:
             InsufficientBalance: the owner holds less than `amount` PT.
         """
-        market = await self.market(asset)
+        market = await self.market(asset, active_only=False)
         held = await balance_of(self._w3, market.pt, owner)
         if held < amount or amount <= 0:
             raise InsufficientBalance("PT", amount, held)
@@ -336,7 +332,7 @@ class Pendle:
         Raises:
             ProtocolUnavailable: the market has not matured.
         """
-        market = await self.market(asset)
+        market = await self.market(asset, active_only=False)
         if market.expiry > await self._chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has not matured")
         return await self.build_withdraw(owner, asset, amount, Decimal(0))

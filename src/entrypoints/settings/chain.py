@@ -45,6 +45,8 @@ class ChainSettings(BaseSettings):
     pendle_base_url: str = "https://api-v2.pendle.finance/core"
     defillama_base_url: str = "https://api.llama.fi"
     defillama_yields_url: str = "https://yields.llama.fi"
+    # The Pendle market (address) whose PT holds the treasury's fixed-rate USDC, live.
+    pendle_market: str = ""
 
     @property
     def gas_cap_wei(self) -> int:

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import httpx
 import pytest
+from eth_account import Account
 
+from adapters.chain.devchain.deploy import DAY, contract_at
 from adapters.chain.devchain.fake_apis import FakeApiServer
-from adapters.chain.devchain.oracle import set_prices
-from adapters.chain.executor import Web3Executor, connect
+from adapters.chain.devchain.oracle import advance_time, set_prices
 from adapters.chain.journal import InMemoryStepJournal
+from adapters.chain.keystore import KeystoreSigner
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from application.ports.chain import (
     BroadcastAttempt,
     GasPriceAboveCap,
     InsufficientBalance,
-    RpcUnavailable,
+    ProtocolUnavailable,
     SimulationFailed,
     StepKind,
     TransactionRequest,
 )
-from tests.integration.chain.conftest import SLIPPAGE, Rig
+from tests.integration.chain.conftest import SLIPPAGE, Rig, assert_refused
 from tests.integration.devchain.chain_calls import balance
 from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY
 
@@ -34,7 +37,7 @@ async def _nonce(rig: Rig) -> int:
 
 
 async def test_a_1inch_swap_of_usdc_to_weth_pays_at_least_the_minimum(
-    rig: Rig, fake_apis: FakeApiServer
+    rig: Rig, apis: FakeApiServer
 ) -> None:
     book, owner = rig.chain.book, rig.chain.treasury_address
     async with httpx.AsyncClient(timeout=10) as client:
@@ -43,7 +46,7 @@ async def test_a_1inch_swap_of_usdc_to_weth_pays_at_least_the_minimum(
             rig.chain.w3,
             chain_id=book.chain_id,
             api_key=FAKE_ONEINCH_API_KEY,
-            base_url=fake_apis.oneinch_base_url,
+            base_url=apis.oneinch_base_url,
         )
         quote = await venue.quote(book.token("USDC"), book.token("WETH"), 3_500 * USDC)
         # $3,500 at $3,500/ETH, less the 5 bps fee and a little impact.
@@ -52,16 +55,17 @@ async def test_a_1inch_swap_of_usdc_to_weth_pays_at_least_the_minimum(
             owner, book.token("USDC"), book.token("WETH"), 3_500 * USDC, SLIPPAGE
         )
     assert [s.kind for s in steps] == [StepKind.APPROVE, StepKind.SWAP]
-    weth_before = await balance(rig.chain, "WETH")
+    weth_before, usdc_before = await balance(rig.chain, "WETH"), await balance(rig.chain, "USDC")
     for i, step in enumerate(steps):
         await rig.executor.send(step, f"swap-{i}")
     received = await balance(rig.chain, "WETH") - weth_before
+    assert usdc_before - await balance(rig.chain, "USDC") == 3_500 * USDC
     assert received >= steps[-1].checks[0].min_delta
     assert received >= quote.amount_out * (1 - SLIPPAGE)
 
 
 async def test_a_price_move_beyond_the_slippage_bound_fails_simulation_and_sends_nothing(
-    rig: Rig, fake_apis: FakeApiServer
+    rig: Rig, apis: FakeApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     book, owner = rig.chain.book, rig.chain.treasury_address
     async with httpx.AsyncClient(timeout=10) as client:
@@ -70,7 +74,7 @@ async def test_a_price_move_beyond_the_slippage_bound_fails_simulation_and_sends
             rig.chain.w3,
             chain_id=book.chain_id,
             api_key=FAKE_ONEINCH_API_KEY,
-            base_url=fake_apis.oneinch_base_url,
+            base_url=apis.oneinch_base_url,
         )
         steps = await venue.build_swap(
             owner, book.token("USDC"), book.token("WETH"), 3_500 * USDC, SLIPPAGE
@@ -78,50 +82,100 @@ async def test_a_price_move_beyond_the_slippage_bound_fails_simulation_and_sends
     await rig.executor.send(steps[0], "approve-before-move")
     await set_prices(rig.chain.w3, book, {"WETH": Decimal(3_700)})  # ETH up 5.7 %
     nonce = await _nonce(rig)
+    caplog.set_level(logging.INFO, logger="adapters.chain.executor")
     with pytest.raises(SimulationFailed) as failure:
         await rig.executor.send(steps[1], "swap-after-move")
     assert await _nonce(rig) == nonce
-    assert failure.value.reason
+    assert "return amount is not enough" in failure.value.reason  # the router's minimum
     assert await rig.journal.attempts("swap-after-move") == ()
+    assert_refused(caplog, "swap-after-move", "return amount is not enough")
 
 
 async def test_a_pendle_pt_buy_through_the_hosted_api_is_valued_at_a_discount(
-    rig: Rig, fake_apis: FakeApiServer
+    rig: Rig, apis: FakeApiServer
 ) -> None:
     book, owner = rig.chain.book, rig.chain.treasury_address
     async with httpx.AsyncClient(timeout=10) as client:
-        pendle = Pendle(
-            client, rig.chain.w3, chain_id=book.chain_id, base_url=fake_apis.pendle_base_url
-        )
+        pendle = Pendle(client, rig.chain.w3, chain_id=book.chain_id, base_url=apis.pendle_base_url)
         assert await pendle.apy(book.token("USDC")) == Decimal("0.075")
+        usdc_before = await balance(rig.chain, "USDC")
         steps = await pendle.build_deposit(owner, book.pendle_market, 10_000 * USDC, SLIPPAGE)
         for i, step in enumerate(steps):
             await rig.executor.send(step, f"pendle-{i}")
         position = await pendle.position(owner, book.pendle_market)
+    assert usdc_before - await balance(rig.chain, "USDC") == 10_000 * USDC
+    pt = contract_at(rig.chain.w3, "ERC20", book.pendle_pt)
+    assert position.balance == await pt.functions.balanceOf(owner).call()  # on-chain PT
     # About 180 days at 7.5 %: each PT costs about 0.965 USDC, so 10,000 USDC buys ~10,360 PT.
     assert 10_300 * USDC < position.balance < 10_400 * USDC
     assert Decimal(9_950) < position.value_usd < Decimal(10_000)
     assert position.apy == Decimal("0.075")
 
 
+async def test_pendle_pt_is_sold_before_maturity_and_redeemed_at_par_after(
+    rig: Rig, apis: FakeApiServer
+) -> None:
+    book, owner = rig.chain.book, rig.chain.treasury_address
+    pt = contract_at(rig.chain.w3, "ERC20", book.pendle_pt)
+    async with httpx.AsyncClient(timeout=10) as client:
+        pendle = Pendle(client, rig.chain.w3, chain_id=book.chain_id, base_url=apis.pendle_base_url)
+        for i, step in enumerate(
+            await pendle.build_deposit(owner, book.pendle_market, 10_000 * USDC, SLIPPAGE)
+        ):
+            await rig.executor.send(step, f"pt-buy-{i}")
+        held = int(await pt.functions.balanceOf(owner).call())
+        half = held // 2
+
+        usdc = await balance(rig.chain, "USDC")
+        sell = await pendle.build_withdraw(owner, book.pendle_market, half, SLIPPAGE)
+        assert sell[-1].kind is StepKind.WITHDRAW
+        for i, step in enumerate(sell):
+            await rig.executor.send(step, f"pt-sell-{i}")
+        sold_for = await balance(rig.chain, "USDC") - usdc
+        assert sold_for >= sell[-1].checks[1].min_delta  # at least the minimum
+        assert sold_for < half  # before maturity a PT is worth less than 1 USDC
+
+        with pytest.raises(ProtocolUnavailable, match="not matured"):
+            await pendle.build_redeem(owner, book.pendle_market, held - half)
+        now = int((await rig.chain.w3.eth.get_block("latest"))["timestamp"])
+        await advance_time(rig.chain.w3, book.pendle_expiry - now + DAY)
+        usdc = await balance(rig.chain, "USDC")
+        redeem = await pendle.build_redeem(owner, book.pendle_market, held - half)
+        assert redeem[-1].kind is StepKind.REDEEM
+        for i, step in enumerate(redeem):
+            await rig.executor.send(step, f"pt-redeem-{i}")
+    assert await balance(rig.chain, "USDC") - usdc == held - half  # 1:1 at maturity
+    assert await pt.functions.balanceOf(owner).call() == 0
+
+
 async def test_insufficient_balance_is_refused_before_anything_is_built(rig: Rig) -> None:
+    nonce = await _nonce(rig)
     with pytest.raises(InsufficientBalance) as refusal:
         await rig.aave.build_deposit(rig.chain.treasury_address, "USDC", 10**9 * USDC)
     assert refusal.value.needed == 10**9 * USDC
+    assert refusal.value.available == await balance(rig.chain, "USDC")
+    assert "insufficient USDC balance" in str(refusal.value)
+    assert await _nonce(rig) == nonce
 
 
-async def test_a_base_fee_above_the_cap_refuses_to_send(rig: Rig) -> None:
+async def test_a_base_fee_above_the_cap_refuses_to_send(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     executor = rig.make_executor(gas_cap_wei=1)  # the dev chain's base fee is far above 1 wei
     steps = await rig.aave.build_deposit(rig.chain.treasury_address, "USDC", 100 * USDC)
     nonce = await _nonce(rig)
+    caplog.set_level(logging.INFO, logger="adapters.chain.executor")
     with pytest.raises(GasPriceAboveCap) as refusal:
         await executor.send(steps[0], "capped")
     assert "above the cap" in str(refusal.value)
     assert await _nonce(rig) == nonce
     assert await rig.journal.attempts("capped") == ()
+    assert_refused(caplog, "capped", "above the cap")
 
 
-async def test_a_reverting_contract_call_fails_simulation_with_its_reason(rig: Rig) -> None:
+async def test_a_reverting_contract_call_fails_simulation_with_its_reason(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     pool = rig.aave._pool  # encode a withdraw of a position the treasury does not have
     request = TransactionRequest(
         chain_id=rig.chain.book.chain_id,
@@ -133,35 +187,13 @@ async def test_a_reverting_contract_call_fails_simulation_with_its_reason(rig: R
         description="withdraw what is not there",
     )
     nonce = await _nonce(rig)
+    caplog.set_level(logging.INFO, logger="adapters.chain.executor")
     with pytest.raises(SimulationFailed) as failure:
         await rig.executor.send(request, "reverting")
     assert "not enough available user balance" in failure.value.reason
     assert await _nonce(rig) == nonce
-
-
-async def test_an_rpc_node_that_is_down_is_a_transient_typed_error(rig: Rig) -> None:
-    dead = connect("http://127.0.0.1:9/secret-key-path", timeout_seconds=1)
-    executor = Web3Executor(
-        dead,
-        rig.signer,
-        InMemoryStepJournal(),
-        chain_id=1,
-        endpoint="http://127.0.0.1:9/secret-key-path",
-    )
-    steps = await rig.aave.build_deposit(rig.chain.treasury_address, "USDC", 100 * USDC)
-    with pytest.raises(RpcUnavailable) as failure:
-        await executor.send(
-            TransactionRequest(
-                chain_id=1,
-                to=steps[0].to,
-                data=steps[0].data,
-                kind=StepKind.APPROVE,
-                description="x",
-            ),
-            "down",
-        )
-    assert "secret-key-path" not in str(failure.value)
-    assert "127.0.0.1:9" in str(failure.value)
+    assert await rig.journal.attempts("reverting") == ()
+    assert_refused(caplog, "reverting", "not enough available user balance")
 
 
 class CrashAfterRecording(InMemoryStepJournal):
@@ -218,10 +250,16 @@ async def test_a_restart_after_broadcast_reconciles_with_the_chain_without_sendi
 async def test_estimated_and_actual_gas_are_recorded_for_every_transaction(rig: Rig) -> None:
     steps = await rig.aave.build_deposit(rig.chain.treasury_address, "USDC", 100 * USDC)
     receipts = [await rig.executor.send(s, f"gas-{i}") for i, s in enumerate(steps)]
-    for receipt in receipts:
+    for i, receipt in enumerate(receipts):
         assert receipt.gas_estimated > 0
         assert receipt.gas_used > 0
         assert receipt.effective_gas_price > 0
+        (attempt,) = await rig.journal.attempts(f"gas-{i}")
+        assert attempt.gas_estimated == receipt.gas_estimated  # recorded before broadcast
+        assert attempt.gas_limit >= receipt.gas_used  # the margin over the estimate held
+        assert await rig.journal.outcome(f"gas-{i}") == receipt  # actual gas recorded
+        on_chain = await rig.chain.w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+        assert receipt.gas_used == on_chain["gasUsed"]
 
 
 async def test_a_step_whose_gas_exceeds_its_share_of_value_is_dropped_with_the_reason(
@@ -233,3 +271,21 @@ async def test_a_step_whose_gas_exceeds_its_share_of_value_is_dropped_with_the_r
     assert plan.kept == big
     assert {d.request for d in plan.dropped} == set(tiny)
     assert all("exceeds" in d.reason for d in plan.dropped)
+
+
+async def test_an_account_without_eth_for_gas_is_refused_and_nothing_is_sent(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    broke = KeystoreSigner(Account.create())  # holds no ETH at all
+    journal = InMemoryStepJournal()
+    executor = rig.make_executor(signer=broke, journal=journal)
+    (approve, _) = await rig.aave.build_deposit(rig.chain.treasury_address, "USDC", 100 * USDC)
+    caplog.set_level(logging.INFO, logger="adapters.chain.executor")
+    with pytest.raises(InsufficientBalance) as refusal:
+        await executor.send(approve, "broke")
+    assert refusal.value.token == "ETH"
+    assert refusal.value.available == 0
+    assert refusal.value.needed > 0
+    assert await rig.chain.w3.eth.get_transaction_count(broke.address) == 0
+    assert await journal.attempts("broke") == ()
+    assert_refused(caplog, "broke", "insufficient ETH balance")

@@ -1,12 +1,20 @@
-"""The full lifecycle on the in-process EVM: every step simulated, sent, checked on chain."""
+"""The full lifecycle, every step simulated, sent and checked against on-chain balances.
+
+Each test runs twice through the `rig` fixture: on the in-process EVM (bundles simulated with
+evm_snapshot) and over HTTP JSON-RPC against anvil on 127.0.0.1 (bundles simulated with
+eth_simulateV1). The 1inch swap and the Pendle PT buy are in test_swaps_and_failures.py.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from adapters.chain.devchain.deploy import DAY
+import pytest
+
+from adapters.chain.devchain.deploy import DAY, contract_at
 from adapters.chain.devchain.oracle import advance_time
-from application.ports.chain import SimulationMethod
+from adapters.chain.executor import SimulationMode
+from application.ports.chain import SimulationFailed, SimulationMethod
 from tests.integration.chain.conftest import SLIPPAGE, Rig
 from tests.integration.devchain.chain_calls import balance
 
@@ -29,7 +37,7 @@ async def test_supplying_usdc_to_aave_grows_the_atoken_balance_and_withdrawing_r
     assert [s.kind for s in steps] == ["approve", "deposit"]
 
     plan = await rig.executor.simulate_plan(steps, eth_usd=Decimal(3500))
-    assert plan.simulation.method is SimulationMethod.SNAPSHOT
+    assert plan.simulation.method is rig.bundle_method
     assert plan.simulation.passed
     assert not plan.dropped
     receipts = await _send_all(rig, plan.kept, "aave-supply")
@@ -56,7 +64,10 @@ async def test_supplying_usdc_to_aave_grows_the_atoken_balance_and_withdrawing_r
 async def test_no_approval_is_built_when_the_allowance_already_covers_the_amount(rig: Rig) -> None:
     owner = rig.chain.treasury_address
     first = await rig.aave.build_deposit(owner, "USDC", 500 * USDC)
-    await rig.executor.send(first[0], "approve-only")  # approve exactly 500 USDC
+    await rig.executor.send(first[0], "approve-only")
+    usdc = contract_at(rig.chain.w3, "ERC20", rig.chain.book.token("USDC"))
+    allowance = await usdc.functions.allowance(owner, rig.chain.book.aave_pool).call()
+    assert allowance == 500 * USDC  # exactly the amount, never unlimited
     second = await rig.aave.build_deposit(owner, "USDC", 500 * USDC)
     assert [s.kind for s in second] == ["deposit"]
     bigger = await rig.aave.build_deposit(owner, "USDC", 501 * USDC)
@@ -78,3 +89,23 @@ async def test_curve_add_and_remove_liquidity_round_trips_within_fees(rig: Rig) 
     assert (await rig.curve.position(owner)).balance == 0
     after = await balance(rig.chain, "USDC")
     assert before - after < 50 * USDC  # only pool fees lost
+
+
+async def test_without_bundle_support_each_step_is_simulated_again_right_before_it_is_sent(
+    rig: Rig,
+) -> None:
+    owner = rig.chain.treasury_address
+    executor = rig.make_executor(simulation=SimulationMode.CALL)  # a node with neither method
+    approve, supply = await rig.aave.build_deposit(owner, "USDC", 1_000 * USDC)
+    bundle = await executor.simulate_bundle((approve, supply))
+    assert bundle.method is SimulationMethod.CALL
+    assert bundle.passed
+    # The supply needs the approval mined first: it is deferred, not judged, in the bundle …
+    assert (bundle.steps[1].revert_reason or "").startswith("deferred:")
+    with pytest.raises(SimulationFailed):
+        await executor.send(supply, "supply-too-early")  # … and alone it fails, sending nothing
+    assert await rig.journal.attempts("supply-too-early") == ()
+
+    await executor.send(approve, "call-approve")
+    assert (await executor.send(supply, "call-supply")).success  # simulated again, now passes
+    assert (await rig.aave.position(owner, "USDC")).balance >= 1_000 * USDC - 2

@@ -1,0 +1,175 @@
+"""Paper mode on the dev chain: the treasury's venues, pool TVL, first funding and restore.
+
+A new paper treasury is minted its capital in USDC (plus gas ETH) and, for the spec's 60/40
+start, deployed by a funding plan sent through the very builder and executor that trade later:
+base yield split 40/30/30 over Aave, Pendle and Curve, tactical split evenly between WBTC and
+WETH. The in-process EVM forgets everything when the process exits, so on restart the recorded
+positions are rebuilt: the wallet is minted what it held (USDC cash, WBTC, WETH, plus the USDC
+behind each yield position) and the yield positions are deposited again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from web3 import AsyncWeb3
+
+from adapters.chain.aave import AaveV3
+from adapters.chain.addresses import Token
+from adapters.chain.curve import Curve3Pool
+from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.oneinch import OneInch
+from adapters.chain.pendle import Pendle
+from adapters.chain.tokens import balance_of
+from adapters.chain.treasury import CASH, Venues
+from domain.plans import Transaction, TransactionType
+from domain.portfolio import WALLET, Position
+
+BASE_SPLIT: Mapping[str, Decimal] = {
+    "aave": Decimal("0.4"),
+    "pendle": Decimal("0.3"),
+    "curve": Decimal("0.3"),
+}
+VENUE_ASSET: Mapping[str, str] = {"aave": "USDC", "pendle": "PT-USDC", "curve": "3CRV"}
+SEED_SLIPPAGE = Decimal("0.01")
+GAS_ETH = Decimal(10)
+CENT = Decimal("0.01")
+
+
+def book_tokens(book: AddressBook) -> dict[str, Token]:
+    """Every dev-chain token as a `Token`."""
+    return {
+        symbol: Token(symbol=symbol, address=address, decimals=book.decimals[symbol])
+        for symbol, address in book.tokens.items()
+    }
+
+
+def devchain_venues(
+    w3: AsyncWeb3[Any],
+    book: AddressBook,
+    *,
+    owner: str,
+    client: httpx.AsyncClient,
+    oneinch_base_url: str,
+    oneinch_api_key: str,
+    pendle_base_url: str,
+) -> Venues:
+    """The treasury's adapters over the dev chain's contracts and fake APIs."""
+    tokens = book_tokens(book)
+    return Venues(
+        owner=owner,
+        tokens=tokens,
+        aave=AaveV3(w3, chain_id=book.chain_id, pool=book.aave_pool, tokens=tokens),
+        curve=Curve3Pool.with_tokens(
+            w3, tokens, chain_id=book.chain_id, pool=book.curve_pool, lp_token=book.curve_lp
+        ),
+        pendle=Pendle(client, w3, chain_id=book.chain_id, base_url=pendle_base_url),
+        pendle_market=book.pendle_market,
+        swap=OneInch(
+            client,
+            w3,
+            chain_id=book.chain_id,
+            api_key=oneinch_api_key,
+            base_url=oneinch_base_url,
+        ),
+    )
+
+
+def devchain_tvl(
+    w3: AsyncWeb3[Any], book: AddressBook
+) -> Callable[[], Awaitable[Mapping[str, Decimal]]]:
+    """TVL of each dev-chain protocol: the stablecoins its contracts hold, at $1."""
+
+    async def read() -> Mapping[str, Decimal]:
+        holders = {
+            "aave": [book.aave_pool, *book.a_tokens.values()],
+            "curve": [book.curve_pool],
+            "pendle": [book.pendle_market],
+        }
+        tvl: dict[str, Decimal] = {}
+        for protocol, addresses in holders.items():
+            total = Decimal(0)
+            for symbol in ("USDC", "USDT", "DAI"):
+                if symbol not in book.tokens:
+                    continue
+                for address in addresses:
+                    units = await balance_of(w3, book.tokens[symbol], address)
+                    total += Decimal(units) / Decimal(10) ** book.decimals[symbol]
+            tvl[protocol] = total
+        return tvl
+
+    return read
+
+
+def _move(
+    tx_type: TransactionType, protocol: str, src: str, dst: str, amount: Decimal
+) -> Transaction:
+    return Transaction(
+        tx_type=tx_type,
+        protocol=protocol,
+        from_asset=src,
+        to_asset=dst,
+        amount=amount,
+        amount_usd=amount if src == CASH else Decimal(0),
+        estimated_gas=0,
+        estimated_gas_usd=Decimal(0),
+        estimated_slippage_usd=Decimal(0),
+        slippage_tolerance=SEED_SLIPPAGE,
+    )
+
+
+def seed_moves(capital: Decimal, *, base_share: Decimal = Decimal("0.6")) -> list[Transaction]:
+    """The funding plan for a new 60/40 treasury: USDC into each venue, USDC into WBTC/WETH."""
+    base = capital * base_share
+    tactical = capital - base
+    moves = [
+        _move(TransactionType.SWAP, "oneinch", CASH, "WBTC", (tactical / 2).quantize(Decimal(1))),
+        _move(TransactionType.SWAP, "oneinch", CASH, "WETH", (tactical / 2).quantize(Decimal(1))),
+    ]
+    for protocol, share in BASE_SPLIT.items():
+        moves.append(
+            _move(
+                TransactionType.DEPOSIT,
+                protocol,
+                CASH,
+                VENUE_ASSET[protocol],
+                (base * share).quantize(Decimal(1)),
+            )
+        )
+    return moves
+
+
+def restore_funding(positions: Sequence[Position], cash: Decimal) -> dict[str, Decimal]:
+    """What to mint so a fresh chain can hold the recorded positions again."""
+    funding: dict[str, Decimal] = {"ETH": GAS_ETH, CASH: cash}
+    for p in positions:
+        if p.protocol == WALLET:
+            funding[p.asset] = funding.get(p.asset, Decimal(0)) + p.amount
+        else:
+            funding[CASH] += p.value_usd
+    funding[CASH] = funding[CASH].quantize(Decimal("0.000001"))
+    return funding
+
+
+def restore_moves(positions: Sequence[Position]) -> list[Transaction]:
+    """Deposits that rebuild the recorded yield positions from minted USDC (by value)."""
+    return [
+        _move(
+            TransactionType.DEPOSIT,
+            p.protocol,
+            CASH,
+            p.asset,
+            p.value_usd.quantize(Decimal("0.01")),
+        )
+        for p in positions
+        if p.protocol in VENUE_ASSET and p.value_usd > 0
+    ]
+
+
+def seed_step_id(label: str, at: datetime, index: int) -> str:
+    """A journal id for a funding step, unique per start."""
+    return f"paper-{label}-{int(at.timestamp())}:{index}"

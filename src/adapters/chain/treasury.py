@@ -1,0 +1,273 @@
+"""The treasury as seen on chain: planned moves turned into requests, positions read back.
+
+* `ProtocolTransactionBuilder` (TransactionBuilder port): a planned domain `Transaction` to the
+  approve and action requests of Aave, Curve, Pendle or the swap venue, amounts converted to
+  base units with each token's decimals (rounding down, never overspending).
+* `ChainPortfolioReader` (PortfolioReader port): aTokens at their accrued balance, Curve LP at
+  virtual price times LP balance, Pendle PT at its market price with the discount to maturity,
+  wallet WBTC/WETH at market prices, idle USDC as cash; positions keyed `(protocol, asset)` the
+  way the planner names them (`aave`/`USDC`, `curve`/`3CRV`, `pendle`/`PT-USDC`,
+  `wallet`/`WBTC`...). Gas ETH is not treasury capital and is not a position.
+* `ChainConditionsReader` (ChainConditions port): base fee and gas price from the executor's
+  fee-history quote, protocol TVL from a callable (DeFiLlama live, pool balances on the dev
+  chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from adapters.chain.aave import AaveV3
+from adapters.chain.addresses import Token
+from adapters.chain.curve import Curve3Pool
+from adapters.chain.pendle import Pendle
+from adapters.chain.tokens import balance_of
+from application.errors import PermanentError
+from application.ports.chain import (
+    GasPriceAboveCap,
+    ProtocolUnavailable,
+    RpcUnavailable,
+    SwapVenue,
+    TransactionExecutor,
+    TransactionRequest,
+)
+from application.ports.clock import Clock
+from domain.money import ZERO, from_base_units, to_base_units
+from domain.plans import Transaction, TransactionType
+from domain.portfolio import WALLET, PortfolioState, Position
+
+GWEI = Decimal(10) ** 9
+CASH = "USDC"
+VOLATILE = {"WBTC": "BTC", "WETH": "ETH"}
+AAVE, CURVE, PENDLE = "aave", "curve", "pendle"
+LP_ASSET, PT_ASSET = "3CRV", "PT-USDC"
+
+PriceSource = Callable[[], Awaitable[Mapping[str, Decimal]]]
+"""USD per BTC and ETH now (keys `BTC`, `ETH`)."""
+
+
+class UnknownMove(PermanentError):
+    """A planned move names a protocol or asset this treasury cannot trade."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Venues:
+    """The treasury's protocol adapters on one chain."""
+
+    owner: str
+    tokens: Mapping[str, Token]
+    aave: AaveV3
+    curve: Curve3Pool
+    pendle: Pendle
+    pendle_market: str
+    swap: SwapVenue
+
+    def token(self, symbol: str) -> Token:
+        """The token named `symbol`.
+
+        Raises:
+            UnknownMove: no such token on this chain.
+        """
+        token = self.tokens.get(symbol.upper())
+        if token is None:
+            raise UnknownMove(f"no {symbol} token is configured on this chain")
+        return token
+
+
+class ProtocolTransactionBuilder:
+    """Planned moves to on-chain requests (see module doc)."""
+
+    def __init__(self, venues: Venues) -> None:
+        self._v = venues
+
+    async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
+        """The requests that carry out `tx`, approvals first.
+
+        Raises:
+            UnknownMove: the protocol or asset is not one this treasury trades.
+            InsufficientBalance: the treasury does not hold what the move spends.
+            ProtocolUnavailable: a protocol API failed.
+        """
+        v = self._v
+        slippage = tx.slippage_tolerance
+        owner = v.owner
+        if tx.tx_type is TransactionType.SWAP:
+            src, dst = v.token(tx.from_asset), v.token(tx.to_asset)
+            amount = to_base_units(tx.amount, src.decimals)
+            return await v.swap.build_swap(owner, src.address, dst.address, amount, slippage)
+        usdc = v.token(CASH)
+        if tx.tx_type is TransactionType.DEPOSIT:
+            if tx.from_asset != CASH:
+                raise UnknownMove(f"deposits are made in {CASH}, not {tx.from_asset}")
+            amount = to_base_units(tx.amount, usdc.decimals)
+            if tx.protocol == AAVE:
+                return await v.aave.build_deposit(owner, CASH, amount, slippage)
+            if tx.protocol == CURVE:
+                return await v.curve.build_deposit(owner, CASH, amount, slippage)
+            if tx.protocol == PENDLE:
+                return await v.pendle.build_deposit(owner, v.pendle_market, amount, slippage)
+            raise UnknownMove(f"cannot deposit into {tx.protocol}")
+        if tx.protocol == AAVE:
+            position = await v.aave.position(owner, CASH)
+            amount = position.balance if tx.full_exit else to_base_units(tx.amount, usdc.decimals)
+            return await v.aave.build_withdraw(owner, CASH, min(amount, position.balance), slippage)
+        if tx.protocol == CURVE:
+            position = await v.curve.position(owner, LP_ASSET)
+            lp = position.balance if tx.full_exit else to_base_units(tx.amount, position.decimals)
+            return await v.curve.build_remove_lp(owner, CASH, min(lp, position.balance), slippage)
+        if tx.protocol == PENDLE:
+            position = await v.pendle.position(owner, v.pendle_market)
+            pt = position.balance if tx.full_exit else to_base_units(tx.amount, position.decimals)
+            return await v.pendle.build_withdraw(
+                owner, v.pendle_market, min(pt, position.balance), slippage
+            )
+        raise UnknownMove(f"cannot withdraw from {tx.protocol}")
+
+
+class ChainPortfolioReader:
+    """The treasury's positions and cash, read from chain (see module doc)."""
+
+    def __init__(
+        self, venues: Venues, *, w3: AsyncWeb3[Any], prices: PriceSource, clock: Clock
+    ) -> None:
+        self._v = venues
+        self._w3 = w3
+        self._prices = prices
+        self._clock = clock
+
+    async def read(self) -> PortfolioState:
+        """Every non-zero position plus idle USDC, valued now.
+
+        Raises:
+            RpcUnavailable, ProtocolUnavailable: the chain or a protocol could not be read.
+        """
+        v = self._v
+        now = self._clock.now()
+        positions: list[Position] = []
+        for protocol, asset, reading in (
+            (AAVE, CASH, v.aave.position(v.owner, CASH)),
+            (CURVE, LP_ASSET, v.curve.position(v.owner, LP_ASSET)),
+            (PENDLE, PT_ASSET, v.pendle.position(v.owner, v.pendle_market)),
+        ):
+            held = await reading
+            if held.balance <= 0:
+                continue
+            positions.append(
+                Position(
+                    protocol=protocol,
+                    asset=asset,
+                    amount=from_base_units(held.balance, held.decimals),
+                    value_usd=held.value_usd,
+                    apy=held.apy if held.apy is not None else ZERO,
+                    entered_at=now,
+                )
+            )
+        prices = await self._prices()
+        for symbol, market_symbol in VOLATILE.items():
+            token = v.tokens.get(symbol)
+            if token is None:
+                continue
+            units = await balance_of(self._w3, token.address, v.owner)
+            if units <= 0:
+                continue
+            price = prices.get(market_symbol)
+            if price is None:
+                raise ProtocolUnavailable("prices", f"no {market_symbol} price to value {symbol}")
+            amount = from_base_units(units, token.decimals)
+            positions.append(
+                Position(
+                    protocol=WALLET,
+                    asset=symbol,
+                    amount=amount,
+                    value_usd=amount * price,
+                    apy=ZERO,
+                    entered_at=now,
+                )
+            )
+        usdc = v.token(CASH)
+        cash = from_base_units(await balance_of(self._w3, usdc.address, v.owner), usdc.decimals)
+        return PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
+
+    async def unit_prices(self) -> Mapping[str, Decimal]:
+        """USD per LP token (virtual price) and per PT (market price with the discount)."""
+        v = self._v
+        virtual = Decimal(await v.curve.virtual_price()) / Decimal(10**18)
+        pt = await v.pendle.position(v.owner, v.pendle_market)
+        pt_price = Decimal(pt.details.get("pt_price", "1"))
+        return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: Decimal(1)}
+
+
+class ChainConditionsReader:
+    """Fees from the executor's quote; TVL from the given source."""
+
+    def __init__(
+        self,
+        executor: TransactionExecutor,
+        tvl: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    ) -> None:
+        self._executor = executor
+        self._tvl = tvl
+
+    async def base_fee_gwei(self) -> Decimal | None:
+        """The next block's base fee in gwei (reported even when above the cap), or None."""
+        try:
+            quote = await self._executor.fees()
+        except GasPriceAboveCap as exc:
+            return Decimal(exc.base_fee) / GWEI
+        except RpcUnavailable:
+            return None
+        return Decimal(quote.base_fee) / GWEI
+
+    async def gas_price_gwei(self) -> Decimal:
+        """Base fee plus the priority fee, in gwei.
+
+        Raises:
+            RpcUnavailable: fees could not be read.
+        """
+        try:
+            quote = await self._executor.fees()
+        except GasPriceAboveCap as exc:
+            return Decimal(exc.base_fee) / GWEI
+        return Decimal(quote.base_fee + quote.max_priority_fee) / GWEI
+
+    async def protocol_tvl_usd(self) -> Mapping[str, Decimal]:
+        """TVL per protocol; a protocol whose TVL cannot be read is left out (unknown)."""
+        try:
+            return dict(await self._tvl())
+        except (ProtocolUnavailable, RpcUnavailable):
+            return {}
+
+
+class CachedPortfolioReader:
+    """A PortfolioReader that reuses a read for `ttl_s` seconds, one chain read at a time.
+
+    For read-only views (`GET /portfolio/status`, the dashboard) that may be polled many times a
+    second: chain state only changes with new blocks, so a reading a second or two old is
+    current enough. Decision cycles and executions use the uncached reader.
+    """
+
+    def __init__(self, inner: ChainPortfolioReader, ttl_s: float = 2.0) -> None:
+        self._inner = inner
+        self._ttl = ttl_s
+        self._lock = asyncio.Lock()
+        self._state: PortfolioState | None = None
+        self._read_at = 0.0
+
+    async def read(self) -> PortfolioState:
+        """The latest reading, refreshed when older than the TTL."""
+        async with self._lock:
+            if self._state is None or time.monotonic() - self._read_at > self._ttl:
+                self._state = await self._inner.read()
+                self._read_at = time.monotonic()
+            return self._state
+
+    async def unit_prices(self) -> Mapping[str, Decimal]:
+        """Unit prices, read through (they are only used when planning)."""
+        return await self._inner.unit_prices()
