@@ -194,6 +194,7 @@ class RunDecisionCycle:
             stopped = await uow.flags.is_active(EMERGENCY_STOP)
             trades_today = await uow.executions.count_sent_on(now.date())
             outcomes = await uow.outcomes.recent(self._config.recent_outcomes)
+            waiting = await uow.decisions.list_by_status(DecisionStatus.PENDING, limit=1)
         signal, new_ratchet = generate_signal(market, ratchet, now, strategy.signal)
         watch.lap("signal")
         advice = await self._advisor.advise(
@@ -242,6 +243,15 @@ class RunDecisionCycle:
         watch.lap("plan")
         if plan is None or plan.is_empty or verdict is None:
             status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
+        elif (
+            waiting
+            and plan.kind is not PlanKind.EMERGENCY_EXIT
+            and verdict.outcome is not (Outcome.REJECTED)
+        ):
+            # One human decision at a time: no trading around a plan someone is reviewing.
+            # Expiry (time, or a material market move) clears the way for a fresh plan.
+            status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
+            hold_reason = f"decision {waiting[0].id} is waiting for approval"
         elif verdict.outcome is Outcome.REJECTED:
             status, outcome = DecisionStatus.REJECTED, CycleOutcome.REJECTED
         elif verdict.outcome is Outcome.NEEDS_APPROVAL:

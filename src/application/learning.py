@@ -163,7 +163,7 @@ class RecordDecisionOutcomes:
             raise OutcomeNotMeasurable("no market data at the start or end of the horizon")
         measurement = measure_outcome(
             values=[
-                ValuePoint(at=s.as_of, value_usd=s.total_value_usd)
+                ValuePoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
                 for s in (first, *after)
                 if s.as_of is not None
             ],

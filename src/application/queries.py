@@ -84,7 +84,7 @@ class GetPortfolioStatus:
             history = await uow.snapshots.between(now - timedelta(days=31), now)
             executed = await uow.decisions.list_by_status(DecisionStatus.EXECUTED, limit=1000)
         points = [
-            EquityPoint(at=s.as_of, value_usd=s.total_value_usd)
+            EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
             for s in history
             if s.as_of is not None
         ]

@@ -492,6 +492,38 @@ def max_drawdown(series: Iterable[EquityPoint]) -> MaxDrawdown | None:
     return _drawdown(points) if points else None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawdownPoint:
+    """How far the time-weighted index stands below its running peak at one moment.
+
+    `depth` is a fraction in [0, 1]: 0 at a new high, 0.25 when 25 % below the peak so far.
+    """
+
+    at: datetime
+    depth: Decimal
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, "at")
+        require_fraction(self.depth, "depth")
+
+
+def drawdown_curve(series: Iterable[EquityPoint]) -> tuple[DrawdownPoint, ...]:
+    """The drawdown of the time-weighted index at every point, in time order.
+
+    Like `max_drawdown`, it measures the index (1 at the first point, times each g_i), so a
+    withdrawal is not a drawdown; its deepest point is `max_drawdown(series).depth`.
+    """
+    points = _ordered(series)
+    result: list[DrawdownPoint] = []
+    index = peak = ONE  # the peak never falls below the index's start, so it is never zero
+    for position, point in enumerate(points):
+        if position:
+            index *= _growth(points[position - 1], point)
+        peak = max(peak, index)
+        result.append(DrawdownPoint(at=point.at, depth=ONE - index / peak))
+    return tuple(result)
+
+
 def _drawdown(points: Sequence[EquityPoint]) -> MaxDrawdown:
     """The maximum drawdown of a non-empty, time-ordered run of points."""
     index = [ONE]

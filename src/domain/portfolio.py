@@ -93,6 +93,9 @@ class PortfolioState:
 
     `cash_balance` is idle stablecoins in USD; `total_value_usd` must equal positions plus
     cash. Performance figures are time-weighted fractions, None when history is too short.
+    `net_flow_usd` is capital that arrived from outside since the previous snapshot (deposit +,
+    withdrawal -; zero for trades and yield), already included in `total_value_usd`, so that
+    time-weighted returns do not count it as performance.
     """
 
     total_value_usd: Decimal
@@ -106,10 +109,19 @@ class PortfolioState:
     as_of: datetime | None = None
     cash_asset: str = "USDC"
     extra: Mapping[str, str] = field(default_factory=dict)
+    net_flow_usd: Decimal = ZERO
 
     def __post_init__(self) -> None:
         require_non_negative(self.cash_balance, "cash_balance")
         require_non_negative(self.total_value_usd, "total_value_usd")
+        if not self.net_flow_usd.is_finite():
+            raise InvalidValue("net_flow_usd", self.net_flow_usd, "must be finite")
+        if self.total_value_usd - self.net_flow_usd < ZERO:
+            raise InvalidValue(
+                "net_flow_usd",
+                self.net_flow_usd,
+                f"a deposit cannot exceed the total {self.total_value_usd} that includes it",
+            )
         positions_value = sum((p.value_usd for p in self.positions), ZERO)
         if abs(positions_value + self.cash_balance - self.total_value_usd) > VALUE_TOLERANCE:
             raise InvalidValue(
@@ -137,6 +149,7 @@ class PortfolioState:
         last_rebalance: datetime | None = None,
         as_of: datetime | None = None,
         performance: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None),
+        net_flow_usd: Decimal = ZERO,
     ) -> PortfolioState:
         """Build a state whose total and allocations are computed from the positions."""
         total = sum((p.value_usd for p in positions), ZERO) + cash_balance
@@ -155,6 +168,7 @@ class PortfolioState:
             performance_7d=performance[1],
             performance_30d=performance[2],
             as_of=as_of,
+            net_flow_usd=net_flow_usd,
         )
 
     def bucket_values(self) -> dict[Bucket, Decimal]:

@@ -6,7 +6,8 @@ valid input and always returns every verdict, not just the first failure.
 
 Black-swan exit plans (automatic, per the spec) skip the approval threshold, the trades-per-day
 cap and the slippage budget, so that nothing delays an exit; the emergency stop, the circuit
-breaker, the gas cap and every position limit still apply.
+breaker, the gas cap and every position limit still apply. A position limit never rejects a plan
+that does not make the breach worse (see `single_position_cap`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from domain.market import STABLECOINS, MarketData
 from domain.money import ZERO, require_aware, require_fraction, require_non_negative
 from domain.plans import PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
-from domain.projection import Projection, project
+from domain.projection import Projection, holdings_of, project
 
 DEFAULT_RISK_SCORES: Mapping[str, int] = MappingProxyType(
     {"aave": 2, "curve": 3, "pendle": 4, "oneinch": 3, "wallet": 0}
@@ -214,17 +215,41 @@ def volatile_cap(i: _Inputs) -> RuleVerdict:
 
 
 def single_position_cap(i: _Inputs) -> RuleVerdict:
-    """No single position above 25 % of the treasury after the plan (cash is not a position)."""
-    key, share = i.after.largest_position
+    """No single position above 25 % of the treasury after the plan (cash is not a position).
+
+    A plan is never rejected by a cap it does not make worse: a position that was already above
+    the cap before the plan (a market move took it there) passes when the plan does not add to
+    it, that is when its value after the plan is no more than before. A black-swan exit only
+    sells volatile assets into cash, so a stable position that drifted above the cap in the
+    crash never blocks it. A position the plan takes above the cap, or grows while above it,
+    fails.
+    """
     cap = i.limits.max_single_position_share
-    name = f"{key[0]} {key[1]}" if key else "none"
-    return _verdict(
-        "max_single_position_share",
-        share <= cap,
-        _pct(cap),
-        _pct(share),
-        f"largest position after the plan: {name}",
+    before_values = holdings_of(i.before)
+    before_shares = i.before.position_shares()
+    after_shares = i.after.position_shares()
+    breaching = sorted(
+        ((key, share) for key, share in after_shares.items() if share > cap),
+        key=lambda item: (-item[1], item[0]),
     )
+    offending = [
+        (key, share)
+        for key, share in breaching
+        if before_shares.get(key, ZERO) <= cap or i.after.values[key] > before_values.get(key, ZERO)
+    ]
+    key, share = i.after.largest_position
+    if offending:
+        message = "above the cap after the plan: " + ", ".join(
+            f"{k[0]} {k[1]} ({_pct(s)})" for k, s in offending
+        )
+    elif breaching:
+        message = "already above the cap before the plan, which does not add to it: " + ", ".join(
+            f"{k[0]} {k[1]} ({_pct(before_shares[k])} before, {_pct(s)} after)"
+            for k, s in breaching
+        )
+    else:
+        message = "largest position after the plan: " + (f"{key[0]} {key[1]}" if key else "none")
+    return _verdict("max_single_position_share", not offending, _pct(cap), _pct(share), message)
 
 
 def _deposit_protocols(plan: RebalancingPlan) -> list[str]:

@@ -122,7 +122,7 @@ def test_the_real_2018_to_2025_run_matches_the_figures_in_the_docs(
     assert result.exit_code == 0, result.output
     payload = _check_report(tmp_path)
     strategy = payload["curves"]["strategy"]
-    assert strategy["end_value_usd"].startswith("1389920.")
+    assert strategy["end_value_usd"].startswith("1392698.")
     claims = payload["spec_claims"]
     assert claims["six_month_24_to_44pct"]["held"] is False
     assert claims["two_to_three_times_static_yield"]["held"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -111,6 +112,47 @@ async def test_a_rejected_decision_never_executes(all_cash: Treasury) -> None:
     assert (rejected.status, rejected.notes) == (DecisionStatus.REJECTED, "too big")
     assert await all_cash.execute_approved.execute(result.decision.id) is None
     assert all_cash.runner.executed == []
+
+
+async def test_no_new_plan_is_made_while_a_decision_waits_for_a_human(all_cash: Treasury) -> None:
+    first = await all_cash.cycle.execute(CycleCommand())
+    assert first.outcome is CycleOutcome.PENDING_APPROVAL
+    again = await all_cash.cycle.execute(CycleCommand(force=True))
+    assert again.outcome is CycleOutcome.HELD
+    assert f"decision {first.decision.id} is waiting for approval" in again.decision.reasoning
+    async with all_cash.uow() as uow:
+        pending = await uow.decisions.list_by_status(DecisionStatus.PENDING)
+    assert [d.id for d in pending] == [first.decision.id]
+    assert all_cash.runner.executed == []
+
+    await all_cash.approve.execute(
+        ApprovalCommand(decision_id=first.decision.id, approved=False, approver="approver:1")
+    )
+    fresh = await all_cash.cycle.execute(CycleCommand())
+    assert fresh.outcome is CycleOutcome.PENDING_APPROVAL
+    assert fresh.decision.id != first.decision.id
+
+
+async def test_a_black_swan_exit_is_not_held_behind_a_pending_decision(
+    balanced: Treasury,
+) -> None:
+    held = await balanced.cycle.execute(CycleCommand())
+    review = replace(
+        held.decision,
+        id="dec-under-review",
+        status=DecisionStatus.PENDING,
+        expires_at=balanced.clock.now() + timedelta(hours=24),
+    )
+    async with balanced.uow() as uow:
+        await uow.decisions.add(review)
+        await uow.commit()
+    # While someone reviews a decision, the market crashes: the black-swan exit goes out.
+    balanced.market.set(btc_change_24h=D("-0.22"))
+    crash = await balanced.cycle.execute(CycleCommand())
+    assert crash.plan is not None
+    assert crash.plan.kind.value == "emergency_exit"
+    assert crash.outcome is CycleOutcome.EXECUTED
+    assert balanced.book.state().volatile_value() == 0
 
 
 async def test_unknown_decisions_are_not_found(all_cash: Treasury) -> None:

@@ -86,18 +86,23 @@ def test_a_crash_of_twenty_percent_in_a_day_triggers_the_black_swan_exit_at_the_
     assert list(result.baselines["btc_hold"])[-1] == Decimal(75_000)
 
 
-def test_with_the_default_venue_split_the_policy_rejects_the_crash_exit_over_the_aave_cap() -> None:
-    # Known policy behaviour the backtest exposes: aave holds 24 % of the treasury by design
-    # (60 % x 40 %); a 25 % BTC fall takes the total to $94,000, so aave's $24,000 is 25.53 %,
-    # above the 25 % single-position cap, and the policy rejects the exit plan although the
-    # exit does not touch aave. The BTC stays held.
+def test_with_the_default_venue_split_the_crash_exit_fills_although_aave_drifted_over_the_cap() -> (
+    None
+):
+    # aave holds 24 % of the treasury by design (60 % x 40 %); a 25 % BTC fall takes the total
+    # to $94,000, so aave's $24,000 is 25.53 %, above the 25 % single-position cap. The exit
+    # does not add to aave, so the cap does not block it: day 4 sells 2.4 BTC x $7,500.
     result = run_backtest(history([10_000, 10_000, 10_000, 7_500, 7_500]), free_config())
 
     exit_decision = result.decisions[-1]
     assert exit_decision.emergency_exit
-    assert exit_decision.outcome is OrderOutcome.REJECTED
-    assert any("max_single_position_share" in r for r in exit_decision.policy_reasons)
-    assert result.volatile_usd[-1] == Decimal(18_000)
+    assert exit_decision.outcome is OrderOutcome.FILLED
+    assert exit_decision.policy_reasons == ()
+    assert list(result.equity) == _d([100_000, 100_000, 100_000, 94_000, 94_000])
+    assert list(result.volatile_usd) == _d([0, 24_000, 24_000, 18_000, 0])
+    assert [(f.from_asset, f.amount_usd) for f in result.fills if f.day.day == 5] == [
+        ("WBTC", Decimal(18_000))
+    ]
 
 
 # MVRV Z rows; the strategy sees each one a day later. Price stays at $10,000.

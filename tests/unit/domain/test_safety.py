@@ -10,11 +10,12 @@ import pytest
 from domain.allocation import TargetAllocations
 from domain.budget import SlippageBudgetState
 from domain.errors import InvalidValue
-from domain.planner import plan_emergency_exit, plan_rebalance
+from domain.planner import PlanningPrices, plan_emergency_exit, plan_rebalance
 from domain.plans import PlanKind, RebalancingPlan, Transaction, TransactionType
 from domain.portfolio import PortfolioState
 from domain.safety import (
     Outcome,
+    RuleVerdict,
     SafetyContext,
     SafetyLimits,
     Severity,
@@ -22,7 +23,16 @@ from domain.safety import (
     evaluate,
 )
 from domain.signals import RiskLevel
-from tests.unit.domain.builders import NOW, PRICES, TVL, balanced_400k, context, market, portfolio
+from tests.unit.domain.builders import (
+    NOW,
+    PRICES,
+    TVL,
+    balanced_400k,
+    context,
+    market,
+    portfolio,
+    position,
+)
 
 D = Decimal
 EUPHORIA = TargetAllocations(D("0.6"), D("0.24"), D("0.16"))
@@ -107,6 +117,97 @@ def test_single_position_cap_at_25_percent(usd: int, passed: bool) -> None:
 
 def test_cash_is_not_a_position_for_the_single_position_cap() -> None:
     assert verdict_of("max_single_position_share", plan_of()) is True
+
+
+def over_cap_400k() -> PortfolioState:
+    """Aave at 26 % of $400K: above the cap before any plan (a market move took it there)."""
+    return portfolio(position("aave", "USDC", 104_000), cash=296_000)
+
+
+def single_cap(plan: RebalancingPlan, pf: PortfolioState) -> RuleVerdict:
+    result = evaluate(plan, pf, context())
+    return next(v for v in result.verdicts if v.rule == "max_single_position_share")
+
+
+def test_a_position_already_over_the_cap_does_not_fail_a_plan_that_leaves_it_alone() -> None:
+    verdict = single_cap(
+        plan_of(tx(TransactionType.DEPOSIT, 1_000, protocol="curve")), over_cap_400k()
+    )
+    assert verdict.passed
+    assert verdict.actual == "26.00%"
+    assert "already above the cap before the plan" in verdict.message
+    assert "aave USDC (26.00% before, 26.00% after)" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("added", "passed"),
+    [
+        pytest.param("0", True, id="unchanged"),
+        pytest.param("0.01", False, id="one-cent-more"),
+    ],
+)
+def test_a_plan_that_adds_to_a_position_over_the_cap_fails(added: str, passed: bool) -> None:
+    txs = (tx(TransactionType.DEPOSIT, added),) if D(added) else ()
+    verdict = single_cap(plan_of(*txs), over_cap_400k())
+    assert verdict.passed is passed
+    if not passed:
+        assert verdict.message == "above the cap after the plan: aave USDC (26.00%)"
+
+
+def test_trimming_a_position_over_the_cap_passes_even_if_it_stays_over() -> None:
+    plan = plan_of(tx(TransactionType.WITHDRAW, 2_000))
+    verdict = single_cap(plan, over_cap_400k())
+    assert verdict.passed
+    assert verdict.actual == "25.50%"
+
+
+def test_costs_that_lift_a_position_over_the_cap_share_without_adding_to_it_pass() -> None:
+    # Gas paid from cash shrinks the total, so aave's share rises from 26 % to 26.0007 %;
+    # its value does not grow, so the plan does not make the breach worse.
+    plan = plan_of(tx(TransactionType.DEPOSIT, 1_000, protocol="curve", gas="100"))
+    assert single_cap(plan, over_cap_400k()).passed
+
+
+def test_a_position_exactly_at_the_cap_is_not_over_it_before_the_plan() -> None:
+    # Aave at exactly 25 %: gas of $100 lifts its share to 25.006 % without adding to it.
+    # Being at the cap is not being over it, so the plan takes aave above the cap and fails.
+    pf = portfolio(position("aave", "USDC", 100_000), cash=300_000)
+    plan = plan_of(tx(TransactionType.DEPOSIT, 1_000, protocol="curve", gas="100"))
+    verdict = single_cap(plan, pf)
+    assert not verdict.passed
+    assert "aave USDC (25.01%)" in verdict.message
+
+
+def test_a_second_position_taken_over_the_cap_fails_even_beside_one_already_over() -> None:
+    pf = portfolio(
+        position("aave", "USDC", 104_000), position("curve", "3CRV", 96_000), cash=200_000
+    )
+    plan = plan_of(tx(TransactionType.DEPOSIT, 8_000, protocol="curve", dst="3CRV"))
+    verdict = single_cap(plan, pf)
+    assert not verdict.passed
+    assert verdict.message == "above the cap after the plan: curve 3CRV (26.00%)"
+
+
+def test_the_black_swan_exit_passes_when_the_crash_lifted_aave_over_the_cap() -> None:
+    # The reference treasury after BTC and ETH fell 40 %: aave's $96,000 is 26.55 % of
+    # $361,600. The exit only sells WBTC and WETH into cash, so aave does not grow.
+    crashed = portfolio(
+        position("aave", "USDC", 96_000),
+        position("pendle", "PT-USDC", 72_000, "0.96"),
+        position("curve", "3CRV", 72_000, "1.03"),
+        position("wallet", "WBTC", 28_800, 36_000),
+        position("wallet", "WETH", 28_800, 1_800),
+        cash=64_000,
+    )
+    prices = PlanningPrices(
+        asset_usd={"WBTC": D(36_000), "WETH": D(1_800)}, gas_price_gwei=D(20), eth_usd=D(1_800)
+    )
+    plan = plan_emergency_exit(crashed, prices=prices, plan_id="x", now=NOW, reason="crash")
+    result = evaluate(plan, crashed, context())
+    assert result.outcome is Outcome.ALLOWED, result.reasons
+    verdict = next(v for v in result.verdicts if v.rule == "max_single_position_share")
+    assert verdict.passed
+    assert "aave USDC (26.55% before" in verdict.message
 
 
 @pytest.mark.parametrize(
