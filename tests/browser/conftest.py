@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from tests.browser.servers import DashboardServer, fake_dashboard_server
+from tests.browser.servers import DashboardServer, paper_dashboard_server
 from tests.servers import require_server
 
-# The one line to change when `treasury paper` serves the tests instead of the fakes:
-#   start_server = paper_dashboard_server   (also in tests.browser.servers)
-start_server = fake_dashboard_server
+# The browser tests run against a real `treasury paper` process. `fake_dashboard_server` (the
+# same app over in-memory fakes) is kept for quick local runs of the page alone.
+start_server = paper_dashboard_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -126,12 +126,50 @@ def paper_dashboard_server(data_dir: Path | None = None) -> Iterator[DashboardSe
     with ExitStack() as stack:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dash-")))
-        paper = stack.enter_context(harness.paper_server(data_dir))
-        yield DashboardServer(
+        paper = stack.enter_context(
+            harness.paper_server(data_dir, TREASURY_CYCLE_INTERVAL_S="3600")
+        )
+
+        def move_market() -> None:
+            with paper.client(harness.OPERATOR) as api:
+                response = api.post("/paper/advance", json={"days": 3})
+            assert response.status_code == 200, response.text
+
+        def fund(usd: Decimal) -> None:
+            with paper.client(harness.APPROVER) as api:
+                response = api.post("/paper/fund", json={"usd": str(usd)})
+            assert response.status_code == 200, response.text
+            move_market()  # a fresh day for the trade limit
+
+        running = DashboardServer(
             url=paper.url,
             viewer=harness.VIEWER,
             operator=harness.OPERATOR,
             approver=harness.APPROVER,
-            move_market=lambda: None,
-            fund=lambda usd: None,
+            move_market=move_market,
+            fund=fund,
         )
+        _trade_once(running)
+        yield running
+
+
+def _trade_once(running: DashboardServer) -> None:
+    """New capital deployed by one executed plan, so transactions and positions have content."""
+    running.fund(D(100_000))
+    with running.client(running.operator) as api:
+        response = api.post("/portfolio/rebalance", json={"force": True})
+    if response.status_code == 403:
+        decision_id = response.json()["decision_id"]
+        with running.client(running.approver) as api:
+            answer = api.post(f"/decisions/{decision_id}/approve", json={"approved": True})
+        assert answer.status_code == 202, answer.text
+    else:
+        assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with running.client() as api:
+            steps = api.get("/transactions").json()
+        if any(s["status"] == "confirmed" for s in steps):
+            return
+        time.sleep(0.25)
+    raise RuntimeError("the paper treasury did not trade")

@@ -41,6 +41,9 @@ def test_an_endpoint_the_server_lacks_shows_not_available_instead_of_data(
     if metrics.status_code == 404:
         expect(panel).to_contain_text("not available yet")
         expect(panel.locator("svg")).to_have_count(0)
+    elif metrics.status_code >= 400:  # e.g. 422 with fewer than two snapshots: it says why
+        expect(panel).to_contain_text(metrics.json()["error"])
+        expect(panel.locator("svg")).to_have_count(0)
     else:
         expect(panel.locator("svg.equity")).to_have_count(1)
 

@@ -21,6 +21,7 @@ model family records the cost as "unknown".
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import time
@@ -30,7 +31,6 @@ from typing import Annotated, Any, Literal, get_args
 
 import anthropic
 from anthropic import AsyncAnthropic
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
 from anthropic.types import (
     Message,
     MessageParam,
@@ -79,8 +79,20 @@ def known_models() -> frozenset[str]:
 
 
 def deprecated_models() -> Mapping[str, str]:
-    """Model ids the installed SDK marks deprecated, with their end-of-life dates."""
-    return dict(DEPRECATED_MODELS)
+    """Model ids the installed SDK marks deprecated, with their end-of-life dates.
+
+    The table has moved between SDK releases (2.12 kept it beside the messages resource, 2.13
+    in `anthropic._data`), so it is looked up in each known place.
+    """
+    for module_name in ("anthropic._data", "anthropic.resources.messages.messages"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        table = getattr(module, "DEPRECATED_MODELS", None)
+        if isinstance(table, Mapping):
+            return {str(k): str(v) for k, v in table.items()}
+    return {}
 
 
 Fraction = Annotated[

@@ -172,12 +172,14 @@ class ReplayMarket:
         name: str = "replay",
         seconds_per_day: float = 86_400.0,
         thresholds: PhaseThresholds = DEFAULT_THRESHOLDS,
+        started_at: datetime | None = None,
     ) -> None:
+        """`started_at` is the clock time of the first row (default: now)."""
         if not rows:
             raise ValueError("a replay needs at least one row")
         self._rows = tuple(rows)
         self._clock = clock
-        self._timeline = Timeline(clock, seconds_per_day=seconds_per_day)
+        self._timeline = Timeline(clock, seconds_per_day=seconds_per_day, started_at=started_at)
         self._thresholds = thresholds
         self.source = f"replay:{name}"
         self._last_success: datetime | None = None
@@ -186,7 +188,12 @@ class ReplayMarket:
 
     @classmethod
     def from_csv(
-        cls, path: Path | str, *, clock: Clock, seconds_per_day: float = 86_400.0
+        cls,
+        path: Path | str,
+        *,
+        clock: Clock,
+        seconds_per_day: float = 86_400.0,
+        started_at: datetime | None = None,
     ) -> ReplayMarket:
         """A replay over a history CSV file.
 
@@ -198,6 +205,7 @@ class ReplayMarket:
             clock=clock,
             name=Path(path).name,
             seconds_per_day=seconds_per_day,
+            started_at=started_at,
         )
 
     def advance(self, days: int = 1) -> None:

@@ -279,11 +279,14 @@ class SimulatedMarket:
         seconds_per_day: float = 86_400.0,
         start_day: date = DEFAULT_START_DAY,
         thresholds: PhaseThresholds = DEFAULT_THRESHOLDS,
+        started_at: datetime | None = None,
     ) -> None:
+        """`started_at` is the clock time of simulated day 0 (default: now), so a paper
+        service restarted later resumes on the same simulated day."""
         self.scenario = scenario
         self.seed = seed
         self._clock = clock
-        self._timeline = Timeline(clock, seconds_per_day=seconds_per_day)
+        self._timeline = Timeline(clock, seconds_per_day=seconds_per_day, started_at=started_at)
         self._walk = _Walk(STORYLINES[scenario], seed, start_day)
         self._thresholds = thresholds
         self._last_success: datetime | None = None

@@ -19,11 +19,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome, CycleResult
 from application.operator import FlagChange
+from application.performance import TimeRange
 from application.queries import Health, HealthReport
 from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
@@ -35,6 +36,7 @@ from entrypoints.api.dto import (
     ExecutedTransactionOut,
     ManualMvrvIn,
     MarketDataOut,
+    PerformanceMetricsOut,
     PortfolioStateOut,
     RebalanceIn,
     RebalancingPlanOut,
@@ -284,6 +286,20 @@ async def transactions(
     ]
 
 
+@get("/performance/metrics", tags=["portfolio"], summary="Returns, APY, Sharpe, drawdown, trades")
+async def performance_metrics(
+    services: NamedDependency[Services],
+    time_range: FromQuery[TimeRange] = TimeRange.MONTH,
+) -> Response[Json]:
+    """Performance over 24h, 7d, 30d (default), 90d, 1y or all; 422 with fewer than two
+    snapshots in the range."""
+    if services.performance is None:  # a service built without it: not available here
+        body = {"error": "performance metrics are not available on this server", "type": "NotFound"}
+        return Response(body, status_code=404)
+    metrics = await services.performance.execute(time_range)
+    return Response(dump(PerformanceMetricsOut.from_domain(metrics)), status_code=200)
+
+
 @get("/health", tags=["operator"], summary="Health of every part")
 async def health(services: NamedDependency[Services]) -> Response[Json]:
     report = await services.health.execute()
@@ -305,6 +321,7 @@ ROUTES = [
     resume,
     audit_tail,
     transactions,
+    performance_metrics,
     health,
 ]
 
@@ -329,4 +346,5 @@ def create_app(
         state=State({"services": services, "tokens": tokens}),
         lifespan=lifespan or [],
         debug=False,
+        logging_config=None,  # the service configures logging (JSON, redaction) itself
     )

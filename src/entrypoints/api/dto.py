@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from application.performance import PerformanceMetrics
 from domain.decisions import Decision
 from domain.execution import ExecutedTransaction
 from domain.market import MarketData
@@ -340,6 +341,106 @@ class ExecutedTransactionOut(_Out):
             block_number=t.block_number,
             error=t.error,
             explorer_url=f"{base}{t.tx_hash}" if base and t.tx_hash else None,
+        )
+
+
+class CurvePointOut(_Out):
+    """One point of an equity or baseline curve."""
+
+    at: datetime
+    value_usd: Num
+
+
+class DrawdownPointOut(_Out):
+    """How far below its running peak the time-weighted index stands (0.1 is 10 % below)."""
+
+    at: datetime
+    drawdown: Num
+
+
+class PerformanceMetricsOut(_Out):
+    """The answer of GET /performance/metrics: returns, APY, Sharpe, drawdown, trade history.
+
+    `from`/`to`/`points` describe the snapshots actually measured; `covers_range` is false (and
+    `note` says why) when the history begins after the start of the range.
+    """
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True)
+
+    time_range: str
+    requested_from: datetime | None
+    from_: datetime = Field(alias="from")
+    to: datetime
+    points: int
+    covers_range: bool
+    note: str | None
+    equity_curve: list[CurvePointOut]
+    drawdown: list[DrawdownPointOut]
+    baselines: dict[str, list[CurvePointOut]]
+    start_value_usd: Num
+    end_value_usd: Num
+    net_flows_usd: Num
+    pnl_usd: Num
+    time_weighted_return: Num
+    apy: OptNum
+    sharpe_ratio: OptNum
+    sortino: OptNum
+    volatility: OptNum
+    max_drawdown: Num
+    max_drawdown_peak_at: datetime
+    max_drawdown_trough_at: datetime
+    max_drawdown_recovered_at: datetime | None
+    risk_free_rate: Num
+    static_yield_apy: Num
+    gas_spent_usd: Num
+    trade_count: int
+    trade_volume_usd: Num
+    trade_history: list[ExecutedTransactionOut]
+    trades_complete: bool
+
+    @classmethod
+    def from_domain(cls, m: PerformanceMetrics) -> PerformanceMetricsOut:
+        """Build from the use case's PerformanceMetrics."""
+        note = None
+        if not m.covers_range and m.requested_from is not None:
+            note = (
+                f"the history begins at {m.measured_from.isoformat()}, after the start of the "
+                f"range ({m.requested_from.isoformat()}); measured from the first snapshot"
+            )
+        return cls(
+            time_range=m.time_range.value,
+            requested_from=m.requested_from,
+            from_=m.measured_from,
+            to=m.measured_to,
+            points=m.points,
+            covers_range=m.covers_range,
+            note=note,
+            equity_curve=[CurvePointOut(at=p.at, value_usd=p.value_usd) for p in m.equity_curve],
+            drawdown=[DrawdownPointOut(at=p.at, drawdown=p.depth) for p in m.drawdown],
+            baselines={
+                name: [CurvePointOut(at=p.at, value_usd=p.value_usd) for p in curve]
+                for name, curve in m.baselines.items()
+            },
+            start_value_usd=m.start_value_usd,
+            end_value_usd=m.end_value_usd,
+            net_flows_usd=m.net_flows_usd,
+            pnl_usd=m.pnl_usd,
+            time_weighted_return=m.time_weighted_return,
+            apy=m.apy,
+            sharpe_ratio=m.sharpe_ratio,
+            sortino=m.sortino,
+            volatility=m.volatility,
+            max_drawdown=m.max_drawdown.depth,
+            max_drawdown_peak_at=m.max_drawdown.peak_at,
+            max_drawdown_trough_at=m.max_drawdown.trough_at,
+            max_drawdown_recovered_at=m.max_drawdown.recovered_at,
+            risk_free_rate=m.risk_free_rate,
+            static_yield_apy=m.static_yield_apy,
+            gas_spent_usd=m.gas_spent_usd,
+            trade_count=m.trade_count,
+            trade_volume_usd=m.trade_volume_usd,
+            trade_history=[ExecutedTransactionOut.from_domain(t) for t in m.trade_history],
+            trades_complete=m.trades_complete,
         )
 
 

@@ -19,6 +19,7 @@ from application.errors import (
     PermanentError,
     TransientError,
 )
+from application.performance import PerformanceHistoryTooShort
 from domain.errors import DecisionNotPending, DomainError, InvalidValue, PlanInfeasible
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (ConcurrencyConflict, 409),
     (CycleBusy, 409),
     (ExecutionRefused, 409),
+    (PerformanceHistoryTooShort, 422),
     (InvalidValue, 400),
     (PlanInfeasible, 503),
     (MarketDataUnavailable, 500),

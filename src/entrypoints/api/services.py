@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
 from application.cycle import RunDecisionCycle
 from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.performance import GetPerformanceMetrics
 from application.queries import (
     CheckHealth,
     GetMarketData,
@@ -36,3 +37,5 @@ class Services:
     audit: ReadAudit
     transactions: ListTransactions
     health: CheckHealth
+    # None in a service built without it: GET /performance/metrics then answers 404.
+    performance: GetPerformanceMetrics | None = None

@@ -8,11 +8,14 @@ import typer
 
 from entrypoints.cli.advise import advise_app
 from entrypoints.cli.backtest import backtest_app
+from entrypoints.cli.client import register as register_client_commands
 from entrypoints.cli.db import audit_app, db_app, state_app
 from entrypoints.cli.devchain import devchain_app
 from entrypoints.cli.keystore import keystore_app
 from entrypoints.cli.market import market_app
 from entrypoints.cli.notify import notify_app
+from entrypoints.cli.service import paper, serve
+from entrypoints.cli.service import run as run_scheduler
 
 app = typer.Typer(
     name="treasury",
@@ -31,6 +34,10 @@ app.add_typer(devchain_app, name="devchain")
 app.add_typer(notify_app, name="notify")
 app.add_typer(backtest_app, name="backtest")
 app.add_typer(market_app, name="market")
+app.command("serve")(serve)
+app.command("paper")(paper)
+app.command("run")(run_scheduler)
+register_client_commands(app)
 
 
 def _version() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -51,19 +52,24 @@ class MarketReport:
     notes: list[str]
 
 
-def simulated_market(settings: MarketSettings, clock: Clock) -> SimulatedMarket | ReplayMarket:
-    """The paper-trading market the settings describe (history replay or a scenario)."""
+def simulated_market(
+    settings: MarketSettings, clock: Clock, started_at: datetime | None = None
+) -> SimulatedMarket | ReplayMarket:
+    """The paper-trading market the settings describe (history replay or a scenario);
+    `started_at` is the clock time of its first day (default: now)."""
     if settings.market_history_csv is not None:
         return ReplayMarket.from_csv(
             settings.market_history_csv,
             clock=clock,
             seconds_per_day=settings.market_simulated_day_s,
+            started_at=started_at,
         )
     return SimulatedMarket(
         clock=clock,
         scenario=settings.market_scenario,
         seed=settings.market_seed,
         seconds_per_day=settings.market_simulated_day_s,
+        started_at=started_at,
     )
 
 

@@ -8,6 +8,7 @@ Each port can still be chosen on its own (`TREASURY_MARKET_DATA`, `TREASURY_ADVI
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import Field, SecretStr, model_validator
@@ -59,6 +60,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     dashboard_url: str | None = None
+    risk_free_rate: Decimal = Field(default=Decimal("0.04"), gt=-1, lt=1)
+    """Annual risk-free rate for the Sharpe and Sortino ratios (`TREASURY_RISK_FREE_RATE`)."""
 
     @model_validator(mode="after")
     def _apply_mode_presets(self) -> ServiceSettings:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
-from litestar import Litestar, get
-from litestar.params import FromQuery
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from domain.portfolio import PortfolioState
 from entrypoints.api.app import create_app
 from entrypoints.dashboard import dashboard_routes
+from entrypoints.dashboard.views import performance_view
 from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
+from tests.unit.domain.builders import market
 from tests.unit.entrypoints.test_api import APPROVER, OPERATOR, TOKENS, VIEWER, auth, services_for
 
 Client = AsyncTestClient[Litestar]
@@ -45,11 +49,6 @@ METRICS = {
     },
     "trade_history": [{"at": "2026-03-01T00:00:00Z", "amount_usd": 20000}],
 }
-
-
-@get("/performance/metrics", sync_to_thread=False)
-def metrics_endpoint(time_range: FromQuery[str] = "7d") -> dict[str, Any]:
-    return {**METRICS, "time_range": time_range}
 
 
 async def panels(c: Client, token: str, **params: str) -> dict[str, str]:
@@ -138,28 +137,60 @@ async def test_a_failed_source_shows_its_error_in_its_own_panel_only(
     assert "aave" in html["positions"]
 
 
-async def test_performance_without_an_endpoint_says_not_available_yet(
+async def test_performance_with_too_little_history_says_why(
     client: tuple[Client, Treasury],
 ) -> None:
     c, _ = client
     html = await panels(c, VIEWER)
-    assert "not available yet" in html["performance"]
+    assert "Performance metrics could not be read: not enough history" in html["performance"]
     assert "<svg" not in html["performance"]
+
+
+def test_the_performance_view_reads_other_answer_shapes_and_derives_the_static_yield() -> None:
+    view = performance_view(METRICS)
+    values = {m["name"]: m["value"] for m in view["metrics"]}
+    assert values == {
+        "Return": 0.0123,
+        "APY": 0.071,
+        "Sharpe ratio": 1.84,
+        "Max drawdown": -0.031,
+    }
+    assert view["legend"] == [
+        ("Treasury", "equity"),
+        ("BTC buy and hold", "btc"),
+        ("Static 6.5 % yield", "yield"),
+    ]
+    assert view["has_btc"]
+    assert view["trade_count"] == 1
+    assert view["range"] == "7d"
 
 
 async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines() -> None:
     t = build_treasury(cash=64_000, holdings=BALANCED)
-    app = create_app(services_for(t), TOKENS, extra_routes=[*dashboard_routes(), metrics_endpoint])
+    now = t.clock.now()
+    async with t.uow() as u:
+        for days, value in ((20, 400_000), (10, 388_000), (1, 404_920)):
+            await u.snapshots.add(
+                PortfolioState.build(
+                    positions=(), cash_balance=Decimal(value), as_of=now - timedelta(days=days)
+                )
+            )
+        for days, price in ((21, "60000"), (5, "55000")):
+            await u.market_data.add(
+                replace(market(btc=price), timestamp=now - timedelta(days=days))
+            )
+        await u.commit()
+    app = create_app(services_for(t), TOKENS, extra_routes=dashboard_routes())
     async with AsyncTestClient(app=app) as c:
         html = (await panels(c, VIEWER, time_range="30d"))["performance"]
         bad = await c.get("/dashboard/panels", headers=auth(VIEWER), params={"time_range": "1y"})
-    assert "1.23 %" in html  # return
-    assert "7.10 %" in html  # APY
-    assert "1.84" in html  # Sharpe
-    assert "-3.10 %" in html  # max drawdown depth
+    assert "1.23 %" in html  # return: 404,920 / 400,000 - 1
+    assert "3.00 %" in html  # max drawdown: 388,000 is 3 % below 400,000
+    assert "$4,920.00" in html  # P&L
     assert 'class="line equity"' in html
     assert 'class="line btc"' in html
-    assert 'class="line yield"' in html  # static 6.5 % derived from the first point
+    assert html.count('class="line yield"') == 1  # the endpoint's, not a derived second one
     assert 'class="drawdown"' in html
-    assert "BTC buy and hold" in html
+    assert "BTC hold" in html
+    assert "Static yield" in html
     assert bad.status_code == 400

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from litestar.testing import AsyncTestClient
 
+from application.performance import GetPerformanceMetrics
 from application.queries import (
     CheckHealth,
     GetMarketData,
@@ -55,6 +56,9 @@ def services_for(t: Treasury) -> Services:
             market=t.market,
             advisor=StaticProbe("rules"),
             protocols=[StaticProbe("aave")],
+        ),
+        performance=GetPerformanceMetrics(
+            uow_factory=t.uow, clock=t.clock, risk_free_rate=Decimal("0.04")
         ),
     )
 

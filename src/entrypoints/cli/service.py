@@ -1,0 +1,144 @@
+"""`treasury serve`, `treasury paper` and `treasury run`: the long-running service.
+
+`serve` runs everything in one process: the Litestar API and dashboard on `--host`/`--port`
+and the scheduler. `paper` is `serve` with the paper preset (simulated market, dev chain,
+rules advisor, SQLite under `./var`); without `TREASURY_API_TOKENS` it generates an approver
+token, keeps it in the data directory, and prints it with the URL. `run` is the scheduler
+alone. All stop cleanly on SIGTERM and SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from adapters.persistence.errors import SchemaBehind
+from application.errors import ApplicationError
+from domain.errors import DomainError
+from entrypoints.api.app import create_app
+from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
+from entrypoints.dashboard.routes import dashboard_routes
+from entrypoints.logging_setup import configure_logging
+from entrypoints.paper_routes import paper_routes
+from entrypoints.scheduler import Scheduler, SchedulerConfig
+from entrypoints.settings.service import Mode
+
+log = logging.getLogger(__name__)
+
+HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.")]
+CyclesOption = Annotated[
+    int | None, typer.Option("--cycles", min=1, help="Stop after this many cycles.")
+]
+
+
+def _settings(mode: Mode | None, host: str | None, port: int | None) -> AppSettings:
+    overrides: dict[str, object] = {}
+    if mode is not None:
+        overrides["mode"] = mode
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    return AppSettings.load(**overrides)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+async def _open(settings: AppSettings) -> Runtime:
+    try:
+        return await bootstrap(settings)
+    except (StartupRefused, SchemaBehind) as exc:
+        raise _fail(str(exc)) from None
+    except (ApplicationError, DomainError, OSError) as exc:
+        raise _fail(f"the service could not start: {exc}") from None
+
+
+def _scheduler(runtime: Runtime, cycles: int | None) -> Scheduler:
+    interval = runtime.settings.service.cycle_interval_s or 3600.0
+    return Scheduler(
+        runtime.services,
+        SchedulerConfig(interval_s=interval, max_cycles=cycles),
+        before_cycle=runtime.before_cycle,
+    )
+
+
+async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> None:
+    """Open the service, serve HTTP and run the scheduler until a stop signal."""
+    runtime = await _open(settings)
+    try:
+        scheduler = _scheduler(runtime, cycles)
+        extra = [*dashboard_routes()]
+        if runtime.settings.paper:
+            extra.extend(paper_routes(runtime))
+        app = create_app(runtime.services, runtime.tokens, extra_routes=extra)
+        config = uvicorn.Config(
+            app,
+            host=settings.service.host,
+            port=settings.service.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        schedule = asyncio.create_task(scheduler.run(), name="scheduler")
+        try:
+            await server.serve()
+        finally:
+            scheduler.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(schedule, timeout=60)
+    finally:
+        await runtime.aclose()
+
+
+async def run_scheduler(settings: AppSettings, *, cycles: int | None = None) -> None:
+    """Open the service and run the scheduler alone until a stop signal."""
+    runtime = await _open(settings)
+    try:
+        scheduler = _scheduler(runtime, cycles)
+        scheduler.install_signal_handlers()
+        await scheduler.run()
+    finally:
+        await runtime.aclose()
+
+
+def _start_logging(settings: AppSettings) -> None:
+    configure_logging(settings.service.log_level, json=settings.service.log_json)
+
+
+def serve(host: HostOption = None, port: PortOption = None, cycles: CyclesOption = None) -> None:
+    """Run the whole service: API, dashboard and scheduler, adapters as the settings say."""
+    settings = _settings(None, host, port)
+    _start_logging(settings)
+    asyncio.run(serve_forever(settings, cycles=cycles))
+
+
+def paper(host: HostOption = None, port: PortOption = None, cycles: CyclesOption = None) -> None:
+    """Run the paper-trading service: simulated market, dev chain, a $400K treasury."""
+    settings, token = paper_tokens(_settings(Mode.PAPER, host, port))
+    _start_logging(settings)
+    url = settings.service.public_url
+    typer.echo(f"treasury paper trading: {url}  (dashboard at {url}/, API schema at {url}/schema)")
+    if token is not None:
+        typer.echo(
+            f"operator token (approver role; kept in {settings.database.data_dir}/api_token):"
+        )
+        typer.echo(f"  {token}")
+    asyncio.run(serve_forever(settings, cycles=cycles))
+
+
+def run(cycles: CyclesOption = None) -> None:
+    """Run the scheduler alone (no API): a decision cycle every TREASURY_CYCLE_INTERVAL_S."""
+    settings = _settings(None, None, None)
+    _start_logging(settings)
+    asyncio.run(run_scheduler(settings, cycles=cycles))

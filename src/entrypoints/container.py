@@ -1,0 +1,524 @@
+"""The dependency-injector container: every adapter and use case, built from settings.
+
+Each port's adapter is chosen on its own (`TREASURY_MARKET_DATA`, `TREASURY_ADVISOR`,
+`TREASURY_CHAIN`, `TREASURY_DATABASE_URL`); `TREASURY_MODE` only presets them. Adapters that
+hold connections are `Resource` providers: they are opened on first use (so an unselected
+adapter is never built) and closed by `Runtime.aclose()` in reverse order.
+
+`bootstrap()` is the one entry: it checks live-mode requirements, opens everything, reconciles
+steps a crash left unfinished, and returns a `Runtime` holding the `Services` the API, CLI and
+scheduler call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dependency_injector import containers, providers
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.advisors.claude import ClaudeAdvisor
+from adapters.locks import lock_for
+from adapters.market.aggregate import build_live_market, create_market_client
+from adapters.market.manual import UnitOfWorkManualMvrv
+from adapters.notify.dispatcher import NotificationDispatcher
+from adapters.persistence import migrate
+from adapters.persistence.deliveries import SqlDeliveryLog
+from adapters.persistence.engine import create_engine
+from adapters.persistence.state_file import AtomicStateFile
+from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from adapters.system import SystemClock, UuidIds
+from application.advice import FallbackAdvisor
+from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
+from application.cycle import CycleConfig, RunDecisionCycle
+from application.daily_summary import PublishDailySummary
+from application.learning import RecordDecisionOutcomes
+from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.performance import GetPerformanceMetrics
+from application.ports.advisor import AllocationAdvisor
+from application.ports.clock import Clock
+from application.ports.market import MarketDataSource
+from application.ports.persistence import UnitOfWorkFactory
+from application.queries import (
+    CheckHealth,
+    GetMarketData,
+    GetPortfolioStatus,
+    Health,
+    HealthProbe,
+    ListDecisions,
+    ListTransactions,
+    PreviewSignal,
+    ProbeResult,
+    ReadAudit,
+)
+from domain.strategy import StrategyConfig
+from entrypoints.api.auth import Role, TokenRegistry
+from entrypoints.api.services import Services
+from entrypoints.cli.advise import build_advisor
+from entrypoints.cli.market import simulated_market
+from entrypoints.logging_setup import register_secrets
+from entrypoints.settings.advisor import AdvisorSettings
+from entrypoints.settings.chain import ChainSettings
+from entrypoints.settings.database import DatabaseSettings
+from entrypoints.settings.devchain import DevChainSettings
+from entrypoints.settings.market import MarketSettings
+from entrypoints.settings.notify import NotifySettings, build_dispatcher
+from entrypoints.settings.paper import PaperSettings
+from entrypoints.settings.service import (
+    AdvisorChoice,
+    ChainChoice,
+    MarketDataChoice,
+    Mode,
+    ServiceSettings,
+)
+from entrypoints.wiring.chain import ChainWiring, open_chain
+from entrypoints.wiring.paper import PaperClock
+
+log = logging.getLogger(__name__)
+
+
+class StartupRefused(RuntimeError):
+    """The service cannot start with these settings; the message names what is missing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppSettings:
+    """Every settings group the service reads, loaded once from the environment."""
+
+    service: ServiceSettings
+    database: DatabaseSettings
+    market: MarketSettings
+    advisor: AdvisorSettings
+    chain: ChainSettings
+    devchain: DevChainSettings
+    notify: NotifySettings
+    paper_settings: PaperSettings
+
+    @classmethod
+    def load(cls, **service_overrides: Any) -> AppSettings:
+        """Read every group from the environment (`TREASURY_*`); overrides apply to the
+        service group (the CLI's `--host`, `--port`, mode)."""
+        return cls(
+            service=ServiceSettings(**service_overrides),
+            database=DatabaseSettings(),
+            market=MarketSettings(),
+            advisor=AdvisorSettings(),
+            chain=ChainSettings(),
+            devchain=DevChainSettings(),
+            notify=NotifySettings(),
+            paper_settings=PaperSettings(),
+        )
+
+    @property
+    def paper(self) -> bool:
+        """Whether this is paper trading."""
+        return self.service.mode is Mode.PAPER
+
+    def live_problems(self) -> list[str]:
+        """What live mode needs and does not have, in words an operator can act on."""
+        problems: list[str] = []
+        if self.service.mode is not Mode.LIVE:
+            return problems
+        if not self.service.api_tokens.get_secret_value():
+            problems.append("TREASURY_API_TOKENS (token:role pairs for the API)")
+        if self.service.chain is ChainChoice.RPC:
+            if not self.chain.rpc_urls():
+                problems.append("TREASURY_RPC_URL_ETHEREUM (or _ARBITRUM / _BASE)")
+            if not self.chain.keystore_path.exists():
+                problems.append(
+                    f"a keystore at {self.chain.keystore_path} (create one with "
+                    "`treasury keystore new`, or set TREASURY_KEYSTORE_PATH)"
+                )
+            if (
+                self.chain.keystore_passphrase is None
+                and self.chain.keystore_passphrase_file is None
+            ):
+                problems.append("TREASURY_KEYSTORE_PASSPHRASE or TREASURY_KEYSTORE_PASSPHRASE_FILE")
+        if self.service.advisor is AdvisorChoice.CLAUDE and self.advisor.api_key() is None:
+            problems.append("ANTHROPIC_API_KEY (or choose TREASURY_ADVISOR=rules)")
+        return problems
+
+    def secrets(self) -> list[str]:
+        """Every secret value the settings hold, for log redaction."""
+        values: list[str | None] = [
+            self.service.api_tokens.get_secret_value() or None,
+            self.advisor.api_key(),
+            self.chain.passphrase() if self.chain.keystore_passphrase else None,
+            self.chain.oneinch_api_key.get_secret_value() if self.chain.oneinch_api_key else None,
+            *self.chain.rpc_urls().values(),
+            self.devchain.deployer_key(),
+            *(
+                _plain(key)
+                for key in (
+                    self.market.coingecko_api_key,
+                    self.market.glassnode_api_key,
+                    self.market.coinglass_api_key,
+                )
+            ),
+            *self.notify.secrets(),
+        ]
+        tokens = self.service.api_tokens.get_secret_value()
+        values.extend(pair.split(":", 1)[0] for pair in tokens.split(",") if pair.strip())
+        return [v for v in values if v]
+
+
+def _plain(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+async def open_database(settings: AppSettings) -> AsyncIterator[AsyncEngine]:
+    """The database engine, with its schema checked (paper mode upgrades it)."""
+    engine = create_engine(settings.database.resolved_database_url())
+    try:
+        await migrate.ensure_schema_current(
+            engine, auto_upgrade=settings.paper or settings.database.db_auto_upgrade
+        )
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def clock_for(settings: AppSettings) -> Clock:
+    """Wall time; with a simulated market, the paper clock that runs ahead of it."""
+    if settings.service.market_data is MarketDataChoice.SIMULATED:
+        return PaperClock(settings.database.data_dir / "paper_clock.json", SystemClock())
+    return SystemClock()
+
+
+async def open_market(
+    settings: AppSettings, clock: Clock, uow: UnitOfWorkFactory
+) -> AsyncIterator[MarketDataSource]:
+    """The market data the settings select: simulated (paper) or the live sources."""
+    if settings.service.market_data is MarketDataChoice.SIMULATED:
+        epoch = clock.epoch if isinstance(clock, PaperClock) else None
+        yield simulated_market(settings.market, clock, started_at=epoch)
+        return
+    client = create_market_client()
+    try:
+        yield build_live_market(
+            client,
+            settings.market.live_config(),
+            clock=clock,
+            manual_mvrv=UnitOfWorkManualMvrv(uow),
+        )
+    finally:
+        await client.aclose()
+
+
+class StaticAdvisorProbe:
+    """Health of an advisor that cannot fail (the rules)."""
+
+    name = "ai"
+
+    def __init__(self, detail: str) -> None:
+        self._detail = detail
+
+    async def check(self) -> ProbeResult:
+        """Always healthy; says which advisor decides."""
+        return ProbeResult(name=self.name, status=Health.HEALTHY, detail=self._detail)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvisorWiring:
+    """The advisor the cycle asks, and the probe `/health` reports as `ai_status`."""
+
+    advisor: AllocationAdvisor
+    probe: HealthProbe
+
+
+async def open_advisor(
+    settings: AppSettings, strategy: StrategyConfig
+) -> AsyncIterator[AdvisorWiring]:
+    """The rules advisor, or Claude with the rules as its fallback."""
+    choice = settings.service.advisor or AdvisorChoice.RULES
+    advisor, claude = build_advisor(choice, settings.advisor, strategy)
+    probe: HealthProbe = (
+        advisor if isinstance(advisor, FallbackAdvisor) else StaticAdvisorProbe("rules advisor")
+    )
+    try:
+        yield AdvisorWiring(advisor=advisor, probe=probe)
+    finally:
+        if isinstance(claude, ClaudeAdvisor):
+            await claude.aclose()
+
+
+async def open_notifier(
+    settings: AppSettings, engine: AsyncEngine, clock: Clock
+) -> AsyncIterator[NotificationDispatcher]:
+    """The notification dispatcher (sends nothing when no channel is configured)."""
+    import httpx
+
+    client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    dispatcher = build_dispatcher(
+        settings.notify, client=client, delivery_log=SqlDeliveryLog(engine), clock=clock
+    )
+    try:
+        yield dispatcher
+    finally:
+        await dispatcher.aclose()
+        await client.aclose()
+
+
+def strategy_for(settings: AppSettings) -> StrategyConfig:
+    """The strategy configuration (spec defaults)."""
+    del settings
+    return StrategyConfig()
+
+
+def build_services(
+    *,
+    settings: AppSettings,
+    clock: Clock,
+    ids: UuidIds,
+    uow: UnitOfWorkFactory,
+    market: MarketDataSource,
+    advisor: AdvisorWiring,
+    chain: ChainWiring,
+    notifier: NotificationDispatcher,
+    engine: AsyncEngine,
+    strategy: StrategyConfig,
+) -> Services:
+    """Every use case, wired to the chosen adapters."""
+    lock = lock_for(engine, settings.database.data_dir)
+    url = settings.service.public_url
+    config = CycleConfig(
+        strategy=strategy,
+        approval_expiry=timedelta(hours=settings.service.approval_expiry_hours),
+    )
+    status = GetPortfolioStatus(clock=clock, portfolio=chain.views or chain.portfolio, uow=uow)
+    return Services(
+        market=GetMarketData(market=market),
+        signal=PreviewSignal(clock=clock, market=market, uow=uow, config=strategy.signal),
+        status=status,
+        cycle=RunDecisionCycle(
+            clock=clock,
+            ids=ids,
+            market=market,
+            portfolio=chain.portfolio,
+            conditions=chain.conditions,
+            advisor=advisor.advisor,
+            uow=uow,
+            runner=chain.runner,
+            lock=lock,
+            state_file=AtomicStateFile(settings.database.resolved_state_file()),
+            config=config,
+            notifier=notifier,
+            dashboard_url=url,
+        ),
+        decisions=ListDecisions(uow=uow),
+        approve=DecideOnApproval(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
+        execute_approved=ExecuteApprovedDecision(
+            clock=clock,
+            uow=uow,
+            portfolio=chain.portfolio,
+            conditions=chain.conditions,
+            runner=chain.runner,
+            lock=lock,
+            strategy=strategy,
+            notifier=notifier,
+            dashboard_url=url,
+        ),
+        expire=ExpirePendingDecisions(
+            clock=clock, uow=uow, strategy=strategy, notifier=notifier, dashboard_url=url
+        ),
+        emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),
+        resume=Resume(clock=clock, uow=uow, notifier=notifier),
+        manual_mvrv=SetManualMvrv(clock=clock, uow=uow),
+        performance=GetPerformanceMetrics(
+            uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
+        ),
+        audit=ReadAudit(uow=uow),
+        transactions=ListTransactions(uow=uow),
+        health=CheckHealth(
+            clock=clock,
+            uow=uow,
+            market=market,
+            advisor=advisor.probe,
+            protocols=chain.probes,
+            others=notifier.probes(),
+        ),
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    """Providers for every part of the service; `settings` is given at construction."""
+
+    settings = providers.Dependency(instance_of=AppSettings)
+    clock = providers.Singleton(clock_for, settings)
+    ids = providers.Singleton(UuidIds)
+    strategy = providers.Singleton(strategy_for, settings)
+
+    database = providers.Resource(open_database, settings)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, database, clock=clock)
+
+    market = providers.Resource(open_market, settings, clock, uow)
+    advisor = providers.Resource(open_advisor, settings, strategy)
+    notifier = providers.Resource(open_notifier, settings, database, clock)
+    chain = providers.Resource(open_chain, settings, clock, uow, market, database)
+
+    services = providers.Singleton(
+        build_services,
+        settings=settings,
+        clock=clock,
+        ids=ids,
+        uow=uow,
+        market=market,
+        advisor=advisor,
+        chain=chain,
+        notifier=notifier,
+        engine=database,
+        strategy=strategy,
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class Runtime:
+    """A running service's parts: use cases, tokens, the per-tick hook, and how to close."""
+
+    settings: AppSettings
+    services: Services
+    tokens: TokenRegistry
+    chain: ChainWiring
+    container: Container
+    market: MarketDataSource
+    uow: UnitOfWorkFactory
+    outcomes: RecordDecisionOutcomes
+    daily_summary: PublishDailySummary
+    clock: Clock
+    _last_summary: date | None = field(default=None)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether time is simulated (paper clock and simulated market)."""
+        return isinstance(self.clock, PaperClock)
+
+    async def advance(self, delta: timedelta) -> datetime:
+        """Paper mode: let `delta` of simulated time pass. The clock moves (so the market
+        walks), the dev chain's block time and price oracle follow. Returns the new time.
+
+        Raises:
+            ValueError: time is not simulated, or `delta` is not positive.
+        """
+        if not isinstance(self.clock, PaperClock):
+            raise ValueError("only paper mode's simulated time can be advanced")
+        if delta <= timedelta(0):
+            raise ValueError("the time to advance must be positive")
+        now = self.clock.advance(delta)
+        await self.chain.on_tick(await self.market.fetch(), delta)
+        return now
+
+    async def before_cycle(self) -> None:
+        """The scheduler's hook before each cycle: in paper mode a cycle's worth of simulated
+        time passes; decision outcomes are measured; once a day the summary goes out."""
+        if self.simulated:
+            hours = self.settings.paper_settings.paper_hours_per_cycle
+            await self.advance(timedelta(hours=hours))
+        await self.outcomes.execute()
+        today = self.clock.now().date()
+        if self._last_summary != today:
+            self._last_summary = today
+            await self.daily_summary.execute()
+
+    async def aclose(self) -> None:
+        """Close every opened resource (newest first)."""
+        result = self.container.shutdown_resources()
+        if isinstance(result, Awaitable):
+            await result
+
+
+def tokens_for(settings: AppSettings) -> TokenRegistry:
+    """The API tokens from `TREASURY_API_TOKENS`."""
+    return TokenRegistry.parse(settings.service.api_tokens.get_secret_value())
+
+
+async def bootstrap(settings: AppSettings) -> Runtime:
+    """Build and open everything the settings describe.
+
+    Raises:
+        StartupRefused: live mode lacks something it needs (the message names it).
+        SchemaBehind: the database needs `treasury db upgrade`.
+    """
+    problems = settings.live_problems()
+    if problems:
+        raise StartupRefused("live mode cannot start; missing: " + "; ".join(problems))
+    register_secrets(settings.secrets())
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    container = Container(settings=settings)
+    try:
+        services: Services = await _resolved(container.services())
+        chain: ChainWiring = await _resolved(container.chain())
+        market: MarketDataSource = await _resolved(container.market())
+        uow: UnitOfWorkFactory = await _resolved(container.uow())
+        notifier: NotificationDispatcher = await _resolved(container.notifier())
+        changed = await chain.runner.reconcile()
+        if changed:
+            log.warning("reconciled unfinished steps at start-up", extra={"steps": len(changed)})
+        clock = container.clock()
+        return Runtime(
+            settings=settings,
+            services=services,
+            tokens=tokens_for(settings),
+            chain=chain,
+            container=container,
+            market=market,
+            uow=uow,
+            outcomes=RecordDecisionOutcomes(clock=clock, uow=uow),
+            daily_summary=PublishDailySummary(
+                clock=clock,
+                status=services.status,
+                notifier=notifier,
+                dashboard_url=settings.service.public_url,
+            ),
+            clock=clock,
+        )
+    except BaseException:
+        result = container.shutdown_resources()
+        if isinstance(result, Awaitable):
+            await result
+        raise
+
+
+async def _resolved(value: Any) -> Any:
+    """A provider's value, awaiting it when it depends on an async resource."""
+    if isinstance(value, Awaitable):
+        return await value
+    return value
+
+
+def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
+    """In paper mode without `TREASURY_API_TOKENS`: a generated approver token, kept in the
+    data directory (mode 0600) so it survives restarts. Returns new settings and the token
+    when one was generated or reused, else None."""
+    if not settings.paper or settings.service.api_tokens.get_secret_value():
+        return settings, None
+    import secrets
+
+    path = settings.database.data_dir / "api_token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+    else:
+        token = secrets.token_urlsafe(24)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n", encoding="utf-8")
+    service = settings.service.model_copy(
+        update={"api_tokens": SecretStr(f"{token}:{Role.APPROVER.name.lower()}")}
+    )
+    return AppSettings(
+        service=service,
+        database=settings.database,
+        market=settings.market,
+        advisor=settings.advisor,
+        chain=settings.chain,
+        devchain=settings.devchain,
+        notify=settings.notify,
+        paper_settings=settings.paper_settings,
+    ), token

@@ -1,0 +1,93 @@
+"""Paper-mode routes: fast-forward simulated time (clock, market, chain time, oracle) and
+receive new capital.
+
+Only registered by `treasury paper`; a live service has no such route.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import JSONBody
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from entrypoints.api.auth import Principal, Role
+from entrypoints.container import Runtime
+
+
+class FundIn(BaseModel):
+    """New capital, in USD (arrives as USDC), at most $10M at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usd: Decimal = Field(gt=0, le=Decimal(10_000_000))
+
+
+class AdvanceIn(BaseModel):
+    """How much simulated time to let pass: days plus hours, at most a year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(default=0, ge=0, le=365)
+    hours: int = Field(default=0, ge=0, le=24 * 365)
+
+    @model_validator(mode="after")
+    def _some_time(self) -> AdvanceIn:
+        total = self.days * 24 + self.hours
+        if not 1 <= total <= 24 * 365:
+            raise ValueError("advance by at least one hour and at most a year")
+        return self
+
+
+def paper_routes(runtime: Runtime) -> list[Any]:
+    """The paper-only route handlers, bound to this runtime."""
+
+    @post(
+        "/paper/advance",
+        tags=["paper"],
+        opt={"role": Role.OPERATOR},
+        status_code=200,
+        summary="Paper mode: let simulated days pass",
+    )
+    async def advance(data: JSONBody[AdvanceIn]) -> dict[str, Any]:
+        now = await runtime.advance(timedelta(days=data.days, hours=data.hours))
+        market = await runtime.market.fetch()
+        return {
+            "now": now.isoformat(),
+            "btc_price": float(market.btc_price) if market.btc_price is not None else None,
+            "eth_price": float(market.eth_price) if market.eth_price is not None else None,
+            "mvrv_z_score": (
+                float(market.mvrv_z_score) if market.mvrv_z_score is not None else None
+            ),
+        }
+
+    @post(
+        "/paper/fund",
+        tags=["paper"],
+        opt={"role": Role.APPROVER},
+        status_code=200,
+        summary="Paper mode: new capital arrives in the treasury wallet (USDC)",
+    )
+    async def fund(data: JSONBody[FundIn], principal: NamedDependency[Principal]) -> dict[str, Any]:
+        if runtime.chain.fund is None:
+            raise NotFoundException("this chain cannot be funded")
+        async with runtime.uow() as uow:
+            await uow.audit.append(
+                principal.name,
+                "paper.funded",
+                "treasury",
+                runtime.chain.address,
+                {"usdc": str(data.usd)},
+                at=runtime.clock.now(),
+            )
+            await uow.commit()
+        await runtime.chain.fund(data.usd)
+        state = await runtime.services.status.execute()
+        return {"funded_usd": float(data.usd), "total_value_usd": float(state.total_value_usd)}
+
+    return [advance, fund]

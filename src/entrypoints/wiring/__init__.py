@@ -1,0 +1,1 @@
+"""Composition helpers the container uses to open groups of adapters."""

@@ -1,0 +1,406 @@
+"""The chain side of the service: signer, node, protocol adapters, execution engine.
+
+`open_chain` is an async generator (a container `Resource`) yielding a `ChainWiring`:
+
+* `TREASURY_CHAIN=devchain` (paper): the dev chain in-process (or on `TREASURY_DEVCHAIN_RPC_URL`)
+  with its contracts and the loopback fake 1inch and Pendle APIs; a paper keystore created in
+  the data directory on first use; the $400K treasury funded on a new data directory and, on
+  the in-process chain (which forgets everything when the process exits), rebuilt from the
+  recorded positions on restart. Each paper tick moves the chain's clock with the paper clock
+  and copies the simulated prices into the oracle.
+* `TREASURY_CHAIN=rpc` (live): the keystore and RPC node from the settings, real addresses.
+
+Either way the same engine, executor and adapters run; only the node and addresses differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.chain.aave import AaveV3
+from adapters.chain.addresses import ChainId, addresses_for
+from adapters.chain.curve import Curve3Pool
+from adapters.chain.defillama import DefiLlama
+from adapters.chain.devchain.deploy import DevChainConfig, fund_account
+from adapters.chain.devchain.node import running_devchain
+from adapters.chain.devchain.oracle import advance_time, push_market_data
+from adapters.chain.devchain.paper import (
+    GAS_ETH,
+    devchain_tvl,
+    devchain_venues,
+    restore_funding,
+    restore_moves,
+    seed_moves,
+    seed_step_id,
+)
+from adapters.chain.executor import Web3Executor, connect
+from adapters.chain.keystore import KeystoreSigner, create_keystore
+from adapters.chain.oneinch import OneInch
+from adapters.chain.pendle import Pendle
+from adapters.chain.treasury import (
+    CachedPortfolioReader,
+    ChainConditionsReader,
+    ChainPortfolioReader,
+    ProtocolTransactionBuilder,
+    Venues,
+)
+from adapters.persistence.journal import SqlStepJournal
+from application.engine import ExecutionEngine
+from application.execution import PlanRunner
+from application.ports.chain import TransactionExecutor
+from application.ports.clock import Clock
+from application.ports.market import MarketDataSource
+from application.ports.persistence import UnitOfWorkFactory
+from application.ports.treasury import ChainConditions, PortfolioReader
+from application.queries import Health, HealthProbe, ProbeResult
+from domain.market import MarketData
+from domain.plans import Transaction
+
+log = logging.getLogger(__name__)
+
+Tick = Callable[[MarketData, timedelta], Awaitable[None]]
+
+
+async def _no_tick(market: MarketData, delta: timedelta) -> None:
+    del market, delta
+
+
+@dataclass(slots=True, kw_only=True)
+class ChainWiring:
+    """What the rest of the service needs from the chain."""
+
+    portfolio: PortfolioReader
+    conditions: ChainConditions
+    views: PortfolioReader | None = None
+    runner: PlanRunner
+    probes: tuple[HealthProbe, ...] = ()
+    tick: Tick = field(default=_no_tick)
+    fund: Callable[[Decimal], Awaitable[None]] | None = None
+    chain_id: int = 0
+    address: str = ""
+
+    async def on_tick(self, market: MarketData, delta: timedelta) -> None:
+        """Paper mode: the chain follows simulated time and prices (live: nothing)."""
+        await self.tick(market, delta)
+
+
+class ProtocolProbe:
+    """A protocol is healthy when a live figure (APY, virtual price) can be read from it."""
+
+    def __init__(self, name: str, read: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self._read = read
+
+    async def check(self) -> ProbeResult:
+        """Read the protocol once; never raises."""
+        try:
+            value = await self._read()
+        except Exception as exc:  # a probe reports every failure, whatever its kind
+            return ProbeResult(name=self.name, status=Health.UNHEALTHY, detail=type(exc).__name__)
+        return ProbeResult(name=self.name, status=Health.HEALTHY, detail=f"read {value}")
+
+
+def _probes(venues: Venues) -> tuple[HealthProbe, ...]:
+    return (
+        ProtocolProbe("aave", lambda: venues.aave.apy("USDC")),
+        ProtocolProbe("curve", venues.curve.virtual_price),
+        ProtocolProbe("pendle", lambda: venues.pendle.apy(venues.pendle_market)),
+    )
+
+
+def paper_signer(directory: Path) -> KeystoreSigner:
+    """The paper treasury's own key: an encrypted keystore with a generated passphrase, both
+    kept in `directory` (files readable by the owner only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keystore = directory / "paper_keystore.json"
+    passphrase_file = directory / "paper_keystore.pass"
+    if not keystore.exists():
+        passphrase = secrets.token_urlsafe(24)
+        passphrase_file.touch(mode=0o600)
+        passphrase_file.write_text(passphrase, encoding="utf-8")
+        create_keystore(keystore, passphrase)
+    passphrase = passphrase_file.read_text(encoding="utf-8").strip()
+    return KeystoreSigner.from_keystore(keystore, passphrase)
+
+
+def _eth_usd(market: MarketDataSource) -> Callable[[], Awaitable[Decimal]]:
+    async def read() -> Decimal:
+        data = await market.fetch()
+        if data.eth_price is None:
+            raise ValueError("no ETH price to cost gas with")
+        return data.eth_price
+
+    return read
+
+
+def _prices(market: MarketDataSource) -> Callable[[], Awaitable[Mapping[str, Decimal]]]:
+    async def read() -> Mapping[str, Decimal]:
+        data = await market.fetch()
+        prices: dict[str, Decimal] = {}
+        if data.btc_price is not None:
+            prices["BTC"] = data.btc_price
+        if data.eth_price is not None:
+            prices["ETH"] = data.eth_price
+        return prices
+
+    return read
+
+
+def _executor(
+    w3: Any, signer: KeystoreSigner, engine: AsyncEngine, chain_id: int, settings: Any, *, dev: bool
+) -> Web3Executor:
+    chain = settings.chain
+    return Web3Executor(
+        w3,
+        signer,
+        SqlStepJournal(engine),
+        chain_id=chain_id,
+        endpoint="devchain" if dev else "rpc",
+        gas_cap_wei=chain.gas_cap_wei,
+        priority_fee_percentile=chain.priority_fee_percentile,
+        confirmations=chain.confirmations,
+        receipt_timeout_seconds=chain.receipt_timeout_seconds,
+        poll_interval_seconds=0.05 if dev else 1.0,
+        replace_after_blocks=chain.replace_after_blocks,
+        max_gas_share=chain.max_gas_share,
+    )
+
+
+def _wiring(
+    venues: Venues,
+    executor: TransactionExecutor,
+    *,
+    engine: AsyncEngine,
+    w3: Any,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    market: MarketDataSource,
+    tvl: Callable[[], Awaitable[Mapping[str, Decimal]]],
+    tick: Tick,
+    chain_id: int,
+    fund: Callable[[Decimal], Awaitable[None]] | None = None,
+) -> ChainWiring:
+    runner = ExecutionEngine(
+        uow_factory=uow,
+        executor=executor,
+        builder=ProtocolTransactionBuilder(venues),
+        journal=SqlStepJournal(engine),
+        clock=clock,
+        eth_usd=_eth_usd(market),
+        sender=venues.owner,
+    )
+    reader = ChainPortfolioReader(venues, w3=w3, prices=_prices(market), clock=clock)
+    return ChainWiring(
+        portfolio=reader,
+        views=CachedPortfolioReader(reader),
+        conditions=ChainConditionsReader(executor, tvl),
+        runner=runner,
+        probes=_probes(venues),
+        tick=tick,
+        fund=fund,
+        chain_id=chain_id,
+        address=venues.owner,
+    )
+
+
+async def _send_moves(
+    label: str,
+    moves: list[Transaction],
+    venues: Venues,
+    executor: TransactionExecutor,
+    clock: Clock,
+) -> None:
+    """Send paper funding moves straight through the builder and executor (simulated first,
+    journaled); they are the simulator's funding, not trades, so they are not plan steps."""
+    builder = ProtocolTransactionBuilder(venues)
+    index = 0
+    started = clock.now()
+    for move in moves:
+        for request in await builder.build(move):
+            await executor.send(request, seed_step_id(label, started, index))
+            index += 1
+
+
+async def open_chain(
+    settings: Any,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    market: MarketDataSource,
+    engine: AsyncEngine,
+) -> AsyncIterator[ChainWiring]:
+    """The chain wiring the settings select (see module doc)."""
+    from entrypoints.settings.service import ChainChoice
+
+    if settings.service.chain is ChainChoice.DEVCHAIN:
+        async for wiring in _open_devchain(settings, clock, uow, market, engine):
+            yield wiring
+        return
+    async for wiring in _open_rpc(settings, clock, uow, market, engine):
+        yield wiring
+
+
+async def _open_devchain(
+    settings: Any,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    market: MarketDataSource,
+    engine: AsyncEngine,
+) -> AsyncIterator[ChainWiring]:
+    dev = settings.devchain
+    paper = settings.paper_settings
+    signer = paper_signer(dev.data_dir / "devchain")
+    first = await market.fetch()
+    async with uow() as unit:
+        recorded = await unit.positions.list_all()
+        snapshot = await unit.snapshots.latest()
+    in_process = dev.devchain_rpc_url is None
+    label = "restore"
+    if not recorded and (snapshot is None or snapshot.cash_balance == 0):
+        funding = {"ETH": GAS_ETH, "USDC": paper.paper_capital_usd}
+        moves = seed_moves(paper.paper_capital_usd) if paper.paper_start.value == "split" else []
+        label = "seed"
+    elif in_process:
+        funding = restore_funding(recorded, snapshot.cash_balance if snapshot else Decimal(0))
+        moves = restore_moves(recorded)
+    else:
+        funding, moves = {"ETH": GAS_ETH}, []
+    defaults = DevChainConfig()
+    config = DevChainConfig(
+        btc_usd=first.btc_price or defaults.btc_usd, eth_usd=first.eth_price or defaults.eth_usd
+    )
+    async with running_devchain(
+        rpc_url=dev.devchain_rpc_url,
+        address_book=dev.resolved_address_book(),
+        oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
+        fund=[signer.address],
+        funding=funding,
+        config=config,
+        cache_dir=dev.compile_cache_dir(),
+        deployer_key=dev.deployer_key(),
+    ) as running:
+        w3, book = running.chain.w3, running.chain.book
+        latest = await w3.eth.get_block("latest")
+        behind = int(clock.now().timestamp()) - int(latest["timestamp"])
+        if behind > 60:
+            await advance_time(w3, behind)
+        await push_market_data(w3, book, first)
+
+        async def tick(data: MarketData, delta: timedelta) -> None:
+            seconds = int(delta.total_seconds())
+            if seconds > 0:
+                await advance_time(w3, seconds)
+            await push_market_data(w3, book, data)
+
+        async def fund(usd: Decimal) -> None:
+            await fund_account(
+                w3, book, signer.address, {"USDC": usd}, cache_dir=dev.compile_cache_dir()
+            )
+
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+            venues = devchain_venues(
+                w3,
+                book,
+                owner=signer.address,
+                client=client,
+                oneinch_base_url=running.apis.oneinch_base_url,
+                oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
+                pendle_base_url=running.apis.pendle_base_url,
+            )
+            executor = _executor(w3, signer, engine, book.chain_id, settings, dev=True)
+            if moves:
+                await _send_moves(label, moves, venues, executor, clock)
+                log.info(
+                    "paper treasury funded",
+                    extra={"how": label, "moves": len(moves), "address": signer.address},
+                )
+            yield _wiring(
+                venues,
+                executor,
+                engine=engine,
+                w3=w3,
+                clock=clock,
+                uow=uow,
+                market=market,
+                tvl=devchain_tvl(w3, book),
+                tick=tick,
+                chain_id=book.chain_id,
+                fund=fund,
+            )
+
+
+async def _open_rpc(
+    settings: Any,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    market: MarketDataSource,
+    engine: AsyncEngine,
+) -> AsyncIterator[ChainWiring]:
+    chain = settings.chain
+    urls: dict[int, str] = chain.rpc_urls()
+    chain_id = int(ChainId.ETHEREUM) if int(ChainId.ETHEREUM) in urls else next(iter(urls))
+    passphrase = chain.passphrase()
+    if passphrase is None:
+        raise ValueError("TREASURY_KEYSTORE_PASSPHRASE or TREASURY_KEYSTORE_PASSPHRASE_FILE")
+    signer = KeystoreSigner.from_keystore(chain.keystore_path, passphrase)
+    addresses = addresses_for(chain_id)
+    if addresses.aave_pool is None or addresses.curve_3pool is None or not chain.pendle_market:
+        raise ValueError(
+            "live mode needs the Aave pool, the Curve 3pool and TREASURY_PENDLE_MARKET "
+            f"for chain {chain_id}"
+        )
+    w3 = connect(urls[chain_id], timeout_seconds=chain.rpc_timeout_seconds)
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            llama = DefiLlama(
+                client, base_url=chain.defillama_base_url, yields_url=chain.defillama_yields_url
+            )
+
+            async def tvl() -> Mapping[str, Decimal]:
+                slugs = {"aave": "aave-v3", "curve": "curve-dex", "pendle": "pendle"}
+                return {name: await llama.protocol_tvl(slug) for name, slug in slugs.items()}
+
+            key = chain.oneinch_api_key.get_secret_value() if chain.oneinch_api_key else ""
+            venues = Venues(
+                owner=signer.address,
+                tokens=addresses.tokens,
+                aave=AaveV3(
+                    w3, chain_id=chain_id, pool=addresses.aave_pool, tokens=addresses.tokens
+                ),
+                curve=Curve3Pool.with_tokens(
+                    w3,
+                    addresses.tokens,
+                    chain_id=chain_id,
+                    pool=addresses.curve_3pool,
+                    lp_token=addresses.curve_3pool_lp or "",
+                ),
+                pendle=Pendle(client, w3, chain_id=chain_id, base_url=chain.pendle_base_url),
+                pendle_market=chain.pendle_market,
+                swap=OneInch(
+                    client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url
+                ),
+            )
+            executor = _executor(w3, signer, engine, chain_id, settings, dev=False)
+            yield _wiring(
+                venues,
+                executor,
+                engine=engine,
+                w3=w3,
+                clock=clock,
+                uow=uow,
+                market=market,
+                tvl=tvl,
+                tick=_no_tick,
+                chain_id=chain_id,
+            )
+    finally:
+        await w3.provider.disconnect()
