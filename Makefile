@@ -5,16 +5,25 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test unit integration paper bench clean node
+.PHONY: lock install lint test unit integration paper bench clean node
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh constraints.txt from the newest releases pyproject.toml allows.
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet -e ".[dev]"
+	{ echo "# Exact versions make install uses (pip -c). Regenerate after changing dependencies:"; \
+	  echo "#   make lock"; \
+	  $(VENV)-lock/bin/pip freeze --exclude-editable | grep -v '^treasury-manager'; } > constraints.txt
+	rm -rf $(VENV)-lock
 
 # anvil (JSON-RPC dev node) ships inside the npm package @foundry-rs/anvil.
 node_modules/.bin/anvil: package.json

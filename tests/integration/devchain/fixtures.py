@@ -168,19 +168,29 @@ def anvil_deployment(anvil_rpc_url: str) -> Deployment:
 
 @pytest_asyncio.fixture
 async def anvil_devchain(anvil_deployment: Deployment) -> AsyncIterator[DevChain]:
-    """The anvil dev chain, reverted (evm_snapshot/evm_revert) after the test."""
+    """The anvil dev chain, reverted (evm_snapshot/evm_revert) after the test.
+
+    anvil's evm_revert restores state and blocks but neither the next block's base fee nor the
+    mining mode, so both are put back too: a test that raises the base fee or stops automining
+    does not leak into the next one.
+    """
     assert anvil_deployment.rpc_url is not None
     w3 = AsyncWeb3(AsyncHTTPProvider(anvil_deployment.rpc_url))
-    snapshot = (await w3.provider.make_request("evm_snapshot", []))["result"]
     try:
-        yield DevChain(
-            w3=w3,
-            book=anvil_deployment.book,
-            treasury_address=anvil_deployment.treasury_address,
-            treasury_key=anvil_deployment.treasury_key,
-        )
+        snapshot = (await w3.provider.make_request("evm_snapshot", []))["result"]
+        next_base_fee = int((await w3.eth.fee_history(1, "latest", []))["baseFeePerGas"][-1])
+        try:
+            yield DevChain(
+                w3=w3,
+                book=anvil_deployment.book,
+                treasury_address=anvil_deployment.treasury_address,
+                treasury_key=anvil_deployment.treasury_key,
+            )
+        finally:
+            await w3.provider.make_request("evm_setAutomine", [True])
+            await w3.provider.make_request("evm_revert", [snapshot])
+            await w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(next_base_fee)])
     finally:
-        await w3.provider.make_request("evm_revert", [snapshot])
         await w3.provider.disconnect()
 
 

@@ -1,0 +1,191 @@
+"""The running service: decision-cycle latency in paper mode, cold versus cached market fetch,
+requests per second for `GET /portfolio/status` beside a bare Litestar endpoint, and process
+RSS after 1,000 cycles.
+
+Everything runs on this machine over loopback: a paper service (SQLite, the in-process dev
+chain, the simulated market, the rules advisor) built by the real container, the live market
+adapters against the loopback fakes of CoinGecko, Glassnode, Coinglass and Alternative.me, and
+a uvicorn server in a child process for the HTTP figures. `BENCH_CYCLES` (default 1000)
+changes the cycle count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mib() -> float:
+    """This process's resident set size now, in MiB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _paper_environment(data_dir: Path) -> None:
+    for key in [k for k in os.environ if k.startswith("TREASURY_")]:
+        del os.environ[key]
+    os.environ.update(
+        {
+            "TREASURY_MODE": "paper",
+            "TREASURY_DATA_DIR": str(data_dir),
+            "TREASURY_API_TOKENS": "bench-operator-token-0001:approver",
+            "TREASURY_LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _cycles(count: int) -> None:
+    from application.cycle import CycleCommand
+    from entrypoints.container import AppSettings, bootstrap
+    from entrypoints.logging_setup import configure_logging
+
+    with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
+        _paper_environment(Path(tmp))
+        configure_logging("WARNING", json=True)
+        started = time.perf_counter()
+        runtime = await bootstrap(AppSettings.load())
+        elapsed = time.perf_counter() - started
+        print(f"   paper service start-up (deploy contracts, fund $400K): {elapsed:.1f} s")
+        try:
+            latencies: list[float] = []
+            outcomes: dict[str, int] = {}
+            rss_at: dict[int, float] = {0: _rss_mib()}
+            for index in range(1, count + 1):
+                await runtime.before_cycle()
+                begin = time.perf_counter()
+                result = await runtime.services.cycle.execute(CycleCommand(requested_by="bench"))
+                latencies.append((time.perf_counter() - begin) * 1000)
+                outcomes[result.outcome.value] = outcomes.get(result.outcome.value, 0) + 1
+                if index in (100, count):
+                    rss_at[index] = _rss_mib()
+            print(
+                f"   decision cycle (paper, {count} cycles, one simulated hour apart): "
+                f"p50 {statistics.median(latencies):.1f} ms, "
+                f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
+            )
+            print(f"   outcomes: {dict(sorted(outcomes.items()))}")
+            print(
+                "   RSS: "
+                + ", ".join(f"{rss:.0f} MiB after {n} cycles" for n, rss in sorted(rss_at.items()))
+            )
+        finally:
+            await runtime.aclose()
+
+
+async def _market_fetch() -> None:
+    from tests.integration.market.conftest import config_for
+    from tests.integration.market.fake_services import FakeMarketServices
+
+    from adapters.market.aggregate import build_live_market, create_market_client
+    from adapters.system import SystemClock
+
+    with FakeMarketServices() as services:
+        for knobs in services.knobs.values():
+            knobs.delay_s = 0.05  # a realistic 50 ms upstream
+        client = create_market_client(trust_env=False)
+        try:
+            cold: list[float] = []
+            cached: list[float] = []
+            for _ in range(20):
+                market = build_live_market(client, config_for(services), clock=SystemClock())
+                begin = time.perf_counter()
+                await market.fetch()
+                cold.append((time.perf_counter() - begin) * 1000)
+                for _ in range(10):
+                    begin = time.perf_counter()
+                    await market.fetch()
+                    cached.append((time.perf_counter() - begin) * 1000)
+        finally:
+            await client.aclose()
+    print(
+        f"   market fetch, four sources at 50 ms each: cold p50 {statistics.median(cold):.1f} ms, "
+        f"cached p50 {statistics.median(cached) * 1000:.0f} µs "
+        f"({statistics.median(cold) / statistics.median(cached):,.0f}x)"
+    )
+
+
+async def _load(url: str, seconds: float, concurrency: int = 16) -> float:
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            response = await client.get(url)
+            response.raise_for_status()
+            done += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        begin = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        return done / (time.perf_counter() - begin)
+
+
+def _http() -> None:
+    from tests.e2e.harness import free_port
+
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        _paper_environment(Path(tmp))
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=f"{ROOT}/src:{ROOT}")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.http_server", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/bench/bare", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the benchmark server did not start")
+                time.sleep(0.25)
+            asyncio.run(_load(f"{base}/portfolio/status", 1.0))  # warm up
+            status = asyncio.run(_load(f"{base}/portfolio/status", 5.0))
+            bare = asyncio.run(_load(f"{base}/bench/bare", 5.0))
+            print(
+                f"   HTTP, 16 concurrent clients, one uvicorn worker: GET /portfolio/status "
+                f"{status:,.0f} req/s; bare Litestar endpoint {bare:,.0f} req/s "
+                f"(ratio {status / bare:.2f})"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> int:
+    """Print every figure; return 0."""
+    cycles = int(os.environ.get("BENCH_CYCLES", "1000"))
+    asyncio.run(_market_fetch())
+    _http()
+    asyncio.run(_cycles(cycles))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
