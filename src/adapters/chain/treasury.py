@@ -245,6 +245,37 @@ class ChainConditionsReader:
             return {}
 
 
+class CachedTvl:
+    """A TVL source whose last good answer is reused for `ttl_s` seconds, one read at a time.
+
+    Protocol TVL moves slowly (DeFiLlama itself refreshes hourly) and the safety policy only
+    compares it with a floor, so a reading a few minutes old is as good as a fresh one and
+    spares a dozen calls per cycle. A failed read is not cached: the next cycle tries again.
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], Awaitable[Mapping[str, Decimal]]],
+        ttl_s: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._ttl = ttl_s
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()
+        self._value: Mapping[str, Decimal] | None = None
+        self._read_at = 0.0
+
+    async def __call__(self) -> Mapping[str, Decimal]:
+        """TVL per protocol, from the cache while it is fresh."""
+        async with self._lock:
+            now = self._monotonic()
+            if self._value is None or now - self._read_at > self._ttl:
+                self._value = dict(await self._source())
+                self._read_at = now
+            return self._value
+
+
 class CachedPortfolioReader:
     """A PortfolioReader that reuses a read for `ttl_s` seconds, one chain read at a time.
 

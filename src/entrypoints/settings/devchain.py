@@ -5,6 +5,8 @@ in-process EVM. `TREASURY_DEVCHAIN_ADDRESS_BOOK` (default `<data dir>/devchain/a
 `TREASURY_DEVCHAIN_ONEINCH_API_KEY`: the Bearer key the fake 1inch API accepts in paper mode.
 `TREASURY_DEVCHAIN_DEPLOYER_KEY`: a private key to deploy with, for a node that has no unlocked
 accounts (anvil and eth-tester have them, so it is usually unset).
+`TREASURY_DEVCHAIN_COMPILE_CACHE` (default `<data dir>/devchain/compiled`): compiled contracts,
+keyed by a hash of the source and the Vyper version, so any directory may be shared.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class DevChainSettings(BaseSettings):
     devchain_address_book: Path | None = None
     devchain_oneinch_api_key: SecretStr = SecretStr("paper-mode-1inch-key")
     devchain_deployer_key: SecretStr | None = None
+    devchain_compile_cache: Path | None = None
 
     def deployer_key(self) -> str | None:
         """The deployer private key, if one is set (a secret: pass it on, never print it)."""
@@ -42,4 +45,6 @@ class DevChainSettings(BaseSettings):
 
     def compile_cache_dir(self) -> Path:
         """Where compiled contracts are cached between runs."""
+        if self.devchain_compile_cache is not None:
+            return self.devchain_compile_cache
         return self.data_dir / "devchain" / "compiled"

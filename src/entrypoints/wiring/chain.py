@@ -49,6 +49,7 @@ from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from adapters.chain.treasury import (
     CachedPortfolioReader,
+    CachedTvl,
     ChainConditionsReader,
     ChainPortfolioReader,
     ProtocolTransactionBuilder,
@@ -203,7 +204,7 @@ def _wiring(
     return ChainWiring(
         portfolio=reader,
         views=CachedPortfolioReader(reader),
-        conditions=ChainConditionsReader(executor, tvl),
+        conditions=ChainConditionsReader(executor, CachedTvl(tvl)),
         runner=runner,
         probes=_probes(venues),
         tick=tick,

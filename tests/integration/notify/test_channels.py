@@ -348,6 +348,8 @@ async def test_secrets_never_reach_the_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):  # the service quiets httpx; this test wants every line
+        caplog.set_level(logging.DEBUG, logger=name)
     service.default = Reply(status=503, body=b"unavailable")
     slack_url = f"{service.url}/services/T0001/B0001/Zx9SECRETslackPATH"
     routes = [

@@ -16,12 +16,18 @@ def test_defaults_are_in_process_with_the_book_under_the_data_dir(
         "TREASURY_DEVCHAIN_RPC_URL",
         "TREASURY_DEVCHAIN_ADDRESS_BOOK",
         "TREASURY_DATA_DIR",
+        "TREASURY_DEVCHAIN_COMPILE_CACHE",
     ):
         monkeypatch.delenv(name, raising=False)
     settings = DevChainSettings()
     assert settings.devchain_rpc_url is None
     assert settings.resolved_address_book() == Path("var/devchain/address_book.json")
     assert settings.compile_cache_dir() == Path("var/devchain/compiled")
+
+
+def test_the_compile_cache_may_be_shared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TREASURY_DEVCHAIN_COMPILE_CACHE", str(tmp_path / "shared"))
+    assert DevChainSettings().compile_cache_dir() == tmp_path / "shared"
 
 
 def test_environment_selects_a_node_and_a_book(monkeypatch: pytest.MonkeyPatch) -> None:

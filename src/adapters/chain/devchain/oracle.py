@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from web3 import AsyncWeb3
-from web3.exceptions import Web3Exception
+from web3.exceptions import ContractLogicError, Web3Exception
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from adapters.chain.devchain.address_book import AddressBook
@@ -21,12 +21,15 @@ from domain.money import to_base_units
 
 # The simulated market speaks of BTC and ETH; the dev chain holds their wrapped tokens.
 MARKET_SYMBOLS = {"BTC": "WBTC", "ETH": "WETH"}
+SET_PRICE_GAS = 120_000
 
 
 async def set_prices(
     w3: AsyncWeb3[Any], book: AddressBook, prices_usd: Mapping[str, Decimal]
 ) -> None:
     """Set oracle USD prices by symbol (BTC/ETH map to WBTC/WETH), as the deployer.
+
+    A price the oracle already holds is left alone (no transaction).
 
     Raises:
         DevChainDeploymentFailed: a symbol is unknown or the transaction failed.
@@ -37,9 +40,15 @@ async def set_prices(
         token_symbol = MARKET_SYMBOLS.get(symbol.upper(), symbol.upper())
         if token_symbol not in book.tokens:
             raise DevChainDeploymentFailed(f"set {symbol} price", "not a dev chain token")
-        call = oracle.functions.set_price(book.token(token_symbol), to_base_units(price, 18))
+        token = book.token(token_symbol)
+        wad = to_base_units(price, 18)
         try:
-            tx_hash = await call.transact({"from": book.deployer})
+            if await _current_price(oracle, token) == wad:
+                continue  # unchanged: a call is far cheaper than a transaction
+            # A fixed limit (a storage write costs about 50k) spares the node a gas search.
+            tx_hash = await oracle.functions.set_price(token, wad).transact(
+                {"from": book.deployer, "gas": SET_PRICE_GAS}
+            )
             receipt = await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except OSError as exc:
             raise DevChainUnreachable(str(exc)) from exc
@@ -47,6 +56,14 @@ async def set_prices(
             raise DevChainDeploymentFailed(f"set {symbol} price", str(exc)) from exc
         if receipt["status"] != 1:
             raise DevChainDeploymentFailed(f"set {symbol} price", "transaction reverted")
+
+
+async def _current_price(oracle: Any, token: str) -> int | None:
+    """The oracle's price for `token` in wad, or None when it has none yet (the getter reverts)."""
+    try:
+        return int(await oracle.functions.price(token).call())
+    except ContractLogicError:
+        return None
 
 
 async def push_market_data(w3: AsyncWeb3[Any], book: AddressBook, market: MarketData) -> None:
