@@ -41,17 +41,19 @@ def _restore_logging() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the long end-to-end and browser files first.
+    """Run the long end-to-end files first, the longest of all first, then the browser tests.
 
     Under pytest-xdist the workers take files in collection order; starting the longest ones
-    first keeps one of them from running alone at the end.
+    first keeps one of them from running alone at the end. `pytest.mark.slow(seconds=N)` gives
+    a file's rough cost.
     """
 
-    def weight(item: pytest.Item) -> int:
-        if item.get_closest_marker("slow"):
-            return 0
+    def weight(item: pytest.Item) -> tuple[int, float]:
+        slow = item.get_closest_marker("slow")
+        if slow is not None:
+            return 0, -float(slow.kwargs.get("seconds", 0))
         if item.get_closest_marker("browser"):
-            return 1
-        return 2
+            return 1, 0.0
+        return 2, 0.0
 
     items.sort(key=weight)  # stable: the order within each group is kept

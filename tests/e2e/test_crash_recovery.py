@@ -25,7 +25,7 @@ from tests.e2e.harness import APPROVER, free_port, paper_server
 from tests.integration.devchain.fixtures import ANVIL_BINARY
 from tests.servers import port_open, require_server
 
-pytestmark = [pytest.mark.anvil, pytest.mark.slow]
+pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=45)]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from adapters.notify.webhook import verify_signature
 from tests.e2e.harness import OPERATOR, paper_server
 from tests.integration.notify.fake_services import FakeService
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=30)
 
 SECRET = "paper-e2e-webhook-secret"
 DASHBOARD = "http://treasury.example.internal"

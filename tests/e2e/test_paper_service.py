@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.harness import APPROVER, OPERATOR, VIEWER, PaperServer, paper_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)
 
 
 @pytest.fixture(scope="module")

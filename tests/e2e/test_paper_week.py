@@ -22,7 +22,7 @@ from domain.safety import SafetyLimits
 from entrypoints.container import AppSettings, Runtime, bootstrap
 from entrypoints.scheduler import Scheduler, SchedulerConfig
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=160)
 
 HOURS = 7 * 24
 
