@@ -45,7 +45,10 @@ DEFAULT_TACTICAL_WEIGHTS: Mapping[str, Decimal] = MappingProxyType(
 class OutcomeConfig:
     """How far ahead outcomes are measured, and how the tactical sleeve is weighted.
 
-    `tolerance` is how far before the horizon the last snapshot may be and still count.
+    `tolerance` is how far before the horizon the last snapshot may be and still count, and how
+    far before the decision the snapshot it starts from may be. A decision that still cannot be
+    measured `give_up_after` past its horizon (no snapshots then: the service was down) is left
+    alone, so every run looks only at the decisions that have just come due.
     """
 
     horizon_days: int = 7
@@ -53,6 +56,7 @@ class OutcomeConfig:
         default_factory=lambda: DEFAULT_TACTICAL_WEIGHTS
     )
     tolerance: timedelta = timedelta(days=1)
+    give_up_after: timedelta = timedelta(days=2)
     scan_limit: int = 500
 
     def __post_init__(self) -> None:
@@ -105,9 +109,17 @@ class RecordDecisionOutcomes:
         due_before = self._clock.now() - horizon
         recorded: list[DecisionOutcome] = []
         skipped: dict[str, str] = {}
+        give_up_before = due_before - config.give_up_after
         async with self._uow() as uow:
-            for decision in await uow.decisions.recent(config.scan_limit):
-                if decision.created_at > due_before or decision.status not in TERMINAL_STATUSES:
+            # One query for what is already measured instead of one per decision.
+            measured = {
+                o.decision_id
+                for o in await uow.outcomes.recent(2 * config.scan_limit)
+                if o.horizon_days == config.horizon_days
+            }
+            due = await uow.decisions.created_between(give_up_before, due_before, config.scan_limit)
+            for decision in due:
+                if decision.status not in TERMINAL_STATUSES or decision.id in measured:
                     continue
                 done = await uow.outcomes.for_decision(decision.id)
                 if any(o.horizon_days == config.horizon_days for o in done):
@@ -142,7 +154,7 @@ class RecordDecisionOutcomes:
     ) -> DecisionOutcome:
         config = self._config
         start, end = decision.created_at, decision.created_at + horizon
-        snapshots = await uow.snapshots.between(start - horizon, end)
+        snapshots = await uow.snapshots.between(start - config.tolerance, end)
         before = [s for s in snapshots if s.as_of is not None and s.as_of <= start]
         after = [s for s in snapshots if s.as_of is not None and s.as_of > start]
         if not before:

@@ -374,6 +374,21 @@ class UnitOfWorkContract:
         assert [d.id for d in pending] == ["dec-0", "dec-1"]
         assert [d.id for d in recent] == ["dec-2", "dec-1", "dec-0"]
 
+    async def test_decisions_created_in_a_window_are_listed_newest_first(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        async with uow_factory() as uow:
+            for i in range(5):
+                await uow.decisions.add(make_decision(f"dec-{i}", T0 + timedelta(hours=i)))
+            await uow.commit()
+        async with uow_factory() as uow:
+            inside = await uow.decisions.created_between(
+                T0 + timedelta(hours=1), T0 + timedelta(hours=3)
+            )
+            capped = await uow.decisions.created_between(T0, T0 + timedelta(hours=4), limit=2)
+        assert [d.id for d in inside] == ["dec-3", "dec-2", "dec-1"]  # both ends included
+        assert [d.id for d in capped] == ["dec-4", "dec-3"]
+
     # --- plans and executions ------------------------------------------------------------
 
     async def test_a_plan_reads_back_with_its_transactions_in_order(

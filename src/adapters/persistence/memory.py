@@ -228,6 +228,14 @@ class MemoryDecisions(_Repo):
         ordered = sorted(self._t.decisions.values(), key=lambda d: (d.created_at, d.id))
         return list(reversed(ordered))[:limit]
 
+    async def created_between(
+        self, start: datetime, end: datetime, limit: int = 500
+    ) -> list[Decision]:
+        """Decisions created at or after `start` and at or before `end`, newest first."""
+        inside = [d for d in self._t.decisions.values() if start <= d.created_at <= end]
+        inside.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        return inside[:limit]
+
 
 class MemoryPlans(_Repo):
     """Rebalancing plans."""

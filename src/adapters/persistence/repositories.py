@@ -248,6 +248,18 @@ class SqlDecisions(_Repo):
         )
         return [codec.decision_from_row(r) for r in rows]
 
+    async def created_between(
+        self, start: datetime, end: datetime, limit: int = 500
+    ) -> list[Decision]:
+        """Decisions created at or after `start` and at or before `end`, newest first."""
+        rows = await self._all(
+            select(t.DecisionRow)
+            .where(t.DecisionRow.created_at >= start, t.DecisionRow.created_at <= end)
+            .order_by(t.DecisionRow.created_at.desc(), t.DecisionRow.id.desc())
+            .limit(limit)
+        )
+        return [codec.decision_from_row(r) for r in rows]
+
 
 class SqlPlans(_Repo):
     """Rebalancing plans and their planned transactions."""

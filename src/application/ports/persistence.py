@@ -191,6 +191,12 @@ class DecisionRepository(Protocol):
         """The newest decisions, newest first."""
         ...
 
+    async def created_between(
+        self, start: datetime, end: datetime, limit: int = 500
+    ) -> list[Decision]:
+        """Decisions created at or after `start` and at or before `end`, newest first."""
+        ...
+
 
 class PlanRepository(Protocol):
     """Rebalancing plans with their planned transactions, in order."""

@@ -194,3 +194,23 @@ async def test_the_learning_loop_skips_a_decision_whose_history_is_too_thin() ->
 
     assert report.recorded == ()
     assert report.skipped == {"dec-1": "no portfolio snapshot near the end of the horizon"}
+
+
+async def test_the_learning_loop_gives_up_on_a_decision_long_past_its_horizon() -> None:
+    clock = FixedClock(T0)
+    uow = InMemoryUnitOfWorkFactory(clock=clock.now)
+    async with uow() as u:
+        await u.snapshots.add(_at(balanced_400k(), T0))
+        await u.decisions.add(_decision("dec-1", T0, DecisionStatus.HELD))
+        await u.commit()
+    learning = RecordDecisionOutcomes(
+        clock=clock, uow=uow, config=OutcomeConfig(give_up_after=timedelta(days=2))
+    )
+
+    clock.advance(timedelta(days=7 + 2))  # the last day it is still tried
+    last_try = await learning.execute()
+    clock.advance(timedelta(seconds=1))
+    after = await learning.execute()
+
+    assert last_try.skipped == {"dec-1": "no portfolio snapshot near the end of the horizon"}
+    assert after.skipped == {} and after.recorded == ()

@@ -627,6 +627,7 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
         ],
         openapi_config=None,
         debug=False,
+        logging_config=None,  # the process's own logging set-up stays in charge
     )
 
 
