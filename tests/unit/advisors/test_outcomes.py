@@ -213,4 +213,5 @@ async def test_the_learning_loop_gives_up_on_a_decision_long_past_its_horizon() 
     after = await learning.execute()
 
     assert last_try.skipped == {"dec-1": "no portfolio snapshot near the end of the horizon"}
-    assert after.skipped == {} and after.recorded == ()
+    assert after.skipped == {}
+    assert after.recorded == ()
