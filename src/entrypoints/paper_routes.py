@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from application.flows import RecordCapitalFlow
 from entrypoints.api.auth import Principal, Role
 from entrypoints.container import Runtime
 
@@ -87,7 +88,11 @@ def paper_routes(runtime: Runtime) -> list[Any]:
             )
             await uow.commit()
         await runtime.chain.fund(data.usd)
-        state = await runtime.services.status.execute()
+        # A snapshot carrying the deposit keeps the returns time-weighted.
+        flow = RecordCapitalFlow(
+            portfolio=runtime.chain.portfolio, uow=runtime.uow, clock=runtime.clock
+        )
+        state = await flow.execute(data.usd)
         return {"funded_usd": float(data.usd), "total_value_usd": float(state.total_value_usd)}
 
     return [advance, fund]

@@ -229,3 +229,17 @@ def test_unknown_routes_and_methods_are_json_errors(server: PaperServer) -> None
     assert response.status_code == 404
     assert "error" in response.json()
     assert "Traceback" not in response.text
+
+
+def test_new_capital_is_marked_as_a_flow_and_not_counted_as_return(server: PaperServer) -> None:
+    with server.client(APPROVER) as client:
+        before = client.get("/portfolio/status").json()["total_value_usd"]
+        funded = client.post("/paper/fund", json={"usd": "100000"})
+        assert funded.status_code == 200, funded.text
+        assert funded.json()["total_value_usd"] == pytest.approx(before + 100_000, rel=0.001)
+        metrics = client.get("/performance/metrics", params={"time_range": "24h"})
+    assert metrics.status_code == 200, metrics.text
+    body = metrics.json()
+    assert float(body["net_flows_usd"]) == pytest.approx(100_000)
+    # Minutes of simulated time passed: the $100K is a flow, not a 25 % gain.
+    assert abs(float(body["time_weighted_return"])) < 0.01

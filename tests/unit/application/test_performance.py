@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.persistence.memory import InMemoryUnitOfWorkFactory
+from application.flows import RecordCapitalFlow
 from application.learning import OutcomeConfig, RecordDecisionOutcomes
 from application.performance import (
     BTC_HOLD,
@@ -431,3 +432,49 @@ async def test_the_learning_loop_takes_deposits_out_of_the_portfolio_return() ->
 
     # 409,600 / 400,000 - 1, as without the deposit.
     assert [o.portfolio_return for o in report.recorded] == [D("0.024")]
+
+
+class _Reader:
+    def __init__(self, state: PortfolioState) -> None:
+        self.state = state
+
+    async def read(self) -> PortfolioState:
+        return self.state
+
+
+async def test_a_recorded_deposit_is_not_counted_as_performance(
+    uow: InMemoryUnitOfWorkFactory,
+) -> None:
+    await store(uow, [snapshot(days_ago(6), 400_000), snapshot(days_ago(3), 404_000)])
+    after_deposit = snapshot(days_ago(3) + timedelta(minutes=5), 504_000)
+    flow = RecordCapitalFlow(portfolio=_Reader(after_deposit), uow=uow, clock=FixedClock(NOW))
+
+    marked = await flow.execute(D(100_000))
+    await store(uow, [snapshot(days_ago(0), 509_040)])
+    result = await use_case(uow).execute(TimeRange.WEEK)
+
+    assert marked.net_flow_usd == D(100_000)
+    async with uow() as u:
+        assert [s.net_flow_usd for s in await u.snapshots.between(days_ago(7), NOW)] == [
+            D(0),
+            D(0),
+            D(100_000),
+            D(0),
+        ]
+    # 400,000 -> 404,000 is +1 %; the $100K arrives; 504,000 -> 509,040 is +1 % again.
+    assert result.time_weighted_return == D("1.01") * D("1.01") - 1
+    assert result.net_flows_usd == D(100_000)
+    assert result.pnl_usd == D(509_040) - D(400_000) - D(100_000)
+
+
+async def test_a_capital_flow_must_be_a_real_amount_the_treasury_can_hold(
+    uow: InMemoryUnitOfWorkFactory,
+) -> None:
+    reader = _Reader(snapshot(NOW, 50_000))
+    flow = RecordCapitalFlow(portfolio=reader, uow=uow, clock=FixedClock(NOW))
+    with pytest.raises(InvalidValue):
+        await flow.execute(D(0))
+    with pytest.raises(InvalidValue):
+        await flow.execute(D(60_000))  # more than the $50,000 the treasury holds after it
+    async with uow() as u:
+        assert await u.snapshots.between(days_ago(1), NOW) == []
