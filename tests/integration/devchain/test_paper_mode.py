@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,13 +23,11 @@ async def test_in_process_dev_chain_deploys_funds_and_writes_the_address_book(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "devchain" / "address_book.json"
-    started = time.monotonic()
+    # How long this takes is measured by `make bench` (paper service start-up), not here.
     chain = await open_devchain(
         rpc_url=None, address_book=path, fund=[TREASURY], cache_dir=COMPILE_CACHE
     )
-    elapsed = time.monotonic() - started
     try:
-        assert elapsed < 10  # a few seconds with compiled contracts cached
         assert AddressBook.load(path) == chain.book
         usdc = chain.w3.eth.contract(
             address=chain.book.token("USDC"),
