@@ -9,10 +9,8 @@ after broadcast while the service waits for its receipt; that is when it is kill
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,37 +19,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import APPROVER, free_port, paper_server
-from tests.integration.devchain.fixtures import ANVIL_BINARY
-from tests.servers import port_open, require_server
+from tests.e2e.harness import APPROVER, paper_server
+from tests.integration.devchain.fixtures import running_anvil
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=45)]
 
 
 @pytest.fixture
 def anvil() -> Iterator[str]:
-    require_server(
-        "anvil",
-        ANVIL_BINARY.is_file() or shutil.which("anvil") is not None,
-        "run `npm install` at the repo root (package.json declares @foundry-rs/anvil)",
-    )
-    binary = str(ANVIL_BINARY) if ANVIL_BINARY.is_file() else str(shutil.which("anvil"))
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_open("127.0.0.1", port):
-            assert process.poll() is None, "anvil exited"
-            assert time.monotonic() < deadline, "anvil did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """A node of its own: this test switches automine off."""
+    with running_anvil() as url:
+        yield url
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:

@@ -118,9 +118,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def anvil_rpc_url() -> Iterator[str]:
-    """An anvil node on a free loopback port for the session (skips when anvil is missing)."""
+@contextlib.contextmanager
+def running_anvil() -> Iterator[str]:
+    """An anvil node on a free loopback port, stopped on exit (skips or, in CI, fails when the
+    binary is missing)."""
     require_server(
         "anvil",
         ANVIL_BINARY.is_file() or shutil.which("anvil") is not None,
@@ -146,6 +147,13 @@ def anvil_rpc_url() -> Iterator[str]:
             process.wait(timeout=10)
         if process.poll() is None:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def anvil_rpc_url() -> Iterator[str]:
+    """An anvil node on a free loopback port for the session (skips when anvil is missing)."""
+    with running_anvil() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
