@@ -111,13 +111,16 @@ class RecordDecisionOutcomes:
         skipped: dict[str, str] = {}
         give_up_before = due_before - config.give_up_after
         async with self._uow() as uow:
-            # One query for what is already measured instead of one per decision.
+            due = await uow.decisions.created_between(give_up_before, due_before, config.scan_limit)
+            if not due:
+                return OutcomeReport(recorded=(), skipped={})
+            # Outcomes are measured in decision order, so those of the due decisions are among
+            # the newest: one query rules most of them out; `for_decision` confirms the rest.
             measured = {
                 o.decision_id
-                for o in await uow.outcomes.recent(2 * config.scan_limit)
+                for o in await uow.outcomes.recent(2 * len(due))
                 if o.horizon_days == config.horizon_days
             }
-            due = await uow.decisions.created_between(give_up_before, due_before, config.scan_limit)
             for decision in due:
                 if decision.status not in TERMINAL_STATUSES or decision.id in measured:
                     continue
