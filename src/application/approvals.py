@@ -4,15 +4,19 @@ Approving re-checks nothing but the decision's state; executing re-runs the safe
 against the treasury as it is then (emergency stop, trades today, gas, limits), waiving only
 the approval threshold the human just answered. Pending decisions expire after their window
 or when a re-plan shows the market moved materially.
+
+With several service instances, only the leader executes: an approval recorded on a standby
+leaves the decision approved, and the leader's `ExecuteWaitingApprovals` runs it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from application.cycle import settle_execution
-from application.errors import NotFound
+from application.errors import CycleBusy, ExecutionRefused, NotFound, NotLeader
 from application.execution import ExecutionReport, PlanRunner
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
@@ -27,6 +31,8 @@ from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, Severity, evaluate
 from domain.strategy import StrategyConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,13 +136,18 @@ class ExecuteApprovedDecision:
         self._dashboard_url = dashboard_url
 
     async def execute(self, decision_id: str) -> ExecutionReport | None:
-        """Execute the plan if the decision is still approved; None if there was nothing to do.
+        """Execute the plan if the decision is still approved; None if there was nothing to do
+        here (a standby leaves it approved for the leader).
 
         Raises:
             NotFound: no such decision, or it has no plan.
         """
-        async with self._lock.hold():
-            return await self._execute(decision_id)
+        try:
+            async with self._lock.hold():
+                return await self._execute(decision_id)
+        except NotLeader:
+            log.info("approved decision left for the leader", extra={"decision_id": decision_id})
+            return None
 
     async def _execute(self, decision_id: str) -> ExecutionReport | None:
         async with self._uow() as uow:
@@ -203,6 +214,45 @@ class ExecuteApprovedDecision:
             lambda: execution_failed(decision.id, plan, error, (), self._dashboard_url, at=now),
         )
         return ExecutionReport(plan_id=plan.plan_id, succeeded=False, steps=(), error=failed.notes)
+
+
+class ExecuteWaitingApprovals:
+    """The leader's sweep: execute approved decisions whose plan has not started (approved on a
+    standby, or approved just before a leader died). A plan with recorded steps is left to
+    crash recovery: it never runs twice."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, execute: ExecuteApprovedDecision) -> None:
+        self._uow = uow
+        self._execute = execute
+
+    async def execute(self) -> list[str]:
+        """Execute what is waiting, oldest first; returns the decision ids that ran.
+
+        Raises:
+            NotFound: a decision's plan is missing.
+        """
+        async with self._uow() as uow:
+            approved = await uow.decisions.list_by_status(DecisionStatus.APPROVED)
+            waiting = [
+                d
+                for d in sorted(approved, key=lambda d: d.created_at)
+                if d.plan_id is not None and not await uow.executions.by_plan(d.plan_id)
+            ]
+        ran: list[str] = []
+        for decision in waiting:
+            try:
+                report = await self._execute.execute(decision.id)
+            except (CycleBusy, ExecutionRefused) as exc:
+                # A cycle or the approval's own background run got there first; the decision
+                # is settled by that run, or looked at again next sweep.
+                log.info(
+                    "approved decision not run now",
+                    extra={"decision_id": decision.id, "reason": str(exc)},
+                )
+                continue
+            if report is not None:
+                ran.append(decision.id)
+        return ran
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -64,6 +64,16 @@ class CycleBusy(TransientError):
         super().__init__(f"a decision cycle is already running ({holder})")
 
 
+class NotLeader(TransientError):
+    """This service instance is a standby: decision cycles and executions run on the leader."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this instance is a standby; decision cycles and executions run on the leader "
+            "instance (GET /health shows each instance's role)"
+        )
+
+
 class ExecutionRefused(PermanentError):
     """A plan may not execute now (the policy, re-checked at execution time, rejects it)."""
 

@@ -135,6 +135,7 @@ def health_body(report: HealthReport) -> Json:
         "emergency_stop": bool(report.emergency_stop and report.emergency_stop.active),
         "others": {p.name: {"status": p.status.value, "detail": p.detail} for p in report.others},
         "checked_at": report.checked_at.isoformat() if report.checked_at else None,
+        "role": report.role.detail if report.role else None,
     }
 
 

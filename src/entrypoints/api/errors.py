@@ -16,6 +16,7 @@ from application.errors import (
     ExecutionRefused,
     MarketDataUnavailable,
     NotFound,
+    NotLeader,
     PermanentError,
     TransientError,
 )
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (DecisionNotPending, 409),
     (ConcurrencyConflict, 409),
     (CycleBusy, 409),
+    (NotLeader, 503),
     (ExecutionRefused, 409),
     (PerformanceHistoryTooShort, 422),
     (InvalidValue, 400),
