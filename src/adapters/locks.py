@@ -40,6 +40,14 @@ ADVISORY_KEY = int.from_bytes(
 # The leader lock's keys: a fixed namespace (31 bits of a SHA-256 of our name, so never
 # negative) and, computed by the server, a hash of the database's current schema.
 LEADER_NAMESPACE = int.from_bytes(hashlib.sha256(b"treasury-manager/leader").digest()[:4]) >> 1
+# current_schema() is NULL when no schema on the search_path exists yet.
+_TAKE_LEADER_LOCK = "SELECT pg_try_advisory_lock(:ns, hashtext(coalesce(current_schema(), '')))"
+# pg_backend_pid(): a connection SQLAlchemy silently replaced after a drop holds no lock.
+_LEADER_LOCK_HELD = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = :ns "
+    "AND objid = hashtext(coalesce(current_schema(), ''))::oid)"
+)
 
 
 class _CrossProcess(Protocol):
@@ -216,10 +224,7 @@ class PostgresLeaderLock:
             conn = await asyncio.wait_for(self._engine.connect(), self._timeout_s)
             try:
                 got = await asyncio.wait_for(
-                    conn.scalar(
-                        text("SELECT pg_try_advisory_lock(:ns, hashtext(current_schema()))"),
-                        {"ns": LEADER_NAMESPACE},
-                    ),
+                    conn.scalar(text(_TAKE_LEADER_LOCK), {"ns": LEADER_NAMESPACE}),
                     self._timeout_s,
                 )
                 await conn.commit()
@@ -242,15 +247,8 @@ class PostgresLeaderLock:
 
     async def _check(self, conn: AsyncConnection) -> bool:
         try:
-            # pg_backend_pid(): a connection SQLAlchemy silently replaced holds no lock.
             held = await asyncio.wait_for(
-                conn.scalar(
-                    text(
-                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND granted AND pid = pg_backend_pid() AND classid = :ns)"
-                    ),
-                    {"ns": LEADER_NAMESPACE},
-                ),
+                conn.scalar(text(_LEADER_LOCK_HELD), {"ns": LEADER_NAMESPACE}),
                 self._timeout_s,
             )
             await conn.commit()
