@@ -144,7 +144,9 @@ class LeaderElection:
         """Stop leading and let the lock go (at shutdown: a standby takes over at once)."""
         self.stop()
         if self._role is not Role.FOLLOWER:
-            self._step_down("shutting down")
+            self._role = Role.FOLLOWER
+            self._leading.clear()
+            log.info("leader lock let go at shutdown")
         await self._lock.release()
 
     def _step_down(self, why: str) -> None:
