@@ -218,10 +218,14 @@ class ExecuteApprovedDecision:
 
 class ExecuteWaitingApprovals:
     """The leader's sweep: execute approved decisions whose plan has not started (approved on a
-    standby, or approved just before a leader died). A plan with recorded steps is left to
-    crash recovery: it never runs twice."""
+    standby, or approved just before a leader died), while their approval window is still open.
+    A plan with recorded steps is left to crash recovery: it never runs twice. An approval whose
+    window closed before any leader ran it stays as it is: nobody meant it to run that late."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, execute: ExecuteApprovedDecision) -> None:
+    def __init__(
+        self, *, clock: Clock, uow: UnitOfWorkFactory, execute: ExecuteApprovedDecision
+    ) -> None:
+        self._clock = clock
         self._uow = uow
         self._execute = execute
 
@@ -231,12 +235,15 @@ class ExecuteWaitingApprovals:
         Raises:
             NotFound: a decision's plan is missing.
         """
+        now = self._clock.now()
         async with self._uow() as uow:
             approved = await uow.decisions.list_by_status(DecisionStatus.APPROVED)
             waiting = [
                 d
                 for d in sorted(approved, key=lambda d: d.created_at)
-                if d.plan_id is not None and not await uow.executions.by_plan(d.plan_id)
+                if d.plan_id is not None
+                and not d.is_expired(now)
+                and not await uow.executions.by_plan(d.plan_id)
             ]
         ran: list[str] = []
         for decision in waiting:

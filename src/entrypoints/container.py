@@ -521,7 +521,9 @@ async def bootstrap(settings: AppSettings) -> Runtime:
             ),
             clock=clock,
             election=election,
-            waiting_approvals=ExecuteWaitingApprovals(uow=uow, execute=services.execute_approved),
+            waiting_approvals=ExecuteWaitingApprovals(
+                clock=clock, uow=uow, execute=services.execute_approved
+            ),
         )
     except BaseException:
         result = container.shutdown_resources()

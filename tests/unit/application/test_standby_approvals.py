@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from adapters.locks import TreasuryLock
@@ -54,7 +55,9 @@ async def test_an_approval_on_a_standby_is_left_approved_and_the_leader_executes
     assert all_cash.runner.executed == []
     assert await status_of(all_cash, decision_id) is DecisionStatus.APPROVED
 
-    sweep = ExecuteWaitingApprovals(uow=all_cash.uow, execute=all_cash.execute_approved)
+    sweep = ExecuteWaitingApprovals(
+        clock=all_cash.clock, uow=all_cash.uow, execute=all_cash.execute_approved
+    )
     assert await sweep.execute() == [decision_id]
     assert await status_of(all_cash, decision_id) is DecisionStatus.EXECUTED
     assert await sweep.execute() == []
@@ -85,7 +88,23 @@ async def test_the_sweep_leaves_a_plan_that_already_has_steps_to_crash_recovery(
         )
         await uow.commit()
 
-    sweep = ExecuteWaitingApprovals(uow=all_cash.uow, execute=all_cash.execute_approved)
+    sweep = ExecuteWaitingApprovals(
+        clock=all_cash.clock, uow=all_cash.uow, execute=all_cash.execute_approved
+    )
     assert await sweep.execute() == []
     assert all_cash.runner.executed == []
     assert await status_of(all_cash, decision_id) is DecisionStatus.APPROVED
+
+
+async def test_an_approval_the_leader_did_not_run_within_its_window_is_not_run_later(
+    all_cash: Treasury,
+) -> None:
+    decision_id = await pending_then_approved(all_cash)
+    assert await on_standby(all_cash).execute(decision_id) is None
+    all_cash.clock.advance(timedelta(hours=25))  # no leader for longer than the 24 h window
+
+    sweep = ExecuteWaitingApprovals(
+        clock=all_cash.clock, uow=all_cash.uow, execute=all_cash.execute_approved
+    )
+    assert await sweep.execute() == []
+    assert all_cash.runner.executed == []
