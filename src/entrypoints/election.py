@@ -100,9 +100,10 @@ class LeaderElection:
         log.info("leader lock taken; taking over")
         try:
             await take_over()
-        except (ApplicationError, DomainError, SQLAlchemyError, OSError) as exc:
+        except Exception as exc:  # whatever broke, holding the lock without leading is worse
             log.error(
                 "taking over failed; letting the leader lock go",
+                exc_info=exc,
                 extra={"error_type": type(exc).__name__, "error": str(exc)},
             )
             self._role = Role.FOLLOWER
@@ -134,6 +135,12 @@ class LeaderElection:
             log.warning(
                 "leader duty failed; retrying next interval",
                 extra={"error_type": type(exc).__name__, "error": str(exc)},
+            )
+        except Exception as exc:  # the election loop must outlive any one duty
+            log.error(
+                "leader duty failed unexpectedly; retrying next interval",
+                exc_info=exc,
+                extra={"error_type": type(exc).__name__},
             )
 
     def stop(self) -> None:

@@ -57,11 +57,18 @@ async def test_a_standby_may_not_run_a_cycle_or_an_execution() -> None:
             pass
 
 
-async def test_a_failed_take_over_lets_the_lock_go_for_another_instance() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(TransientError("the chain node did not answer"), id="transient"),
+        pytest.param(ValueError("a bug nobody expected"), id="unexpected"),
+    ],
+)
+async def test_a_failed_take_over_lets_the_lock_go_for_another_instance(error: Exception) -> None:
     _, (first, second) = contenders()
 
     async def broken_take_over() -> None:
-        raise TransientError("the chain node did not answer")
+        raise error
 
     assert not await first.try_lead(broken_take_over)
     assert first.role is Role.FOLLOWER
