@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ from tests.e2e.harness import (
 from tests.integration.devchain.fixtures import running_anvil
 from tests.integration.persistence.conftest import postgres_url, require_postgres
 
-pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.slow(seconds=90)]
+pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.slow(seconds=120)]
 
 TAKEOVER_LIMIT_S = 30.0
 CYCLE_FINISHED = "decision cycle finished"
@@ -186,6 +187,8 @@ def test_two_serve_processes_one_leads_and_the_standby_takes_over_after_a_sigkil
         "TREASURY_PAPER_START": "cash",
         "TREASURY_CYCLE_INTERVAL_S": "2",
         "TREASURY_APPROVAL_EXPIRY_HOURS": "10000",
+        # server_env drops every TREASURY_* variable; keep the suite's shared compile cache.
+        "TREASURY_DEVCHAIN_COMPILE_CACHE": os.environ["TREASURY_DEVCHAIN_COMPILE_CACHE"],
     }
     upgraded = cli(server_env(data_dir, 0, **env), "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
