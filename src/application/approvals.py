@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from application.cycle import settle_execution
-from application.errors import NotFound
+from application.errors import EmergencyStopActive, NotFound
 from application.execution import ExecutionReport, PlanRunner
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
@@ -63,6 +63,7 @@ class DecideOnApproval:
             DecisionNotPending: it is no longer pending.
             DecisionExpired: its approval window has passed.
             ConcurrencyConflict: another approver answered at the same moment.
+            EmergencyStopActive: approving while the emergency stop is on (rejecting is allowed).
         """
         now = self._clock.now()
         async with self._uow() as uow:
@@ -85,6 +86,12 @@ class DecideOnApproval:
                 await uow.commit()
                 announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
                 raise DecisionExpired(decision.id)
+            if (
+                command.approved
+                and decision.status is DecisionStatus.PENDING
+                and await uow.flags.is_active(EMERGENCY_STOP)
+            ):
+                raise EmergencyStopActive(decision.id)  # nothing written: it stays pending
             if command.approved:
                 answered = decision.approve(command.approver, command.notes, now)
             else:

@@ -14,25 +14,22 @@ from litestar import post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from application.flows import RecordCapitalFlow
 from entrypoints.api.auth import Principal, Role
+from entrypoints.api.dto import JsonNumber, StrictIn
 from entrypoints.container import Runtime
 
 
-class FundIn(BaseModel):
-    """New capital, in USD (arrives as USDC), at most $10M at once."""
+class FundIn(StrictIn):
+    """New capital, in USD (arrives as USDC, so at most 6 decimal places), at most $10M."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    usd: Decimal = Field(gt=0, le=Decimal(10_000_000))
+    usd: JsonNumber = Field(gt=0, le=Decimal(10_000_000), decimal_places=6)
 
 
-class AdvanceIn(BaseModel):
-    """How much simulated time to let pass: days plus hours, at most a year."""
-
-    model_config = ConfigDict(extra="forbid")
+class AdvanceIn(StrictIn):
+    """How much simulated time to let pass: days plus hours (JSON integers), at most a year."""
 
     days: int = Field(default=0, ge=0, le=365)
     hours: int = Field(default=0, ge=0, le=24 * 365)
