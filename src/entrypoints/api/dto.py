@@ -10,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from litestar.openapi.spec import OpenAPIType, Schema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -536,8 +535,8 @@ class RebalanceIn(StrictIn):
         # The schema generator would describe an optional Decimal as a string.
         json_schema_extra={
             "one_of": [
-                Schema(type=OpenAPIType.NUMBER, exclusive_minimum=0, maximum=0.05),
-                Schema(type=OpenAPIType.NULL),
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 0.05},
+                {"type": "null"},
             ],
             "maximum": None,
         },
