@@ -8,6 +8,7 @@ or when a re-plan shows the market moved materially.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -240,10 +241,17 @@ class ExpirePendingDecisions:
         self._dashboard_url = dashboard_url
 
     async def execute(
-        self, portfolio: PortfolioState | None = None, prices: PlanningPrices | None = None
+        self,
+        portfolio: PortfolioState | None = None,
+        prices: PlanningPrices | None = None,
+        *,
+        actor: str = "scheduler",
+        cause: Mapping[str, object] | None = None,
     ) -> ExpiryResult:
         """Expire what is due. With a portfolio and prices, also re-plan each pending decision
-        and expire it when the total it would move changed by more than `material_change`."""
+        and expire it when the total it would move changed by more than `material_change`.
+        Each expiry is audited as done by `actor`, with `cause` (what made it due) added to
+        its payload."""
         now = self._clock.now()
         expired: list[tuple[str, str]] = []
         answered: list[Decision] = []
@@ -261,11 +269,11 @@ class ExpirePendingDecisions:
                 await uow.decisions.update(gone)
                 answered.append(gone)
                 await uow.audit.append(
-                    "scheduler",
+                    actor,
                     "decision.expired",
                     "decision",
                     decision.id,
-                    {"reason": reason},
+                    {"reason": reason, **(cause or {})},
                     at=now,
                 )
                 expired.append((decision.id, reason))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -29,6 +30,8 @@ from entrypoints.scheduler import Scheduler, SchedulerConfig
 from entrypoints.settings.service import Mode
 
 log = logging.getLogger(__name__)
+
+PRIVATE_UMASK = 0o077
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.")]
@@ -113,6 +116,8 @@ async def run_scheduler(settings: AppSettings, *, cycles: int | None = None) -> 
 
 
 def _start_logging(settings: AppSettings) -> None:
+    # Every file the service creates (database, state, keys, caches) is the owner's alone.
+    os.umask(PRIVATE_UMASK)
     configure_logging(settings.service.log_level, json=settings.service.log_json)
 
 
