@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(database: Path) -> Iterator[Litestar]:
+def app(database: Path) -> Litestar:
     # The engine connects lazily, inside the event loop that serves the app.
     engine = create_engine(sqlite_url(database.parent, database.name))
 
@@ -69,7 +68,7 @@ def app(database: Path) -> Iterator[Litestar]:
         return SqlUnitOfWorkFactory(engine, clock=clock.now)
 
     treasury = build_treasury(cash=400_000, uow_factory=sql_uow)
-    yield create_app(
+    return create_app(
         services_for(treasury), TOKENS, extra_routes=dashboard_routes(), limits=NO_LIMITS
     )
 
