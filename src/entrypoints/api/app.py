@@ -2,7 +2,9 @@
 
 Reads are open; every mutating endpoint needs `Authorization: Bearer <token>` with a role
 that may do it (operator: rebalance, emergency stop, manual MVRV; approver: approve, reject,
-resume). Errors are JSON with a clear message, mapped in `errors.py`.
+resume). Errors are JSON with a clear message, mapped in `errors.py`. Bodies are decoded and
+validated strictly (`request_body.py`, `dto.py`), mutating requests are rate-limited per token
+(`rate_limits.py`), and every answer carries the headers of `response_headers.py`.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from entrypoints.api.rate_limits import (
     rate_limit_middleware,
 )
 from entrypoints.api.request_body import StrictJsonRequest
-from entrypoints.api.response_headers import DefaultResponseHeaders
+from entrypoints.api.response_headers import add_default_headers
 from entrypoints.api.services import Services
 from entrypoints.settings.service import ServiceSettings
 
@@ -357,7 +359,8 @@ def create_app(
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         guards=[role_guard],
-        middleware=[DefaultResponseHeaders(), *rate_limit_middleware(limits)],
+        middleware=rate_limit_middleware(limits),
+        before_send=[add_default_headers],
         request_class=StrictJsonRequest,
         # Request models validate strictly: "yes" is not true, "10" is not a number.
         plugins=[PydanticPlugin(validate_strict=True)],

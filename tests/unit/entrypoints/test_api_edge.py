@@ -164,6 +164,9 @@ async def test_json_answers_carry_nosniff_and_no_store(client: tuple[Client, Tre
     refused = await c.post("/emergency-stop", json={"reason": ""}, headers=auth(OPERATOR))
     assert refused.status_code == 400
     assert refused.headers["x-content-type-options"] == "nosniff"
+    unknown = await c.get("/no/such/route")
+    assert unknown.status_code == 404
+    assert unknown.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_the_dashboard_page_has_one_charset_in_its_content_type(
