@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -21,7 +22,8 @@ from entrypoints.paper_routes import paper_routes
 OPERATOR = "paper-operator-token-0001"
 APPROVER = "paper-approver-token-0001"
 
-pytestmark = pytest.mark.slow(seconds=20)
+# One service for the module; the tests run in file order on it.
+pytestmark = [pytest.mark.slow(seconds=60), pytest.mark.asyncio(loop_scope="module")]
 
 
 @dataclass
@@ -31,20 +33,22 @@ class Paper:
     data_dir: Path
 
 
-@pytest.fixture
-async def paper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Paper]:
-    for key in [k for k in os.environ if k.startswith("TREASURY_")]:
-        monkeypatch.delenv(key)
-    data_dir = tmp_path / "var"
-    monkeypatch.setenv("TREASURY_MODE", "paper")
-    monkeypatch.setenv("TREASURY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("TREASURY_PAPER_START", "cash")
-    monkeypatch.setenv("TREASURY_API_TOKENS", f"{OPERATOR}:operator,{APPROVER}:approver")
-    previous = os.umask(0o022)  # the usual default, under which files come out world-readable
-    try:
-        runtime = await bootstrap(AppSettings.load())
-    finally:
-        os.umask(previous)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def paper(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paper]:
+    """One paper service for the module (start-up deploys the dev chain: slow)."""
+    data_dir = tmp_path_factory.mktemp("paper-routes") / "var"
+    with pytest.MonkeyPatch.context() as env:
+        for key in [k for k in os.environ if k.startswith("TREASURY_")]:
+            env.delenv(key)
+        env.setenv("TREASURY_MODE", "paper")
+        env.setenv("TREASURY_DATA_DIR", str(data_dir))
+        env.setenv("TREASURY_PAPER_START", "cash")
+        env.setenv("TREASURY_API_TOKENS", f"{OPERATOR}:operator,{APPROVER}:approver")
+        previous = os.umask(0o022)  # the usual default, under which files come out readable
+        try:
+            runtime = await bootstrap(AppSettings.load())
+        finally:
+            os.umask(previous)
     try:
         app = create_app(runtime.services, runtime.tokens, extra_routes=paper_routes(runtime))
         async with AsyncTestClient(app=app) as client:
