@@ -19,6 +19,7 @@ from pydantic import (
     PlainSerializer,
 )
 
+from adapters.persistence.types import PRECISION, SCALE
 from application.performance import (
     GetPerformanceMetrics,
     PerformanceHistoryTooShort,
@@ -509,10 +510,10 @@ def _not_blank(value: str) -> str:
     return value
 
 
-# Request values: strict JSON types, exact to the database's precision (Numeric(38, 18)); more
+# Request values: strict JSON types, exact to the database's precision (NUMERIC(38, 18)); more
 # digits are refused rather than rounded.
 JsonNumber = Annotated[
-    Decimal, BeforeValidator(_json_number), Field(max_digits=38, decimal_places=18)
+    Decimal, BeforeValidator(_json_number), Field(max_digits=PRECISION, decimal_places=SCALE)
 ]
 FreeText = Annotated[str, AfterValidator(refuse_unprintable)]
 Reason = Annotated[FreeText, AfterValidator(_not_blank), Field(min_length=1, max_length=500)]

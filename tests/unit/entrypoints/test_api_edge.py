@@ -76,6 +76,12 @@ LOOSE_BODIES = [
     pytest.param("/emergency-stop", '{"reason": "evil\\u202etxt"}', id="reason-with-bidi"),
     pytest.param("/emergency-stop", '{"reason": "\\ud800"}', id="reason-lone-surrogate"),
     pytest.param("/emergency-stop", '{"reason": "   "}', id="reason-blank"),
+    pytest.param(
+        "/decisions/dec-1/approve",
+        '{"approved": false, "notes": "fine\\u2066hidden"}',
+        id="notes-with-bidi-isolate",
+    ),
+    pytest.param("/decisions/dec-1/approve", '{"approved": "false"}', id="approved-as-a-string"),
 ]
 
 
@@ -86,7 +92,8 @@ async def test_loose_values_at_the_api_edge_are_refused_with_400_and_nothing_sto
     c, t = client
     method = "PUT" if path == "/market/mvrv" else "POST"
     before = await audit_count(t)
-    response = await send(c, method, path, body.encode(), OPERATOR, "application/json")
+    # The approver role includes the operator's, so one token reaches every route.
+    response = await send(c, method, path, body.encode(), APPROVER, "application/json")
     assert response.status_code == 400, response.text
     assert response.json()["error"]
     assert await audit_count(t) == before
