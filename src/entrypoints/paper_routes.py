@@ -18,6 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from pydantic import Field, model_validator
 
+from adapters.chain.devchain.deploy import DECIMALS
 from application.flows import RecordCapitalFlow
 from entrypoints.api.auth import Principal, Role
 from entrypoints.api.dto import JsonNumber, StrictIn
@@ -27,7 +28,7 @@ from entrypoints.container import Runtime
 class FundIn(StrictIn):
     """New capital, in USD (arrives as USDC, so at most 6 decimal places), at most $10M."""
 
-    usd: JsonNumber = Field(gt=0, le=Decimal(10_000_000), decimal_places=6)
+    usd: JsonNumber = Field(gt=0, le=Decimal(10_000_000), decimal_places=DECIMALS["USDC"])
 
 
 class AdvanceIn(StrictIn):
