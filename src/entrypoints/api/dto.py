@@ -1,7 +1,9 @@
 """Response and request models at the API edge, with the spec's field names (snake_case).
 
 Money and fractions leave the service as JSON numbers (the spec's models use floats); exact
-values stay in the database and the audit log.
+values stay in the database and the audit log. Request models are strict: booleans are JSON
+booleans, numbers are JSON numbers (parsed as Decimal, never float) within range and the
+database's precision, and free text is printable and bounded.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from adapters.persistence.errors import SchemaBehind
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from entrypoints.api.app import create_app
+from entrypoints.api.rate_limits import ApiLimits
 from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
 from entrypoints.dashboard.routes import dashboard_routes
 from entrypoints.logging_setup import configure_logging
@@ -82,7 +83,8 @@ async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> 
         extra = [*dashboard_routes()]
         if runtime.settings.paper:
             extra.extend(paper_routes(runtime))
-        app = create_app(runtime.services, runtime.tokens, extra_routes=extra)
+        limits = ApiLimits.from_settings(settings.service)
+        app = create_app(runtime.services, runtime.tokens, extra_routes=extra, limits=limits)
         config = uvicorn.Config(
             app,
             host=settings.service.host,
