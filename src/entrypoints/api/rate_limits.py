@@ -19,6 +19,7 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 
+from entrypoints.api.auth import TokenRegistry
 from entrypoints.settings.service import ServiceSettings
 
 # Route handlers that run a decision cycle carry this key in their `opt`.
@@ -50,10 +51,11 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 def caller_of(request: Request[Any, Any, Any]) -> str:
-    """Whose allowance a request uses: a digest of its token (never the token), else its
-    address."""
+    """Whose allowance a request uses: a digest of its valid token (never the token itself),
+    else its address (so made-up tokens cannot each open a fresh allowance)."""
     token = bearer_token(request)
-    if token:
+    registry: TokenRegistry = request.app.state.tokens
+    if token and registry.authenticate(token) is not None:
         return "token:" + hashlib.sha256(token.encode()).hexdigest()
     return "address:" + get_remote_address(request)
 

@@ -218,6 +218,20 @@ async def test_every_mutating_route_is_rate_limited_per_token() -> None:
             assert (await c.get("/portfolio/status")).status_code == 200
 
 
+async def test_made_up_tokens_share_their_address_allowance() -> None:
+    t = build_treasury(cash=400_000)
+    limits = ApiLimits(rebalances_per_minute=100, mutations_per_minute=2)
+    async with AsyncTestClient(app=create_app(services_for(t), TOKENS, limits=limits)) as c:
+        answers = [
+            (await c.post("/resume", json={"reason": "x"}, headers=auth(f"made-up-{i:020d}")))
+            for i in range(3)
+        ]
+        assert [a.status_code for a in answers] == [401, 401, 429]
+        # A valid token still has its own allowance.
+        ok = await c.put("/market/mvrv", json={"value": 1}, headers=auth(OPERATOR))
+        assert ok.status_code == 200, ok.text
+
+
 async def test_performance_metrics_on_a_new_treasury_is_200_with_nulls_and_a_reason(
     client: tuple[Client, Treasury],
 ) -> None:
