@@ -12,11 +12,18 @@ leaves the decision approved, and the leader's `ExecuteWaitingApprovals` runs it
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from application.cycle import settle_execution
-from application.errors import CycleBusy, ExecutionRefused, NotFound, NotLeader
+from application.errors import (
+    CycleBusy,
+    EmergencyStopActive,
+    ExecutionRefused,
+    NotFound,
+    NotLeader,
+)
 from application.execution import ExecutionReport, PlanRunner
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
@@ -69,6 +76,7 @@ class DecideOnApproval:
             DecisionNotPending: it is no longer pending.
             DecisionExpired: its approval window has passed.
             ConcurrencyConflict: another approver answered at the same moment.
+            EmergencyStopActive: approving while the emergency stop is on (rejecting is allowed).
         """
         now = self._clock.now()
         async with self._uow() as uow:
@@ -91,6 +99,12 @@ class DecideOnApproval:
                 await uow.commit()
                 announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
                 raise DecisionExpired(decision.id)
+            if (
+                command.approved
+                and decision.status is DecisionStatus.PENDING
+                and await uow.flags.is_active(EMERGENCY_STOP)
+            ):
+                raise EmergencyStopActive(decision.id)  # nothing written: it stays pending
             if command.approved:
                 answered = decision.approve(command.approver, command.notes, now)
             else:
@@ -290,10 +304,17 @@ class ExpirePendingDecisions:
         self._dashboard_url = dashboard_url
 
     async def execute(
-        self, portfolio: PortfolioState | None = None, prices: PlanningPrices | None = None
+        self,
+        portfolio: PortfolioState | None = None,
+        prices: PlanningPrices | None = None,
+        *,
+        actor: str = "scheduler",
+        cause: Mapping[str, object] | None = None,
     ) -> ExpiryResult:
         """Expire what is due. With a portfolio and prices, also re-plan each pending decision
-        and expire it when the total it would move changed by more than `material_change`."""
+        and expire it when the total it would move changed by more than `material_change`.
+        Each expiry is audited as done by `actor`, with `cause` (what made it due) added to
+        its payload."""
         now = self._clock.now()
         expired: list[tuple[str, str]] = []
         answered: list[Decision] = []
@@ -311,11 +332,11 @@ class ExpirePendingDecisions:
                 await uow.decisions.update(gone)
                 answered.append(gone)
                 await uow.audit.append(
-                    "scheduler",
+                    actor,
                     "decision.expired",
                     "decision",
                     decision.id,
-                    {"reason": reason},
+                    {"reason": reason, **(cause or {})},
                     at=now,
                 )
                 expired.append((decision.id, reason))

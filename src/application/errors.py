@@ -81,3 +81,14 @@ class ExecutionRefused(PermanentError):
         self.plan_id = plan_id
         self.reasons = reasons
         super().__init__(f"plan {plan_id} refused: " + "; ".join(reasons))
+
+
+class EmergencyStopActive(PermanentError):
+    """The emergency stop is on, so nothing that moves money may be approved or started."""
+
+    def __init__(self, decision_id: str) -> None:
+        self.decision_id = decision_id
+        super().__init__(
+            f"the emergency stop is on: decision {decision_id} stays pending; "
+            "approve it after an approver resumes (POST /resume)"
+        )

@@ -30,7 +30,7 @@ from adapters.market.manual import UnitOfWorkManualMvrv
 from adapters.notify.dispatcher import NotificationDispatcher
 from adapters.persistence import migrate
 from adapters.persistence.deliveries import SqlDeliveryLog
-from adapters.persistence.engine import create_engine
+from adapters.persistence.engine import create_engine, private_directory
 from adapters.persistence.state_file import AtomicStateFile
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UuidIds
@@ -182,7 +182,9 @@ def _plain(value: SecretStr | None) -> str | None:
 
 
 async def open_database(settings: AppSettings) -> AsyncIterator[AsyncEngine]:
-    """The database engine, with its schema checked (paper mode upgrades it)."""
+    """The database engine, with its schema checked (paper mode upgrades it). The data
+    directory is made private to the owner first."""
+    private_directory(settings.database.data_dir)
     engine = create_engine(settings.database.resolved_database_url())
     try:
         await migrate.ensure_schema_current(
@@ -547,8 +549,7 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         return settings, None
     import secrets
 
-    path = settings.database.data_dir / "api_token"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_directory(settings.database.data_dir) / "api_token"
     if path.exists():
         token = path.read_text(encoding="utf-8").strip()
     else:

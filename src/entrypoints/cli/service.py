@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -25,6 +26,7 @@ from adapters.persistence.errors import SchemaBehind
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from entrypoints.api.app import create_app
+from entrypoints.api.rate_limits import ApiLimits
 from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
 from entrypoints.dashboard.routes import dashboard_routes
 from entrypoints.logging_setup import configure_logging
@@ -33,6 +35,8 @@ from entrypoints.scheduler import Scheduler, SchedulerConfig
 from entrypoints.settings.service import Mode
 
 log = logging.getLogger(__name__)
+
+PRIVATE_UMASK = 0o077
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.")]
@@ -99,7 +103,8 @@ async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> 
         extra = [*dashboard_routes()]
         if runtime.settings.paper:
             extra.extend(paper_routes(runtime))
-        app = create_app(runtime.services, runtime.tokens, extra_routes=extra)
+        limits = ApiLimits.from_settings(settings.service)
+        app = create_app(runtime.services, runtime.tokens, extra_routes=extra, limits=limits)
         config = uvicorn.Config(
             app,
             host=settings.service.host,
@@ -139,6 +144,8 @@ async def run_scheduler(settings: AppSettings, *, cycles: int | None = None) -> 
 
 
 def _start_logging(settings: AppSettings) -> None:
+    # Every file the service creates (database, state, keys, caches) is the owner's alone.
+    os.umask(PRIVATE_UMASK)
     configure_logging(settings.service.log_level, json=settings.service.log_json)
 
 
