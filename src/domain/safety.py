@@ -23,7 +23,7 @@ from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, MarketData
 from domain.money import ZERO, require_aware, require_fraction, require_non_negative
-from domain.plans import PlanKind, RebalancingPlan, TransactionType
+from domain.plans import APPROVAL_THRESHOLD_USD, PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
 from domain.projection import Projection, holdings_of, project
 
@@ -56,7 +56,7 @@ class SafetyLimits:
     min_protocol_tvl_usd: Decimal = Decimal(10_000_000)
     max_protocol_risk_score: int = 5
     protocol_risk_scores: Mapping[str, int] = field(default_factory=lambda: DEFAULT_RISK_SCORES)
-    approval_threshold_usd: Decimal = Decimal(50_000)
+    approval_threshold_usd: Decimal = APPROVAL_THRESHOLD_USD
     max_trades_per_day: int = 10
     gas_price_cap_gwei: Decimal = Decimal(100)
     black_swan_drop_24h: Decimal = Decimal("0.20")
@@ -202,15 +202,26 @@ def circuit_breaker(i: _Inputs) -> RuleVerdict:
 
 
 def volatile_cap(i: _Inputs) -> RuleVerdict:
-    """At most 40 % of the treasury in volatile assets after the plan (hard)."""
+    """At most 40 % of the treasury in volatile assets after the plan (hard).
+
+    As with the single-position cap, a plan is never rejected for not curing a breach it found:
+    when the share was already above the cap before the plan (a market move took it there), the
+    plan passes if it leaves the share no higher than before. A large position may take several
+    cycles to sell within the slippage bound; rejecting the first slices would keep the breach.
+    """
     share = i.after.volatile_share
     cap = i.limits.max_volatile_share
+    total_before = i.before.total_value_usd
+    before = i.before.volatile_value() / total_before if total_before > 0 else ZERO
+    not_worse = before > cap and share <= before
     return _verdict(
         "max_volatile_share",
-        share <= cap,
+        share <= cap or not_worse,
         _pct(cap),
         _pct(share),
-        "volatile assets (BTC/ETH) after the plan",
+        f"already above the cap before the plan ({_pct(before)}), which does not add to it"
+        if share > cap and not_worse
+        else "volatile assets (BTC/ETH) after the plan",
     )
 
 
@@ -318,6 +329,25 @@ def approval_threshold(i: _Inputs) -> RuleVerdict:
     )
 
 
+def approval_total(i: _Inputs) -> RuleVerdict:
+    """A plan that trades more than $50K in total needs a human (waived for the black-swan exit).
+
+    The single-move rule alone is dodged by splitting: five legs of $24K move $120K. The total
+    is every swap plus the larger of withdrawals and deposits (`domain.plans`), the same measure
+    the planner uses for the plan's `requires_approval`.
+    """
+    total = i.plan.traded_notional_usd
+    limit = i.limits.approval_threshold_usd
+    return _verdict(
+        "approval_total",
+        i.is_exit or total <= limit,
+        f"${limit:,.0f} per plan",
+        f"${total:,.2f}",
+        "black-swan exit is automatic" if i.is_exit else "value the plan trades in total",
+        Severity.APPROVAL,
+    )
+
+
 def trades_per_day(i: _Inputs) -> RuleVerdict:
     """At most 10 trades per UTC day, counting this plan (waived for the black-swan exit)."""
     after = i.context.trades_today + len(i.plan.required_transactions)
@@ -387,6 +417,7 @@ RULES: tuple[Callable[[_Inputs], RuleVerdict], ...] = (
     slippage_budget,
     balances_stay_positive,
     approval_threshold,
+    approval_total,
 )
 
 
