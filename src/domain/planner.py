@@ -672,7 +672,8 @@ def plan_emergency_exit(
                 )
             )
             continue
-        if gas_usd * len(pieces) > p.value_usd:
+        # Each slice must bring in more than its gas, so that cash never goes below zero.
+        if any(gas_usd >= q.usd * (ONE - swap_slippage_fraction(q.usd, config)) for q in pieces):
             skipped.append(
                 SkippedMove(
                     description=f"exit {p.asset} ${p.value_usd:.2f}",

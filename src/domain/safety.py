@@ -232,8 +232,8 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
     the cap before the plan (a market move took it there) passes when the plan does not add to
     it, that is when its value after the plan is no more than before. A black-swan exit only
     sells volatile assets into cash, so a stable position that drifted above the cap in the
-    crash never blocks it. A position the plan takes above the cap, or grows while above it,
-    fails.
+    crash never blocks it, nor one that the exit's own slippage lifts above the cap by shrinking
+    the total. Otherwise a position the plan takes above the cap, or grows while above it, fails.
     """
     cap = i.limits.max_single_position_share
     before_values = holdings_of(i.before)
@@ -243,10 +243,13 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
         ((key, share) for key, share in after_shares.items() if share > cap),
         key=lambda item: (-item[1], item[0]),
     )
+    # An exit's slippage (percents, on a large treasury) shrinks the total and may lift a
+    # position it does not touch over the cap; that must not hold the exit back.
     offending = [
         (key, share)
         for key, share in breaching
-        if before_shares.get(key, ZERO) <= cap or i.after.values[key] > before_values.get(key, ZERO)
+        if (before_shares.get(key, ZERO) <= cap and not i.is_exit)
+        or i.after.values[key] > before_values.get(key, ZERO)
     ]
     key, share = i.after.largest_position
     if offending:
@@ -254,7 +257,12 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
             f"{k[0]} {k[1]} ({_pct(s)})" for k, s in offending
         )
     elif breaching:
-        message = "already above the cap before the plan, which does not add to it: " + ", ".join(
+        found = all(before_shares[k] > cap for k, _ in breaching)
+        message = (
+            "already above the cap before the plan, which does not add to it: "
+            if found
+            else "above the cap after the exit's costs, which does not add to it: "
+        ) + ", ".join(
             f"{k[0]} {k[1]} ({_pct(before_shares[k])} before, {_pct(s)} after)"
             for k, s in breaching
         )
