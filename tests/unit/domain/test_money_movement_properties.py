@@ -45,7 +45,7 @@ HOLDINGS = (
     ("wallet", "WETH", None),
 )
 PROPERTY_SETTINGS = settings(
-    max_examples=1_200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 fraction = st.decimals(min_value=0, max_value=1, places=3)
