@@ -310,3 +310,10 @@ def test_a_plan_in_dai_books_its_sale_proceeds_as_a_wallet_position() -> None:
     assert ("wallet", "DAI") not in after.values
     assert after.lowest_cash >= 0
     assert "no_negative_balance" not in _failed(plan, before)
+
+
+def test_a_planner_approval_limit_above_the_policys_is_accepted() -> None:
+    # The plan's requires_approval must never be looser than the policy's approval rules.
+    looser = PlannerConfig(approval_threshold_usd=SafetyLimits().approval_threshold_usd + 1)
+    with pytest.raises(InvalidValue, match="approval limit"):
+        StrategyConfig(planner=looser)
