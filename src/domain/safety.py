@@ -4,10 +4,11 @@ Each rule returns a RuleVerdict(rule, passed, limit, actual, severity). A failed
 rejects the plan; a failed `approval` rule sends it to a human. The policy never raises on
 valid input and always returns every verdict, not just the first failure.
 
-Black-swan exit plans (automatic, per the spec) skip the approval threshold, the trades-per-day
-cap and the slippage budget, so that nothing delays an exit; the emergency stop, the circuit
-breaker, the gas cap and every position limit still apply. A position limit never rejects a plan
-that does not make the breach worse (see `single_position_cap`).
+Black-swan exit plans (automatic, per the spec) skip the approval rules (per move and in
+total), the trades-per-day cap and the slippage budget, so that nothing delays an exit; the
+emergency stop, the circuit breaker, the gas cap and every position limit still apply. A
+position limit never rejects a plan that does not make the breach worse (see
+`single_position_cap` and `volatile_cap`).
 """
 
 from __future__ import annotations
