@@ -104,6 +104,20 @@ def planning_prices(
     )
 
 
+def reachable_drift(
+    portfolio: PortfolioState, targets: TargetAllocations, planner: PlannerConfig
+) -> Drift:
+    """How far each bucket is from what the planner can reach of `targets`.
+
+    The caps may clamp the targets (BTC alone holds at most 24.5 % of the treasury, not the 40 %
+    an accumulation signal asks for); drift from the unclamped targets would be "beyond the
+    band" every day and trade every day without getting closer.
+    """
+    return Drift(
+        current=portfolio.current_allocations(), target=achievable_targets(targets, planner)
+    )
+
+
 def propose(
     portfolio: PortfolioState,
     targets: TargetAllocations,
@@ -148,12 +162,7 @@ def propose(
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
-    # Drift from what the planner can reach: the caps may clamp the targets (BTC alone holds at
-    # most 24.5 % of the treasury, not the 40 % an accumulation signal asks for).
-    drift = Drift(
-        current=portfolio.current_allocations(),
-        target=achievable_targets(targets, config.planner),
-    )
+    drift = reachable_drift(portfolio, targets, config.planner)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
     if not due:
         return Proposal(
