@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from domain.allocation import Bucket, TargetAllocations
 from domain.errors import InvalidValue
+from domain.market import STABLECOINS
 from domain.money import ZERO, require_aware, require_fraction, require_non_negative
 from domain.signals import RiskLevel
 
@@ -66,10 +67,13 @@ class Transaction:
 
     @property
     def source_key(self) -> tuple[str, str] | None:
-        """The (protocol, asset) position this move draws from; None when it draws cash."""
+        """The (protocol, asset) position this move draws from; None when it draws cash.
+
+        Every wallet stablecoin is cash, not only USDC: the depeg exit may sell into USDT or DAI.
+        """
         if self.tx_type is TransactionType.WITHDRAW:
             return (self.protocol, self.from_asset)
-        if self.tx_type is TransactionType.SWAP and self.from_asset != "USDC":
+        if self.tx_type is TransactionType.SWAP and self.from_asset.upper() not in STABLECOINS:
             return ("wallet", self.from_asset)
         return None
 
@@ -78,7 +82,7 @@ class Transaction:
         """The (protocol, asset) position this move fills; None when it lands in cash."""
         if self.tx_type is TransactionType.DEPOSIT:
             return (self.protocol, self.to_asset)
-        if self.tx_type is TransactionType.SWAP and self.to_asset != "USDC":
+        if self.tx_type is TransactionType.SWAP and self.to_asset.upper() not in STABLECOINS:
             return ("wallet", self.to_asset)
         return None
 
