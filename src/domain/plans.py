@@ -12,7 +12,13 @@ from types import MappingProxyType
 from domain.allocation import Bucket, TargetAllocations
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS
-from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.money import (
+    ZERO,
+    require_aware,
+    require_fraction,
+    require_no_floats,
+    require_non_negative,
+)
 from domain.signals import RiskLevel
 
 
@@ -54,6 +60,7 @@ class Transaction:
     full_exit: bool = False
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         if self.amount <= 0:
             raise InvalidValue("amount", self.amount, "must be positive")
         require_non_negative(self.amount_usd, "amount_usd")
@@ -122,6 +129,7 @@ class RebalancingPlan:
     approval_reasons: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         if not self.plan_id:
             raise InvalidValue("plan_id", self.plan_id, "must not be empty")
         require_aware(self.created_at, "created_at")

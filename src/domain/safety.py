@@ -29,7 +29,13 @@ from types import MappingProxyType
 from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, VOLATILE_ASSETS, MarketData
-from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.money import (
+    ZERO,
+    require_aware,
+    require_fraction,
+    require_no_floats,
+    require_non_negative,
+)
 from domain.plans import PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
 from domain.projection import Projection, holdings_of, project
@@ -74,6 +80,7 @@ class SafetyLimits:
     reentry_cooldown: timedelta = timedelta(hours=72)
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.max_volatile_share, "max_volatile_share")
         require_fraction(self.max_single_position_share, "max_single_position_share")
         require_fraction(self.black_swan_drop_24h, "black_swan_drop_24h")
@@ -120,6 +127,7 @@ class SafetyContext:
     reentry_blocked_until: datetime | None = None
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_aware(self.now, "now")
         if self.trades_today < 0:
             raise InvalidValue("trades_today", self.trades_today, "must not be negative")

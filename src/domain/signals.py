@@ -24,7 +24,7 @@ from types import MappingProxyType
 from domain.allocation import TargetAllocations
 from domain.errors import InvalidValue
 from domain.market import MarketData, MarketField, MarketPhase
-from domain.money import ONE, ZERO, require_aware, require_fraction
+from domain.money import ONE, ZERO, require_aware, require_fraction, require_no_floats
 from domain.phases import PhaseThresholds, classify_phase
 from domain.tactical import (
     RatchetState,
@@ -125,6 +125,7 @@ class AllocationSignal:
     exposure_known: bool = True
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.confidence, "confidence")
         require_fraction(self.tactical_exposure, "tactical_exposure")
         require_aware(self.created_at, "created_at")

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from domain.errors import InvalidValue
 from domain.market import MarketPhase
-from domain.money import ONE, ZERO, require_aware, require_fraction
+from domain.money import ONE, ZERO, require_aware, require_fraction, require_no_floats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +88,7 @@ class RatchetState:
     last_exit_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.sold_fraction, "sold_fraction")
         if self.updated_at is not None:
             require_aware(self.updated_at, "updated_at")
