@@ -471,7 +471,7 @@ class ManualMvrvIn(BaseModel):
 
 
 class EmergencyIn(BaseModel):
-    """Body of POST /emergency-stop and /resume."""
+    """Body of POST /emergency-stop, /resume and /cooldown/lift."""
 
     model_config = ConfigDict(extra="forbid")
 
