@@ -1,9 +1,9 @@
 """Operator commands that talk to the running service over its REST API.
 
 `cycle`, `signal`, `status`, `rebalance`, `decisions pending|approve|reject|history`,
-`emergency-stop`, `resume`, `lift-cooldown` and `metrics` act on the service that holds the treasury (in paper
-mode the dev chain lives inside that process), so they go through the same API, with the same
-token roles and audit trail, as the dashboard. `TREASURY_API_URL` (default
+`emergency-stop`, `resume`, `lift-cooldown` and `metrics` act on the service that holds the
+treasury (in paper mode the dev chain lives inside that process), so they go through the same
+API, with the same token roles and audit trail, as the dashboard. `TREASURY_API_URL` (default
 `http://127.0.0.1:8600`) says where it is and `TREASURY_API_TOKEN` carries the bearer token
 (paper mode prints one and keeps it in `var/api_token`).
 """
