@@ -389,7 +389,9 @@ class RunDecisionCycle:
         announce(notifier, lambda: stale_sources(market, self._config.stale_alert_after, at=now))
         if plan is None or plan.is_empty:
             return
-        if plan.kind is PlanKind.EMERGENCY_EXIT:
+        if plan.kind is PlanKind.EMERGENCY_EXIT and exit_reasons:
+            # Only a detected black swan is a black-swan exit; an exit the advisor asked for
+            # is announced as the plan waiting for a human.
             announce(notifier, lambda: black_swan_exit(decision, plan, exit_reasons, url))
         if decision.status is DecisionStatus.PENDING:
             announce(notifier, lambda: approval_pending(decision, plan, url))

@@ -200,10 +200,13 @@ def propose(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
     held = portfolio.current_allocations()[Bucket.TACTICAL]
+    notes: list[str] = []
     if not exposure_known:
         targets = _hold_tactical(targets, held)
-    if cooling:
+        notes.append("no MVRV seen yet: BTC/ETH held as they are")
+    if cooling and blocked_until is not None:
         targets = _cap_tactical(targets, held)
+        notes.append(f"no BTC/ETH buys until {blocked_until.isoformat()} (cooldown after an exit)")
     drift = Drift(current=portfolio.current_allocations(), target=targets)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
     if not due:
@@ -212,7 +215,12 @@ def propose(
             verdict=None,
             rebalance_due=False,
             black_swan=None,
-            reason=f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+            reason="; ".join(
+                [
+                    f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+                    *notes,
+                ]
+            ),
         )
     plan = planner(
         portfolio,
@@ -226,4 +234,10 @@ def propose(
     )
     verdict = policy(plan, portfolio, context, config.limits)
     why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
-    return Proposal(plan=plan, verdict=verdict, rebalance_due=True, black_swan=None, reason=why)
+    return Proposal(
+        plan=plan,
+        verdict=verdict,
+        rebalance_due=True,
+        black_swan=None,
+        reason="; ".join([why, *notes]),
+    )
