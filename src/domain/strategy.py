@@ -96,6 +96,20 @@ def reentry_blocked_until(last_exit_at: datetime | None, limits: SafetyLimits) -
     return None if last_exit_at is None else last_exit_at + limits.reentry_cooldown
 
 
+def _exit_into(plan: RebalancingPlan, into: str) -> RebalancingPlan:
+    """The exit plan with its sales landing in `into` instead of the planner's cash asset.
+
+    Only the destination changes: the planner sized and costed each sale the same way, and
+    every stablecoin in the wallet is cash.
+    """
+    moved = tuple(
+        replace(t, to_asset=into) if t.to_asset != into else t for t in plan.required_transactions
+    )
+    if moved == plan.required_transactions:
+        return plan
+    return replace(plan, required_transactions=moved, notes=(*plan.notes, f"sells into {into}"))
+
+
 def _cap_tactical(targets: TargetAllocations, ceiling: Decimal) -> TargetAllocations:
     """Targets whose tactical share is at most `ceiling`; what it gives up goes to cash."""
     if targets.tactical <= ceiling:
@@ -186,14 +200,16 @@ def propose(
                 black_swan=black_swan,
                 reason=f"exit wanted ({reason}) but no volatile position is held",
             )
-        into = exit_stablecoin(market.stablecoin_prices, config.limits)
-        plan = plan_emergency_exit(
-            portfolio,
-            prices=prices,
-            plan_id=plan_id,
-            now=now,
-            reason=reason,
-            config=replace(config.planner, cash_asset=into),
+        plan = _exit_into(
+            plan_emergency_exit(
+                portfolio,
+                prices=prices,
+                plan_id=plan_id,
+                now=now,
+                reason=reason,
+                config=config.planner,
+            ),
+            exit_stablecoin(market.stablecoin_prices, config.limits),
         )
         verdict = policy(plan, portfolio, context, config.limits)
         return Proposal(
