@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome
 from domain.decisions import DecisionStatus
-from tests.unit.application.conftest import Treasury
+from tests.unit.application.conftest import Treasury, build_treasury
 
 D = Decimal
 
@@ -73,3 +74,25 @@ async def test_after_the_cooldown_nothing_is_bought_while_the_trigger_persists(
         for t in (result.plan.required_transactions if result.plan else ())
     )
     assert balanced.book.state().volatile_value() == 0
+
+
+async def test_a_buy_approved_after_a_black_swan_exit_is_refused_during_the_cooldown() -> None:
+    t = build_treasury(cash=380_000, holdings={("wallet", "WBTC"): D(20_000)})
+    waiting = await t.cycle.execute(CycleCommand())
+    assert waiting.outcome is CycleOutcome.PENDING_APPROVAL
+    assert waiting.plan is not None
+    assert any(tx.to_asset in ("WBTC", "WETH") for tx in waiting.plan.required_transactions)
+    # The market crashes while the buy waits: the exit goes out, then a human approves the buy.
+    t.market.set(btc_change_24h=D("-0.22"))
+    crash = await t.cycle.execute(CycleCommand())
+    assert crash.outcome is CycleOutcome.EXECUTED
+    t.clock.advance(timedelta(hours=1))
+    await t.approve.execute(
+        ApprovalCommand(decision_id=waiting.decision.id, approved=True, approver="bob")
+    )
+    report = await t.execute_approved.execute(waiting.decision.id)
+    assert report is not None
+    assert not report.succeeded
+    assert report.error is not None
+    assert "reentry_cooldown" in report.error
+    assert t.book.state().volatile_value() == 0
