@@ -117,6 +117,14 @@ class SetManualMvrv:
         return value
 
 
+class CooldownNotInForce(NotFound):
+    """No re-entry cooldown is in force (no exit recorded, or it has run out): nothing to lift."""
+
+    def __init__(self) -> None:
+        super().__init__("re-entry cooldown", "in force")
+        self.args = ("no re-entry cooldown is in force, so there is nothing to lift",)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CooldownLifted:
     """A re-entry cooldown a human ended early: whose exit, until when it would have run, who
@@ -143,7 +151,7 @@ class LiftReentryCooldown:
 
         Raises:
             InvalidValue: no reason given.
-            NotFound: no cooldown is in force.
+            CooldownNotInForce: no cooldown is in force (a NotFound).
         """
         if not change.reason.strip():
             raise InvalidValue("reason", change.reason, "say why")
@@ -152,7 +160,7 @@ class LiftReentryCooldown:
             ratchet = await uow.strategy.ratchet()
             ends = reentry_blocked_until(ratchet.last_exit_at, self._limits)
             if ratchet.last_exit_at is None or ends is None or ends <= now:
-                raise NotFound("re-entry cooldown", "in force")
+                raise CooldownNotInForce()
             lifted = CooldownLifted(
                 exit_at=ratchet.last_exit_at,
                 would_end_at=ends,
