@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from application.approvals import (
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.learning import RecordDecisionOutcomes
-from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
 from application.ports.clock import Clock
@@ -292,9 +292,15 @@ async def open_election(
 
 
 def strategy_for(settings: AppSettings) -> StrategyConfig:
-    """The strategy configuration (spec defaults)."""
-    del settings
-    return StrategyConfig()
+    """The strategy configuration: the spec's defaults, with the limits the settings change."""
+    service = settings.service
+    changes: dict[str, Any] = {}
+    if service.reentry_cooldown_hours is not None:
+        changes["reentry_cooldown"] = timedelta(hours=service.reentry_cooldown_hours)
+    if service.exit_stablecoins is not None:
+        changes["exit_stablecoins"] = tuple(service.exit_stablecoins.split(","))
+    defaults = StrategyConfig()
+    return replace(defaults, limits=replace(defaults.limits, **changes)) if changes else defaults
 
 
 def build_services(
@@ -356,6 +362,7 @@ def build_services(
         ),
         emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),
         resume=Resume(clock=clock, uow=uow, notifier=notifier),
+        lift_cooldown=LiftReentryCooldown(clock=clock, uow=uow, strategy=strategy),
         manual_mvrv=SetManualMvrv(clock=clock, uow=uow),
         performance=GetPerformanceMetrics(
             uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
