@@ -40,6 +40,7 @@ from application.ports.chain import (
     TransactionReverted,
 )
 from application.ports.clock import Clock
+from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 from application.ports.persistence import UnitOfWorkFactory
 from domain.errors import DomainError
 from domain.execution import ExecutedTransaction, StepStatus
@@ -84,6 +85,7 @@ class ExecutionEngine:
         clock: Clock,
         eth_usd: Callable[[], Awaitable[Decimal]],
         sender: str = "",
+        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         self._uow = uow_factory
         self._executor = executor
@@ -92,6 +94,7 @@ class ExecutionEngine:
         self._clock = clock
         self._eth_usd = eth_usd
         self._sender = sender
+        self._faults = faults
         self._lock = asyncio.Lock()
 
     async def execute(self, plan: RebalancingPlan, decision_id: str) -> ExecutionReport:
@@ -115,6 +118,7 @@ class ExecutionEngine:
             except (ApplicationError, DomainError) as exc:
                 return await self._refuse(plan, decision_id, f"could not build the plan: {exc}")
             steps = await self._persist_intent(plan, decision_id, built)
+            self._faults.reach(FaultPoint.AFTER_INTENT)
             return await self._finish(plan, decision_id, await self._chunk(plan, built, steps))
 
     async def _build(
@@ -152,6 +156,7 @@ class ExecutionEngine:
                     await uow.commit()
                 break
             steps = await self._persist_intent(plan, decision_id, built, start=start)
+            self._faults.reach(FaultPoint.AFTER_INTENT)
             start += len(steps)
             chunk = await self._chunk(plan, built, steps)
             outcome.merge(chunk)
@@ -366,6 +371,7 @@ class ExecutionEngine:
                 "gas_used": receipt.gas_used,
             },
         )
+        self._faults.reach(FaultPoint.AFTER_RECEIPT)
         return step, None
 
     def _with_receipt(

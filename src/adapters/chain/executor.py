@@ -65,6 +65,7 @@ from application.ports.chain import (
     TransactionReverted,
     UnsignedTransaction,
 )
+from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ class Web3Executor:
         max_gas_share: Decimal = Decimal("0.01"),
         simulation: SimulationMode = SimulationMode.AUTO,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be >= 1")
@@ -244,6 +246,7 @@ class Web3Executor:
         self._max_gas_share = max_gas_share
         self._mode = simulation
         self._now = now
+        self._faults = faults
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -400,6 +403,7 @@ class Web3Executor:
             "validation": False,
         }
         answer = await self._raw("eth_simulateV1", [payload, "latest"])
+        self._faults.reach(FaultPoint.MID_SIMULATION)
         if "error" in answer:
             message = str(answer["error"].get("message", answer["error"]))
             return [
@@ -490,6 +494,8 @@ class Web3Executor:
         steps = []
         for index, request in enumerate(requests):
             gas, reason = await self._call_and_estimate(request)
+            if index == 0:
+                self._faults.reach(FaultPoint.MID_SIMULATION)
             # Without a bundle, a later step may fail only because an earlier one is not mined
             # yet; such a step is marked deferred and simulated again right before it is sent.
             deferred = reason is not None and index > 0
@@ -560,6 +566,8 @@ class Web3Executor:
                         gas_cost = gas * int(receipt["effectiveGasPrice"])
                         if int(receipt["status"]) != 1:
                             reason = "reverted when executed on the snapshot"
+                    # Before the revert: the snapshot's transactions are still on the node.
+                    self._faults.reach(FaultPoint.MID_SIMULATION)
                 outcomes = []
                 if reason is None:
                     for check, was in zip(request.checks, before, strict=True):
@@ -682,7 +690,9 @@ class Web3Executor:
                     },
                 )
                 raise
+            self._faults.reach(FaultPoint.AFTER_SIGN)
             await self._broadcast(attempt)
+            self._faults.reach(FaultPoint.AFTER_BROADCAST)
             return await self._follow(step_id, request, [attempt])
 
     async def _prepare(self, step_id: str, request: TransactionRequest) -> BroadcastAttempt:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.faults import FaultSpec
 
 
 class Mode(StrEnum):
@@ -62,6 +64,21 @@ class ServiceSettings(BaseSettings):
     dashboard_url: str | None = None
     risk_free_rate: Decimal = Field(default=Decimal("0.04"), gt=-1, lt=1)
     """Annual risk-free rate for the Sharpe and Sortino ratios (`TREASURY_RISK_FREE_RATE`)."""
+    fault_at: str | None = None
+    """Tests only (`TREASURY_FAULT_AT`): SIGKILL the process at this execution boundary,
+    `<boundary>` or `<boundary>@<n>` (see docs/chain.md). Off unless set."""
+
+    @field_validator("fault_at")
+    @classmethod
+    def _known_fault(cls, value: str | None) -> str | None:
+        if value:
+            FaultSpec.parse(value)
+        return value or None
+
+    @property
+    def fault_spec(self) -> FaultSpec | None:
+        """The parsed `TREASURY_FAULT_AT`, or None when crash injection is off."""
+        return FaultSpec.parse(self.fault_at) if self.fault_at else None
 
     @model_validator(mode="after")
     def _apply_mode_presets(self) -> ServiceSettings:

@@ -27,6 +27,7 @@ from application.ports.chain import (
     TransactionRequest,
     TransactionReverted,
 )
+from application.ports.faults import FaultPoint
 from domain.allocation import TargetAllocations
 from domain.execution import StepStatus
 from domain.plans import RebalancingPlan, Transaction, TransactionType
@@ -332,3 +333,34 @@ async def test_move_by_move_stops_at_a_move_that_still_cannot_be_built(rig: Rig)
     assert not report.succeeded
     assert "could not build move 2" in (report.error or "")
     assert rig.executor.sent == ["plan-1:0", "plan-1:1"]
+
+
+@dataclass
+class RecordingFaults:
+    """A FaultPoints that notes each boundary reached, in order."""
+
+    reached: list[str] = field(default_factory=list)
+
+    def reach(self, point: FaultPoint) -> None:
+        self.reached.append(point.value)
+
+
+async def test_the_engine_reaches_after_intent_once_steps_are_saved_and_after_receipt_per_step(
+    rig: Rig,
+) -> None:
+    faults = RecordingFaults()
+
+    async def eth_usd() -> Decimal:
+        return D(3000)
+
+    engine = ExecutionEngine(
+        uow_factory=rig.uow,
+        executor=rig.executor,
+        builder=FakeBuilder(),
+        journal=rig.journal,
+        clock=FixedClock(NOW),
+        eth_usd=eth_usd,
+        faults=faults,
+    )
+    await engine.execute(plan(move("aave", 10_000)), "dec-1")
+    assert faults.reached == ["after_intent", "after_receipt", "after_receipt"]
