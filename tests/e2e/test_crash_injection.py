@@ -36,7 +36,7 @@ import pytest
 from tests.e2e.harness import APPROVER, OPERATOR, ROOT, PaperServer, paper_server
 from tests.integration.devchain.fixtures import running_anvil
 
-pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=600)]
+pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=420)]
 
 SETTLED = {"executed", "partially_executed", "failed"}
 FINISHED_STEPS = {"confirmed", "failed", "dropped"}
@@ -279,7 +279,7 @@ def test_a_kill_at_every_execution_boundary_is_recovered_without_a_stale_or_doub
     for boundary in [*BOUNDARIES, None]:
         fault = {"TREASURY_FAULT_AT": boundary} if boundary else {}
         seen = decisions_in(database)
-        with paper_server(tmp_path, **fault, **env) as server:
+        with paper_server(tmp_path, ready_timeout_s=300, **fault, **env) as server:
             if rounds:
                 check_recovered(server, rounds[-1])
             if boundary is not None:
