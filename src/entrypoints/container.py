@@ -6,9 +6,10 @@ hold connections are `Resource` providers: they are opened on first use (so an u
 adapter is never built) and closed by `Runtime.aclose()` in reverse order.
 
 `bootstrap()` is the one entry: it checks live-mode requirements, opens everything, and returns
-a `Runtime` holding the `Services` the API, CLI and scheduler call. Steps a crash left unfinished
-are reconciled by `Runtime.take_over()`, once this process has won the leader election (a
-standby must not touch the steps the leader is executing).
+a `Runtime` holding the `Services` the API, CLI and scheduler call. What a crash left is
+recovered by `Runtime.take_over()` (`Recover`: resolves signed-but-unconfirmed steps, settles
+interrupted decisions) once this process has won the leader election and before it plans
+anything (a standby must not touch the steps the leader is executing).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from application.queries import (
     ProbeResult,
     ReadAudit,
 )
+from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
@@ -465,14 +467,26 @@ class Runtime:
             await self.daily_summary.execute()
 
     async def take_over(self) -> None:
-        """Once this process has won the leader election, before it leads: settle the steps a
-        crash (of this process or of the previous leader) left unfinished, and in paper mode
+        """Once this process has won the leader election, before it leads: recover what a crash
+        (of this process or of the previous leader) left unfinished, and in paper mode
         resume on the calendar the previous leader left in the data directory."""
         if isinstance(self.clock, PaperClock):
             self.clock.reload()
-        changed = await self.chain.runner.reconcile()
-        if changed:
-            log.warning("reconciled unfinished steps on taking over", extra={"steps": len(changed)})
+        # Before this process plans anything: settle what a crash left.
+        recovered = await Recover(
+            uow=self.uow,
+            runner=self.chain.runner,
+            clock=self.clock,
+            strategy=self.container.strategy(),
+            notifier=await _resolved(self.container.notifier()),
+            dashboard_url=self.settings.service.public_url,
+        ).execute()
+        if recovered.unsettled:
+            log.warning(
+                "decisions wait for steps still pending on chain; new plans are refused "
+                "until they settle",
+                extra={"decisions": list(recovered.unsettled)},
+            )
 
     async def while_leading(self) -> None:
         """The leader's duty every election interval: run approvals recorded on a standby."""

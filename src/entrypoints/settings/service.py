@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.faults import FaultSpec
 from domain.market import STABLECOINS
 
 
@@ -92,6 +93,22 @@ class ServiceSettings(BaseSettings):
                 f" got {value!r}"
             )
         return ",".join(names)
+
+    fault_at: str | None = None
+    """Tests only (`TREASURY_FAULT_AT`): SIGKILL the process at this execution boundary,
+    `<boundary>` or `<boundary>@<n>` (see docs/chain.md). Off unless set."""
+
+    @field_validator("fault_at")
+    @classmethod
+    def _known_fault(cls, value: str | None) -> str | None:
+        if value:
+            FaultSpec.parse(value)
+        return value or None
+
+    @property
+    def fault_spec(self) -> FaultSpec | None:
+        """The parsed `TREASURY_FAULT_AT`, or None when crash injection is off."""
+        return FaultSpec.parse(self.fault_at) if self.fault_at else None
 
     @model_validator(mode="after")
     def _apply_mode_presets(self) -> ServiceSettings:
