@@ -384,7 +384,14 @@ async def _open_rpc(
                     pool=addresses.curve_3pool,
                     lp_token=addresses.curve_3pool_lp or "",
                 ),
-                pendle=Pendle(client, w3, chain_id=chain_id, base_url=chain.pendle_base_url),
+                pendle=Pendle(
+                    client,
+                    w3,
+                    chain_id=chain_id,
+                    cash_token=addresses.tokens["USDC"].address,
+                    cash_decimals=addresses.tokens["USDC"].decimals,
+                    base_url=chain.pendle_base_url,
+                ),
                 pendle_market=chain.pendle_market,
                 swap=OneInch(
                     client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url

@@ -94,6 +94,8 @@ class DevChainConfig:
     pendle_days_to_expiry: int = 180
     pendle_fee: Decimal = Decimal("0.0005")
     pendle_liquidity: Decimal = Decimal("20000000")
+    # PT decimals follow the SY (18 for USDe-type markets live), not USDC's 6.
+    pendle_pt_decimals: int = 18
     router_fee_bps: int = 5
     # Price impact = trade USD / (trade USD + depth): $1M against $500M depth is about 0.2 %.
     router_depth_usd: Decimal = Decimal("500000000")
@@ -344,7 +346,9 @@ async def _deploy_pendle(
     # Pendle maturities fall at 00:00 UTC.
     expiry = (now + config.pendle_days_to_expiry * DAY) // DAY * DAY
     label = time.strftime("%d%b%Y", time.gmtime(expiry)).upper()
-    pt = await sender.deploy("ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", 6)
+    pt = await sender.deploy(
+        "ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", config.pendle_pt_decimals
+    )
     market = await sender.deploy(
         "PendleMarket",
         pt.address,

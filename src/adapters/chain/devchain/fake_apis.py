@@ -35,16 +35,18 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import contract_at
+from adapters.chain.devchain.recorded import recorded
 
 logger = logging.getLogger(__name__)
 
 NATIVE_ETH_PLACEHOLDER = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 WAD = Decimal(10) ** 18
 SECONDS_PER_YEAR = Decimal(31_536_000)
 SWAP_GAS_FALLBACK = 180_000
 _JSON = msgspec.json.Encoder(decimal_format="number")
 _REVERTS = (ContractLogicError, TransactionFailed)
+RECORDED_MARKETS = "pendle_markets_all.json"
+RECORDED_USDC_MARKET = 1  # ynRWAx: USDC in inputTokens and accountingAsset, not outputTokens
 
 
 class _ApiError(Exception):
@@ -330,57 +332,48 @@ class _Pendle:
     def _asset_id(self, address: str) -> str:
         return f"{self.chain.book.chain_id}-{address.lower()}"
 
+    def _reprefixed(self, asset_id: str) -> str:
+        """A recorded `<chainId>-<address>` id moved onto the dev chain's id."""
+        return self._asset_id(asset_id.split("-", 1)[1])
+
     async def market_json(self) -> dict[str, Any]:
+        """The recorded USDC market with the dev chain's addresses and state (see
+        `payloads/README.md` for what is substituted and why)."""
         book = self.chain.book
         w3 = self.chain.w3
         market = contract_at(w3, "PendleMarket", book.pendle_market)
         pt = contract_at(w3, "ERC20", book.pendle_pt)
         usdc = contract_at(w3, "ERC20", book.token("USDC"))
         implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
-        fee = Decimal(int(await market.functions.swapFee().call())) / WAD
+        pt_decimals = int(await pt.functions.decimals().call())
         liquidity = Decimal(int(await usdc.functions.balanceOf(book.pendle_market).call())).scaleb(
-            -6
+            -book.decimals["USDC"]
         )
-        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-6)
+        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-pt_decimals)
         expiry = datetime.fromtimestamp(book.pendle_expiry, UTC)
-        now = datetime.fromtimestamp(await self.chain.now(), UTC)
+        item: dict[str, Any] = recorded(RECORDED_MARKETS)["results"][RECORDED_USDC_MARKET]
+        recorded_usdc = item["accountingAsset"]
         usdc_id = self._asset_id(book.token("USDC"))
-        return {
-            "chainId": book.chain_id,
-            "address": book.pendle_market.lower(),
-            "name": "USDC (dev)",
-            "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "pt": self._asset_id(book.pendle_pt),
-            "yt": self._asset_id(ZERO_ADDRESS),
-            "sy": usdc_id,
-            "underlyingAsset": usdc_id,
-            "accountingAsset": usdc_id,
-            "rewardTokens": [],
-            "inputTokens": [usdc_id],
-            "outputTokens": [usdc_id],
-            "details": {
-                "liquidity": liquidity,
-                "totalTvl": liquidity + total_pt,
-                "tradingVolume": Decimal(0),
-                "underlyingApy": Decimal(0),
-                "swapFeeApy": Decimal(0),
-                "pendleApy": Decimal(0),
-                "ytFloatingApy": Decimal(0),
-                "impliedApy": implied,
-                "feeRate": fee,
-                "yieldRange": {"min": implied, "max": implied},
-                "aggregatedApy": implied,
-                "maxBoostedApy": implied,
-                "totalPt": total_pt,
-                "totalSy": liquidity,
-                "totalSupply": total_pt,
-                "totalActiveSupply": total_pt,
-            },
-            "isNew": False,
-            "isPrime": True,
-            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "categoryIds": ["stables"],
-        }
+
+        def on_dev_chain(asset_id: str) -> str:
+            return usdc_id if asset_id == recorded_usdc else self._reprefixed(asset_id)
+
+        item.update(
+            chainId=book.chain_id,
+            address=book.pendle_market.lower(),
+            name="USDC (dev)",
+            expiry=expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            pt=self._asset_id(book.pendle_pt),
+            yt=self._reprefixed(item["yt"]),
+            sy=self._reprefixed(item["sy"]),
+            underlyingAsset=self._reprefixed(item["underlyingAsset"]),
+            accountingAsset=usdc_id,
+            rewardTokens=[self._reprefixed(t) for t in item["rewardTokens"]],
+            inputTokens=[on_dev_chain(t) for t in item["inputTokens"]],
+            outputTokens=[on_dev_chain(t) for t in item["outputTokens"]],
+        )
+        item["details"].update(impliedApy=implied, liquidity=liquidity, totalPt=total_pt)
+        return item
 
     async def markets_all(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         skip = _uint(str(request.query_params.get("skip", "0")), "skip")
@@ -394,6 +387,10 @@ class _Pendle:
             and _uint(str(chain_param), "chainId") != self.chain.book.chain_id
         ):
             markets = []
+        ids = request.query_params.get("ids")
+        if ids is not None:
+            wanted = {i.strip().lower() for i in str(ids).split(",")}
+            markets = [m for m in markets if f"{m['chainId']}-{m['address']}" in wanted]
         # The one dev market is active until maturity; isActive filters on that, as live.
         active_filter = str(request.query_params.get("isActive", "")).lower()
         active = await self.chain.now() < self.chain.book.pendle_expiry
@@ -407,12 +404,21 @@ class _Pendle:
         return {"markets": [await self.market_json()]}
 
     async def quote(
-        self, token_in: str, amount_in: int, token_out: str, receiver: str, slippage: Decimal
+        self,
+        token_in: str,
+        amount_in: int,
+        token_out: str,
+        receiver: str,
+        slippage: Decimal,
+        *,
+        aggregator: bool = False,
     ) -> _PendleQuote:
         book = self.chain.book
         w3 = self.chain.w3
         usdc, pt = book.token("USDC").lower(), book.pendle_pt.lower()
         market = contract_at(w3, "PendleMarket", book.pendle_market)
+        await self._require_route(token_in, token_out, aggregator)
+        scale = Decimal(int(await market.functions.ptScale().call()))
         if amount_in == 0:
             raise _ApiError(400, "amountsIn must be greater than 0")
         if slippage >= 1:
@@ -428,7 +434,9 @@ class _Pendle:
                 out = int(await market.functions.previewSwapExactTokenForPt(amount_in).call())
                 minimum = _floor(Decimal(out) * (1 - slippage))
                 effective = (
-                    (Decimal(out) / Decimal(amount_in)) ** (1 / years) - 1 if years else None
+                    (Decimal(out) / scale / Decimal(amount_in)) ** (1 / years) - 1
+                    if years
+                    else None
                 )
                 return _PendleQuote(
                     method="swapExactTokenForPt",
@@ -455,7 +463,9 @@ class _Pendle:
                     else ("receiver", "exactPtIn", "minTokenOut")
                 )
                 effective = (
-                    (Decimal(amount_in) / Decimal(out)) ** (1 / years) - 1 if years else None
+                    (Decimal(amount_in) / scale / Decimal(out)) ** (1 / years) - 1
+                    if years and out
+                    else None
                 )
                 return _PendleQuote(
                     method=method,
@@ -474,6 +484,27 @@ class _Pendle:
             raise _ApiError(400, f"cannot quote: {exc}") from exc
         raise _ApiError(400, "no route: the dev chain trades only USDC <-> PT")
 
+    async def _require_route(self, token_in: str, token_out: str, aggregator: bool) -> None:
+        """As live: a token the SY does not take in (or give out) needs the aggregator.
+
+        The market's own PT is always tradable; USDC only where the recorded market lists it.
+        """
+        if aggregator:
+            return
+        market = await self.market_json()
+        pt = market["pt"]
+        for token, listed, side in (
+            (token_in, market["inputTokens"], "tokensIn"),
+            (token_out, market["outputTokens"], "tokensOut"),
+        ):
+            asset_id = self._asset_id(token)
+            if asset_id != pt and asset_id not in listed:
+                raise _ApiError(
+                    400,
+                    f"{side} {token.lower()} is not supported by the SY of this market; "
+                    "set enableAggregator=true to route it through an aggregator",
+                )
+
     async def convert(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
         self.chain.check_chain(chain_id)
         receiver = self.chain.checksum(_required(request, "receiver"), "receiver")
@@ -484,7 +515,14 @@ class _Pendle:
         if len(tokens_in) != 1 or len(amounts_in) != 1 or len(tokens_out) != 1:
             raise _ApiError(400, "the dev chain converts one token into one token")
         amount_in = _uint(amounts_in[0], "amountsIn")
-        q = await self.quote(tokens_in[0], amount_in, tokens_out[0], receiver, slippage)
+        q = await self.quote(
+            tokens_in[0],
+            amount_in,
+            tokens_out[0],
+            receiver,
+            slippage,
+            aggregator=_is_true(request, "enableAggregator"),
+        )
         data: dict[str, Any] = {"priceImpact": q.price_impact}
         additional = str(request.query_params.get("additionalData", "")).split(",")
         if "impliedApy" in additional:
@@ -529,6 +567,7 @@ class _Pendle:
             _required(request, "tokenOut"),
             receiver,
             slippage,
+            aggregator=_is_true(request, "enableAggregator"),
         )
         data: dict[str, Any] = {"amountOut": str(q.amount_out), "priceImpact": q.price_impact}
         if "impliedApy" in str(request.query_params.get("additionalData", "")):

@@ -67,7 +67,14 @@ def devchain_venues(
         curve=Curve3Pool.with_tokens(
             w3, tokens, chain_id=book.chain_id, pool=book.curve_pool, lp_token=book.curve_lp
         ),
-        pendle=Pendle(client, w3, chain_id=book.chain_id, base_url=pendle_base_url),
+        pendle=Pendle(
+            client,
+            w3,
+            chain_id=book.chain_id,
+            cash_token=tokens["USDC"].address,
+            cash_decimals=tokens["USDC"].decimals,
+            base_url=pendle_base_url,
+        ),
         pendle_market=book.pendle_market,
         swap=OneInch(
             client,
