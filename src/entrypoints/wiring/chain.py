@@ -394,7 +394,12 @@ async def _open_rpc(
                 ),
                 pendle_market=chain.pendle_market,
                 swap=OneInch(
-                    client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url
+                    client,
+                    w3,
+                    chain_id=chain_id,
+                    api_key=key,
+                    base_url=chain.oneinch_base_url,
+                    api_version=chain.oneinch_api_version,
                 ),
             )
             executor = _executor(w3, signer, engine, chain_id, settings, dev=False)

@@ -174,6 +174,37 @@ async def test_oneinch_swap_refuses_without_allowance(
     assert "Not enough allowance" in response.json()["description"]
 
 
+@pytest.mark.parametrize("version", ["v6.0", "v6.1"])
+async def test_oneinch_serves_both_api_versions(
+    devchain: DevChain, fake_apis: FakeApiServer, version: str
+) -> None:
+    path = f"/swap/{version}/{devchain.book.chain_id}/approve/spender"
+    response = await get(fake_apis, path, {}, headers=AUTH)
+    assert response.json() == {"address": devchain.book.router.lower()}
+
+
+async def test_oneinch_refuses_slippage_in_exponent_notation(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    me = devchain.treasury_address
+    response = await get(
+        fake_apis,
+        oneinch(devchain, "swap"),
+        {
+            "src": devchain.book.token("USDC"),
+            "dst": devchain.book.token("DAI"),
+            "amount": USDC,
+            "from": me,
+            "origin": me,
+            "slippage": "1E+1",
+            "disableEstimate": "true",
+        },
+        headers=AUTH,
+    )
+    assert response.status_code == 400
+    assert "slippage" in response.json()["description"]
+
+
 async def test_oneinch_impossible_quote_is_a_400_in_the_error_shape(
     devchain: DevChain, fake_apis: FakeApiServer
 ) -> None:

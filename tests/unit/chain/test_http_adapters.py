@@ -9,9 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from web3 import AsyncWeb3
 
 from adapters.chain.aave import supply_apy
 from adapters.chain.defillama import DefiLlama
+from adapters.chain.oneinch import OneInch, slippage_percent
 from adapters.chain.pendle import pt_price
 from adapters.chain.tokens import minimum_after_slippage
 from application.ports.chain import ProtocolUnavailable
@@ -77,3 +79,45 @@ def test_minimum_output_rounds_down_and_refuses_absurd_slippage() -> None:
 
 def test_reference_oneinch_error_payload_has_a_description() -> None:
     assert json.loads(_payload("oneinch_error_400.json"))["description"] == "insufficient liquidity"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "percent"),
+    [
+        pytest.param(Decimal("0.1"), "10", id="10 %"),
+        pytest.param(Decimal("0.5"), "50", id="50 %"),
+        pytest.param(Decimal("0.01"), "1", id="1 %"),
+        pytest.param(Decimal("0.005"), "0.5", id="half a percent"),
+        pytest.param(Decimal("0.0001"), "0.01", id="1 bp"),
+        pytest.param(Decimal("0.100"), "10", id="trailing zeros"),
+    ],
+)
+def test_1inch_slippage_is_plain_percent_never_exponent_notation(
+    fraction: Decimal, percent: str
+) -> None:
+    assert slippage_percent(fraction) == percent
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("base_url", "version", "expected"),
+    [
+        pytest.param(
+            "https://api.1inch.dev", "v6.0", "https://api.1inch.dev/swap/v6.0/1/quote", id="v6.0"
+        ),
+        pytest.param(
+            "https://api.1inch.com", "v6.1", "https://api.1inch.com/swap/v6.1/1/quote", id="v6.1"
+        ),
+    ],
+)
+async def test_1inch_api_version_and_host_are_configurable(
+    base_url: str, version: str, expected: str
+) -> None:
+    route = respx.get(expected).respond(text=_payload("oneinch_quote.json"))
+    async with httpx.AsyncClient() as client:
+        venue = OneInch(
+            client, AsyncWeb3(), chain_id=1, api_key="k", base_url=base_url, api_version=version
+        )
+        quote = await venue.quote("0x" + "11" * 20, "0x" + "22" * 20, 10**18)
+    assert route.called
+    assert quote.amount_out == 3513482917

@@ -1,14 +1,20 @@
-"""Loopback fake 1inch (Swap API v6.0) and Pendle (hosted SDK) HTTP APIs for the dev chain.
+"""Loopback fake 1inch (Swap API v6.0/v6.1), Pendle (hosted SDK) and Curve HTTP APIs for the
+dev chain.
 
-They answer in the real services' response shapes, with calldata for the dev-chain contracts
-computed from on-chain state, so the protocol adapters run the same code path as live:
+They answer with payloads recorded from the real services (`payloads/`, each file naming its
+source and date; see `payloads/README.md` for what is substituted), filled with calldata and
+state from the dev-chain contracts, so the protocol adapters run the same code path as live
+and meet the same shapes:
 
-- 1inch: `GET /swap/v6.0/{chainId}/quote|swap|approve/spender|approve/allowance|
-  approve/transaction`, Bearer auth, 400 `{error, description, statusCode, requestId, meta}`.
+- 1inch: `GET /swap/{v6.0|v6.1}/{chainId}/quote|swap|approve/spender|approve/allowance|
+  approve/transaction`, Bearer auth, 400 `{error, description, statusCode, requestId, meta}`;
+  `slippage` must be a plain number (the API validates it as one; "1E+1" is refused).
   Point the 1inch adapter's base URL at `http://127.0.0.1:PORT` instead of
   `https://api.1inch.dev`.
-- Pendle: `GET /core/v2/markets/all`, `/core/v2/sdk/{chainId}/convert`,
-  `/core/v1/sdk/{chainId}/markets/{market}/swap`, `/core/v1/{chainId}/markets/active`.
+- Pendle: `GET /core/v2/markets/all` (the recorded ynRWAx market, `ids` honoured),
+  `/core/v2/sdk/{chainId}/convert`, `/core/v1/sdk/{chainId}/markets/{market}/swap`,
+  `/core/v1/{chainId}/markets/active`. As live, a token the market's SY does not take in or
+  give out (USDC is not in its `outputTokens`) needs `enableAggregator=true`.
   Point the Pendle adapter's base URL at `http://127.0.0.1:PORT/core`.
 """
 
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +50,8 @@ NATIVE_ETH_PLACEHOLDER = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 WAD = Decimal(10) ** 18
 SECONDS_PER_YEAR = Decimal(31_536_000)
 SWAP_GAS_FALLBACK = 180_000
+ONEINCH_VERSIONS = ("v6.0", "v6.1")
+PLAIN_NUMBER = re.compile(r"\d+(\.\d+)?")
 _JSON = msgspec.json.Encoder(decimal_format="number")
 _REVERTS = (ContractLogicError, TransactionFailed)
 RECORDED_MARKETS = "pendle_markets_all.json"
@@ -223,7 +232,11 @@ class _OneInch:
         amount = _uint(_required(request, "amount"), "amount")
         sender = self.chain.checksum(_required(request, "from"), "from")
         _required(request, "origin")
-        slippage = _fraction(_required(request, "slippage"), "slippage")
+        slippage_text = _required(request, "slippage")
+        if not PLAIN_NUMBER.fullmatch(slippage_text):
+            # The API validates a plain number; "1E+1" is refused, not read as 10.
+            raise _ApiError(400, "slippage must be a number between 0 and 50")
+        slippage = _fraction(slippage_text, "slippage")
         if slippage > 50:
             raise _ApiError(400, "slippage must be between 0 and 50")
         receiver_param = request.query_params.get("receiver")
@@ -592,8 +605,11 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
     oneinch = _OneInch(chain, oneinch_api_key)
     pendle = _Pendle(chain)
 
-    async def answer_1inch(coro: Any) -> Response[bytes]:
+    async def answer_1inch(version: str, coro: Any) -> Response[bytes]:
         try:
+            if version not in ONEINCH_VERSIONS:
+                coro.close()
+                raise _ApiError(404, f"Cannot GET /swap/{version}")
             return _json(await coro)
         except _ApiError as error:
             return _oneinch_error(error)
@@ -610,29 +626,35 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
             logger.warning("fake Pendle API: dev chain unavailable", extra={"error": str(exc)})
             return _pendle_error(_ApiError(500, "dev chain node unavailable"))
 
-    @get("/swap/v6.0/{chain_id:int}/quote")
-    async def quote(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.quote(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/quote")
+    async def quote(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.quote(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/swap")
-    async def swap(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.swap(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/swap")
+    async def swap(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.swap(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/spender")
-    async def spender(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.spender(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/approve/spender")
+    async def spender(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.spender(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/allowance")
+    @get("/swap/{version:str}/{chain_id:int}/approve/allowance")
     async def allowance(
-        request: Request[Any, Any, Any], chain_id: FromPath[int]
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
     ) -> Response[bytes]:
-        return await answer_1inch(oneinch.allowance(request, chain_id))
+        return await answer_1inch(version, oneinch.allowance(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/transaction")
+    @get("/swap/{version:str}/{chain_id:int}/approve/transaction")
     async def approve_transaction(
-        request: Request[Any, Any, Any], chain_id: FromPath[int]
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
     ) -> Response[bytes]:
-        return await answer_1inch(oneinch.approve_transaction(request, chain_id))
+        return await answer_1inch(version, oneinch.approve_transaction(request, chain_id))
 
     @get("/core/v2/markets/all")
     async def markets_all(request: Request[Any, Any, Any]) -> Response[bytes]:
