@@ -12,7 +12,9 @@ import respx
 from web3 import AsyncWeb3
 
 from adapters.chain.aave import supply_apy
+from adapters.chain.curve_api import CurveApi
 from adapters.chain.defillama import DefiLlama
+from adapters.chain.devchain.recorded import recorded_text
 from adapters.chain.oneinch import OneInch, slippage_percent
 from adapters.chain.pendle import pt_price
 from adapters.chain.tokens import minimum_after_slippage
@@ -121,3 +123,39 @@ async def test_1inch_api_version_and_host_are_configurable(
         quote = await venue.quote("0x" + "11" * 20, "0x" + "22" * 20, 10**18)
     assert route.called
     assert quote.amount_out == 3513482917
+
+
+CURVE_API = "https://api.curve.finance/v1"
+THREE_POOL = "0xbebc44782c7db0a1a60cb6fe97d0b483032ff1c7"
+
+
+@respx.mock
+async def test_curve_base_apy_is_the_curve_apis_weekly_apy_for_that_exact_pool() -> None:
+    route = respx.get(f"{CURVE_API}/getVolumes/ethereum").respond(
+        text=recorded_text("curve_get_volumes.json")
+    )
+    async with httpx.AsyncClient() as client:
+        api = CurveApi(client)
+        assert await api.base_apy(THREE_POOL) == Decimal("0.0087")  # 0.87 %, as a fraction
+        assert await api.base_apy(THREE_POOL.upper().replace("0X", "0x")) == Decimal("0.0087")
+        with pytest.raises(ProtocolUnavailable, match="not listed"):
+            await api.base_apy(THREE_POOL[:20] + "0" * 22)  # same prefix, another pool
+    assert route.call_count == 1  # the list is cached
+
+
+@respx.mock
+async def test_curve_base_apy_falls_back_to_the_daily_figure_when_the_weekly_is_missing() -> None:
+    body = json.loads(recorded_text("curve_get_volumes.json"))
+    body["data"]["pools"][0]["latestWeeklyApyPcent"] = None
+    respx.get(f"{CURVE_API}/getVolumes/ethereum").respond(json=body)
+    async with httpx.AsyncClient() as client:
+        assert await CurveApi(client).base_apy(THREE_POOL) == Decimal("0.0092")
+
+
+@respx.mock
+async def test_curve_api_failure_is_typed_and_names_the_source() -> None:
+    respx.get(f"{CURVE_API}/getVolumes/ethereum").respond(json={"success": False})
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(ProtocolUnavailable) as failure:
+            await CurveApi(client).base_apy(THREE_POOL)
+    assert failure.value.source == "curve-api"

@@ -90,6 +90,9 @@ class DevChainConfig:
     aave_liquidity: Decimal = Decimal("50000000")
     curve_seed_per_coin: Decimal = Decimal("10000000")
     curve_fee: Decimal = Decimal("0.0001")
+    # Simulated trading through the 3pool per day, as a share of its balances: its fees are the
+    # pool's base APY (0.3 a day at 1 bp is about 1.1 % a year, near the real 3pool's).
+    curve_daily_volume_share: Decimal = Decimal("0.3")
     pendle_implied_apy: Decimal = Decimal("0.075")
     pendle_days_to_expiry: int = 180
     pendle_fee: Decimal = Decimal("0.0005")

@@ -16,6 +16,9 @@ and meet the same shapes:
   `/core/v1/{chainId}/markets/active`. As live, a token the market's SY does not take in or
   give out (USDC is not in its `outputTokens`) needs `enableAggregator=true`.
   Point the Pendle adapter's base URL at `http://127.0.0.1:PORT/core`.
+- Curve: `GET /curve/v1/getVolumes/{blockchainId}` in the documented shape, for the dev 3pool,
+  its daily and weekly base APY computed from the growth of its virtual price (the fees it
+  keeps). Point the Curve API adapter's base URL at `http://127.0.0.1:PORT/curve/v1`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ _JSON = msgspec.json.Encoder(decimal_format="number")
 _REVERTS = (ContractLogicError, TransactionFailed)
 RECORDED_MARKETS = "pendle_markets_all.json"
 RECORDED_USDC_MARKET = 1  # ynRWAx: USDC in inputTokens and accountingAsset, not outputTokens
+RECORDED_CURVE_VOLUMES = "curve_get_volumes.json"
+DAY_SECONDS = 86_400
 
 
 class _ApiError(Exception):
@@ -596,6 +601,70 @@ class _Pendle:
         }
 
 
+# --- Curve -------------------------------------------------------------------------------
+
+
+class _Curve:
+    """`getVolumes` over the dev 3pool: the recorded shape, the APYs from virtual price growth."""
+
+    def __init__(self, chain: _Chain) -> None:
+        self.chain = chain
+
+    async def _block_at(self, timestamp: int, latest: int) -> int:
+        """The last block at or before `timestamp`, not before the deployment."""
+        w3 = self.chain.w3
+
+        async def stamp(number: int) -> int:
+            return int((await w3.eth.get_block(number))["timestamp"])
+
+        low, high = self.chain.book.block, latest
+        if await stamp(low) > timestamp:
+            return low
+        while low < high:
+            middle = (low + high + 1) // 2
+            if await stamp(middle) <= timestamp:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    async def _apy_pcent(self, window: int, now: int, latest: int, price_now: int) -> Decimal:
+        """Annualised virtual price growth over the last `window` seconds, in percent."""
+        pool = contract_at(self.chain.w3, "CurvePool", self.chain.book.curve_pool)
+        then = await self._block_at(now - window, latest)
+        then_time = int((await self.chain.w3.eth.get_block(then))["timestamp"])
+        price_then = int(await pool.functions.get_virtual_price().call(block_identifier=then))
+        elapsed = now - then_time
+        if elapsed <= 0 or price_then <= 0:
+            return Decimal(0)
+        growth = Decimal(price_now) / Decimal(price_then)
+        apy = growth ** (SECONDS_PER_YEAR / Decimal(elapsed)) - 1
+        return (apy * 100).quantize(Decimal("0.01"))
+
+    async def volumes(self, blockchain_id: str) -> dict[str, Any]:
+        del blockchain_id  # the dev pool answers for whichever chain the adapter names
+        w3 = self.chain.w3
+        pool = contract_at(w3, "CurvePool", self.chain.book.curve_pool)
+        latest = int(await w3.eth.block_number)
+        now = await self.chain.now()
+        price_now = int(await pool.functions.get_virtual_price().call())
+        daily = await self._apy_pcent(DAY_SECONDS, now, latest, price_now)
+        weekly = await self._apy_pcent(7 * DAY_SECONDS, now, latest, price_now)
+        body: dict[str, Any] = recorded(RECORDED_CURVE_VOLUMES)
+        del body["_provenance"]
+        item = body["data"]["pools"][0]
+        item.update(
+            address=self.chain.book.curve_pool,
+            latestDailyApyPcent=daily,
+            latestWeeklyApyPcent=weekly,
+            includedApyPcentFromLsts=Decimal(0),
+            virtualPrice=price_now,
+        )
+        body["data"]["pools"] = [item]
+        body["generatedTimeMs"] = now * 1000
+        return body
+
+
 # --- the app -----------------------------------------------------------------------------
 
 
@@ -604,6 +673,7 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
     chain = _Chain(w3=w3, book=book)
     oneinch = _OneInch(chain, oneinch_api_key)
     pendle = _Pendle(chain)
+    curve = _Curve(chain)
 
     async def answer_1inch(version: str, coro: Any) -> Response[bytes]:
         try:
@@ -656,6 +726,14 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
     ) -> Response[bytes]:
         return await answer_1inch(version, oneinch.approve_transaction(request, chain_id))
 
+    @get("/curve/v1/getVolumes/{blockchain_id:str}")
+    async def curve_volumes(blockchain_id: FromPath[str]) -> Response[bytes]:
+        try:
+            return _json(await curve.volumes(blockchain_id))
+        except (Web3Exception, OSError) as exc:
+            logger.warning("fake Curve API: dev chain unavailable", extra={"error": str(exc)})
+            return _json({"success": False, "err": "dev chain node unavailable"}, 500)
+
     @get("/core/v2/markets/all")
     async def markets_all(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await answer_pendle(pendle.markets_all(request))
@@ -685,6 +763,7 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
             markets_active,
             convert,
             legacy_swap,
+            curve_volumes,
         ],
         openapi_config=None,
         debug=False,
@@ -709,6 +788,11 @@ class FakeApiServer:
     def oneinch_base_url(self) -> str:
         """Base URL for the 1inch adapter (paths /swap/v6.0/{chainId}/... follow)."""
         return self.base_url
+
+    @property
+    def curve_base_url(self) -> str:
+        """Base URL for the Curve API adapter (paths /getVolumes/{chain} follow)."""
+        return f"{self.base_url}/curve/v1"
 
     @property
     def pendle_base_url(self) -> str:
