@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,14 +21,14 @@ from adapters.chain.devchain.recorded import recorded
 from tests.integration.devchain.chain_calls import balance, send, signing_as_treasury, token
 from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
 
-PAYLOADS = Path(__file__).parent / "payloads"
 AUTH = {"Authorization": f"Bearer {FAKE_ONEINCH_API_KEY}"}
 USDC = 10**6
 PT_PER_USDC_UNIT = 10**12  # PT has the SY's 18 decimals, USDC 6
 
 
 def payload(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text(), parse_float=Decimal)
+    """A payload the fakes are built from (see src/adapters/chain/devchain/payloads/README.md)."""
+    return recorded(name)
 
 
 def shape(value: Any) -> Any:

@@ -115,7 +115,7 @@ def test_1inch_slippage_is_plain_percent_never_exponent_notation(
 async def test_1inch_api_version_and_host_are_configurable(
     base_url: str, version: str, expected: str
 ) -> None:
-    route = respx.get(expected).respond(text=_payload("oneinch_quote.json"))
+    route = respx.get(expected).respond(text=recorded_text("oneinch_quote.json"))
     async with httpx.AsyncClient() as client:
         venue = OneInch(
             client, AsyncWeb3(), chain_id=1, api_key="k", base_url=base_url, api_version=version

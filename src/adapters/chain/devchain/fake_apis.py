@@ -60,6 +60,8 @@ _REVERTS = (ContractLogicError, TransactionFailed)
 RECORDED_MARKETS = "pendle_markets_all.json"
 RECORDED_USDC_MARKET = 1  # ynRWAx: USDC in inputTokens and accountingAsset, not outputTokens
 RECORDED_CURVE_VOLUMES = "curve_get_volumes.json"
+ONEINCH_QUOTE_FULL = "oneinch_quote_full.json"
+ONEINCH_ERROR = "oneinch_error_400.json"
 DAY_SECONDS = 86_400
 
 
@@ -79,13 +81,14 @@ def _oneinch_error(error: _ApiError) -> Response[bytes]:
     reason = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(
         error.status, "Internal Server Error"
     )
-    body = {
-        "error": reason,
-        "description": error.description,
-        "statusCode": error.status,
-        "requestId": str(uuid.uuid4()),
-        "meta": error.meta,
-    }
+    body: dict[str, Any] = recorded(ONEINCH_ERROR)
+    body.update(
+        error=reason,
+        description=error.description,
+        statusCode=error.status,
+        requestId=str(uuid.uuid4()),
+        meta=error.meta,
+    )
     return _json(body, error.status)
 
 
@@ -145,15 +148,18 @@ class _Chain:
             )
 
     def token_info(self, address: str) -> dict[str, Any]:
+        """The documented `dstToken` object with the dev token's own fields."""
         symbol = self.book.symbol_of(address) or "?"
-        return {
-            "address": address.lower(),
-            "symbol": symbol,
-            "name": f"{symbol} (dev)",
-            "decimals": self.book.decimals.get(symbol, 18),
-            "logoURI": "",
-            "tags": ["tokens"],
-        }
+        info: dict[str, Any] = recorded(ONEINCH_QUOTE_FULL)["dstToken"]
+        info.update(
+            address=address.lower(),
+            symbol=symbol,
+            name=f"{symbol} (dev)",
+            decimals=self.book.decimals.get(symbol, 18),
+            logoURI="",
+            tags=["tokens"],
+        )
+        return info
 
     async def gas_price(self) -> int:
         return int(await self.w3.eth.gas_price)
