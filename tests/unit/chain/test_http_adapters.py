@@ -20,7 +20,7 @@ from adapters.chain.pendle import pt_price
 from adapters.chain.tokens import minimum_after_slippage
 from application.ports.chain import ProtocolUnavailable
 
-PAYLOADS = Path("/work/shared/reference/payloads")
+PAYLOADS = Path(__file__).parents[2] / "fakes" / "protocol_payloads"
 
 
 def _payload(name: str) -> str:
@@ -80,7 +80,8 @@ def test_minimum_output_rounds_down_and_refuses_absurd_slippage() -> None:
 
 
 def test_reference_oneinch_error_payload_has_a_description() -> None:
-    assert json.loads(_payload("oneinch_error_400.json"))["description"] == "insufficient liquidity"
+    body = json.loads(recorded_text("oneinch_error_400.json"))
+    assert body["description"] == "insufficient liquidity"
 
 
 @pytest.mark.parametrize(
