@@ -3,6 +3,7 @@ cycle: every scenario ends in a decision recorded in SQLite with the right advis
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,8 @@ from adapters.advisors.claude import (
 )
 from application.cycle import CycleOutcome
 from domain.decisions import DecisionStatus
+from domain.strategy import StrategyConfig
+from entrypoints.container import AppSettings, StartupRefused, open_advisor
 from tests.integration.advisors.conftest import API_KEY, DeskFactory
 from tests.integration.advisors.fake_messages_api import (
     FakeMessagesApi,
@@ -354,3 +357,28 @@ async def test_the_default_model_passes_the_start_up_check(
     finally:
         await claude.aclose()
     assert [r.path for r in messages_api.requests] == [f"/v1/models/{DEFAULT_MODEL}"]
+
+
+@pytest.mark.parametrize(
+    ("model", "refused"),
+    [
+        pytest.param("claude-sonnet-9-9-typo", True, id="unknown model"),
+        pytest.param(DEFAULT_MODEL, False, id="current model"),
+    ],
+)
+async def test_service_start_up_checks_the_claude_model_and_names_the_setting(
+    messages_api: FakeMessagesApi, monkeypatch: pytest.MonkeyPatch, model: str, refused: bool
+) -> None:
+    monkeypatch.setenv("TREASURY_ADVISOR", "claude")
+    monkeypatch.setenv("TREASURY_CLAUDE_MODEL", model)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    opened = contextlib.asynccontextmanager(open_advisor)(AppSettings.load(), StrategyConfig())
+    if refused:
+        with pytest.raises(StartupRefused, match=f"TREASURY_CLAUDE_MODEL={model}"):
+            async with opened:
+                pass
+    else:
+        async with opened as wiring:
+            assert wiring.advisor is not None
+    assert messages_api.requests[0].path == f"/v1/models/{model}"
