@@ -220,13 +220,30 @@ class Pendle:
             SOURCE, f"no market {address} on chain {self._chain_id}", permanent=True
         )
 
+    async def _usd_market(self, address: str) -> PendleMarket:
+        """The market, which must account in the cash token: its PT redeems for USDC, so a PT
+        price in the accounting asset is a price in dollars.
+
+        Raises:
+            ProtocolUnavailable: no such market, or it accounts in another asset (permanent).
+        """
+        market = await self.market(address)
+        if market.accounting is not None and market.accounting != self._cash.lower():
+            raise ProtocolUnavailable(
+                SOURCE,
+                f"market {market.name} accounts in {market.accounting}, not USDC "
+                f"{self._cash}: configure a USDC market",
+                permanent=True,
+            )
+        return market
+
     async def apy(self, asset: str) -> Decimal:
         """The market's implied (fixed) APY."""
         return (await self.market(asset)).implied_apy
 
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's PT valued at the market price with the discount to maturity."""
-        market = await self.market(asset)
+        market = await self._usd_market(asset)
         balance = await balance_of(self._w3, market.pt, owner)
         decimals = await self.pt_decimals(market.pt)
         price = pt_price(market.implied_apy, market.expiry, await self._chain_now())
@@ -354,7 +371,7 @@ class Pendle:
         Raises:
             InsufficientBalance: the owner holds less than `amount` USDC.
         """
-        market = await self.market(asset)
+        market = await self._usd_market(asset)
         if market.expiry <= await self._chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has matured", permanent=True)
         await require_balance(self._w3, self._cash, owner, amount, "USDC")
@@ -378,7 +395,7 @@ class Pendle:
         Raises:
             InsufficientBalance: the owner holds less than `amount` PT.
         """
-        market = await self.market(asset)
+        market = await self._usd_market(asset)
         held = await balance_of(self._w3, market.pt, owner)
         if held < amount or amount <= 0:
             raise InsufficientBalance("PT", amount, held)

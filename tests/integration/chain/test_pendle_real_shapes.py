@@ -21,7 +21,7 @@ from adapters.chain.devchain.deploy import contract_at
 from adapters.chain.devchain.fake_apis import FakeApiServer
 from adapters.chain.devchain.recorded import recorded, recorded_text
 from adapters.chain.pendle import Pendle
-from application.ports.chain import StepKind
+from application.ports.chain import ProtocolUnavailable, StepKind
 from tests.integration.chain.conftest import SLIPPAGE, Rig
 from tests.integration.devchain.chain_calls import balance
 
@@ -146,3 +146,20 @@ def test_the_recording_has_the_shape_the_adapter_must_handle(field: str, expecte
         assert market["underlyingAsset"] != usdc_id, expected
     else:
         assert usdc_id not in market["outputTokens"], expected
+
+
+@respx.mock
+async def test_a_market_that_does_not_account_in_usdc_is_refused_not_valued_as_dollars() -> None:
+    wsteth_market = "0x34280882267ffa6383b363e278b027be083bbe3b"  # results[0]: accounts in stETH
+    respx.get(f"{PENDLE}/v2/markets/all").mock(side_effect=_markets_page)
+    async with httpx.AsyncClient() as client:
+        pendle = Pendle(
+            client,
+            AsyncWeb3(),
+            chain_id=1,
+            cash_token="0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+        )
+        with pytest.raises(ProtocolUnavailable, match="accounts in"):
+            await pendle.position("0x" + "11" * 20, wsteth_market)
+        with pytest.raises(ProtocolUnavailable, match="accounts in"):
+            await pendle.build_deposit("0x" + "11" * 20, wsteth_market, 10**6, Decimal("0.01"))
