@@ -442,7 +442,12 @@ class _Pendle:
         usdc, pt = book.token("USDC").lower(), book.pendle_pt.lower()
         market = contract_at(w3, "PendleMarket", book.pendle_market)
         await self._require_route(token_in, token_out, aggregator)
-        scale = Decimal(int(await market.functions.ptScale().call()))
+        # PT base units per USDC base unit, from the tokens themselves (a dev chain deployed
+        # before PT followed the SY's 18 decimals has a 6-decimal PT: scale 1).
+        pt_decimals = int(
+            await contract_at(w3, "ERC20", book.pendle_pt).functions.decimals().call()
+        )
+        scale = Decimal(10) ** (pt_decimals - book.decimals["USDC"])
         if amount_in == 0:
             raise _ApiError(400, "amountsIn must be greater than 0")
         if slippage >= 1:
