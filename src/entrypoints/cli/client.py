@@ -128,6 +128,15 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value) * 100:.1f}%"
 
 
+def _age(data: Mapping[str, Any]) -> str:
+    """How old the service's state is, and whether its refresh is failing."""
+    age = data.get("age_seconds")
+    text = "-" if age is None else f"{float(age):.0f} s"
+    if data.get("stale"):
+        text += f" (stale: refresh failing, {data.get('stale_reason') or 'unknown error'})"
+    return text
+
+
 def _usd(value: Any) -> str:
     return "-" if value is None else f"${float(value):,.2f}"
 
@@ -149,6 +158,7 @@ def status(as_json: JsonOption = False, url: UrlOption = None) -> None:
                 "cash": _usd(data.get("cash_balance")),
                 "last rebalance": data.get("last_rebalance"),
                 "as of": data.get("as_of"),
+                "age": _age(data),
             },
         )
     )
