@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import typer
 
 from entrypoints.cli.lazy import LazyCommand, LazyGroup
@@ -159,6 +157,9 @@ app = typer.Typer(
 
 
 def _version() -> str:
+    # importlib.metadata costs tens of milliseconds: only `--version` pays for it.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("treasury-manager")
     except PackageNotFoundError:  # running from a source tree that was never installed
