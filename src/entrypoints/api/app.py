@@ -40,7 +40,16 @@ from entrypoints.api.dto import (
     dump,
 )
 from entrypoints.api.errors import EXCEPTION_HANDLERS
-from entrypoints.api.prepared import market_body, portfolio_body, prepared_response, signal_body
+from entrypoints.api.prepared import (
+    MarketDataAnswer,
+    PortfolioStatusAnswer,
+    SignalAnswer,
+    documented,
+    market_body,
+    portfolio_body,
+    prepared_response,
+    signal_body,
+)
 from entrypoints.api.services import Services
 
 Json = dict[str, Any]
@@ -150,12 +159,22 @@ def audit_body(entry: AuditEntry) -> Json:
     }
 
 
-@get("/market/data", tags=["market"], summary="Current market intelligence")
+@get(
+    "/market/data",
+    tags=["market"],
+    summary="Current market intelligence",
+    responses=documented(MarketDataAnswer),
+)
 async def market_data(services: NamedDependency[Services]) -> Response[bytes]:
     return await prepared_response(services.views.market, market_body)
 
 
-@get("/market/signal", tags=["market"], summary="Current allocation signal")
+@get(
+    "/market/signal",
+    tags=["market"],
+    summary="Current allocation signal",
+    responses=documented(SignalAnswer),
+)
 async def market_signal(services: NamedDependency[Services]) -> Response[bytes]:
     return await prepared_response(services.views.signal, signal_body)
 
@@ -170,7 +189,12 @@ async def set_mvrv(
     return {"mvrv_z_score": float(value), "manual": True, "set_by": principal.name}
 
 
-@get("/portfolio/status", tags=["portfolio"], summary="Current portfolio state")
+@get(
+    "/portfolio/status",
+    tags=["portfolio"],
+    summary="Current portfolio state",
+    responses=documented(PortfolioStatusAnswer),
+)
 async def portfolio_status(services: NamedDependency[Services]) -> Response[bytes]:
     return await prepared_response(services.views.portfolio, portfolio_body)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from litestar import MediaType, Response
+from litestar.openapi import ResponseSpec
 from pydantic import BaseModel
 
 from application.read_model import Latest, ReadModel
@@ -23,6 +24,31 @@ from domain.signals import AllocationSignal
 from entrypoints.api.dto import AllocationSignalOut, MarketDataOut, PortfolioStateOut
 
 T = TypeVar("T")
+
+
+class FreshnessOut(BaseModel):
+    """How old a served state is; the first fields of every prepared answer."""
+
+    age_seconds: float
+    stale: bool
+    stale_reason: str | None
+
+
+class PortfolioStatusAnswer(FreshnessOut, PortfolioStateOut):
+    """`GET /portfolio/status`, as the OpenAPI schema describes it."""
+
+
+class MarketDataAnswer(FreshnessOut, MarketDataOut):
+    """`GET /market/data`, as the OpenAPI schema describes it."""
+
+
+class SignalAnswer(FreshnessOut, AllocationSignalOut):
+    """`GET /market/signal`, as the OpenAPI schema describes it."""
+
+
+def documented(answer: type[BaseModel]) -> dict[int, ResponseSpec]:
+    """The OpenAPI description of a prepared answer (the handler returns bytes)."""
+    return {200: ResponseSpec(data_container=answer, description="The latest state, from memory")}
 
 
 def _prepare(model: BaseModel, latest: Latest[Any]) -> bytes:

@@ -26,8 +26,10 @@ async def test_portfolio_status_is_served_from_memory_not_read_from_chain_per_re
     t = build_treasury(cash=400_000)
     chain = FakePortfolio(t.book)
     async with AsyncTestClient(app=create_app(services_for(t, chain), TOKENS)) as client:
-        bodies = [(await client.get("/portfolio/status")).json() for _ in range(20)]
+        answers = [await client.get("/portfolio/status") for _ in range(20)]
+    bodies = [a.json() for a in answers]
     assert chain.reads == 1
+    assert answers[0].headers["content-type"].startswith("application/json")
     assert bodies[0]["total_value_usd"] == 400000
     assert all(_without_age(b) == _without_age(bodies[0]) for b in bodies)
 
@@ -83,3 +85,18 @@ async def test_market_data_and_signal_come_from_memory_after_the_first_request()
     assert market["btc_price"] == again["btc_price"] == 60000
     assert market["stale"] is False
     assert _without_age(signal) == _without_age(signal_again)
+
+
+async def test_the_schema_still_describes_the_prepared_answers() -> None:
+    t = build_treasury(cash=400_000)
+    async with AsyncTestClient(app=create_app(services_for(t), TOKENS)) as client:
+        schema = (await client.get("/schema/openapi.json")).json()
+    for path, field in (
+        ("/portfolio/status", "total_value_usd"),
+        ("/market/data", "btc_price"),
+        ("/market/signal", "target_allocations"),
+    ):
+        content = schema["paths"][path]["get"]["responses"]["200"]["content"]
+        ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        properties = schema["components"]["schemas"][ref]["properties"]
+        assert {"age_seconds", "stale", "stale_reason", field} <= set(properties)
