@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.measure import time_command
+from bench.measure import machine_load, time_command
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_BUDGET_S = 0.5
@@ -27,6 +27,7 @@ def cli_environment() -> dict[str, str]:
 def main() -> int:
     """Print the figures; return 0."""
     env = cli_environment()
+    print(f"   conditions: {machine_load()}")
     bare = time_command([sys.executable, "-c", "pass"], env)
     help_ = time_command([sys.executable, "-m", "entrypoints.cli.main", "--help"], env)
     print(f"   python -c pass (the interpreter alone): {bare}")

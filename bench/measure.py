@@ -28,14 +28,22 @@ RUNS = 3
 
 @dataclass(frozen=True, slots=True)
 class CommandCost:
-    """Median wall time and maximum RSS of a command over several runs."""
+    """Median wall time, CPU time (user + system) and maximum RSS of a command over runs.
+
+    On a shared machine the wall time waits for other processes' turns; the CPU time is
+    what the command itself spent.
+    """
 
     wall_s: float
+    cpu_s: float
     rss_mib: float
     runs: int
 
     def __str__(self) -> str:
-        return f"{self.wall_s:.2f} s, {self.rss_mib:.0f} MiB (median of {self.runs} runs)"
+        return (
+            f"wall {self.wall_s:.2f} s, CPU {self.cpu_s:.2f} s, {self.rss_mib:.0f} MiB "
+            f"(median of {self.runs} runs)"
+        )
 
 
 def time_command(
@@ -49,6 +57,7 @@ def time_command(
     if not TIME.exists():
         raise RuntimeError("GNU time is missing (apt-get install time)")
     walls: list[float] = []
+    cpus: list[float] = []
     rss: list[float] = []
     for index in range(runs + 1):
         done = subprocess.run(
@@ -65,8 +74,11 @@ def time_command(
         if index == 0:
             continue  # the warm-up: file cache, byte-code
         walls.append(_wall_seconds(done.stderr))
+        cpus.append(_cpu_seconds(done.stderr))
         rss.append(_max_rss_kib(done.stderr) / 1024)
-    return CommandCost(statistics.median(walls), statistics.median(rss), runs)
+    return CommandCost(
+        statistics.median(walls), statistics.median(cpus), statistics.median(rss), runs
+    )
 
 
 def _wall_seconds(report: str) -> float:
@@ -75,6 +87,14 @@ def _wall_seconds(report: str) -> float:
         raise RuntimeError("no wall clock time in /usr/bin/time's report")
     hours, minutes, seconds = match.groups()
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _cpu_seconds(report: str) -> float:
+    user = re.search(r"User time \(seconds\): ([\d.]+)", report)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", report)
+    if user is None or system is None:
+        raise RuntimeError("no CPU times in /usr/bin/time's report")
+    return float(user.group(1)) + float(system.group(1))
 
 
 def _max_rss_kib(report: str) -> int:
@@ -122,6 +142,12 @@ def _wrk(url: str, seconds: int) -> float:
     if match is None:
         raise RuntimeError(f"no Requests/sec in wrk's output:\n{done.stdout}")
     return float(match.group(1))
+
+
+def machine_load() -> str:
+    """The machine's load now, for the printed figures (the machine may be shared)."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
 def wrk_conditions() -> str:

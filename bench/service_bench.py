@@ -143,7 +143,13 @@ def _http() -> None:
     from tests.e2e.harness import free_port
 
     from bench.cli_bench import cli_environment
-    from bench.measure import requests_per_second, time_command, wrk_available, wrk_conditions
+    from bench.measure import (
+        machine_load,
+        requests_per_second,
+        time_command,
+        wrk_available,
+        wrk_conditions,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         _paper_environment(Path(tmp))
@@ -159,6 +165,7 @@ def _http() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_until_up(base, server)
+            print(f"   conditions: {machine_load()}")
             cli_env = dict(cli_environment(), TREASURY_API_URL=base)
             status_cli = time_command(
                 [sys.executable, "-m", "entrypoints.cli.main", "status", "--json"], cli_env

@@ -89,6 +89,10 @@ class ReadModel(Generic[T]):
         self._latest: Latest[T] | None = None
         self._version = 0
         self._in_flight: asyncio.Future[Latest[T]] | None = None
+        self._loads_started = 0
+        self._loads_begun = 0
+        self._flight_number = 0  # which load `_in_flight` is (loads run one at a time)
+        self._closed = False
         self._refresher: asyncio.Task[None] | None = None
         self._published_at = 0.0  # the event loop's clock, for the refresher's spacing
 
@@ -114,15 +118,26 @@ class ReadModel(Generic[T]):
         return latest
 
     async def refresh(self) -> Latest[T]:
-        """Load the value now and publish it. Single flight: a call while a load runs waits
-        for that load instead of starting another.
+        """Load the value and publish it, from a load that starts after this call (so a
+        refresh asked for after an execution sees the execution). Single flight: callers
+        share a load that started after they asked; a load that started before is awaited,
+        then one new load serves them all.
 
         Raises:
             Whatever the load raises (the last good value is then flagged stale).
         """
-        if self._in_flight is None or self._in_flight.done():
-            self._in_flight = asyncio.ensure_future(self._load_and_publish())
-        return await asyncio.shield(self._in_flight)
+        asked_after = self._loads_begun  # a load that begins reading later will do
+        while True:
+            flight = self._in_flight
+            if flight is None or flight.done():
+                self._loads_started += 1
+                self._flight_number = self._loads_started
+                flight = self._in_flight = asyncio.ensure_future(self._load_and_publish())
+                return await asyncio.shield(flight)
+            if self._flight_number > asked_after:
+                return await asyncio.shield(flight)
+            with contextlib.suppress(Exception):  # that earlier load's failure is not ours
+                await asyncio.shield(flight)
 
     async def refresh_quietly(self) -> None:
         """Refresh, logging a failure instead of raising it (it is flagged on the state)."""
@@ -141,7 +156,8 @@ class ReadModel(Generic[T]):
         return self._latest
 
     async def aclose(self) -> None:
-        """Stop the background refresher and wait for a load under way."""
+        """Stop the background refresher (for good) and wait for a load under way."""
+        self._closed = True
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             refresher.cancel()
@@ -152,6 +168,7 @@ class ReadModel(Generic[T]):
                 await self._in_flight
 
     async def _load_and_publish(self) -> Latest[T]:
+        self._loads_begun += 1
         as_of = self._clock.now()
         try:
             value = await self._load()
@@ -170,7 +187,7 @@ class ReadModel(Generic[T]):
             self._latest = replace(self._latest, stale=True, error=kind)
 
     def _start_refresher(self) -> None:
-        if self._every is None or self._refresher is not None:
+        if self._every is None or self._refresher is not None or self._closed:
             return
         self._refresher = asyncio.get_running_loop().create_task(
             self._refresh_forever(self._every), name=f"refresh {self.name}"

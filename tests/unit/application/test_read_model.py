@@ -175,3 +175,31 @@ async def test_the_background_refresher_reads_at_most_once_per_interval() -> Non
 
 async def _never() -> str:
     raise AssertionError("not loaded in this test")
+
+
+async def test_a_refresh_asked_for_during_an_older_load_gets_a_load_of_its_own() -> None:
+    """After an execution, a background load that began before it must not stand in."""
+    t = build_treasury(cash=400_000)
+    on_chain = ["before the execution"]
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    async def load() -> str:
+        seen = on_chain[0]
+        started.append(seen)
+        await gate.wait()
+        return seen
+
+    view: ReadModel[str] = ReadModel(name="test", load=load, clock=t.clock, refresh_every_s=None)
+    background = asyncio.ensure_future(view.refresh())
+    while not started:  # the background load reads the chain, then waits
+        await asyncio.sleep(0)
+    on_chain[0] = "after the execution"
+    after_execution = asyncio.ensure_future(view.refresh())
+    also_after = asyncio.ensure_future(view.refresh())
+    await asyncio.sleep(0)
+    gate.set()
+    assert (await background).value == "before the execution"
+    assert (await after_execution).value == "after the execution"
+    assert (await also_after).value == "after the execution"
+    assert started == ["before the execution", "after the execution"]
