@@ -182,18 +182,19 @@ async def test_a_refresh_asked_for_during_an_older_load_gets_a_load_of_its_own()
     t = build_treasury(cash=400_000)
     on_chain = ["before the execution"]
     gate = asyncio.Event()
+    reading = asyncio.Event()
     started: list[str] = []
 
     async def load() -> str:
         seen = on_chain[0]
         started.append(seen)
+        reading.set()
         await gate.wait()
         return seen
 
     view: ReadModel[str] = ReadModel(name="test", load=load, clock=t.clock, refresh_every_s=None)
     background = asyncio.ensure_future(view.refresh())
-    while not started:  # the background load reads the chain, then waits
-        await asyncio.sleep(0)
+    await reading.wait()  # the background load has read the chain and waits
     on_chain[0] = "after the execution"
     after_execution = asyncio.ensure_future(view.refresh())
     also_after = asyncio.ensure_future(view.refresh())
