@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.measure import machine_load, time_command
+from bench.measure import gnu_time_available, machine_load, time_command
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_BUDGET_S = 0.5
@@ -28,6 +28,9 @@ def main() -> int:
     """Print the figures; return 0."""
     env = cli_environment()
     print(f"   conditions: {machine_load()}")
+    if not gnu_time_available():
+        print("   treasury --help: not measured, GNU time is missing (apt-get install time)")
+        return 0
     bare = time_command([sys.executable, "-c", "pass"], env)
     help_ = time_command([sys.executable, "-m", "entrypoints.cli.main", "--help"], env)
     print(f"   python -c pass (the interpreter alone): {bare}")

@@ -104,6 +104,11 @@ def _max_rss_kib(report: str) -> int:
     return int(match.group(1))
 
 
+def gnu_time_available() -> bool:
+    """Whether GNU time (`/usr/bin/time`, Debian package `time`) is installed."""
+    return TIME.exists()
+
+
 def wrk_available() -> bool:
     """Whether the `wrk` load generator is installed."""
     return shutil.which("wrk") is not None
