@@ -4,15 +4,27 @@ Approving re-checks nothing but the decision's state; executing re-runs the safe
 against the treasury as it is then (emergency stop, trades today, gas, limits), waiving only
 the approval threshold the human just answered. Pending decisions expire after their window
 or when a re-plan shows the market moved materially.
+
+With several service instances, only the leader executes: an approval recorded on a standby
+leaves the decision approved, and the leader's `ExecuteWaitingApprovals` runs it.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from application.cycle import settle_execution
-from application.errors import NotFound
+from application.errors import (
+    CycleBusy,
+    EmergencyStopActive,
+    ExecutionRefused,
+    NotFound,
+    NotLeader,
+)
 from application.execution import ExecutionReport, PlanRunner
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
@@ -27,6 +39,8 @@ from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, Severity, evaluate
 from domain.strategy import StrategyConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +77,7 @@ class DecideOnApproval:
             DecisionNotPending: it is no longer pending.
             DecisionExpired: its approval window has passed.
             ConcurrencyConflict: another approver answered at the same moment.
+            EmergencyStopActive: approving while the emergency stop is on (rejecting is allowed).
         """
         now = self._clock.now()
         async with self._uow() as uow:
@@ -85,6 +100,12 @@ class DecideOnApproval:
                 await uow.commit()
                 announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
                 raise DecisionExpired(decision.id)
+            if (
+                command.approved
+                and decision.status is DecisionStatus.PENDING
+                and await uow.flags.is_active(EMERGENCY_STOP)
+            ):
+                raise EmergencyStopActive(decision.id)  # nothing written: it stays pending
             if command.approved:
                 answered = decision.approve(command.approver, command.notes, now)
             else:
@@ -101,6 +122,15 @@ class DecideOnApproval:
             await uow.commit()
         announce(self._notifier, lambda: decision_answered(answered, self._dashboard_url))
         return answered
+
+
+class ApprovedExecution(Protocol):
+    """Executes an approved decision's plan (`ExecuteApprovedDecision`, or it with the read
+    models refreshed after it)."""
+
+    async def execute(self, decision_id: str) -> ExecutionReport | None:
+        """Execute the plan if the decision is still approved."""
+        ...
 
 
 class ExecuteApprovedDecision:
@@ -130,13 +160,18 @@ class ExecuteApprovedDecision:
         self._dashboard_url = dashboard_url
 
     async def execute(self, decision_id: str) -> ExecutionReport | None:
-        """Execute the plan if the decision is still approved; None if there was nothing to do.
+        """Execute the plan if the decision is still approved; None if there was nothing to do
+        here (a standby leaves it approved for the leader).
 
         Raises:
             NotFound: no such decision, or it has no plan.
         """
-        async with self._lock.hold():
-            return await self._execute(decision_id)
+        try:
+            async with self._lock.hold():
+                return await self._execute(decision_id)
+        except NotLeader:
+            log.info("approved decision left for the leader", extra={"decision_id": decision_id})
+            return None
 
     async def _execute(self, decision_id: str) -> ExecutionReport | None:
         async with self._uow() as uow:
@@ -205,6 +240,50 @@ class ExecuteApprovedDecision:
         return ExecutionReport(plan_id=plan.plan_id, succeeded=False, steps=(), error=failed.notes)
 
 
+class ExecuteWaitingApprovals:
+    """The leader's sweep: execute approved decisions whose plan has not started (approved on a
+    standby, or approved just before a leader died), while their approval window is still open.
+    A plan with recorded steps is left to crash recovery: it never runs twice. An approval whose
+    window closed before any leader ran it stays as it is: nobody meant it to run that late."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory, execute: ApprovedExecution) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._execute = execute
+
+    async def execute(self) -> list[str]:
+        """Execute what is waiting, oldest first; returns the decision ids that ran.
+
+        Raises:
+            NotFound: a decision's plan is missing.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            approved = await uow.decisions.list_by_status(DecisionStatus.APPROVED)
+            waiting = [
+                d
+                for d in sorted(approved, key=lambda d: d.created_at)
+                if d.plan_id is not None
+                and not d.is_expired(now)
+                and not await uow.executions.by_plan(d.plan_id)
+            ]
+        ran: list[str] = []
+        for decision in waiting:
+            try:
+                report = await self._execute.execute(decision.id)
+            except (CycleBusy, ExecutionRefused) as exc:
+                # A cycle or the approval's own background run got there first; the decision
+                # is settled by that run, or looked at again next sweep.
+                log.info(
+                    "approved decision not run now",
+                    extra={"decision_id": decision.id, "reason": str(exc)},
+                )
+                continue
+            if report is not None:
+                ran.append(decision.id)
+        return ran
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpiryResult:
     """Which pending decisions expired, and why."""
@@ -233,10 +312,17 @@ class ExpirePendingDecisions:
         self._dashboard_url = dashboard_url
 
     async def execute(
-        self, portfolio: PortfolioState | None = None, prices: PlanningPrices | None = None
+        self,
+        portfolio: PortfolioState | None = None,
+        prices: PlanningPrices | None = None,
+        *,
+        actor: str = "scheduler",
+        cause: Mapping[str, object] | None = None,
     ) -> ExpiryResult:
         """Expire what is due. With a portfolio and prices, also re-plan each pending decision
-        and expire it when the total it would move changed by more than `material_change`."""
+        and expire it when the total it would move changed by more than `material_change`.
+        Each expiry is audited as done by `actor`, with `cause` (what made it due) added to
+        its payload."""
         now = self._clock.now()
         expired: list[tuple[str, str]] = []
         answered: list[Decision] = []
@@ -254,11 +340,11 @@ class ExpirePendingDecisions:
                 await uow.decisions.update(gone)
                 answered.append(gone)
                 await uow.audit.append(
-                    "scheduler",
+                    actor,
                     "decision.expired",
                     "decision",
                     decision.id,
-                    {"reason": reason},
+                    {"reason": reason, **(cause or {})},
                     at=now,
                 )
                 expired.append((decision.id, reason))

@@ -64,6 +64,16 @@ class CycleBusy(TransientError):
         super().__init__(f"a decision cycle is already running ({holder})")
 
 
+class NotLeader(TransientError):
+    """This service instance is a standby: decision cycles and executions run on the leader."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this instance is a standby; decision cycles and executions run on the leader "
+            "instance (GET /health shows each instance's role)"
+        )
+
+
 class ExecutionRefused(PermanentError):
     """A plan may not execute now (the policy, re-checked at execution time, rejects it)."""
 
@@ -71,3 +81,14 @@ class ExecutionRefused(PermanentError):
         self.plan_id = plan_id
         self.reasons = reasons
         super().__init__(f"plan {plan_id} refused: " + "; ".join(reasons))
+
+
+class EmergencyStopActive(PermanentError):
+    """The emergency stop is on, so nothing that moves money may be approved or started."""
+
+    def __init__(self, decision_id: str) -> None:
+        self.decision_id = decision_id
+        super().__init__(
+            f"the emergency stop is on: decision {decision_id} stays pending; "
+            "approve it after an approver resumes (POST /resume)"
+        )

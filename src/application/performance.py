@@ -189,6 +189,16 @@ class GetPerformanceMetrics:
         self._history_limit = trade_history_limit
         self._scan_limit = trade_scan_limit
 
+    @property
+    def risk_free_rate(self) -> Decimal:
+        """The annual risk-free rate the Sharpe and Sortino ratios use."""
+        return self._risk_free_rate
+
+    @property
+    def static_yield_apy(self) -> Decimal:
+        """The static yield the treasury is compared with."""
+        return self._static_yield
+
     async def execute(self, time_range: TimeRange = TimeRange.MONTH) -> PerformanceMetrics:
         """Measure the range ending now.
 

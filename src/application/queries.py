@@ -206,6 +206,8 @@ class HealthReport:
     emergency_stop: OperatorFlag | None
     others: tuple[ProbeResult, ...] = field(default=())
     checked_at: datetime | None = None
+    # This instance's part when several share a database: "leader" or "follower".
+    role: ProbeResult | None = None
 
 
 class CheckHealth:
@@ -221,8 +223,10 @@ class CheckHealth:
         advisor: HealthProbe,
         protocols: Sequence[HealthProbe],
         others: Sequence[HealthProbe] = (),
+        role: HealthProbe | None = None,
     ) -> None:
         self._clock = clock
+        self._role = role
         self._uow = uow
         self._market = market
         self._advisor = advisor
@@ -262,4 +266,5 @@ class CheckHealth:
             emergency_stop=flag,
             others=others,
             checked_at=self._clock.now(),
+            role=await self._role.check() if self._role is not None else None,
         )

@@ -226,14 +226,6 @@ class DecisionCycle(Protocol):
         ...
 
 
-class ApprovedExecution(Protocol):
-    """Executes an approved decision's plan."""
-
-    async def execute(self, decision_id: str) -> ExecutionReport | None:
-        """Execute the plan if the decision is still approved."""
-        ...
-
-
 class CycleFeedingViews:
     """The decision cycle, then its fresh readings published to the read models.
 

@@ -7,27 +7,46 @@ target is clamped below the single-position cap and the tactical total below the
 slippage exceeds the bound, and moves whose gas exceeds `max_gas_share` of their value are
 skipped with the reason recorded; a move that cures a breached cap is exempt from the size and
 gas-share rules (not from paying its way). Buys and deposits are scaled down when cash cannot
-fund them.
+fund them; a move skipped once stays skipped, and each skipped move is recorded once.
+
+A swap too large for the slippage bound is split into slices that each fit it (TWAP-style: the
+executor sends them one after another, each in its own block, and each slice's impact is
+estimated on its own, which assumes the pool's price recovers between slices). A rebalance
+takes at most `max_slices_per_move` slices of one move and leaves the rest to later cycles (the
+drift is still there next cycle); the black-swan exit takes as many slices as the position
+needs, so that a large treasury can always leave.
+
+One (protocol, asset) is one position: the planner refuses a portfolio that holds it on two
+chains (PlanInfeasible, naming them), and the config refuses venues that would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from types import MappingProxyType
 
 from domain.allocation import Bucket, TargetAllocations, weights_sum_to_one
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import STABLECOINS, VOLATILE_ASSETS
 from domain.money import ONE, ZERO, require_fraction, require_non_negative
-from domain.plans import PlanKind, RebalancingPlan, SkippedMove, Transaction, TransactionType
-from domain.portfolio import WALLET, PortfolioState
+from domain.plans import (
+    APPROVAL_THRESHOLD_USD,
+    PlanKind,
+    RebalancingPlan,
+    SkippedMove,
+    Transaction,
+    TransactionType,
+    approval_reasons,
+)
+from domain.portfolio import WALLET, PortfolioState, Position
 from domain.projection import Key, holdings_of
 from domain.signals import RiskLevel
 
 GWEI = Decimal("0.000000001")
+MILLION = Decimal(1_000_000)
 USD_STEP = Decimal("0.000001")
 
 
@@ -101,7 +120,8 @@ class PlannerConfig:
     protocol_slippage: Mapping[str, Decimal] = field(
         default_factory=lambda: DEFAULT_PROTOCOL_SLIPPAGE
     )
-    approval_threshold_usd: Decimal = Decimal(50_000)
+    approval_threshold_usd: Decimal = APPROVAL_THRESHOLD_USD
+    max_slices_per_move: int = 3
     max_single_position_share: Decimal = Decimal("0.25")
     max_volatile_share: Decimal = Decimal("0.40")
     limit_headroom: Decimal = Decimal("0.005")
@@ -123,6 +143,24 @@ class PlannerConfig:
             require_fraction(getattr(self, name), name)
         if self.cash_asset.upper() not in STABLECOINS:
             raise InvalidValue("cash_asset", self.cash_asset, "must be a stablecoin")
+        if self.max_slices_per_move < 1:
+            raise InvalidValue("max_slices_per_move", self.max_slices_per_move, "must be >= 1")
+        chains: dict[Key, str] = {}
+        for venue in self.venues:
+            if venue.deposit_asset != self.cash_asset:
+                raise InvalidValue(
+                    "venues",
+                    f"{venue.protocol} {venue.asset}",
+                    f"deposits {venue.deposit_asset} but the cash asset is {self.cash_asset}; "
+                    "set the venue's deposit_asset or the cash asset so they match",
+                )
+            if chains.setdefault(venue.key, venue.chain) != venue.chain:
+                raise InvalidValue(
+                    "venues",
+                    f"{venue.protocol} {venue.asset}",
+                    f"is configured on {chains[venue.key]} and {venue.chain}; a (protocol, "
+                    "asset) position may be held on one chain only",
+                )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +197,8 @@ class _Move:
     usd: Decimal
     full_exit: bool = False
     cures_breach: bool = False
+    units: Decimal | None = None  # exact units to sell, when slicing fixed them
+    label: str = ""  # "slice 2 of 3" for a slice
 
 
 def gas_cost_usd(gas_units: int, prices: PlanningPrices) -> Decimal:
@@ -168,36 +208,127 @@ def gas_cost_usd(gas_units: int, prices: PlanningPrices) -> Decimal:
 
 def swap_slippage_fraction(amount_usd: Decimal, config: PlannerConfig) -> Decimal:
     """Expected slippage (fee plus price impact) of a swap, growing with its size."""
-    return config.swap_slippage_base + config.swap_slippage_per_million_usd * amount_usd / Decimal(
-        1_000_000
-    )
+    return config.swap_slippage_base + config.swap_slippage_per_million_usd * amount_usd / MILLION
+
+
+def swap_slice_limit_usd(tolerance: Decimal, config: PlannerConfig) -> Decimal | None:
+    """The largest swap whose expected slippage is within `tolerance`.
+
+    None when a swap of any size fits (no price impact); zero when none does (the fee alone is
+    above the bound).
+    """
+    if config.swap_slippage_base > tolerance:
+        return ZERO
+    if config.swap_slippage_per_million_usd <= 0:
+        return None
+    room = (tolerance - config.swap_slippage_base) * MILLION
+    return (room / config.swap_slippage_per_million_usd).quantize(USD_STEP, rounding=ROUND_DOWN)
+
+
+def _slices(
+    move: _Move, limit: Decimal | None, max_slices: int | None, unit_price: Decimal | None
+) -> tuple[list[_Move], Decimal]:
+    """Split a swap into slices of at most `limit` USD; return them and the USD left over.
+
+    With `max_slices`, at most that many slices of `limit` are taken and the rest is left over
+    (for a later cycle). Otherwise the move is split into equal slices and its last slice takes
+    the exact remainder, in USD and, for a sale with `unit_price`, in units (a full exit's last
+    slice takes what is left of the position).
+    """
+    if limit is None or limit <= 0 or move.usd <= limit:
+        return [move], ZERO
+    count = int((move.usd / limit).to_integral_value(rounding=ROUND_CEILING))
+    if max_slices is not None and count > max_slices:
+        kept = [
+            _Move(
+                key=move.key,
+                usd=limit,
+                cures_breach=move.cures_breach,
+                label=f"slice {i} of {max_slices}",
+            )
+            for i in range(1, max_slices + 1)
+        ]
+        return kept, move.usd - limit * max_slices
+    size = (move.usd / count).quantize(USD_STEP, rounding=ROUND_DOWN)
+    while move.usd - size * (count - 1) > limit:
+        count += 1
+        size = (move.usd / count).quantize(USD_STEP, rounding=ROUND_DOWN)
+    slices: list[_Move] = []
+    units_so_far = ZERO
+    for i in range(1, count + 1):
+        last = i == count
+        usd = move.usd - size * (count - 1) if last else size
+        units: Decimal | None = None
+        if unit_price is not None and unit_price > 0:
+            if last and move.units is not None:
+                units = move.units - units_so_far
+            else:
+                units = usd / unit_price
+            units_so_far += units
+        slices.append(
+            _Move(
+                key=move.key,
+                usd=usd,
+                full_exit=move.full_exit and last,
+                cures_breach=move.cures_breach,
+                units=units,
+                label=f"slice {i} of {count}",
+            )
+        )
+    return slices, ZERO
+
+
+def desired_shares(
+    targets: TargetAllocations, config: PlannerConfig
+) -> tuple[dict[Key, Decimal], list[str]]:
+    """Share of the treasury wanted in each position, clamped below the caps, and what was clamped.
+
+    The caps are shares of the total, so the clamped shares do not depend on its size.
+    """
+    notes: list[str] = []
+    position_cap = config.max_single_position_share - config.limit_headroom
+    volatile_share = targets.tactical
+    volatile_limit = config.max_volatile_share - config.limit_headroom
+    if volatile_share > volatile_limit:
+        notes.append(f"tactical target {volatile_share} clamped to {volatile_limit} (volatile cap)")
+        volatile_share = volatile_limit
+    wanted: dict[Key, Decimal] = {}
+    for venue in config.venues:
+        share = targets.base_yield * venue.weight
+        if share > position_cap:
+            notes.append(f"{venue.protocol} {venue.asset} clamped to the single-position cap")
+            share = position_cap
+        wanted[venue.key] = share
+    for tactical in config.tactical_assets:
+        share = volatile_share * tactical.weight
+        if share > position_cap:
+            notes.append(f"{tactical.asset} clamped to the single-position cap")
+            share = position_cap
+        wanted[(WALLET, tactical.asset)] = share
+    return wanted, notes
 
 
 def desired_values(
     total: Decimal, targets: TargetAllocations, config: PlannerConfig
 ) -> tuple[dict[Key, Decimal], list[str]]:
     """USD wanted in each position, clamped below the caps; the notes say what was clamped."""
-    notes: list[str] = []
-    position_cap = (config.max_single_position_share - config.limit_headroom) * total
-    volatile_share = targets.tactical
-    volatile_limit = config.max_volatile_share - config.limit_headroom
-    if volatile_share > volatile_limit:
-        notes.append(f"tactical target {volatile_share} clamped to {volatile_limit} (volatile cap)")
-        volatile_share = volatile_limit
-    desired: dict[Key, Decimal] = {}
-    for venue in config.venues:
-        want = total * targets.base_yield * venue.weight
-        if want > position_cap:
-            notes.append(f"{venue.protocol} {venue.asset} clamped to the single-position cap")
-            want = position_cap
-        desired[venue.key] = want
-    for tactical in config.tactical_assets:
-        want = total * volatile_share * tactical.weight
-        if want > position_cap:
-            notes.append(f"{tactical.asset} clamped to the single-position cap")
-            want = position_cap
-        desired[(WALLET, tactical.asset)] = want
-    return desired, notes
+    shares, notes = desired_shares(targets, config)
+    return {key: total * share for key, share in shares.items()}, notes
+
+
+def achievable_targets(targets: TargetAllocations, config: PlannerConfig) -> TargetAllocations:
+    """The bucket shares the planner actually aims for: `targets` after the caps' clamping.
+
+    What the caps take from base yield or tactical stays in cash. Drift is measured against
+    this, not against `targets`: a target the planner can never reach would look like drift
+    beyond the band every day, and every day would trade.
+    """
+    shares, _ = desired_shares(targets, config)
+    base = sum((shares[v.key] for v in config.venues), ZERO)
+    tactical = sum((shares[(WALLET, t.asset)] for t in config.tactical_assets), ZERO)
+    return TargetAllocations(
+        base_yield=base, tactical=tactical, cash=max(ZERO, ONE - base - tactical)
+    )
 
 
 def _venue_for(key: Key, config: PlannerConfig) -> YieldVenue | None:
@@ -208,6 +339,97 @@ def _tolerance(config: PlannerConfig, max_slippage: Decimal | None) -> Decimal:
     if max_slippage is None:
         return config.default_slippage_tolerance
     return min(config.default_slippage_tolerance, max_slippage)
+
+
+def _one_chain_per_position(portfolio: PortfolioState) -> None:
+    chains: dict[Key, set[str]] = {}
+    for p in portfolio.positions:
+        chains.setdefault(p.key, set()).add(p.chain)
+    for (protocol, asset), on in sorted(chains.items()):
+        if len(on) > 1:
+            raise PlanInfeasible(
+                f"{protocol} {asset} is held on {' and '.join(sorted(on))}; the planner "
+                "treats a (protocol, asset) as one position: consolidate it on one chain"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Builder:
+    """Turns a move into a transaction, or into the reason it is skipped."""
+
+    config: PlannerConfig
+    prices: PlanningPrices
+    positions: Mapping[Key, Position]
+    tolerance: Decimal
+
+    def build(self, move: _Move, selling: bool) -> Transaction | SkippedMove:
+        config, prices = self.config, self.prices
+        protocol, asset = move.key
+        volatile = asset.upper() in VOLATILE_ASSETS
+        position = self.positions.get(move.key)
+        if selling:
+            unit_price = position.unit_price_usd if position is not None else ZERO
+            if unit_price <= 0:
+                unit_price = prices.price(asset)
+            if move.units is not None:
+                amount = move.units
+            elif move.full_exit and position is not None:
+                amount = position.amount
+            else:
+                amount = move.usd / unit_price
+            from_asset, to_asset = asset, config.cash_asset
+            if volatile:
+                tx_type, venue_protocol = TransactionType.SWAP, config.swap_protocol
+            else:
+                tx_type, venue_protocol = TransactionType.WITHDRAW, protocol
+        else:
+            amount = move.usd / prices.price(config.cash_asset)
+            from_asset = config.cash_asset
+            if volatile:
+                prices.price(asset)  # a buy must know its price
+                tx_type, venue_protocol, to_asset = (
+                    TransactionType.SWAP,
+                    config.swap_protocol,
+                    asset,
+                )
+            else:
+                venue = _venue_for(move.key, config)
+                to_asset = venue.asset if venue else asset
+                tx_type, venue_protocol = TransactionType.DEPOSIT, protocol
+        if tx_type is TransactionType.SWAP:
+            expected = swap_slippage_fraction(move.usd, config)
+        else:
+            expected = config.protocol_slippage.get(venue_protocol, ZERO)
+        label = f" ({move.label})" if move.label else ""
+        description = f"{tx_type.value} {from_asset}->{to_asset} ${move.usd:.2f}{label}"
+        if expected > self.tolerance:
+            return SkippedMove(
+                description=description,
+                reason=f"expected slippage {expected} exceeds the bound {self.tolerance}",
+            )
+        gas = config.gas_units[tx_type]
+        gas_usd = gas_cost_usd(gas, prices)
+        too_costly = gas_usd > move.usd * config.max_gas_share
+        # A move that cures a breached cap may pay more gas, but never more than it brings in.
+        if (too_costly and not move.cures_breach) or gas_usd >= move.usd * (ONE - expected):
+            return SkippedMove(
+                description=description,
+                reason=f"gas ${gas_usd:.2f} exceeds {config.max_gas_share} of the move's value",
+            )
+        return Transaction(
+            tx_type=tx_type,
+            protocol=venue_protocol,
+            from_asset=from_asset,
+            to_asset=to_asset,
+            amount=amount,
+            amount_usd=move.usd,
+            estimated_gas=gas,
+            estimated_gas_usd=gas_usd,
+            estimated_slippage_usd=move.usd * expected,
+            slippage_tolerance=self.tolerance,
+            chain=position.chain if position is not None else "ethereum",
+            full_exit=move.full_exit,
+        )
 
 
 def plan_rebalance(
@@ -224,11 +446,13 @@ def plan_rebalance(
     """Build the ordered plan that moves `portfolio` to `targets` (see module doc).
 
     Raises:
-        PlanInfeasible: a price needed to size a move is unknown.
+        PlanInfeasible: a price needed to size a move is unknown, or a (protocol, asset)
+            position is held on two chains.
         InvalidValue: max_slippage is outside [0, 1].
     """
     if max_slippage is not None:
         require_fraction(max_slippage, "max_slippage")
+    _one_chain_per_position(portfolio)
     total = portfolio.total_value_usd
     tolerance = _tolerance(config, max_slippage)
     desired, notes = desired_values(total, targets, config)
@@ -269,92 +493,51 @@ def plan_rebalance(
                     usd=have if full_exit else -delta,
                     full_exit=full_exit,
                     cures_breach=cures_breach,
+                    units=positions[key].amount if full_exit and key in positions else None,
                 )
             )
         else:
             buys.append(_Move(key=key, usd=delta))
 
-    def make(move: _Move, selling: bool) -> Transaction | None:
-        protocol, asset = move.key
-        volatile = asset.upper() in VOLATILE_ASSETS
-        if selling:
-            position = positions.get(move.key)
-            unit_price = position.unit_price_usd if position is not None else ZERO
-            if unit_price <= 0:
-                unit_price = prices.price(asset)
-            amount = (
-                position.amount
-                if move.full_exit and position is not None
-                else move.usd / unit_price
-            )
-            if volatile:
-                tx_type, venue_protocol = TransactionType.SWAP, config.swap_protocol
-                from_asset, to_asset = asset, config.cash_asset
-            else:
-                tx_type, venue_protocol = TransactionType.WITHDRAW, protocol
-                from_asset, to_asset = asset, config.cash_asset
-        else:
-            amount = move.usd / prices.price(config.cash_asset)
-            from_asset = config.cash_asset
-            if volatile:
-                prices.price(asset)  # a buy must know its price
-                tx_type, venue_protocol, to_asset = (
-                    TransactionType.SWAP,
-                    config.swap_protocol,
-                    asset,
-                )
-            else:
-                venue = _venue_for(move.key, config)
-                to_asset = venue.asset if venue else asset
-                tx_type, venue_protocol = TransactionType.DEPOSIT, protocol
-        if tx_type is TransactionType.SWAP:
-            expected = swap_slippage_fraction(move.usd, config)
-        else:
-            expected = config.protocol_slippage.get(venue_protocol, ZERO)
-        limit = tolerance
-        if expected > limit:
-            skipped.append(
-                SkippedMove(
-                    description=f"{tx_type.value} {from_asset}->{to_asset} ${move.usd:.2f}",
-                    reason=f"expected slippage {expected} exceeds the bound {limit}",
-                )
-            )
-            return None
-        gas = config.gas_units[tx_type]
-        gas_usd = gas_cost_usd(gas, prices)
-        too_costly = gas_usd > move.usd * config.max_gas_share
-        # A move that cures a breached cap may pay more gas, but never more than it brings in.
-        if (too_costly and not move.cures_breach) or gas_usd >= move.usd * (ONE - expected):
-            skipped.append(
-                SkippedMove(
-                    description=f"{tx_type.value} {from_asset}->{to_asset} ${move.usd:.2f}",
-                    reason=f"gas ${gas_usd:.2f} exceeds {config.max_gas_share} of the move's value",
-                )
-            )
-            return None
-        chain = positions[move.key].chain if move.key in positions else "ethereum"
-        return Transaction(
-            tx_type=tx_type,
-            protocol=venue_protocol,
-            from_asset=from_asset,
-            to_asset=to_asset,
-            amount=amount,
-            amount_usd=move.usd,
-            estimated_gas=gas,
-            estimated_gas_usd=gas_usd,
-            estimated_slippage_usd=move.usd * expected,
-            slippage_tolerance=limit,
-            chain=chain,
-            full_exit=move.full_exit,
-        )
+    limit = swap_slice_limit_usd(tolerance, config)
 
-    sell_txs = [tx for m in sells if (tx := make(m, selling=True)) is not None]
+    def sliced(moves: list[_Move], selling: bool) -> list[_Move]:
+        out: list[_Move] = []
+        for move in moves:
+            if move.key[1].upper() not in VOLATILE_ASSETS:
+                out.append(move)
+                continue
+            position = positions.get(move.key)
+            unit_price = position.unit_price_usd if selling and position is not None else None
+            pieces, left = _slices(move, limit, config.max_slices_per_move, unit_price)
+            out.extend(pieces)
+            if left > 0:
+                skipped.append(
+                    SkippedMove(
+                        description=f"{'sell' if selling else 'buy'} {move.key[1]} ${left:.2f}",
+                        reason=(
+                            f"left for a later cycle: {config.max_slices_per_move} slices of "
+                            f"${limit:,.2f} fit the slippage bound {tolerance} in one plan"
+                        ),
+                    )
+                )
+        return out
+
+    builder = _Builder(config=config, prices=prices, positions=positions, tolerance=tolerance)
+    sell_txs: list[Transaction] = []
+    for move in sliced(sells, selling=True):
+        built = builder.build(move, selling=True)
+        if isinstance(built, SkippedMove):
+            skipped.append(built)
+        else:
+            sell_txs.append(built)
     cash_after_sells = (
         portfolio.cash_balance
         + sum((t.amount_usd - t.estimated_slippage_usd for t in sell_txs), ZERO)
         - sum((t.estimated_gas_usd for t in sell_txs), ZERO)
     )
-    buy_txs = _fund_buys(buys, cash_after_sells, make, config, skipped)
+    buy_txs, unfunded = _fund_buys(sliced(buys, selling=False), cash_after_sells, builder, config)
+    skipped.extend(unfunded)
     ordered = (
         [t for t in sell_txs if t.tx_type is TransactionType.WITHDRAW]
         + [t for t in sell_txs if t.tx_type is TransactionType.SWAP]
@@ -377,44 +560,46 @@ def plan_rebalance(
 
 
 def _fund_buys(
-    buys: list[_Move],
-    cash_available: Decimal,
-    build: Callable[[_Move, bool], Transaction | None],
-    config: PlannerConfig,
-    skipped: list[SkippedMove],
-) -> list[Transaction]:
+    buys: list[_Move], cash_available: Decimal, builder: _Builder, config: PlannerConfig
+) -> tuple[list[Transaction], list[SkippedMove]]:
     """Turn buys into transactions, scaling them down until cash covers them and their gas.
 
-    Each round either fits, or drops the moves that scaling would push below the minimum
-    trade size (which also frees their gas), so it ends within len(buys) + 1 rounds.
+    A move the builder skips (slippage, gas) is dropped for good: it is never scaled back in,
+    since the cash sums were made without it. Every round either fits, or drops a move, or
+    scales every remaining move down by a factor below one, so the loop ends; each skipped
+    move is recorded once.
     """
+    skipped: list[SkippedMove] = []
     moves = list(buys)
     while moves:
-        txs = [tx for m in moves if (tx := build(m, False)) is not None]
+        built = [(m, builder.build(m, selling=False)) for m in moves]
+        dropped = [b for _, b in built if isinstance(b, SkippedMove)]
+        if dropped:
+            skipped.extend(dropped)
+            moves = [m for m, b in built if isinstance(b, Transaction)]
+            continue
+        txs = [b for _, b in built if isinstance(b, Transaction)]
         gas = sum((t.estimated_gas_usd for t in txs), ZERO)
         wanted = sum((t.amount_usd for t in txs), ZERO)
         if wanted + gas <= cash_available:
-            return txs
-        spendable = max(ZERO, cash_available - gas)
-        factor = spendable / wanted
+            return txs, skipped
+        factor = max(ZERO, cash_available - gas) / wanted
         scaled = [
-            _Move(key=m.key, usd=(m.usd * factor).quantize(USD_STEP, rounding=ROUND_DOWN))
-            for m in moves
+            replace(m, usd=(m.usd * factor).quantize(USD_STEP, rounding=ROUND_DOWN)) for m in moves
         ]
-        kept = [m for m in scaled if m.usd >= config.min_trade_usd and m.usd > 0]
+        moves = []
         for m in scaled:
-            if m not in kept:
+            if m.usd >= config.min_trade_usd and m.usd > 0:
+                moves.append(m)
+            else:
+                label = f" ({m.label})" if m.label else ""
                 skipped.append(
                     SkippedMove(
-                        description=f"buy {m.key[0]} {m.key[1]}",
+                        description=f"buy {m.key[0]} {m.key[1]}{label}",
                         reason="not enough cash after sells and gas to fund it",
                     )
                 )
-        if len(kept) == len(moves):
-            # Rounded down, the scaled amounts plus the same gas fit the cash available.
-            return [tx for m in kept if (tx := build(m, False)) is not None]
-        moves = kept
-    return []
+    return [], skipped
 
 
 def _assemble(
@@ -431,11 +616,8 @@ def _assemble(
     notes: tuple[str, ...],
     kind: PlanKind,
 ) -> RebalancingPlan:
-    large = [t for t in transactions if t.amount_usd > config.approval_threshold_usd]
-    needs_approval = kind is PlanKind.REBALANCE and bool(large)
-    reasons = tuple(
-        f"{t.describe()} exceeds the ${config.approval_threshold_usd} approval limit" for t in large
-    )
+    reasons = approval_reasons(transactions, config.approval_threshold_usd)
+    needs_approval = kind is PlanKind.REBALANCE and bool(reasons)
     return RebalancingPlan(
         plan_id=plan_id,
         created_at=now,
@@ -466,15 +648,23 @@ def plan_emergency_exit(
     """Sell every volatile position to the cash stablecoin (the black-swan exit).
 
     No minimum trade size applies and no approval is needed: the spec asks for an automatic
-    exit. Slippage tolerance is the wider emergency bound.
+    exit. Slippage tolerance is the wider emergency bound; a position too large for it is sold
+    in as many slices as it needs, each within the bound (see module doc), so that no treasury
+    is too large to leave.
     """
     txs: list[Transaction] = []
     skipped: list[SkippedMove] = []
+    tolerance = config.emergency_slippage_tolerance
+    limit = swap_slice_limit_usd(tolerance, config)
+    gas = config.gas_units[TransactionType.SWAP]
+    gas_usd = gas_cost_usd(gas, prices)
     for p in portfolio.positions:
         if not p.is_volatile or p.amount <= 0:
             continue
-        expected = swap_slippage_fraction(p.value_usd, config)
-        if expected > config.emergency_slippage_tolerance:
+        whole = _Move(key=p.key, usd=p.value_usd, full_exit=True, units=p.amount)
+        pieces, _ = _slices(whole, limit, None, p.unit_price_usd)
+        expected = swap_slippage_fraction(pieces[0].usd, config)
+        if expected > tolerance:
             skipped.append(
                 SkippedMove(
                     description=f"exit {p.asset} ${p.value_usd:.2f}",
@@ -482,8 +672,8 @@ def plan_emergency_exit(
                 )
             )
             continue
-        gas = config.gas_units[TransactionType.SWAP]
-        if gas_cost_usd(gas, prices) > p.value_usd:
+        # Each slice must bring in more than its gas, so that cash never goes below zero.
+        if any(gas_usd >= q.usd * (ONE - swap_slippage_fraction(q.usd, config)) for q in pieces):
             skipped.append(
                 SkippedMove(
                     description=f"exit {p.asset} ${p.value_usd:.2f}",
@@ -491,22 +681,23 @@ def plan_emergency_exit(
                 )
             )
             continue
-        txs.append(
-            Transaction(
-                tx_type=TransactionType.SWAP,
-                protocol=config.swap_protocol,
-                from_asset=p.asset,
-                to_asset=config.cash_asset,
-                amount=p.amount,
-                amount_usd=p.value_usd,
-                estimated_gas=gas,
-                estimated_gas_usd=gas_cost_usd(gas, prices),
-                estimated_slippage_usd=p.value_usd * expected,
-                slippage_tolerance=config.emergency_slippage_tolerance,
-                chain=p.chain,
-                full_exit=True,
+        for piece in pieces:
+            txs.append(
+                Transaction(
+                    tx_type=TransactionType.SWAP,
+                    protocol=config.swap_protocol,
+                    from_asset=p.asset,
+                    to_asset=config.cash_asset,
+                    amount=piece.units if piece.units is not None else p.amount,
+                    amount_usd=piece.usd,
+                    estimated_gas=gas,
+                    estimated_gas_usd=gas_usd,
+                    estimated_slippage_usd=piece.usd * swap_slippage_fraction(piece.usd, config),
+                    slippage_tolerance=tolerance,
+                    chain=p.chain,
+                    full_exit=piece.full_exit,
+                )
             )
-        )
     base = portfolio.current_allocations()
     targets = TargetAllocations(
         base_yield=base[Bucket.BASE_YIELD],

@@ -1,8 +1,20 @@
-"""Rebalancing plans and the transactions they are made of."""
+"""Rebalancing plans and the transactions they are made of, and how much money a plan moves.
+
+The spec's "all large moves (>$50K) require human approval" is judged on two measures, so that
+splitting a move into legs under the limit does not dodge it (see `approval_reasons`):
+- the largest single transaction, and
+- the plan's traded notional: every swap counted in full, plus the larger of the total withdrawn
+  from yield venues and the total deposited into them. Deploying $120K of cash in five legs of
+  $24K trades $120K; moving $70K out of two venues into two others trades $70K, however it is
+  split. Money that passes through cash on its way between venues is counted once.
+
+Stablecoins in the wallet are cash (as in `domain.portfolio.bucket_of`): a swap from or into a
+stablecoin draws or fills cash, whichever stablecoin the treasury keeps its cash in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -11,8 +23,11 @@ from types import MappingProxyType
 
 from domain.allocation import Bucket, TargetAllocations
 from domain.errors import InvalidValue
+from domain.market import STABLECOINS
 from domain.money import ZERO, require_aware, require_fraction, require_non_negative
 from domain.signals import RiskLevel
+
+APPROVAL_THRESHOLD_USD = Decimal(50_000)
 
 
 class TransactionType(StrEnum):
@@ -69,7 +84,7 @@ class Transaction:
         """The (protocol, asset) position this move draws from; None when it draws cash."""
         if self.tx_type is TransactionType.WITHDRAW:
             return (self.protocol, self.from_asset)
-        if self.tx_type is TransactionType.SWAP and self.from_asset != "USDC":
+        if self.tx_type is TransactionType.SWAP and self.from_asset.upper() not in STABLECOINS:
             return ("wallet", self.from_asset)
         return None
 
@@ -78,7 +93,7 @@ class Transaction:
         """The (protocol, asset) position this move fills; None when it lands in cash."""
         if self.tx_type is TransactionType.DEPOSIT:
             return (self.protocol, self.to_asset)
-        if self.tx_type is TransactionType.SWAP and self.to_asset != "USDC":
+        if self.tx_type is TransactionType.SWAP and self.to_asset.upper() not in STABLECOINS:
             return ("wallet", self.to_asset)
         return None
 
@@ -88,6 +103,38 @@ class Transaction:
             f"{self.tx_type.value} {self.amount.normalize():f} {self.from_asset} -> "
             f"{self.to_asset} via {self.protocol} (${self.amount_usd.quantize(Decimal('0.01'))})"
         )
+
+
+def traded_notional_usd(transactions: Iterable[Transaction]) -> Decimal:
+    """Every swap in full, plus the larger of the total withdrawn and the total deposited."""
+    swapped = withdrawn = deposited = ZERO
+    for t in transactions:
+        if t.tx_type is TransactionType.SWAP:
+            swapped += t.amount_usd
+        elif t.tx_type is TransactionType.WITHDRAW:
+            withdrawn += t.amount_usd
+        else:
+            deposited += t.amount_usd
+    return swapped + max(withdrawn, deposited)
+
+
+def approval_reasons(transactions: Sequence[Transaction], limit: Decimal) -> tuple[str, ...]:
+    """Why a plan of these transactions needs a human: a single move, or the total, above `limit`.
+
+    Empty when neither is above it. Both the planner (the plan's `requires_approval`) and the
+    safety policy (its approval rules) judge a plan by this one measure.
+    """
+    reasons = [
+        f"{t.describe()} exceeds the ${limit:,.0f} approval limit"
+        for t in transactions
+        if t.amount_usd > limit
+    ]
+    total = traded_notional_usd(transactions)
+    if total > limit:
+        reasons.append(
+            f"the plan trades ${total:,.2f} in total, above the ${limit:,.0f} approval limit"
+        )
+    return tuple(reasons)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +185,11 @@ class RebalancingPlan:
     def largest_move_usd(self) -> Decimal:
         """The USD size of the largest single transaction."""
         return max((t.amount_usd for t in self.required_transactions), default=ZERO)
+
+    @property
+    def traded_notional_usd(self) -> Decimal:
+        """Every swap in full plus the larger of withdrawals and deposits (see module doc)."""
+        return traded_notional_usd(self.required_transactions)
 
     @property
     def total_cost_usd(self) -> Decimal:

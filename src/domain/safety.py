@@ -4,10 +4,11 @@ Each rule returns a RuleVerdict(rule, passed, limit, actual, severity). A failed
 rejects the plan; a failed `approval` rule sends it to a human. The policy never raises on
 valid input and always returns every verdict, not just the first failure.
 
-Black-swan exit plans (automatic, per the spec) skip the approval threshold, the trades-per-day
-cap and the slippage budget, so that nothing delays an exit; the emergency stop, the circuit
-breaker, the gas cap and every position limit still apply. A position limit never rejects a plan
-that does not make the breach worse (see `single_position_cap`).
+Black-swan exit plans (automatic, per the spec) skip the approval rules (per move and in
+total), the trades-per-day cap and the slippage budget, so that nothing delays an exit; the
+emergency stop, the circuit breaker, the gas cap and every position limit still apply. A
+position limit never rejects a plan that does not make the breach worse (see
+`single_position_cap` and `volatile_cap`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, MarketData
 from domain.money import ZERO, require_aware, require_fraction, require_non_negative
-from domain.plans import PlanKind, RebalancingPlan, TransactionType
+from domain.plans import APPROVAL_THRESHOLD_USD, PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
 from domain.projection import Projection, holdings_of, project
 
@@ -56,7 +57,7 @@ class SafetyLimits:
     min_protocol_tvl_usd: Decimal = Decimal(10_000_000)
     max_protocol_risk_score: int = 5
     protocol_risk_scores: Mapping[str, int] = field(default_factory=lambda: DEFAULT_RISK_SCORES)
-    approval_threshold_usd: Decimal = Decimal(50_000)
+    approval_threshold_usd: Decimal = APPROVAL_THRESHOLD_USD
     max_trades_per_day: int = 10
     gas_price_cap_gwei: Decimal = Decimal(100)
     black_swan_drop_24h: Decimal = Decimal("0.20")
@@ -202,15 +203,26 @@ def circuit_breaker(i: _Inputs) -> RuleVerdict:
 
 
 def volatile_cap(i: _Inputs) -> RuleVerdict:
-    """At most 40 % of the treasury in volatile assets after the plan (hard)."""
+    """At most 40 % of the treasury in volatile assets after the plan (hard).
+
+    As with the single-position cap, a plan is never rejected for not curing a breach it found:
+    when the share was already above the cap before the plan (a market move took it there), the
+    plan passes if it leaves the share no higher than before. A large position may take several
+    cycles to sell within the slippage bound; rejecting the first slices would keep the breach.
+    """
     share = i.after.volatile_share
     cap = i.limits.max_volatile_share
+    total_before = i.before.total_value_usd
+    before = i.before.volatile_value() / total_before if total_before > 0 else ZERO
+    not_worse = before > cap and share <= before
     return _verdict(
         "max_volatile_share",
-        share <= cap,
+        share <= cap or not_worse,
         _pct(cap),
         _pct(share),
-        "volatile assets (BTC/ETH) after the plan",
+        f"already above the cap before the plan ({_pct(before)}), which does not add to it"
+        if share > cap and not_worse
+        else "volatile assets (BTC/ETH) after the plan",
     )
 
 
@@ -221,8 +233,8 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
     the cap before the plan (a market move took it there) passes when the plan does not add to
     it, that is when its value after the plan is no more than before. A black-swan exit only
     sells volatile assets into cash, so a stable position that drifted above the cap in the
-    crash never blocks it. A position the plan takes above the cap, or grows while above it,
-    fails.
+    crash never blocks it, nor one that the exit's own slippage lifts above the cap by shrinking
+    the total. Otherwise a position the plan takes above the cap, or grows while above it, fails.
     """
     cap = i.limits.max_single_position_share
     before_values = holdings_of(i.before)
@@ -232,10 +244,13 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
         ((key, share) for key, share in after_shares.items() if share > cap),
         key=lambda item: (-item[1], item[0]),
     )
+    # An exit's slippage (percents, on a large treasury) shrinks the total and may lift a
+    # position it does not touch over the cap; that must not hold the exit back.
     offending = [
         (key, share)
         for key, share in breaching
-        if before_shares.get(key, ZERO) <= cap or i.after.values[key] > before_values.get(key, ZERO)
+        if (before_shares.get(key, ZERO) <= cap and not i.is_exit)
+        or i.after.values[key] > before_values.get(key, ZERO)
     ]
     key, share = i.after.largest_position
     if offending:
@@ -243,7 +258,12 @@ def single_position_cap(i: _Inputs) -> RuleVerdict:
             f"{k[0]} {k[1]} ({_pct(s)})" for k, s in offending
         )
     elif breaching:
-        message = "already above the cap before the plan, which does not add to it: " + ", ".join(
+        found = all(before_shares[k] > cap for k, _ in breaching)
+        message = (
+            "already above the cap before the plan, which does not add to it: "
+            if found
+            else "above the cap after the exit's costs, which does not add to it: "
+        ) + ", ".join(
             f"{k[0]} {k[1]} ({_pct(before_shares[k])} before, {_pct(s)} after)"
             for k, s in breaching
         )
@@ -318,6 +338,25 @@ def approval_threshold(i: _Inputs) -> RuleVerdict:
     )
 
 
+def approval_total(i: _Inputs) -> RuleVerdict:
+    """A plan that trades more than $50K in total needs a human (waived for the black-swan exit).
+
+    The single-move rule alone is dodged by splitting: five legs of $24K move $120K. The total
+    is every swap plus the larger of withdrawals and deposits (`domain.plans`), the same measure
+    the planner uses for the plan's `requires_approval`.
+    """
+    total = i.plan.traded_notional_usd
+    limit = i.limits.approval_threshold_usd
+    return _verdict(
+        "approval_total",
+        i.is_exit or total <= limit,
+        f"${limit:,.0f} per plan",
+        f"${total:,.2f}",
+        "black-swan exit is automatic" if i.is_exit else "value the plan trades in total",
+        Severity.APPROVAL,
+    )
+
+
 def trades_per_day(i: _Inputs) -> RuleVerdict:
     """At most 10 trades per UTC day, counting this plan (waived for the black-swan exit)."""
     after = i.context.trades_today + len(i.plan.required_transactions)
@@ -387,6 +426,7 @@ RULES: tuple[Callable[[_Inputs], RuleVerdict], ...] = (
     slippage_budget,
     balances_stay_positive,
     approval_threshold,
+    approval_total,
 )
 
 

@@ -16,7 +16,13 @@ from decimal import Decimal
 from domain.allocation import Drift, TargetAllocations, rebalance_due
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import MarketData
-from domain.planner import PlannerConfig, PlanningPrices, plan_emergency_exit, plan_rebalance
+from domain.planner import (
+    PlannerConfig,
+    PlanningPrices,
+    achievable_targets,
+    plan_emergency_exit,
+    plan_rebalance,
+)
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import (
@@ -51,6 +57,12 @@ class StrategyConfig:
                 "planner.max_volatile_share",
                 self.planner.max_volatile_share,
                 "must not exceed the safety policy's cap",
+            )
+        if self.planner.approval_threshold_usd > self.limits.approval_threshold_usd:
+            raise InvalidValue(
+                "planner.approval_threshold_usd",
+                self.planner.approval_threshold_usd,
+                "must not exceed the safety policy's approval limit",
             )
         if self.drift_band < 0:
             raise InvalidValue("drift_band", self.drift_band, "must not be negative")
@@ -89,6 +101,20 @@ def planning_prices(
         asset_usd.setdefault(asset, price)
     return PlanningPrices(
         asset_usd=asset_usd, gas_price_gwei=gas_price_gwei, eth_usd=market.eth_price
+    )
+
+
+def reachable_drift(
+    portfolio: PortfolioState, targets: TargetAllocations, planner: PlannerConfig
+) -> Drift:
+    """How far each bucket is from what the planner can reach of `targets`.
+
+    The caps may clamp the targets (BTC alone holds at most 24.5 % of the treasury, not the 40 %
+    an accumulation signal asks for); drift from the unclamped targets would be "beyond the
+    band" every day and trade every day without getting closer.
+    """
+    return Drift(
+        current=portfolio.current_allocations(), target=achievable_targets(targets, planner)
     )
 
 
@@ -136,7 +162,7 @@ def propose(
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
-    drift = Drift(current=portfolio.current_allocations(), target=targets)
+    drift = reachable_drift(portfolio, targets, config.planner)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
     if not due:
         return Proposal(

@@ -5,9 +5,10 @@ Each port's adapter is chosen on its own (`TREASURY_MARKET_DATA`, `TREASURY_ADVI
 hold connections are `Resource` providers: they are opened on first use (so an unselected
 adapter is never built) and closed by `Runtime.aclose()` in reverse order.
 
-`bootstrap()` is the one entry: it checks live-mode requirements, opens everything, reconciles
-steps a crash left unfinished, and returns a `Runtime` holding the `Services` the API, CLI and
-scheduler call.
+`bootstrap()` is the one entry: it checks live-mode requirements, opens everything, and returns
+a `Runtime` holding the `Services` the API, CLI and scheduler call. Steps a crash left unfinished
+are reconciled by `Runtime.take_over()`, once this process has won the leader election (a
+standby must not touch the steps the leader is executing).
 """
 
 from __future__ import annotations
@@ -23,18 +24,23 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.advisors.claude import ClaudeAdvisor
-from adapters.locks import lock_for
+from adapters.locks import leader_lock_for, lock_for
 from adapters.market.aggregate import build_live_market, create_market_client
 from adapters.market.manual import UnitOfWorkManualMvrv
 from adapters.notify.dispatcher import NotificationDispatcher
 from adapters.persistence import migrate
 from adapters.persistence.deliveries import SqlDeliveryLog
-from adapters.persistence.engine import create_engine
+from adapters.persistence.engine import create_engine, private_directory
 from adapters.persistence.state_file import AtomicStateFile
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UuidIds
 from application.advice import FallbackAdvisor
-from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
+from application.approvals import (
+    DecideOnApproval,
+    ExecuteApprovedDecision,
+    ExecuteWaitingApprovals,
+    ExpirePendingDecisions,
+)
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.learning import RecordDecisionOutcomes
@@ -62,6 +68,7 @@ from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
 from entrypoints.cli.advise import build_advisor
 from entrypoints.cli.market import simulated_market
+from entrypoints.election import LeaderElection
 from entrypoints.logging_setup import register_secrets
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.chain import ChainSettings
@@ -179,7 +186,9 @@ def _plain(value: SecretStr | None) -> str | None:
 
 
 async def open_database(settings: AppSettings) -> AsyncIterator[AsyncEngine]:
-    """The database engine, with its schema checked (paper mode upgrades it)."""
+    """The database engine, with its schema checked (paper mode upgrades it). The data
+    directory is made private to the owner first."""
+    private_directory(settings.database.data_dir)
     engine = create_engine(settings.database.resolved_database_url())
     try:
         await migrate.ensure_schema_current(
@@ -271,6 +280,21 @@ async def open_notifier(
         await client.aclose()
 
 
+async def open_election(
+    settings: AppSettings, engine: AsyncEngine
+) -> AsyncIterator[LeaderElection]:
+    """This process's side of the leader election; the lock is let go at shutdown."""
+    interval = settings.service.leadership_check_s
+    election = LeaderElection(
+        leader_lock_for(engine, settings.database.data_dir, timeout_s=interval),
+        check_interval_s=interval,
+    )
+    try:
+        yield election
+    finally:
+        await election.release()
+
+
 def strategy_for(settings: AppSettings) -> StrategyConfig:
     """The strategy configuration (spec defaults)."""
     del settings
@@ -289,9 +313,10 @@ def build_services(
     notifier: NotificationDispatcher,
     engine: AsyncEngine,
     strategy: StrategyConfig,
+    election: LeaderElection,
 ) -> Services:
-    """Every use case, wired to the chosen adapters."""
-    lock = lock_for(engine, settings.database.data_dir)
+    """Every use case, wired to the chosen adapters; cycles and executions only on the leader."""
+    lock = lock_for(engine, settings.database.data_dir, leadership=election)
     url = settings.service.public_url
     config = CycleConfig(
         strategy=strategy,
@@ -363,6 +388,7 @@ def build_services(
             advisor=advisor.probe,
             protocols=chain.probes,
             others=notifier.probes(),
+            role=election,
         ),
     )
 
@@ -382,6 +408,7 @@ class Container(containers.DeclarativeContainer):
     advisor = providers.Resource(open_advisor, settings, strategy)
     notifier = providers.Resource(open_notifier, settings, database, clock)
     chain = providers.Resource(open_chain, settings, clock, uow, market, database)
+    election = providers.Resource(open_election, settings, database)
 
     services = providers.Singleton(
         build_services,
@@ -395,6 +422,7 @@ class Container(containers.DeclarativeContainer):
         notifier=notifier,
         engine=database,
         strategy=strategy,
+        election=election,
     )
 
 
@@ -412,6 +440,8 @@ class Runtime:
     outcomes: RecordDecisionOutcomes
     daily_summary: PublishDailySummary
     clock: Clock
+    election: LeaderElection
+    waiting_approvals: ExecuteWaitingApprovals
     _last_summary: date | None = field(default=None)
 
     @property
@@ -446,6 +476,22 @@ class Runtime:
             self._last_summary = today
             await self.daily_summary.execute()
 
+    async def take_over(self) -> None:
+        """Once this process has won the leader election, before it leads: settle the steps a
+        crash (of this process or of the previous leader) left unfinished, and in paper mode
+        resume on the calendar the previous leader left in the data directory."""
+        if isinstance(self.clock, PaperClock):
+            self.clock.reload()
+        changed = await self.chain.runner.reconcile()
+        if changed:
+            log.warning("reconciled unfinished steps on taking over", extra={"steps": len(changed)})
+
+    async def while_leading(self) -> None:
+        """The leader's duty every election interval: run approvals recorded on a standby."""
+        ran = await self.waiting_approvals.execute()
+        if ran:
+            log.info("executed decisions approved elsewhere", extra={"decisions": ran})
+
     async def aclose(self) -> None:
         """Stop the read models' refreshers, then close every opened resource (newest
         first)."""
@@ -479,9 +525,7 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         market: MarketDataSource = await _resolved(container.market())
         uow: UnitOfWorkFactory = await _resolved(container.uow())
         notifier: NotificationDispatcher = await _resolved(container.notifier())
-        changed = await chain.runner.reconcile()
-        if changed:
-            log.warning("reconciled unfinished steps at start-up", extra={"steps": len(changed)})
+        election: LeaderElection = await _resolved(container.election())
         clock = container.clock()
         return Runtime(
             settings=settings,
@@ -499,6 +543,10 @@ async def bootstrap(settings: AppSettings) -> Runtime:
                 dashboard_url=settings.service.public_url,
             ),
             clock=clock,
+            election=election,
+            waiting_approvals=ExecuteWaitingApprovals(
+                clock=clock, uow=uow, execute=services.execute_approved
+            ),
         )
     except BaseException:
         result = container.shutdown_resources()
@@ -522,8 +570,7 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         return settings, None
     import secrets
 
-    path = settings.database.data_dir / "api_token"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_directory(settings.database.data_dir) / "api_token"
     if path.exists():
         token = path.read_text(encoding="utf-8").strip()
     else:

@@ -1,7 +1,9 @@
 """Paper-mode routes: fast-forward simulated time (clock, market, chain time, oracle) and
 receive new capital.
 
-Only registered by `treasury paper`; a live service has no such route.
+Only registered by `treasury paper`; a live service has no such route. Both are audited with
+the caller's name before they take effect; pending decisions whose approval window a jump in
+time passes expire at once, audited in the caller's name as caused by that jump.
 """
 
 from __future__ import annotations
@@ -14,25 +16,23 @@ from litestar import post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from adapters.chain.devchain.deploy import DECIMALS
 from application.flows import RecordCapitalFlow
 from entrypoints.api.auth import Principal, Role
+from entrypoints.api.dto import JsonNumber, StrictIn
 from entrypoints.container import Runtime
 
 
-class FundIn(BaseModel):
-    """New capital, in USD (arrives as USDC), at most $10M at once."""
+class FundIn(StrictIn):
+    """New capital, in USD (arrives as USDC, so at most 6 decimal places), at most $10M."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    usd: Decimal = Field(gt=0, le=Decimal(10_000_000))
+    usd: JsonNumber = Field(gt=0, le=Decimal(10_000_000), decimal_places=DECIMALS["USDC"])
 
 
-class AdvanceIn(BaseModel):
-    """How much simulated time to let pass: days plus hours, at most a year."""
-
-    model_config = ConfigDict(extra="forbid")
+class AdvanceIn(StrictIn):
+    """How much simulated time to let pass: days plus hours (JSON integers), at most a year."""
 
     days: int = Field(default=0, ge=0, le=365)
     hours: int = Field(default=0, ge=0, le=24 * 365)
@@ -62,12 +62,36 @@ def paper_routes(runtime: Runtime) -> list[Any]:
         status_code=200,
         summary="Paper mode: let simulated days pass",
     )
-    async def advance(data: JSONBody[AdvanceIn]) -> dict[str, Any]:
-        now = await runtime.advance(timedelta(days=data.days, hours=data.hours))
+    async def advance(
+        data: JSONBody[AdvanceIn], principal: NamedDependency[Principal]
+    ) -> dict[str, Any]:
+        delta = timedelta(days=data.days, hours=data.hours)
+        before = runtime.clock.now()
+        async with runtime.uow() as uow:
+            entry = await uow.audit.append(
+                principal.name,
+                "paper.advanced",
+                "clock",
+                "paper",
+                {
+                    "days": data.days,
+                    "hours": data.hours,
+                    "from": before.isoformat(),
+                    "to": (before + delta).isoformat(),
+                },
+                at=before,
+            )
+            await uow.commit()
+        now = await runtime.advance(delta)
+        # Decisions whose approval window the jump passed expire now, in the caller's name.
+        expiry = await runtime.services.expire.execute(
+            actor=principal.name, cause={"caused_by": "paper.advanced", "caused_by_seq": entry.seq}
+        )
         await _refresh_views(runtime)
         market = await runtime.market.fetch()
         return {
             "now": now.isoformat(),
+            "expired_decisions": [decision_id for decision_id, _ in expiry.expired],
             "btc_price": float(market.btc_price) if market.btc_price is not None else None,
             "eth_price": float(market.eth_price) if market.eth_price is not None else None,
             "mvrv_z_score": (

@@ -2,7 +2,8 @@
 
 Failures back off exponentially (with a cap) and never stop the loop; a stop request (SIGTERM,
 SIGINT, or `stop()`) ends it between cycles, or interrupts the wait. Expired pending decisions
-are cleared before each cycle.
+are cleared before each cycle. With a leader election, only the leader ticks: a standby waits
+until it leads and then runs its first cycle at once, as a freshly started service does.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import random
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from application.cycle import CycleCommand, CycleResult
-from application.errors import ApplicationError
+from application.errors import ApplicationError, NotLeader
 from domain.errors import DomainError
 from entrypoints.api.services import Services
 
@@ -31,6 +33,15 @@ class SchedulerConfig:
     max_cycles: int | None = None
 
 
+class Leadership(Protocol):
+    """Whether this process may run cycles (checked against the database), and a way to wait
+    until it may."""
+
+    async def confirm(self) -> bool: ...
+
+    async def wait_leading(self) -> None: ...
+
+
 class Scheduler:
     """Runs `services.cycle` on a timer; one instance per process."""
 
@@ -40,10 +51,12 @@ class Scheduler:
         config: SchedulerConfig,
         *,
         before_cycle: Callable[[], Awaitable[None]] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self._services = services
         self._config = config
         self._before_cycle = before_cycle
+        self._leadership = leadership
         self._stopping = asyncio.Event()
         self.cycles = 0
         self.failures = 0
@@ -64,10 +77,17 @@ class Scheduler:
         """Loop until stopped (or `max_cycles`)."""
         consecutive = 0
         while not self._stopping.is_set():
+            # Confirmed before the tick's hooks too: they write (paper time, outcomes).
+            if self._leadership is not None and not await self._leadership.confirm():
+                await self._wait_leading(self._leadership)
+                continue
             delay = self._config.interval_s
             try:
                 await self.tick()
                 consecutive = 0
+            except NotLeader:
+                log.warning("not the leader any more; the cycle did not run")
+                continue
             except (ApplicationError, DomainError, OSError) as exc:
                 consecutive += 1
                 self.failures += 1
@@ -85,6 +105,15 @@ class Scheduler:
             except TimeoutError:
                 continue
         log.info("scheduler stopped", extra={"cycles": self.cycles, "failures": self.failures})
+
+    async def _wait_leading(self, leadership: Leadership) -> None:
+        leading = asyncio.ensure_future(leadership.wait_leading())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            leading.cancel()
+            stopping.cancel()
 
     async def tick(self) -> CycleResult:
         """One scheduled cycle: hooks, expiry, then the cycle itself."""

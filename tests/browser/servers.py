@@ -137,7 +137,7 @@ def paper_dashboard_server(data_dir: Path | None = None) -> Iterator[DashboardSe
 
         def fund(usd: Decimal) -> None:
             with paper.client(harness.APPROVER) as api:
-                response = api.post("/paper/fund", json={"usd": str(usd)})
+                response = api.post("/paper/fund", json={"usd": int(usd)})
             assert response.status_code == 200, response.text
             move_market()  # a fresh day for the trade limit
 

@@ -83,7 +83,8 @@ and say so in the reasoning.
 - Deposit only into protocols with TVL of at least ${limits.min_protocol_tvl_usd:,.0f}.
 - Deposit only into protocols with a risk score of at most {limits.max_protocol_risk_score}/10
   (scores: {scores}).
-- Any single move above ${limits.approval_threshold_usd:,.0f} needs human approval.
+- A plan that trades more than ${limits.approval_threshold_usd:,.0f} in total, or any single move
+  above ${limits.approval_threshold_usd:,.0f}, needs human approval.
 - At most {limits.max_trades_per_day} trades per day.
 - No transactions while the base fee is above {limits.gas_price_cap_gwei} gwei.
 - Cumulative slippage at most {_pct(budget.fraction)} of the treasury per {budget.period.days} days.

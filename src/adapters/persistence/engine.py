@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.persistence.errors import UnsupportedDatabase
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 def sqlite_url(data_dir: Path, filename: str = "treasury.db") -> str:
@@ -27,7 +29,8 @@ def redacted(url: str | URL) -> str:
 def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL URL.
 
-    SQLite: the database's directory is created; WAL, foreign keys and a 30 s busy timeout are
+    SQLite: the database's directory is created (0700) and the file too (0600, which its WAL
+    and shared-memory files inherit); WAL, foreign keys and a 30 s busy timeout are
     switched on; every transaction starts with BEGIN IMMEDIATE, so writers queue one after the
     other (the audit chain cannot fork) and a unit of work never half-applies. PostgreSQL:
     asyncpg with pre-ping; `schema` sets the search_path (tests isolate themselves with it).
@@ -48,10 +51,29 @@ def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = Fal
     raise UnsupportedDatabase(redacted(parsed))
 
 
+def private_directory(path: Path) -> Path:
+    """Create `path` readable by its owner only (0700), or tighten it to that if it exists.
+
+    The data directory holds positions, the audit log and signed raw transactions: no other
+    local user may read them.
+
+    Raises:
+        OSError: the directory cannot be created, or it exists and is not ours to change.
+    """
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+        path.chmod(PRIVATE_DIR_MODE)
+    return path
+
+
 def _sqlite_engine(url: URL, echo: bool) -> AsyncEngine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        file = Path(database).expanduser()
+        if not file.parent.exists():
+            private_directory(file.parent)
+        # SQLite creates the -wal and -shm files with the database file's mode.
+        file.touch(mode=PRIVATE_FILE_MODE, exist_ok=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

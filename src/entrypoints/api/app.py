@@ -2,7 +2,9 @@
 
 Reads are open; every mutating endpoint needs `Authorization: Bearer <token>` with a role
 that may do it (operator: rebalance, emergency stop, manual MVRV; approver: approve, reject,
-resume). Errors are JSON with a clear message, mapped in `errors.py`.
+resume). Errors are JSON with a clear message, mapped in `errors.py`. Bodies are decoded and
+validated strictly (`request_body.py`, `dto.py`), mutating requests are rate-limited per token
+(`rate_limits.py`), and every answer carries the headers of `response_headers.py`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.plugins.pydantic import PydanticPlugin
 
 from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome, CycleResult
 from application.operator import FlagChange
-from application.performance import TimeRange
+from application.performance import PerformanceHistoryTooShort, TimeRange
 from application.queries import Health, HealthReport
 from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
@@ -50,15 +53,18 @@ from entrypoints.api.prepared import (
     prepared_response,
     signal_body,
 )
+from entrypoints.api.rate_limits import (
+    RUNS_CYCLE,
+    ApiLimits,
+    bearer_token,
+    rate_limit_middleware,
+)
+from entrypoints.api.request_body import StrictJsonRequest
+from entrypoints.api.response_headers import add_default_headers
 from entrypoints.api.services import Services
+from entrypoints.settings.service import ServiceSettings
 
 Json = dict[str, Any]
-
-
-def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -67,7 +73,7 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     if needed is None:
         return
     registry: TokenRegistry = connection.app.state.tokens
-    token = _bearer(connection)
+    token = bearer_token(connection)
     principal = registry.authenticate(token) if token else None
     if principal is None:
         raise NotAuthorizedException(
@@ -142,6 +148,7 @@ def health_body(report: HealthReport) -> Json:
         "emergency_stop": bool(report.emergency_stop and report.emergency_stop.active),
         "others": {p.name: {"status": p.status.value, "detail": p.detail} for p in report.others},
         "checked_at": report.checked_at.isoformat() if report.checked_at else None,
+        "role": report.role.detail if report.role else None,
     }
 
 
@@ -199,7 +206,12 @@ async def portfolio_status(services: NamedDependency[Services]) -> Response[byte
     return await prepared_response(services.views.portfolio, portfolio_body)
 
 
-@post("/portfolio/rebalance", tags=["portfolio"], opt={"role": Role.OPERATOR}, status_code=202)
+@post(
+    "/portfolio/rebalance",
+    tags=["portfolio"],
+    opt={"role": Role.OPERATOR, RUNS_CYCLE: True},
+    status_code=202,
+)
 async def rebalance(
     services: NamedDependency[Services],
     principal: NamedDependency[Principal],
@@ -313,12 +325,16 @@ async def performance_metrics(
     services: NamedDependency[Services],
     time_range: FromQuery[TimeRange] = TimeRange.MONTH,
 ) -> Response[Json]:
-    """Performance over 24h, 7d, 30d (default), 90d, 1y or all; 422 with fewer than two
-    snapshots in the range."""
+    """Performance over 24h, 7d, 30d (default), 90d, 1y or all. With fewer than two snapshots
+    in the range (a new treasury) the figures are null and `note` says why."""
     if services.performance is None:  # a service built without it: not available here
         body = {"error": "performance metrics are not available on this server", "type": "NotFound"}
         return Response(body, status_code=404)
-    metrics = await services.performance.execute(time_range)
+    try:
+        metrics = await services.performance.execute(time_range)
+    except PerformanceHistoryTooShort as short:
+        unmeasured = PerformanceMetricsOut.unmeasured(short, services.performance)
+        return Response(dump(unmeasured), status_code=200)
     return Response(dump(PerformanceMetricsOut.from_domain(metrics)), status_code=200)
 
 
@@ -354,8 +370,11 @@ def create_app(
     *,
     lifespan: list[Callable[[Litestar], AbstractAsyncContextManager[None]]] | None = None,
     extra_routes: list[Any] | None = None,
+    limits: ApiLimits | None = None,
 ) -> Litestar:
-    """Build the app around ready use cases; the container owns their lifecycle."""
+    """Build the app around ready use cases; the container owns their lifecycle. `limits`
+    default to those of the service settings."""
+    limits = limits or ApiLimits.from_settings(ServiceSettings())
     return Litestar(
         route_handlers=[*ROUTES, *(extra_routes or [])],
         dependencies={
@@ -363,6 +382,11 @@ def create_app(
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         guards=[role_guard],
+        middleware=rate_limit_middleware(limits),
+        before_send=[add_default_headers],
+        request_class=StrictJsonRequest,
+        # Request models validate strictly: "yes" is not true, "10" is not a number.
+        plugins=[PydanticPlugin(validate_strict=True)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="treasury-manager", version="0.1.0", path="/schema"),
         state=State({"services": services, "tokens": tokens}),

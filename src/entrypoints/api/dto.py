@@ -1,7 +1,9 @@
 """Response and request models at the API edge, with the spec's field names (snake_case).
 
 Money and fractions leave the service as JSON numbers (the spec's models use floats); exact
-values stay in the database and the audit log.
+values stay in the database and the audit log. Request models are strict: booleans are JSON
+booleans, numbers are JSON numbers (parsed as Decimal, never float) within range and the
+database's precision, and free text is printable and bounded.
 """
 
 from __future__ import annotations
@@ -10,15 +12,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
-from application.performance import PerformanceMetrics
+from adapters.persistence.types import PRECISION, SCALE
+from application.performance import (
+    GetPerformanceMetrics,
+    PerformanceHistoryTooShort,
+    PerformanceMetrics,
+)
 from domain.decisions import Decision
 from domain.execution import ExecutedTransaction
 from domain.market import MarketData
 from domain.plans import RebalancingPlan, Transaction
 from domain.portfolio import PortfolioState, Position
 from domain.signals import AllocationSignal
+from entrypoints.api.request_body import refuse_unprintable
 
 Num = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 OptNum = Annotated[
@@ -362,41 +377,81 @@ class PerformanceMetricsOut(_Out):
     """The answer of GET /performance/metrics: returns, APY, Sharpe, drawdown, trade history.
 
     `from`/`to`/`points` describe the snapshots actually measured; `covers_range` is false (and
-    `note` says why) when the history begins after the start of the range.
+    `note` says why) when the history begins after the start of the range. With fewer than two
+    snapshots (a new treasury) nothing can be measured: the figures are null and `note` says why.
     """
 
     model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True)
 
     time_range: str
     requested_from: datetime | None
-    from_: datetime = Field(alias="from")
-    to: datetime
+    from_: datetime | None = Field(alias="from")
+    to: datetime | None
     points: int
     covers_range: bool
     note: str | None
     equity_curve: list[CurvePointOut]
     drawdown: list[DrawdownPointOut]
     baselines: dict[str, list[CurvePointOut]]
-    start_value_usd: Num
-    end_value_usd: Num
-    net_flows_usd: Num
-    pnl_usd: Num
-    time_weighted_return: Num
+    start_value_usd: OptNum
+    end_value_usd: OptNum
+    net_flows_usd: OptNum
+    pnl_usd: OptNum
+    time_weighted_return: OptNum
     apy: OptNum
     sharpe_ratio: OptNum
     sortino: OptNum
     volatility: OptNum
-    max_drawdown: Num
-    max_drawdown_peak_at: datetime
-    max_drawdown_trough_at: datetime
+    max_drawdown: OptNum
+    max_drawdown_peak_at: datetime | None
+    max_drawdown_trough_at: datetime | None
     max_drawdown_recovered_at: datetime | None
     risk_free_rate: Num
     static_yield_apy: Num
-    gas_spent_usd: Num
-    trade_count: int
-    trade_volume_usd: Num
+    gas_spent_usd: OptNum
+    trade_count: int | None
+    trade_volume_usd: OptNum
     trade_history: list[ExecutedTransactionOut]
-    trades_complete: bool
+    trades_complete: bool | None
+
+    @classmethod
+    def unmeasured(
+        cls, short: PerformanceHistoryTooShort, use_case: GetPerformanceMetrics
+    ) -> PerformanceMetricsOut:
+        """The answer when the range holds too few snapshots: what is known, nulls for the
+        figures, and the reason in `note`."""
+        return cls(
+            time_range=short.time_range.value,
+            requested_from=None,
+            from_=short.first_at,
+            to=short.first_at,
+            points=short.points,
+            covers_range=False,
+            note=str(short),
+            equity_curve=[],
+            drawdown=[],
+            baselines={},
+            start_value_usd=None,
+            end_value_usd=None,
+            net_flows_usd=None,
+            pnl_usd=None,
+            time_weighted_return=None,
+            apy=None,
+            sharpe_ratio=None,
+            sortino=None,
+            volatility=None,
+            max_drawdown=None,
+            max_drawdown_peak_at=None,
+            max_drawdown_trough_at=None,
+            max_drawdown_recovered_at=None,
+            risk_free_rate=use_case.risk_free_rate,
+            static_yield_apy=use_case.static_yield_apy,
+            gas_spent_usd=None,
+            trade_count=None,
+            trade_volume_usd=None,
+            trade_history=[],
+            trades_complete=None,
+        )
 
     @classmethod
     def from_domain(cls, m: PerformanceMetrics) -> PerformanceMetricsOut:
@@ -444,38 +499,70 @@ class PerformanceMetricsOut(_Out):
         )
 
 
-class RebalanceIn(BaseModel):
+def _json_number(value: object) -> Decimal:
+    """A JSON number as an exact Decimal; strings and booleans are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a JSON number (not a string or a boolean)")
+    return Decimal(value)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# Request values: strict JSON types, exact to the database's precision (NUMERIC(38, 18)); more
+# digits are refused rather than rounded.
+JsonNumber = Annotated[
+    Decimal, BeforeValidator(_json_number), Field(max_digits=PRECISION, decimal_places=SCALE)
+]
+FreeText = Annotated[str, AfterValidator(refuse_unprintable)]
+Reason = Annotated[FreeText, AfterValidator(_not_blank), Field(min_length=1, max_length=500)]
+
+
+class StrictIn(BaseModel):
+    """Base of request bodies: unknown fields refused, no coercion (`"yes"` is not true)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RebalanceIn(StrictIn):
     """Body of POST /portfolio/rebalance."""
 
-    model_config = ConfigDict(extra="forbid")
-
     force: bool = False
-    max_slippage: Decimal | None = Field(default=None, gt=0, le=Decimal("0.05"))
+    max_slippage: JsonNumber | None = Field(
+        default=None,
+        gt=0,
+        le=Decimal("0.05"),
+        # The schema generator would describe an optional Decimal as a string.
+        json_schema_extra={
+            "one_of": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 0.05},
+                {"type": "null"},
+            ],
+            "maximum": None,
+        },
+    )
 
 
-class ApproveIn(BaseModel):
+class ApproveIn(StrictIn):
     """Body of POST /decisions/{id}/approve."""
 
-    model_config = ConfigDict(extra="forbid")
-
     approved: bool
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: FreeText | None = Field(default=None, max_length=2000)
 
 
-class ManualMvrvIn(BaseModel):
+class ManualMvrvIn(StrictIn):
     """Body of PUT /market/mvrv."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    value: Decimal = Field(ge=Decimal(-5), le=Decimal(20))
+    value: JsonNumber = Field(ge=Decimal(-5), le=Decimal(20))
 
 
-class EmergencyIn(BaseModel):
+class EmergencyIn(StrictIn):
     """Body of POST /emergency-stop and /resume."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Reason
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -7,15 +7,18 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 
 from adapters.persistence.errors import DatabaseUnavailable
 from application.errors import (
     ApplicationError,
     ConcurrencyConflict,
     CycleBusy,
+    EmergencyStopActive,
     ExecutionRefused,
     MarketDataUnavailable,
     NotFound,
+    NotLeader,
     PermanentError,
     TransientError,
 )
@@ -31,7 +34,9 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (DecisionNotPending, 409),
     (ConcurrencyConflict, 409),
     (CycleBusy, 409),
+    (NotLeader, 503),
     (ExecutionRefused, 409),
+    (EmergencyStopActive, 409),
     (PerformanceHistoryTooShort, 422),
     (InvalidValue, 400),
     (PlanInfeasible, 503),
@@ -61,12 +66,21 @@ def known_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[d
 def http_error_handler(
     _: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, object]]:
-    """Answer Litestar's own errors (401, 403, 400 validation) as JSON with a clear message."""
+    """Answer Litestar's own errors (401, 403, 400 validation, 415, 429) as JSON with a clear
+    message; a 429 says when to retry (`Retry-After`, from the rate limiter's reset)."""
     body: dict[str, object] = {"error": exc.detail, "type": type(exc).__name__}
     extra = getattr(exc, "extra", None)
     if extra:
         body["details"] = extra
-    return Response(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS:
+        retry_after = max(1, int(headers.get("RateLimit-Reset", "60")))
+        headers["Retry-After"] = str(retry_after)
+        body["error"] = (
+            f"too many requests: at most {headers.get('RateLimit-Limit', 'a few')} a minute "
+            f"for this token; retry after {retry_after} s"
+        )
+    return Response(body, status_code=exc.status_code, headers=headers or None)
 
 
 def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.approvals import DecideOnApproval, ExpirePendingDecisions
+from application.approvals import ApprovedExecution, DecideOnApproval, ExpirePendingDecisions
 from application.operator import EmergencyStop, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.queries import (
@@ -16,7 +16,7 @@ from application.queries import (
     PreviewSignal,
     ReadAudit,
 )
-from application.read_model import ApprovedExecution, DecisionCycle, Views
+from application.read_model import DecisionCycle, Views
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

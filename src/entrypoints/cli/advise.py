@@ -66,7 +66,7 @@ def build_advisor(
 
     Returns the advisor and the Claude adapter (to close), if any.
     """
-    rules = RulesAdvisor(drift_band=strategy.drift_band)
+    rules = RulesAdvisor(drift_band=strategy.drift_band, planner=strategy.planner)
     if choice is AdvisorChoice.RULES:
         return rules, None
     claude = ClaudeAdvisor(

@@ -313,7 +313,7 @@ def rebalance(
     """Request a rebalance; large plans wait for approval."""
     body: dict[str, Any] = {"force": force}
     if max_slippage is not None:
-        body["max_slippage"] = str(max_slippage)
+        body["max_slippage"] = max_slippage  # a JSON number: the API refuses strings
     data = ServiceClient(url).request("POST", "/portfolio/rebalance", body)
     print_json(data) if as_json else _print_cycle(data)
 

@@ -5,6 +5,10 @@ and the scheduler. `paper` is `serve` with the paper preset (simulated market, d
 rules advisor, SQLite under `./var`); without `TREASURY_API_TOKENS` it generates an approver
 token, keeps it in the data directory, and prints it with the URL. `run` is the scheduler
 alone. All stop cleanly on SIGTERM and SIGINT.
+
+Several of them may share one database: each takes part in the leader election
+(`entrypoints.election`), and only the leader runs cycles and executions. A process tries once
+to lead before it answers requests, so a lone instance has settled unfinished steps first.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -21,6 +26,7 @@ from adapters.persistence.errors import SchemaBehind
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from entrypoints.api.app import create_app
+from entrypoints.api.rate_limits import ApiLimits
 from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
 from entrypoints.dashboard.routes import dashboard_routes
 from entrypoints.logging_setup import configure_logging
@@ -29,6 +35,8 @@ from entrypoints.scheduler import Scheduler, SchedulerConfig
 from entrypoints.settings.service import Mode
 
 log = logging.getLogger(__name__)
+
+PRIVATE_UMASK = 0o077
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="TCP port to listen on.")]
@@ -68,18 +76,35 @@ def _scheduler(runtime: Runtime, cycles: int | None) -> Scheduler:
         runtime.services,
         SchedulerConfig(interval_s=interval, max_cycles=cycles),
         before_cycle=runtime.before_cycle,
+        leadership=runtime.election,
     )
+
+
+async def _elect(runtime: Runtime) -> asyncio.Task[None]:
+    """Try once to lead, then keep the election going in the background."""
+    await runtime.election.try_lead(runtime.take_over)
+    return asyncio.create_task(
+        runtime.election.run(take_over=runtime.take_over, while_leading=runtime.while_leading),
+        name="election",
+    )
+
+
+async def _end(task: asyncio.Task[None], timeout_s: float) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=timeout_s)
 
 
 async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> None:
     """Open the service, serve HTTP and run the scheduler until a stop signal."""
     runtime = await _open(settings)
     try:
+        electing = await _elect(runtime)
         scheduler = _scheduler(runtime, cycles)
         extra = [*dashboard_routes()]
         if runtime.settings.paper:
             extra.extend(paper_routes(runtime))
-        app = create_app(runtime.services, runtime.tokens, extra_routes=extra)
+        limits = ApiLimits.from_settings(settings.service)
+        app = create_app(runtime.services, runtime.tokens, extra_routes=extra, limits=limits)
         config = uvicorn.Config(
             app,
             host=settings.service.host,
@@ -95,8 +120,9 @@ async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> 
             await server.serve()
         finally:
             scheduler.stop()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(schedule, timeout=60)
+            runtime.election.stop()
+            await _end(schedule, 60)
+            await _end(electing, 60)
     finally:
         await runtime.aclose()
 
@@ -105,14 +131,21 @@ async def run_scheduler(settings: AppSettings, *, cycles: int | None = None) -> 
     """Open the service and run the scheduler alone until a stop signal."""
     runtime = await _open(settings)
     try:
+        electing = await _elect(runtime)
         scheduler = _scheduler(runtime, cycles)
         scheduler.install_signal_handlers()
-        await scheduler.run()
+        try:
+            await scheduler.run()
+        finally:
+            runtime.election.stop()
+            await _end(electing, 60)
     finally:
         await runtime.aclose()
 
 
 def _start_logging(settings: AppSettings) -> None:
+    # Every file the service creates (database, state, keys, caches) is the owner's alone.
+    os.umask(PRIVATE_UMASK)
     configure_logging(settings.service.log_level, json=settings.service.log_json)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
@@ -106,7 +106,7 @@ def index() -> Response[str]:
     html = templates.get_template("index.html").render(
         static=STATIC_PATH, panels=PANELS, refresh_ms=REFRESH_MS, time_ranges=TIME_RANGES
     )
-    return Response(html, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+    return Response(html, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
 
 
 @get("/auth/whoami", tags=["auth"], opt={"role": Role.VIEWER}, sync_to_thread=False)

@@ -340,7 +340,10 @@ def performance_view(body: Mapping[str, Any]) -> dict[str, Any]:
             )
         )
     trades = body.get("trade_history") or body.get("trades")
+    # A new treasury: nothing measured yet, and the answer's note says why.
+    unmeasured = body.get("note") if not equity and body.get("points", 2) < 2 else None
     return {
+        "unmeasured": unmeasured,
         "metrics": metrics,
         "chart": svg.equity_chart(
             svg.Series(name="Treasury", points=equity, tone="equity"), baselines

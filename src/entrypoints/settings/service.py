@@ -62,6 +62,14 @@ class ServiceSettings(BaseSettings):
     dashboard_url: str | None = None
     risk_free_rate: Decimal = Field(default=Decimal("0.04"), gt=-1, lt=1)
     """Annual risk-free rate for the Sharpe and Sortino ratios (`TREASURY_RISK_FREE_RATE`)."""
+    leadership_check_s: float = Field(default=5.0, gt=0, le=60)
+    """How often a standby tries to take the leader lock and the leader re-checks it holds it
+    (`TREASURY_LEADERSHIP_CHECK_S`); also the time limit of each check."""
+    rate_limit_rebalances_per_minute: int = Field(default=10, ge=1)
+    """Requests to `POST /portfolio/rebalance` one token may make per minute; each runs a
+    decision cycle and writes a decision, a plan and audit rows."""
+    rate_limit_mutations_per_minute: int = Field(default=60, ge=1)
+    """Requests to any mutating route (POST, PUT) one token may make per minute."""
 
     @model_validator(mode="after")
     def _apply_mode_presets(self) -> ServiceSettings:

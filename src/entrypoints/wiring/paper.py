@@ -69,6 +69,15 @@ class PaperClock:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def reload(self) -> None:
+        """Read the offset again from disk: a standby that takes over from another process on
+        the same data directory resumes on the calendar that process left behind.
+
+        Raises:
+            PaperClockFileInvalid: the file is not a paper clock file.
+        """
+        self._load()
+
     @property
     def path(self) -> Path:
         """Where the offset is kept."""

@@ -190,7 +190,7 @@ def test_the_system_prompt_states_the_strategy_the_mvrv_table_and_every_limit() 
         "At most 25% of the treasury in any single position",
         "TVL of at least $10,000,000",
         "risk score of at most 5/10",
-        "above $50,000 needs human approval",
+        "more than $50,000 in total, or any single move\n  above $50,000, needs human approval",
         "At most 10 trades per day",
         "above 100 gwei",
         "1% of the treasury per 7 days",

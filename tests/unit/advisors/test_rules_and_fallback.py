@@ -14,11 +14,12 @@ from application.ports.advisor import AdvisorRequest
 from application.queries import Health
 from domain.decisions import AdvisorDecision, DecisionKind
 from domain.market import MarketData
+from domain.planner import PlannerConfig, TacticalAsset
 from domain.portfolio import PortfolioState
 from domain.safety import SafetyLimits
 from domain.signals import RiskLevel, generate_signal
 from domain.tactical import RatchetState
-from tests.unit.domain.builders import NOW, balanced_400k, market, portfolio
+from tests.unit.domain.builders import NOW, balanced_400k, market, portfolio, position
 
 D = Decimal
 
@@ -162,3 +163,23 @@ async def test_the_fallback_recovers_its_health_when_the_primary_answers_again()
 
     assert decision.advisor == "claude"
     assert (await advisor.check()).status is Health.HEALTHY
+
+
+async def test_rules_ask_to_rebalance_toward_a_target_the_planner_never_reaches() -> None:
+    # BTC alone: the accumulation signal's 40 % tactical is 24.5 % after the single-position
+    # cap. A treasury already there has nothing to do, as `propose` measures it.
+    btc_only = PlannerConfig(tactical_assets=(TacticalAsset(asset="WBTC", weight=D(1)),))
+    at_capped_target = portfolio(
+        position("aave", "USDC", 96_000),
+        position("pendle", "PT-USDC", 72_000, "0.96"),
+        position("curve", "3CRV", 72_000, "1.03"),
+        position("wallet", "WBTC", 98_000, 60_000),
+        cash=62_000,
+    )
+    req = request(market(mvrv="-0.5"), state=at_capped_target)
+    assert req.signal.target_allocations.tactical == D("0.4")
+
+    decision = await RulesAdvisor(planner=btc_only).advise(req)
+
+    assert decision.decision is DecisionKind.HOLD, decision.reasoning
+    assert decision.target_allocations == req.signal.target_allocations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from adapters.persistence.memory import InMemoryUnitOfWorkFactory
 from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
 from application.cycle import RunDecisionCycle
 from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.ports.persistence import UnitOfWorkFactory
 from tests.fakes.advisor import SignalFollowingAdvisor
 from tests.fakes.treasury import (
     Book,
@@ -49,14 +51,21 @@ class Treasury:
 
 
 def build_treasury(
-    cash: int = 0, holdings: dict[tuple[str, str], Decimal] | None = None
+    cash: int = 0,
+    holdings: dict[tuple[str, str], Decimal] | None = None,
+    uow_factory: Callable[[FixedClock], UnitOfWorkFactory] | None = None,
 ) -> Treasury:
+    """Fakes everywhere; `uow_factory` swaps the in-memory unit of work for another one."""
     clock = FixedClock()
     fake_market = FakeMarket(market(mvrv="2", fng=60, funding="0.0001"))
     book = Book(cash=D(cash), market=fake_market, clock=clock)
     for key, usd in (holdings or {}).items():
         book.units[key] = usd / book.unit_price(key)
-    uow = InMemoryUnitOfWorkFactory(clock=clock.now)
+    uow = (
+        uow_factory(clock)
+        if uow_factory is not None
+        else InMemoryUnitOfWorkFactory(clock=clock.now)
+    )
     conditions = FakeConditions()
     advisor = SignalFollowingAdvisor()
     runner = FakeRunner(book, uow, clock)

@@ -216,7 +216,9 @@ async def test_an_approved_plan_is_refused_if_the_stop_went_on_meanwhile(
 
 async def test_three_failed_executions_trip_the_circuit_breaker(balanced: Treasury) -> None:
     balanced.runner.fail_at = 0
-    levels = [("3.6", 70), ("5.1", 80), ("7.1", 85)]
+    # Each sale stays within the $50K approval limit in total (nothing sells, so the sleeve is
+    # $96K every time): 25 % of it above 3.5, then 50 % above 5.
+    levels = [("3.6", 70), ("5.1", 80), ("5.5", 85)]
     for mvrv, fng in levels:
         balanced.market.set(mvrv_z_score=D(mvrv), fear_greed_index=fng, funding_rate=D("0.0003"))
         result = await balanced.cycle.execute(CycleCommand())

@@ -39,11 +39,16 @@ def free_config(
     *,
     apy: str = "0",
     static_apy: str = "0",
-    approval_delay_days: int = 1,
+    approval_delay_days: int = 0,
     deny_approvals: bool = False,
     venue_weights: tuple[Decimal, Decimal, Decimal] | None = None,
 ) -> BacktestConfig:
-    """No gas, no swap fee, no entry slippage, no yield: every figure is plain arithmetic."""
+    """No gas, no swap fee, no entry slippage, no yield: every figure is plain arithmetic.
+
+    Approvals are granted without delay unless told otherwise: deploying $100,000 trades more
+    than the $50,000 approval limit in total, and these series are about arithmetic, so every
+    plan fills at the next day's price whether or not a human had to approve it.
+    """
     venues = DEFAULT_VENUES
     if venue_weights is not None:
         venues = tuple(

@@ -40,7 +40,7 @@ def test_with_eth_prices_on_every_day_the_tactical_sleeve_splits_btc_and_eth() -
 
 
 def test_a_plan_whose_approval_would_land_after_the_history_ends_is_reported_as_waiting() -> None:
-    result = run_backtest(history([10_000, 10_000]), free_config(400_000))
+    result = run_backtest(history([10_000, 10_000]), free_config(400_000, approval_delay_days=1))
 
     assert [d.outcome for d in result.decisions] == [OrderOutcome.AWAITING_APPROVAL]
     assert not result.fills

@@ -211,13 +211,20 @@ def test_emergency_exit_sells_every_volatile_position_without_approval() -> None
     assert after.volatile_value == 0
 
 
-def test_emergency_exit_skips_dust_and_impossible_slippage() -> None:
+def test_emergency_exit_skips_dust_and_slices_a_position_too_large_for_one_swap() -> None:
     dusty = portfolio(
         position("wallet", "WBTC", 5, 60_000), position("wallet", "WETH", 90_000_000, 3_000)
     )
     plan = plan_emergency_exit(dusty, prices=PRICES, plan_id="x", now=NOW, reason="crash")
+    # $90M at 5 bps + 10 bps per $1M would slip 9.05 %; four slices of $22.5M slip 2.3 % each.
+    assert [t.amount_usd for t in plan.required_transactions] == [D(22_500_000)] * 4
+    assert [t.full_exit for t in plan.required_transactions] == [False] * 3 + [True]
+    assert sum(t.amount for t in plan.required_transactions) == D(30_000)
+    assert {s.reason for s in plan.skipped} == {"gas would cost more than the position is worth"}
+    fee_above_bound = PlannerConfig(emergency_slippage_tolerance=D("0.0004"))
+    plan = plan_emergency_exit(
+        dusty, prices=PRICES, plan_id="x", now=NOW, reason="crash", config=fee_above_bound
+    )
     assert plan.is_empty
-    assert {s.reason for s in plan.skipped} == {
-        "gas would cost more than the position is worth",
-        "expected slippage 0.0905 exceeds the emergency bound",
-    }
+    assert len(plan.skipped) == 2
+    assert all("exceeds the emergency bound" in s.reason for s in plan.skipped)

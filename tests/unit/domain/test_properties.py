@@ -1,7 +1,7 @@
 """Properties of planning and policy over many generated portfolios and targets.
 
 1. A plan the policy does not reject never leaves the portfolio above any limit, except a
-   position that was already above the single-position cap and that the plan does not add to.
+   limit that was already breached before the plan and that the plan does not make worse.
 2. Planning conserves value minus estimated costs (gas and slippage), exactly.
 3. No balance goes negative at any step of a planned sequence.
 """
@@ -83,7 +83,10 @@ def test_a_plan_the_policy_accepts_never_breaks_a_limit(
     verdict = evaluate(plan, portfolio, context(base_fee_gwei=prices.gas_price_gwei), limits)
     if verdict.outcome is not Outcome.REJECTED:
         after = verdict.projection
-        assert after.volatile_share <= limits.max_volatile_share
+        total = portfolio.total_value_usd
+        volatile_before = portfolio.volatile_value() / total if total > 0 else Decimal(0)
+        if after.volatile_share > limits.max_volatile_share:
+            assert after.volatile_share <= volatile_before  # a breach it found, not made worse
         before = holdings_of(portfolio)
         shares_before = portfolio.position_shares()
         for key, share in after.position_shares().items():

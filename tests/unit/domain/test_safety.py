@@ -350,9 +350,15 @@ def test_the_policy_returns_every_verdict_and_all_failures() -> None:
         portfolio(cash=400_000),
         context(emergency_stop=True, trades_today=9, base_fee_gwei=D(150)),
     )
-    assert len(result.verdicts) == 11
+    assert len(result.verdicts) == 12
     failed = {v.rule for v in result.failures}
-    assert failed == {"emergency_stop", "max_trades_per_day", "gas_price_cap", "approval_threshold"}
+    assert failed == {
+        "emergency_stop",
+        "max_trades_per_day",
+        "gas_price_cap",
+        "approval_threshold",
+        "approval_total",
+    }
     assert result.outcome is Outcome.REJECTED
     assert not result.allowed
     approval = next(v for v in result.verdicts if v.rule == "approval_threshold")

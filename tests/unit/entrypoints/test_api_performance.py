@@ -130,17 +130,21 @@ async def test_the_default_range_is_thirty_days_and_says_when_history_is_shorter
     assert "after the start of the range" in body["note"]
 
 
-async def test_too_little_history_is_a_422_with_a_message(
+async def test_too_little_history_is_a_200_with_null_figures_and_the_reason(
     client: tuple[Client, Treasury],
 ) -> None:
     c, t = client
-    await seed(t, [(1, 100_000, 0)])
+    now = await seed(t, [(1, 100_000, 0)])
 
     response = await c.get("/performance/metrics", params={"time_range": "24h"})
 
-    assert response.status_code == 422
-    assert response.json()["type"] == "PerformanceHistoryTooShort"
-    assert "at least 2 are needed" in response.json()["error"]
+    assert response.status_code == 200
+    body = response.json()
+    assert body["points"] == 1
+    assert body["from"] == iso(now, 1)
+    assert body["time_weighted_return"] is None
+    assert body["sharpe_ratio"] is None
+    assert "at least 2 are needed" in body["note"]
 
 
 async def test_an_unknown_range_is_a_400(client: tuple[Client, Treasury]) -> None:

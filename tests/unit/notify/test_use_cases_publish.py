@@ -87,7 +87,8 @@ async def test_repeated_failures_publish_each_failure_and_the_tripped_breaker() 
     notifier = RecordingNotifier()
     cycle = cycle_with(t, notifier)
     t.runner.fail_at = 0
-    for mvrv in ("5.2", "7.2", "9.2"):
+    # Every sale is half of the $96K sleeve (nothing sells): within the $50K approval limit.
+    for mvrv in ("5.2", "5.5", "6.0"):
         t.market.set(
             mvrv_z_score=Decimal(mvrv), fear_greed_index=80, funding_rate=Decimal("0.0003")
         )
