@@ -8,6 +8,7 @@ answer `/health`, with the audit chain intact. On anvil the chain outlives the s
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ROOT, PaperServer, paper_server, server_env
+from tests.e2e.harness import ROOT, PaperServer, free_port, paper_server, server_env
 from tests.integration.devchain.fixtures import running_anvil
 
 pytestmark = pytest.mark.slow(seconds=120)
@@ -44,6 +45,25 @@ def audit_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
+    )
+
+
+def journal_rows(data_dir: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "treasury.db") as db:
+        return list(db.execute("SELECT * FROM broadcast_attempts ORDER BY step_id, attempt"))
+
+
+def second_instance(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Another `treasury paper` on the same data directory (on another port)."""
+    port = free_port()
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli.main", "paper", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env(data_dir, port),
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
 
@@ -80,6 +100,21 @@ def restart_after_sigterm(data_dir: Path, **env: str) -> None:
 
 def test_paper_restarts_after_sigterm_on_the_in_process_chain(tmp_path: Path) -> None:
     restart_after_sigterm(tmp_path, TREASURY_CYCLE_INTERVAL_S="3600")
+
+
+def test_a_second_instance_on_the_same_data_directory_refuses_before_writing_anything(
+    tmp_path: Path,
+) -> None:
+    with paper_server(tmp_path, TREASURY_CYCLE_INTERVAL_S="3600") as first:
+        journal = journal_rows(tmp_path)
+        refused = second_instance(tmp_path)
+        assert refused.returncode == 1, refused.stdout + refused.stderr[-2000:]
+        assert refused.stderr.count("\n") == 1, refused.stderr  # one line, no traceback
+        assert f"pid {first.process.pid}" in refused.stderr
+        assert first.url in refused.stderr
+        assert journal_rows(tmp_path) == journal
+        status, body = health(first)
+        assert status == 200, body
 
 
 @pytest.mark.anvil
