@@ -32,7 +32,7 @@ from tests.e2e.harness import (
 )
 from tests.integration.devchain.fixtures import running_anvil
 
-pytestmark = pytest.mark.slow(seconds=300)
+pytestmark = pytest.mark.slow(seconds=240)
 
 RESET = "execution.chain_reset"
 
@@ -123,6 +123,7 @@ def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env:
     assert "audit chain intact" in verified.stdout
 
 
+@pytest.mark.slow(seconds=150)
 def test_paper_restarts_after_sigterm_on_the_in_process_chain_and_refuses_a_second_instance(
     tmp_path: Path,
 ) -> None:
@@ -133,6 +134,7 @@ def test_paper_restarts_after_sigterm_on_the_in_process_chain_and_refuses_a_seco
     assert actions.count("funding.planned") == 2
 
 
+@pytest.mark.slow(seconds=90)
 @pytest.mark.anvil
 def test_paper_restarts_after_sigterm_on_anvil(anvil: str, tmp_path: Path) -> None:
     restart_after_sigterm(
@@ -225,6 +227,7 @@ def journal_hashes(data_dir: Path) -> list[tuple[str, str]]:
         return list(db.execute("SELECT chain_instance, tx_hash FROM broadcast_attempts"))
 
 
+@pytest.mark.slow(seconds=240)
 def test_paper_comes_back_after_sigkill_at_three_moments_on_the_in_process_chain(
     tmp_path: Path,
 ) -> None:
@@ -235,6 +238,7 @@ def test_paper_comes_back_after_sigkill_at_three_moments_on_the_in_process_chain
     assert len(resets) >= 2, resets
 
 
+@pytest.mark.slow(seconds=150)
 @pytest.mark.anvil
 def test_paper_comes_back_after_sigkill_at_three_moments_on_anvil(
     anvil: str, tmp_path: Path

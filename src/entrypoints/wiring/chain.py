@@ -308,7 +308,11 @@ async def _open_devchain(
         dev.devchain_rpc_url, dev.resolved_address_book()
     )
     funding_plan: FundingPlan | None = None
-    if not recorded and (snapshot is None or snapshot.cash_balance == 0):
+    if not fresh:
+        # The node still holds the treasury as the last start left it (a first split cut short
+        # by a crash included): nothing to mint again, nothing to rebuild.
+        funding = {"ETH": GAS_ETH}
+    elif not recorded and (snapshot is None or snapshot.cash_balance == 0):
         funding = {"ETH": GAS_ETH, "USDC": paper.paper_capital_usd}
         if paper.paper_start.value == "split":
             funding_plan = FundingPlan(
@@ -317,7 +321,7 @@ async def _open_devchain(
                 moves=tuple(seed_moves(paper.paper_capital_usd)),
                 target=SEED_TARGET,
             )
-    elif fresh:
+    else:
         funding = restore_funding(recorded, snapshot.cash_balance if snapshot else Decimal(0))
         funding_plan = FundingPlan(
             plan_id=funding_plan_id("restore", clock.now()),
@@ -325,8 +329,6 @@ async def _open_devchain(
             moves=tuple(restore_moves(recorded)),
             target=RESTORE_TARGET,
         )
-    else:
-        funding = {"ETH": GAS_ETH}
     defaults = DevChainConfig()
     config = DevChainConfig(
         btc_usd=first.btc_price or defaults.btc_usd, eth_usd=first.eth_price or defaults.eth_usd

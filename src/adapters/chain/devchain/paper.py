@@ -11,6 +11,7 @@ yield positions are deposited again by a restore plan.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -182,4 +183,4 @@ def restore_moves(positions: Sequence[Position]) -> list[Transaction]:
 
 def funding_plan_id(label: str, at: datetime) -> str:
     """A plan id for a funding plan (`seed` or `restore`), unique per start."""
-    return f"paper-{label}-{int(at.timestamp())}"
+    return f"paper-{label}-{int(at.timestamp())}-{uuid.uuid4().hex[:6]}"
