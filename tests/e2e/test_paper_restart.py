@@ -35,6 +35,9 @@ from tests.integration.devchain.fixtures import running_anvil
 pytestmark = pytest.mark.slow(seconds=240)
 
 RESET = "execution.chain_reset"
+# A start deploys the contracts and unlocks the keystore (scrypt): minutes on a busy two-core
+# machine running the suite on two workers.
+READY_S = 300.0
 
 
 def total_value(server: PaperServer) -> float:
@@ -58,7 +61,7 @@ def audit_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
         env=server_env(data_dir, 0),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=READY_S,
         check=False,
     )
 
@@ -97,7 +100,7 @@ def anvil() -> Iterator[str]:
 
 
 def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env: str) -> None:
-    with paper_server(data_dir, **env) as first:
+    with paper_server(data_dir, ready_timeout_s=READY_S, **env) as first:
         before = total_value(first)
         funding = [t for t in transactions(first) if t["plan_id"].startswith("paper-seed-")]
         assert funding, "the first split is listed with the other transactions"
@@ -110,11 +113,15 @@ def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env:
             assert f"pid {first.process.pid}" in refused.stderr
             assert first.url in refused.stderr
             assert journal_rows(data_dir) == journal  # it wrote nothing
+        # SIGTERM, with time for a cycle in progress to finish (the harness's own stop would
+        # escalate to SIGKILL after 20 s, too soon on a busy machine).
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(timeout=READY_S)
     # uvicorn re-raises the stop signal after its clean shutdown, so -15 is a clean exit too.
     assert first.process.returncode in (0, -15), first.logs()[-3000:]
     assert "scheduler stopped" in first.logs()
 
-    with paper_server(data_dir, **env) as second:
+    with paper_server(data_dir, ready_timeout_s=READY_S, **env) as second:
         status, body = health(second)
         assert status == 200, body
         assert total_value(second) == pytest.approx(before, rel=0.01)
@@ -197,7 +204,9 @@ def approve_and_be_killed(server: PaperServer, moment: str) -> None:
 def kills_at_three_moments(data_dir: Path, **env: str) -> None:
     before: float | None = None
     for moment in MOMENTS:
-        with paper_server(data_dir, **env, TREASURY_FAULT_AT=moment) as server:
+        with paper_server(
+            data_dir, ready_timeout_s=READY_S, **env, TREASURY_FAULT_AT=moment
+        ) as server:
             status, body = health(server)
             assert status == 200, body
             value = total_value(server)
@@ -208,7 +217,7 @@ def kills_at_three_moments(data_dir: Path, **env: str) -> None:
         verified = audit_verify(data_dir)
         assert verified.returncode == 0, moment + verified.stdout + verified.stderr
 
-    with paper_server(data_dir, **env) as last:
+    with paper_server(data_dir, ready_timeout_s=READY_S, **env) as last:
         status, body = health(last)
         assert status == 200, body
         assert total_value(last) == pytest.approx(before, rel=0.01)
