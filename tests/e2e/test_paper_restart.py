@@ -80,7 +80,7 @@ def second_instance(data_dir: Path) -> subprocess.CompletedProcess[str]:
         env=server_env(data_dir, port),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=READY_S,
         check=False,
     )
 
@@ -194,7 +194,7 @@ def approve_and_be_killed(server: PaperServer, moment: str) -> None:
     with server.client(APPROVER) as client, contextlib.suppress(httpx.HTTPError):
         client.post(f"/decisions/{decision_id}/approve", json={"approved": True})
     try:
-        server.process.wait(timeout=180)
+        server.process.wait(timeout=READY_S)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"not killed at {moment}:\n{server.logs()[-3000:]}") from None
     assert server.process.returncode == -signal.SIGKILL, server.logs()[-3000:]
