@@ -34,6 +34,7 @@ from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWo
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader, StateFileWriter
 from domain.budget import consume_slippage
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
+from domain.execution import PlanOutcome
 from domain.market import MarketData
 from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
@@ -405,21 +406,29 @@ async def settle_execution(
     decision: Decision,
     plan: RebalancingPlan,
     report: ExecutionReport,
-    before: PortfolioState,
+    before: PortfolioState | None,
     strategy: StrategyConfig,
     *,
     notifier: Notifier | None = None,
     dashboard_url: str = "",
+    actor: str = "engine",
 ) -> Decision:
-    """Record an execution's result: decision executed or failed, circuit breaker, slippage
-    budget, last rebalance, and the emergency stop if the breaker trips. Once committed, tell
-    the notifier (if any) what happened."""
+    """Record an execution's result: decision executed, partially executed or failed, circuit
+    breaker, slippage budget (when money moved and the portfolio before is known), last
+    rebalance, and the emergency stop if the breaker trips. Once committed, tell the notifier
+    (if any) what happened."""
     now = clock.now()
+    outcome = report.outcome
     async with uow_factory() as uow:
         breaker = (await uow.strategy.breaker()).after(report.succeeded)
         await uow.strategy.save_breaker(breaker)
-        if report.succeeded:
+        if outcome is PlanOutcome.EXECUTED:
             settled = decision.mark_executed(now)
+        elif outcome is PlanOutcome.PARTIALLY_EXECUTED:
+            settled = decision.mark_partially_executed(now, report.error or "execution failed")
+        else:
+            settled = decision.mark_failed(now, report.error or "execution failed")
+        if outcome is not PlanOutcome.FAILED and before is not None:
             spent = report.realised_slippage_usd or plan.estimated_slippage
             budget = await uow.strategy.slippage_budget()
             await uow.strategy.save_slippage_budget(
@@ -427,24 +436,25 @@ async def settle_execution(
                     budget, strategy.limits.slippage_budget, before.total_value_usd, spent, now
                 )
             )
-        else:
-            settled = decision.mark_failed(now, report.error or "execution failed")
         await uow.decisions.update(settled)
         await uow.audit.append(
-            "engine",
+            actor,
             "plan.executed" if report.succeeded else "plan.failed",
             "plan",
             plan.plan_id,
             {
                 "decision_id": decision.id,
+                "outcome": outcome.value,
                 "error": report.error,
                 "steps": [
                     {
+                        "id": s.id,
                         "step": s.step_index,
                         "kind": s.kind,
                         "status": s.status.value,
                         "tx_hash": s.tx_hash,
                         "nonce": s.nonce,
+                        "error": s.error,
                     }
                     for s in report.steps
                 ],
@@ -479,6 +489,8 @@ async def settle_execution(
         )
     else:
         error = report.error or "execution failed"
+        if outcome is PlanOutcome.PARTIALLY_EXECUTED:
+            error = f"partially executed: {error}"
         announce(
             notifier,
             lambda: execution_failed(decision.id, plan, error, report.steps, dashboard_url, at=now),

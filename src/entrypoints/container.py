@@ -5,9 +5,10 @@ Each port's adapter is chosen on its own (`TREASURY_MARKET_DATA`, `TREASURY_ADVI
 hold connections are `Resource` providers: they are opened on first use (so an unselected
 adapter is never built) and closed by `Runtime.aclose()` in reverse order.
 
-`bootstrap()` is the one entry: it checks live-mode requirements, opens everything, reconciles
-steps a crash left unfinished, and returns a `Runtime` holding the `Services` the API, CLI and
-scheduler call.
+`bootstrap()` is the one entry: it checks live-mode requirements, opens everything, recovers
+(`Recover`: resolves signed-but-unconfirmed steps, settles interrupted decisions) before
+the scheduler or the API can plan anything, and returns a `Runtime` holding the `Services`
+the API, CLI and scheduler call.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from application.queries import (
     ProbeResult,
     ReadAudit,
 )
+from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
@@ -458,10 +460,22 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         market: MarketDataSource = await _resolved(container.market())
         uow: UnitOfWorkFactory = await _resolved(container.uow())
         notifier: NotificationDispatcher = await _resolved(container.notifier())
-        changed = await chain.runner.reconcile()
-        if changed:
-            log.warning("reconciled unfinished steps at start-up", extra={"steps": len(changed)})
         clock = container.clock()
+        # Before the scheduler or the API may plan anything: settle what a crash left.
+        recovered = await Recover(
+            uow=uow,
+            runner=chain.runner,
+            clock=clock,
+            strategy=container.strategy(),
+            notifier=notifier,
+            dashboard_url=settings.service.public_url,
+        ).execute()
+        if recovered.unsettled:
+            log.warning(
+                "decisions wait for steps still pending on chain; new plans are refused "
+                "until they settle",
+                extra={"decisions": list(recovered.unsettled)},
+            )
         return Runtime(
             settings=settings,
             services=services,
