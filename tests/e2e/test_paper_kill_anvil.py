@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.restarts import CASH_START, kills_at_three_moments
 from tests.integration.devchain.fixtures import running_anvil
 
-pytestmark = pytest.mark.slow(seconds=200)
+pytestmark = pytest.mark.slow(seconds=100)
 
 
 @pytest.fixture
