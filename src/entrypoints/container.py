@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -268,9 +268,12 @@ async def open_notifier(
 
 
 def strategy_for(settings: AppSettings) -> StrategyConfig:
-    """The strategy configuration (spec defaults)."""
-    del settings
-    return StrategyConfig()
+    """The strategy configuration: the spec's defaults, with the limits the settings change."""
+    changes: dict[str, Any] = {}
+    if settings.market.black_swan_iv_spike_24h is not None:
+        changes["black_swan_iv_spike_24h"] = settings.market.black_swan_iv_spike_24h
+    defaults = StrategyConfig()
+    return replace(defaults, limits=replace(defaults.limits, **changes)) if changes else defaults
 
 
 def build_services(

@@ -70,8 +70,15 @@ def market(
     are unknown unless given."""
     mvrv_d = D(mvrv) if mvrv is not None else None
     funding_d = D(funding) if funding is not None else None
+    given = {
+        MarketField.BTC_IMPLIED_VOLATILITY: btc_iv,
+        MarketField.ETH_IMPLIED_VOLATILITY: eth_iv,
+        MarketField.PUT_CALL_RATIO: put_call,
+    }
     freshness = {
-        f: Freshness(source="test", observed_at=NOW, stale=f in stale) for f in MarketField
+        f: Freshness(source="test", observed_at=NOW, stale=f in stale)
+        for f in MarketField
+        if given.get(f, "core") is not None
     }
     return MarketData(
         btc_price=D(btc) if btc else None,
