@@ -14,6 +14,7 @@ from entrypoints.cli.devchain import devchain_app
 from entrypoints.cli.keystore import keystore_app
 from entrypoints.cli.market import market_app
 from entrypoints.cli.notify import notify_app
+from entrypoints.cli.preflight import preflight
 from entrypoints.cli.service import paper, serve
 from entrypoints.cli.service import run as run_scheduler
 
@@ -37,6 +38,7 @@ app.add_typer(market_app, name="market")
 app.command("serve")(serve)
 app.command("paper")(paper)
 app.command("run")(run_scheduler)
+app.command("preflight")(preflight)
 register_client_commands(app)
 
 
