@@ -78,6 +78,7 @@ from entrypoints.settings.service import (
 )
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
+from entrypoints.wiring.preflight import preflight_for
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +345,7 @@ def build_services(
         performance=GetPerformanceMetrics(
             uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
         ),
+        preflight=preflight_for(settings, market, chain),
         audit=ReadAudit(uow=uow),
         transactions=ListTransactions(uow=uow),
         health=CheckHealth(

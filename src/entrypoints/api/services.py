@@ -8,6 +8,7 @@ from application.approvals import DecideOnApproval, ExecuteApprovedDecision, Exp
 from application.cycle import RunDecisionCycle
 from application.operator import EmergencyStop, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
+from application.preflight import Preflight
 from application.queries import (
     CheckHealth,
     GetMarketData,
@@ -39,3 +40,5 @@ class Services:
     health: CheckHealth
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
+    # None in a service built without it: GET /health?deep=true then answers 404.
+    preflight: Preflight | None = None

@@ -17,6 +17,7 @@ from application.errors import ApplicationError
 from application.ports.preflight import CheckResult
 from application.preflight import PreflightReport
 from domain.errors import DomainError
+from entrypoints.api.app import preflight_body
 from entrypoints.cli.output import EXIT_FAILURE, print_json
 from entrypoints.container import AppSettings, StartupRefused, bootstrap, paper_tokens
 from entrypoints.wiring.preflight import preflight_for
@@ -34,20 +35,8 @@ def line(result: CheckResult) -> str:
 
 
 def report_json(report: PreflightReport) -> dict[str, object]:
-    """The report for machines (and `GET /health?deep=true`)."""
-    return {
-        "ok": report.ok,
-        "checks": [
-            {
-                "name": r.name,
-                "ok": r.ok,
-                "required": r.required,
-                "detail": r.detail,
-                "fix": r.fix or None,
-            }
-            for r in report.results
-        ],
-    }
+    """The report for machines: the same shape as `GET /health?deep=true`."""
+    return preflight_body(report)
 
 
 async def run_preflight(settings: AppSettings) -> PreflightReport:
@@ -63,7 +52,7 @@ async def run_preflight(settings: AppSettings) -> PreflightReport:
             results=(CheckResult(name="start-up", ok=False, detail=str(exc), fix=fix),)
         )
     try:
-        return await preflight_for(settings, runtime).execute()
+        return await preflight_for(settings, runtime.market, runtime.chain).execute()
     finally:
         await runtime.aclose()
 

@@ -14,7 +14,9 @@ from application.preflight import Preflight
 from entrypoints.settings.service import AdvisorChoice
 
 if TYPE_CHECKING:
-    from entrypoints.container import AppSettings, Runtime
+    from application.ports.market import MarketDataSource
+    from entrypoints.container import AppSettings
+    from entrypoints.wiring.chain import ChainWiring
 
 
 def advisor_check(settings: AppSettings) -> PreflightCheck:
@@ -30,11 +32,13 @@ def advisor_check(settings: AppSettings) -> PreflightCheck:
     return RulesAdvisorCheck()
 
 
-def preflight_checks(settings: AppSettings, runtime: Runtime) -> Sequence[PreflightCheck]:
+def preflight_checks(
+    settings: AppSettings, market: MarketDataSource, chain: ChainWiring
+) -> Sequence[PreflightCheck]:
     """Market sources, the chain (chain id, keystore and gas, protocol reads), the advisor."""
-    return (MarketSourcesCheck(runtime.market), *runtime.chain.checks, advisor_check(settings))
+    return (MarketSourcesCheck(market), *chain.checks, advisor_check(settings))
 
 
-def preflight_for(settings: AppSettings, runtime: Runtime) -> Preflight:
-    """The Preflight use case over this runtime."""
-    return Preflight(preflight_checks(settings, runtime))
+def preflight_for(settings: AppSettings, market: MarketDataSource, chain: ChainWiring) -> Preflight:
+    """The Preflight use case over this wiring."""
+    return Preflight(preflight_checks(settings, market, chain))
