@@ -20,6 +20,7 @@ EXPECTED = (
     "protocol aave",
     "protocol curve",
     "protocol pendle",
+    "pendle market",
     "advisor",
 )
 

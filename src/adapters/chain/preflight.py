@@ -4,10 +4,13 @@ ETH for gas, and every protocol contract answers a read call. Read-only: nothing
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.chain.addresses import CHAIN_NAMES
+from adapters.chain.pendle import Pendle
+from application.ports.chain import ProtocolUnavailable
 from application.ports.preflight import CheckResult
 
 WEI_PER_ETH = Decimal(10) ** 18
@@ -122,3 +125,44 @@ class ContractReadCheck:
             )
         shown = f"{value:.6g}" if isinstance(value, Decimal) else str(value)
         return (CheckResult(name=self.name, ok=True, detail=f"read {shown}"),)
+
+
+class PendleMarketCheck:
+    """The configured Pendle market is listed on this chain and has not matured (by the chain's
+    own clock, which is what a deposit is checked against)."""
+
+    name = "pendle market"
+    SETTING = "TREASURY_PENDLE_MARKET"
+
+    def __init__(self, pendle: Pendle, address: str, w3: Any) -> None:
+        self._pendle = pendle
+        self._address = address
+        self._w3 = w3
+
+    async def run(self) -> Sequence[CheckResult]:
+        """One line; never raises."""
+        if not self._address:
+            return self._failed("no market configured", f"set {self.SETTING}")
+        try:
+            market = await self._pendle.market(self._address)
+            block = await self._w3.eth.get_block("latest")
+        except ProtocolUnavailable as exc:
+            return self._failed(
+                str(exc), f"set {self.SETTING} to an active market listed on this chain"
+            )
+        except Exception as exc:  # the node failing is this check's answer too
+            return self._failed(
+                f"could not read the chain's time ({_why(exc)})",
+                "check the RPC URL and that the node is up",
+            )
+        now = datetime.fromtimestamp(int(block["timestamp"]), UTC)
+        expiry = f"{market.expiry:%Y-%m-%d}"
+        if market.expiry <= now:
+            return self._failed(
+                f"{market.name} ({self._address}) matured on {expiry}",
+                f"set {self.SETTING} to an active market (and redeem the matured PT)",
+            )
+        return (CheckResult(name=self.name, ok=True, detail=f"{market.name}, matures {expiry}"),)
+
+    def _failed(self, detail: str, fix: str) -> Sequence[CheckResult]:
+        return (CheckResult(name=self.name, ok=False, detail=detail, fix=fix),)

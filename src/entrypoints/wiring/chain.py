@@ -49,7 +49,12 @@ from adapters.chain.executor import Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
-from adapters.chain.preflight import ChainIdCheck, ContractReadCheck, GasBalanceCheck
+from adapters.chain.preflight import (
+    ChainIdCheck,
+    ContractReadCheck,
+    GasBalanceCheck,
+    PendleMarketCheck,
+)
 from adapters.chain.treasury import (
     CachedPortfolioReader,
     CachedTvl,
@@ -236,6 +241,7 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             lambda: venues.pendle.apy(venues.pendle_market),
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
+        PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
     )
 
 

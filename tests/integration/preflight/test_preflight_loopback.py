@@ -3,7 +3,13 @@ unknown Claude model are each named with their fix, and the preflight fails."""
 
 from __future__ import annotations
 
+import copy
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +17,8 @@ import pytest
 from adapters.advisors.claude import DEFAULT_MODEL
 from adapters.advisors.preflight import ClaudeModelCheck
 from adapters.chain.executor import connect
-from adapters.chain.preflight import ChainIdCheck
+from adapters.chain.pendle import Pendle
+from adapters.chain.preflight import ChainIdCheck, PendleMarketCheck
 from adapters.market.aggregate import build_live_market
 from adapters.market.preflight import MarketSourcesCheck
 from application.preflight import Preflight
@@ -26,6 +33,11 @@ from tests.integration.market.fake_services import COINGECKO, FakeMarketServices
 __all__ = ["messages_api"]  # the fixture, re-used from the advisor bench
 
 ETHEREUM = 1
+RECORDED_PENDLE = (
+    Path(__file__).resolve().parents[3]
+    / "src/adapters/chain/devchain/payloads/pendle_markets_all.json"
+)
+USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +160,91 @@ async def test_all_three_faults_fail_the_preflight_each_with_its_fix(
     failed = {r.name: line(r) for r in report.failures}
     assert set(failed) == {"market source coingecko", "rpc chain id", "claude model"}
     assert all("-> fix: " in text for text in failed.values())
+
+
+class FakePendleApi:
+    """Pendle's `GET /v2/markets/all` on 127.0.0.1, answering the recorded capture (chain 1)
+    with the markets' expiry set as the test says."""
+
+    def __init__(self, expiry: str) -> None:
+        recorded = json.loads(RECORDED_PENDLE.read_text(encoding="utf-8"))
+        self.body = copy.deepcopy(recorded)
+        for market in self.body["results"]:
+            market["expiry"] = expiry
+        self.market = self.body["results"][0]["address"]
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                raw = json.dumps(fake.body).encode()
+                self.send_response(200 if self.path.startswith("/v2/markets/all") else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> FakePendleApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("expiry", "ok"),
+    [("2020-06-25T00:00:00.000Z", False), ("2099-12-30T00:00:00.000Z", True)],
+    ids=["matured", "active"],
+)
+async def test_a_matured_pendle_market_is_named_with_the_market_setting(
+    wrong_chain_node: str, expiry: str, ok: bool
+) -> None:
+    w3 = connect(wrong_chain_node)  # any node: the check reads only its clock
+    try:
+        with FakePendleApi(expiry) as api:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                pendle = Pendle(
+                    client, w3, chain_id=ETHEREUM, cash_token=USDC, base_url=api.base_url
+                )
+                (result,) = await PendleMarketCheck(pendle, api.market, w3).run()
+    finally:
+        await w3.provider.disconnect()
+    assert result.ok is ok
+    if ok:
+        assert result.detail == "wstETH, matures 2099-12-30"
+    else:
+        assert result.detail == f"wstETH ({api.market}) matured on 2020-06-25"
+        assert result.fix == (
+            "set TREASURY_PENDLE_MARKET to an active market (and redeem the matured PT)"
+        )
+
+
+async def test_an_unlisted_pendle_market_is_named_with_the_market_setting(
+    wrong_chain_node: str,
+) -> None:
+    w3 = connect(wrong_chain_node)
+    try:
+        with FakePendleApi("2099-12-30T00:00:00.000Z") as api:
+            api.body["results"] = []
+            async with httpx.AsyncClient(trust_env=False) as client:
+                pendle = Pendle(
+                    client, w3, chain_id=ETHEREUM, cash_token=USDC, base_url=api.base_url
+                )
+                (result,) = await PendleMarketCheck(pendle, api.market, w3).run()
+    finally:
+        await w3.provider.disconnect()
+    assert not result.ok
+    assert "no market" in result.detail
+    assert result.fix == "set TREASURY_PENDLE_MARKET to an active market listed on this chain"
