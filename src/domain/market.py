@@ -140,5 +140,14 @@ class MarketData:
         return self.stablecoin_prices.get(symbol, Decimal(1) if symbol in STABLECOINS else None)
 
 
+# Deribit's extras: they inform confidence and an optional warning, so their absence is
+# reported as missing but is not a data outage that costs the signal confidence.
+OPTIONS_FIELDS: frozenset[MarketField] = frozenset(
+    {
+        MarketField.BTC_IMPLIED_VOLATILITY,
+        MarketField.ETH_IMPLIED_VOLATILITY,
+        MarketField.PUT_CALL_RATIO,
+    }
+)
 STABLECOINS: frozenset[str] = frozenset({"USDC", "USDT", "DAI"})
 VOLATILE_ASSETS: frozenset[str] = frozenset({"BTC", "WBTC", "ETH", "WETH"})

@@ -67,7 +67,13 @@ async def test_deep_health_returns_every_check_with_its_fix_and_500_when_one_fai
     assert answer.json() == {
         "ok": False,
         "checks": [
-            {"name": "rpc chain id", "ok": True, "required": True, "detail": "chain 1", "fix": None},
+            {
+                "name": "rpc chain id",
+                "ok": True,
+                "required": True,
+                "detail": "chain 1",
+                "fix": None,
+            },
             {
                 "name": "claude model",
                 "ok": False,
