@@ -29,7 +29,13 @@ def test_every_scenario_gives_plausible_dvol_and_put_call_ratios(scenario: Scena
         assert Decimal(15) <= day.eth_implied_volatility <= Decimal(250)
         assert Decimal("0.25") <= day.put_call_ratio <= Decimal(2)
     # ETH's implied volatility runs above BTC's on most days, as on Deribit
-    above = sum(1 for d in days if d.eth_implied_volatility > d.btc_implied_volatility)
+    above = sum(
+        1
+        for d in days
+        if d.eth_implied_volatility is not None
+        and d.btc_implied_volatility is not None
+        and d.eth_implied_volatility > d.btc_implied_volatility
+    )
     assert above > DAYS * 0.9
     assert days[0].btc_iv_change_24h is None
     assert all(d.btc_iv_change_24h is not None for d in days[1:])
