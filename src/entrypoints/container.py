@@ -89,6 +89,7 @@ from entrypoints.settings.service import (
 from entrypoints.settings.views import ViewSettings
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
+from entrypoints.wiring.preflight import preflight_for
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,8 @@ def strategy_for(settings: AppSettings) -> StrategyConfig:
         changes["reentry_cooldown"] = timedelta(hours=service.reentry_cooldown_hours)
     if service.exit_stablecoins is not None:
         changes["exit_stablecoins"] = tuple(service.exit_stablecoins.split(","))
+    if settings.market.black_swan_iv_spike_24h is not None:
+        changes["black_swan_iv_spike_24h"] = settings.market.black_swan_iv_spike_24h
     defaults = StrategyConfig()
     return replace(defaults, limits=replace(defaults.limits, **changes)) if changes else defaults
 
@@ -394,6 +397,7 @@ def build_services(
         performance=GetPerformanceMetrics(
             uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
         ),
+        preflight=preflight_for(settings, market, chain),
         audit=ReadAudit(uow=uow),
         transactions=ListTransactions(uow=uow),
         health=CheckHealth(

@@ -59,7 +59,8 @@ class FreshnessOut(_Out):
 
 
 class MarketDataOut(_Out):
-    """The spec's MarketData plus 24 h changes and per-field freshness."""
+    """The spec's MarketData plus 24 h changes, Deribit's options fields (null when unknown)
+    and per-field freshness."""
 
     btc_price: OptNum
     eth_price: OptNum
@@ -70,6 +71,11 @@ class MarketDataOut(_Out):
     timestamp: datetime
     btc_change_24h: OptNum = None
     eth_change_24h: OptNum = None
+    btc_implied_volatility: OptNum = None
+    eth_implied_volatility: OptNum = None
+    btc_iv_change_24h: OptNum = None
+    eth_iv_change_24h: OptNum = None
+    put_call_ratio: OptNum = None
     freshness: dict[str, FreshnessOut] = Field(default_factory=dict)
 
     @classmethod
@@ -85,6 +91,11 @@ class MarketDataOut(_Out):
             timestamp=m.timestamp,
             btc_change_24h=m.btc_change_24h,
             eth_change_24h=m.eth_change_24h,
+            btc_implied_volatility=m.btc_implied_volatility,
+            eth_implied_volatility=m.eth_implied_volatility,
+            btc_iv_change_24h=m.btc_iv_change_24h,
+            eth_iv_change_24h=m.eth_iv_change_24h,
+            put_call_ratio=m.put_call_ratio,
             freshness={
                 f.value: FreshnessOut(
                     source=i.source,
