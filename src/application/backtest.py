@@ -31,6 +31,7 @@ from domain.performance import (
     performance_report,
     time_weighted_return,
 )
+from domain.precision import in_maths_context
 
 SPEC_SIX_MONTH_LOW = Decimal("0.24")
 SPEC_SIX_MONTH_HIGH = Decimal("0.44")
@@ -100,6 +101,7 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+@in_maths_context
 def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMonthWindows:
     """Time-weighted return over each window from a day to the day 182 days later."""
     index = {d: i for i, d in enumerate(days)}
@@ -145,6 +147,7 @@ def _curve(
     return CurveSummary(name=name, performance=report, six_months=six_month_windows(days, values))
 
 
+@in_maths_context
 def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary:
     """Measure the strategy and every baseline, and judge the spec's claims."""
     trades = [

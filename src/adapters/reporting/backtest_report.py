@@ -1,7 +1,8 @@
 """Backtest reports: a rich terminal table, JSON, an equity chart (SVG and PNG) and an HTML page.
 
 Decimals are written to JSON as strings, so no figure passes through float on its way out; the
-chart is the one place values become floats, for plotting only.
+chart is the one place values become floats, for plotting only. Every reported figure is rounded
+half-even: money to cents, returns, ratios and shares to six decimal places.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from rich.table import Table
 from application.backtest import STRATEGY, BacktestRun
 from application.errors import PermanentError
 from domain.market import MarketPhase
+from domain.money import FRACTION_PRECISION, round_usd
+from domain.precision import MATHS_CONTEXT
 
 PHASE_COLOURS = {
     MarketPhase.ACCUMULATION: "#2e7d32",
@@ -75,8 +78,15 @@ def _usd(value: Decimal) -> str:
     return f"${value.quantize(Decimal(1)):,}"
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+def _cents(value: Decimal) -> str:
+    return str(round_usd(value))
+
+
+def _ratio(value: Decimal | None) -> str | None:
+    """A return, ratio or share to six decimal places; None stays None."""
+    if value is None:
+        return None
+    return str(value.quantize(FRACTION_PRECISION, rounding=ROUND_HALF_EVEN, context=MATHS_CONTEXT))
 
 
 def report_payload(run: BacktestRun) -> dict[str, Any]:
@@ -87,21 +97,21 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
         p = curve.performance
         w = curve.six_months
         curves[curve.name] = {
-            "end_value_usd": str(p.end_value_usd),
-            "total_return": str(p.time_weighted_return),
-            "annualised_return": _text(p.apy),
-            "sharpe_365": _text(p.sharpe),
-            "sortino_365": _text(p.sortino),
-            "volatility": _text(p.volatility),
-            "max_drawdown": str(p.max_drawdown.depth),
+            "end_value_usd": _cents(p.end_value_usd),
+            "total_return": _ratio(p.time_weighted_return),
+            "annualised_return": _ratio(p.apy),
+            "sharpe_365": _ratio(p.sharpe),
+            "sortino_365": _ratio(p.sortino),
+            "volatility": _ratio(p.volatility),
+            "max_drawdown": _ratio(p.max_drawdown.depth),
             "max_drawdown_peak": p.max_drawdown.peak_at.date().isoformat(),
             "max_drawdown_trough": p.max_drawdown.trough_at.date().isoformat(),
             "six_month_windows": {
                 "count": w.count,
-                "best": _text(w.best),
-                "worst": _text(w.worst),
-                "median": _text(w.median),
-                "share_at_or_above_24pct": _text(w.share_in_spec_range_or_above),
+                "best": _ratio(w.best),
+                "worst": _ratio(w.worst),
+                "median": _ratio(w.median),
+                "share_at_or_above_24pct": _ratio(w.share_in_spec_range_or_above),
             },
         }
     v = s.verdict
@@ -109,24 +119,24 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
         "from": s.first_day.isoformat(),
         "to": s.last_day.isoformat(),
         "days": len(run.result.days),
-        "capital_usd": str(s.capital),
+        "capital_usd": _cents(s.capital),
         "tactical_assets": list(s.tactical_assets),
         "curves": curves,
         "trades": s.fills,
         "decisions": {o.value: n for o, n in s.decisions_by_outcome.items()},
         "costs_usd": {
-            "gas": str(s.gas_paid_usd),
-            "slippage_and_fees": str(s.slippage_paid_usd),
-            "total": str(s.gas_paid_usd + s.slippage_paid_usd),
+            "gas": _cents(s.gas_paid_usd),
+            "slippage_and_fees": _cents(s.slippage_paid_usd),
+            "total": _cents(s.gas_paid_usd + s.slippage_paid_usd),
         },
         "phase_days": {p.value: n for p, n in s.phase_days.items()},
         "spec_claims": {
             "six_month_24_to_44pct": {
-                "median_six_month_return": _text(v.six_month_median),
+                "median_six_month_return": _ratio(v.six_month_median),
                 "held": v.six_month_claim_held,
             },
             "two_to_three_times_static_yield": {
-                "apy_multiple": _text(v.apy_multiple_of_static),
+                "apy_multiple": _ratio(v.apy_multiple_of_static),
                 "held": v.multiple_claim_held,
             },
         },
