@@ -24,11 +24,14 @@ from domain.backtest import (
 )
 from domain.history import DailyObservation
 from domain.market import MarketPhase
+from domain.money import ZERO
 from domain.performance import (
     EquityPoint,
     PerformanceReport,
+    RiskAdjustedReturn,
     TradeRecord,
     performance_report,
+    risk_adjusted,
     time_weighted_return,
 )
 from domain.precision import in_maths_context
@@ -37,6 +40,7 @@ SPEC_SIX_MONTH_LOW = Decimal("0.24")
 SPEC_SIX_MONTH_HIGH = Decimal("0.44")
 SPEC_MULTIPLE_OF_STATIC = Decimal(2)
 STRATEGY = "strategy"
+STATIC_YIELD = "static_yield"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,10 +56,15 @@ class SixMonthWindows:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CurveSummary:
-    """One equity curve (the strategy or a baseline) measured."""
+    """One equity curve (the strategy or a baseline) measured.
+
+    `performance` is at a zero risk-free rate; `at_static_yield` gives Sharpe and Sortino with
+    the static yield's annualised return as the risk-free rate, the treasury's alternative.
+    """
 
     name: str
     performance: PerformanceReport
+    at_static_yield: RiskAdjustedReturn
     six_months: SixMonthWindows
 
 
@@ -76,6 +85,7 @@ class BacktestSummary:
     first_day: date
     last_day: date
     capital: Decimal
+    static_yield_rate: Decimal
     curves: tuple[CurveSummary, ...]
     fills: int
     decisions_by_outcome: dict[OrderOutcome, int]
@@ -139,12 +149,31 @@ def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMon
     )
 
 
+def _points(days: Sequence[date], values: Sequence[Decimal]) -> list[EquityPoint]:
+    return [EquityPoint(at=_at(d), value_usd=v) for d, v in zip(days, values, strict=True)]
+
+
+def _static_yield_rate(days: Sequence[date], values: Sequence[Decimal]) -> Decimal:
+    """The static yield curve's annualised return: the risk-free rate of its alternative."""
+    report = performance_report(_points(days, values), (), _at(days[0]), _at(days[-1]))
+    return report.apy if report.apy is not None else ZERO
+
+
 def _curve(
-    name: str, days: Sequence[date], values: Sequence[Decimal], trades: Sequence[TradeRecord]
+    name: str,
+    days: Sequence[date],
+    values: Sequence[Decimal],
+    trades: Sequence[TradeRecord],
+    static_yield_rate: Decimal,
 ) -> CurveSummary:
-    points = [EquityPoint(at=_at(d), value_usd=v) for d, v in zip(days, values, strict=True)]
+    points = _points(days, values)
     report = performance_report(points, trades, _at(days[0]), _at(days[-1]))
-    return CurveSummary(name=name, performance=report, six_months=six_month_windows(days, values))
+    return CurveSummary(
+        name=name,
+        performance=report,
+        at_static_yield=risk_adjusted(points, static_yield_rate),
+        six_months=six_month_windows(days, values),
+    )
 
 
 @in_maths_context
@@ -160,10 +189,13 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         )
         for f in result.fills
     ]
-    curves = [_curve(STRATEGY, result.days, result.equity, trades)]
-    curves += [_curve(name, result.days, values, []) for name, values in result.baselines.items()]
+    rate = _static_yield_rate(result.days, result.baselines[STATIC_YIELD])
+    curves = [_curve(STRATEGY, result.days, result.equity, trades, rate)]
+    curves += [
+        _curve(name, result.days, values, [], rate) for name, values in result.baselines.items()
+    ]
     strategy = curves[0]
-    static = next(c for c in curves if c.name == "static_yield")
+    static = next(c for c in curves if c.name == STATIC_YIELD)
     ours, theirs = strategy.performance.apy, static.performance.apy
     multiple = ours / theirs if ours is not None and theirs is not None and theirs > 0 else None
     median = strategy.six_months.median
@@ -174,6 +206,7 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         first_day=result.days[0],
         last_day=result.days[-1],
         capital=config.capital,
+        static_yield_rate=rate,
         curves=tuple(curves),
         fills=len(result.fills),
         decisions_by_outcome=outcomes,

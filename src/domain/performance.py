@@ -491,6 +491,32 @@ def sortino_ratio(daily: Sequence[Decimal], risk_free_rate: Decimal = ZERO) -> D
     return excess / downside * DAYS_PER_YEAR.sqrt()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAdjustedReturn:
+    """The Sharpe and Sortino ratios of a curve at one risk-free rate (None as in the ratios)."""
+
+    risk_free_rate: Decimal
+    sharpe: Decimal | None
+    sortino: Decimal | None
+
+
+@in_maths_context
+def risk_adjusted(series: Iterable[EquityPoint], risk_free_rate: Decimal) -> RiskAdjustedReturn:
+    """Sharpe and Sortino over the daily returns of the whole series at `risk_free_rate`.
+
+    A report gives these at more than one rate side by side: at zero, which flatters anything
+    with a positive return, and at the return of the money's alternative (the static yield).
+
+    Raises:
+        InvalidValue: the risk-free rate is not a finite Decimal above -1.
+    """
+    rate = _require_rate(risk_free_rate, "risk_free_rate")
+    daily = [item.value for item in daily_returns(series)]
+    return RiskAdjustedReturn(
+        risk_free_rate=rate, sharpe=sharpe_ratio(daily, rate), sortino=sortino_ratio(daily, rate)
+    )
+
+
 @in_maths_context
 def max_drawdown(series: Iterable[EquityPoint]) -> MaxDrawdown | None:
     """The maximum drawdown of the time-weighted index (1 at the first point, times each g_i).

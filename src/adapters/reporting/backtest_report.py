@@ -29,7 +29,7 @@ from rich.table import Table
 from application.backtest import STRATEGY, BacktestRun
 from application.errors import PermanentError
 from domain.market import MarketPhase
-from domain.money import FRACTION_PRECISION, round_usd
+from domain.money import FRACTION_PRECISION, ZERO, round_usd
 from domain.precision import MATHS_CONTEXT
 
 PHASE_COLOURS = {
@@ -100,8 +100,10 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
             "end_value_usd": _cents(p.end_value_usd),
             "total_return": _ratio(p.time_weighted_return),
             "annualised_return": _ratio(p.apy),
-            "sharpe_365": _ratio(p.sharpe),
-            "sortino_365": _ratio(p.sortino),
+            "sharpe_365_rf_zero": _ratio(p.sharpe),
+            "sortino_365_rf_zero": _ratio(p.sortino),
+            "sharpe_365_rf_static_yield": _ratio(curve.at_static_yield.sharpe),
+            "sortino_365_rf_static_yield": _ratio(curve.at_static_yield.sortino),
             "volatility": _ratio(p.volatility),
             "max_drawdown": _ratio(p.max_drawdown.depth),
             "max_drawdown_peak": p.max_drawdown.peak_at.date().isoformat(),
@@ -121,6 +123,7 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
         "days": len(run.result.days),
         "capital_usd": _cents(s.capital),
         "tactical_assets": list(s.tactical_assets),
+        "risk_free_rates": {"zero": _ratio(ZERO), "static_yield": _ratio(s.static_yield_rate)},
         "curves": curves,
         "trades": s.fills,
         "decisions": {o.value: n for o, n in s.decisions_by_outcome.items()},
@@ -157,8 +160,11 @@ def summary_table(run: BacktestRun) -> Table:
     row("end value", lambda c: _usd(c.performance.end_value_usd))
     row("total return", lambda c: _pct(c.performance.time_weighted_return))
     row("annualised return", lambda c: _pct(c.performance.apy))
-    row("Sharpe (365 d)", lambda c: _num(c.performance.sharpe))
-    row("Sortino (365 d)", lambda c: _num(c.performance.sortino))
+    static = f"rf static yield {_pct(s.static_yield_rate)}"
+    row("Sharpe (365 d), rf 0", lambda c: _num(c.performance.sharpe))
+    row(f"Sharpe (365 d), {static}", lambda c: _num(c.at_static_yield.sharpe))
+    row("Sortino (365 d), rf 0", lambda c: _num(c.performance.sortino))
+    row(f"Sortino (365 d), {static}", lambda c: _num(c.at_static_yield.sortino))
     row("max drawdown", lambda c: _pct(c.performance.max_drawdown.depth))
     row("6-month best", lambda c: _pct(c.six_months.best))
     row("6-month median", lambda c: _pct(c.six_months.median))

@@ -61,7 +61,7 @@ def test_money_is_reported_to_cents_and_ratios_to_six_places() -> None:
     strategy = payload["curves"]["strategy"]
     assert Decimal(strategy["end_value_usd"]).as_tuple().exponent == -2
     assert Decimal(payload["costs_usd"]["total"]).as_tuple().exponent == -2
-    assert Decimal(strategy["sharpe_365"]).as_tuple().exponent == -6
+    assert Decimal(strategy["sharpe_365_rf_zero"]).as_tuple().exponent == -6
     assert Decimal(payload["curves"]["static_yield"]["volatility"]).as_tuple().exponent == -6
 
 

@@ -194,3 +194,17 @@ async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines()
     assert "BTC hold" in html
     assert "Static yield" in html
     assert bad.status_code == 400
+
+
+def test_the_performance_panel_shows_sharpe_and_sortino_at_zero_and_at_the_static_yield() -> None:
+    body = METRICS | {
+        "sharpe_at_zero_rate": 1.31,
+        "sharpe_at_static_yield": 0.79,
+        "sortino_at_zero_rate": 1.9,
+        "sortino_at_static_yield": 1.1,
+    }
+    values = {m["name"]: m["value"] for m in performance_view(body)["metrics"]}
+    assert values["Sharpe, risk-free 0"] == 1.31
+    assert values["Sharpe, risk-free = static yield"] == 0.79
+    assert values["Sortino, risk-free 0"] == 1.9
+    assert values["Sortino, risk-free = static yield"] == 1.1
