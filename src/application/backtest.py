@@ -38,20 +38,43 @@ from domain.precision import in_maths_context
 
 SPEC_SIX_MONTH_LOW = Decimal("0.24")
 SPEC_SIX_MONTH_HIGH = Decimal("0.44")
-SPEC_MULTIPLE_OF_STATIC = Decimal(2)
+SPEC_MULTIPLE_LOW = Decimal(2)
+SPEC_MULTIPLE_HIGH = Decimal(3)
+CLAIM_HELD_SHARE = Decimal("0.5")
+"""A claim about six months holds when at least this share of six-month windows bears it out."""
 STRATEGY = "strategy"
 STATIC_YIELD = "static_yield"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SixMonthWindows:
-    """Returns over every rolling six-month (182-day) window of a curve."""
+    """Returns over every rolling six-month (182-day) window of a curve.
+
+    `share_in_spec_range` counts windows whose return lies inside the spec's 24 % to 44 %
+    (both ends included); `share_above_spec_range` those above 44 %.
+    """
 
     count: int
     best: Decimal | None
     worst: Decimal | None
     median: Decimal | None
-    share_in_spec_range_or_above: Decimal | None
+    share_in_spec_range: Decimal | None
+    share_above_spec_range: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultipleWindows:
+    """The strategy's six-month return as a multiple of the static yield's, window by window.
+
+    `share_in_claimed_range` counts windows at 2x to 3x the static yield's return (both ends
+    included), `share_at_least_low` those at 2x or more, `share_below_static` those where the
+    strategy earned less than the static yield.
+    """
+
+    count: int
+    share_in_claimed_range: Decimal | None
+    share_at_least_low: Decimal | None
+    share_below_static: Decimal | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,11 +93,21 @@ class CurveSummary:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpecVerdict:
-    """Whether the spec's claims held on this run, with the figures they were judged on."""
+    """Whether the spec's claims held on this run, with the figures they were judged on.
+
+    Both claims are about the spec's six-month horizon, so each holds when at least half of the
+    six-month windows fall inside the claimed range (`CLAIM_HELD_SHARE`). The full-period
+    multiple of the static yield's annualised return is reported beside it, with whether it
+    lies inside 2x to 3x, but does not decide the verdict.
+    """
 
     six_month_median: Decimal | None
+    six_month_share_in_range: Decimal | None
+    six_month_share_above_range: Decimal | None
     six_month_claim_held: bool
     apy_multiple_of_static: Decimal | None
+    full_period_multiple_in_range: bool
+    multiple_windows: MultipleWindows
     multiple_claim_held: bool
 
 
@@ -107,30 +140,66 @@ class BacktestSummary:
         raise KeyError(name)
 
 
+def judge_claims(
+    strategy: SixMonthWindows, multiple: MultipleWindows, full_period_multiple: Decimal | None
+) -> SpecVerdict:
+    """Judge the spec's two claims on the strategy's six-month windows."""
+    in_range = strategy.share_in_spec_range
+    windows_in_range = multiple.share_in_claimed_range
+    return SpecVerdict(
+        six_month_median=strategy.median,
+        six_month_share_in_range=in_range,
+        six_month_share_above_range=strategy.share_above_spec_range,
+        six_month_claim_held=in_range is not None and in_range >= CLAIM_HELD_SHARE,
+        apy_multiple_of_static=full_period_multiple,
+        full_period_multiple_in_range=full_period_multiple is not None
+        and SPEC_MULTIPLE_LOW <= full_period_multiple <= SPEC_MULTIPLE_HIGH,
+        multiple_windows=multiple,
+        multiple_claim_held=windows_in_range is not None and windows_in_range >= CLAIM_HELD_SHARE,
+    )
+
+
 def _at(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _window_pairs(days: Sequence[date]) -> list[tuple[int, int]]:
+    """(start, end) indices of every window from a day to the day 182 days later."""
+    index = {d: i for i, d in enumerate(days)}
+    pairs = []
+    for i, day in enumerate(days):
+        j = index.get(day + timedelta(days=SIX_MONTHS_DAYS))
+        if j is not None:
+            pairs.append((i, j))
+    return pairs
+
+
+def _window_return(days: Sequence[date], values: Sequence[Decimal], i: int, j: int) -> Decimal:
+    twr = time_weighted_return(
+        [
+            EquityPoint(at=_at(days[i]), value_usd=values[i]),
+            EquityPoint(at=_at(days[j]), value_usd=values[j]),
+        ]
+    )
+    return twr if twr is not None else ZERO
+
+
+def _share(hits: int, count: int) -> Decimal:
+    return Decimal(hits) / Decimal(count)
 
 
 @in_maths_context
 def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMonthWindows:
     """Time-weighted return over each window from a day to the day 182 days later."""
-    index = {d: i for i, d in enumerate(days)}
-    returns: list[Decimal] = []
-    for i, day in enumerate(days):
-        j = index.get(day + timedelta(days=SIX_MONTHS_DAYS))
-        if j is None or values[i] <= 0:
-            continue
-        twr = time_weighted_return(
-            [
-                EquityPoint(at=_at(day), value_usd=values[i]),
-                EquityPoint(at=_at(days[j]), value_usd=values[j]),
-            ]
-        )
-        if twr is not None:
-            returns.append(twr)
+    returns = [_window_return(days, values, i, j) for i, j in _window_pairs(days) if values[i] > 0]
     if not returns:
         return SixMonthWindows(
-            count=0, best=None, worst=None, median=None, share_in_spec_range_or_above=None
+            count=0,
+            best=None,
+            worst=None,
+            median=None,
+            share_in_spec_range=None,
+            share_above_spec_range=None,
         )
     ordered = sorted(returns)
     middle = len(ordered) // 2
@@ -139,13 +208,48 @@ def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMon
         if len(ordered) % 2
         else (ordered[middle - 1] + ordered[middle]) / Decimal(2)
     )
-    hits = sum(1 for r in ordered if r >= SPEC_SIX_MONTH_LOW)
+    inside = sum(1 for r in ordered if SPEC_SIX_MONTH_LOW <= r <= SPEC_SIX_MONTH_HIGH)
+    above = sum(1 for r in ordered if r > SPEC_SIX_MONTH_HIGH)
     return SixMonthWindows(
         count=len(ordered),
         best=ordered[-1],
         worst=ordered[0],
         median=median,
-        share_in_spec_range_or_above=Decimal(hits) / Decimal(len(ordered)),
+        share_in_spec_range=_share(inside, len(ordered)),
+        share_above_spec_range=_share(above, len(ordered)),
+    )
+
+
+@in_maths_context
+def multiple_of_static_windows(
+    days: Sequence[date], strategy: Sequence[Decimal], static: Sequence[Decimal]
+) -> MultipleWindows:
+    """How the strategy's six-month returns compare with the static yield's, window by window.
+
+    Windows where the static yield earned nothing (or its curve starts at zero) have no
+    multiple and are left out.
+    """
+    inside = at_least = below = count = 0
+    for i, j in _window_pairs(days):
+        if strategy[i] <= 0 or static[i] <= 0:
+            continue
+        theirs = _window_return(days, static, i, j)
+        if theirs <= 0:
+            continue
+        multiple = _window_return(days, strategy, i, j) / theirs
+        count += 1
+        inside += SPEC_MULTIPLE_LOW <= multiple <= SPEC_MULTIPLE_HIGH
+        at_least += multiple >= SPEC_MULTIPLE_LOW
+        below += multiple < 1
+    if count == 0:
+        return MultipleWindows(
+            count=0, share_in_claimed_range=None, share_at_least_low=None, share_below_static=None
+        )
+    return MultipleWindows(
+        count=count,
+        share_in_claimed_range=_share(inside, count),
+        share_at_least_low=_share(at_least, count),
+        share_below_static=_share(below, count),
     )
 
 
@@ -198,7 +302,7 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
     static = next(c for c in curves if c.name == STATIC_YIELD)
     ours, theirs = strategy.performance.apy, static.performance.apy
     multiple = ours / theirs if ours is not None and theirs is not None and theirs > 0 else None
-    median = strategy.six_months.median
+    windows = multiple_of_static_windows(result.days, result.equity, result.baselines[STATIC_YIELD])
     outcomes = {o: 0 for o in OrderOutcome}
     for decision in result.decisions:
         outcomes[decision.outcome] += 1
@@ -214,12 +318,7 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         slippage_paid_usd=result.slippage_paid_usd,
         phase_days=result.phase_days(),
         tactical_assets=result.tactical_assets,
-        verdict=SpecVerdict(
-            six_month_median=median,
-            six_month_claim_held=median is not None and median >= SPEC_SIX_MONTH_LOW,
-            apy_multiple_of_static=multiple,
-            multiple_claim_held=multiple is not None and multiple >= SPEC_MULTIPLE_OF_STATIC,
-        ),
+        verdict=judge_claims(strategy.six_months, windows, multiple),
     )
 
 
