@@ -14,8 +14,12 @@ from application.backtest import (
     multiple_of_static_windows,
     six_month_windows,
 )
+from domain.precision import MATHS_CONTEXT
 
 D = Decimal
+# The figures are computed in the maths context whatever the ambient one (vyper sets 78 digits).
+ONE_THIRD = MATHS_CONTEXT.divide(D(1), D(3))
+TWO_THIRDS = MATHS_CONTEXT.divide(D(2), D(3))
 START = date(2024, 1, 1)
 DAYS = [START + timedelta(days=i) for i in range(185)]
 
@@ -33,8 +37,8 @@ def test_24_to_44_percent_counts_windows_inside_that_range_not_at_or_above_24_pe
     windows = six_month_windows(DAYS, _curve({182: "130", 183: "160", 184: "110"}))
 
     assert windows.count == 3
-    assert windows.share_in_spec_range == D(1) / D(3)
-    assert windows.share_above_spec_range == D(1) / D(3)
+    assert windows.share_in_spec_range == ONE_THIRD
+    assert windows.share_above_spec_range == ONE_THIRD
 
 
 def test_the_multiple_of_static_yield_is_measured_window_by_window() -> None:
@@ -45,9 +49,9 @@ def test_the_multiple_of_static_yield_is_measured_window_by_window() -> None:
     windows = multiple_of_static_windows(DAYS, strategy, static)
 
     assert windows.count == 3
-    assert windows.share_in_claimed_range == D(1) / D(3)
-    assert windows.share_at_least_low == D(2) / D(3)
-    assert windows.share_below_static == D(1) / D(3)
+    assert windows.share_in_claimed_range == ONE_THIRD
+    assert windows.share_at_least_low == TWO_THIRDS
+    assert windows.share_below_static == ONE_THIRD
 
 
 def _six(share_in_range: str) -> SixMonthWindows:
