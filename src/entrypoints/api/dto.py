@@ -387,6 +387,10 @@ class DrawdownPointOut(_Out):
 class PerformanceMetricsOut(_Out):
     """The answer of GET /performance/metrics: returns, APY, Sharpe, drawdown, trade history.
 
+    `sharpe_ratio` and `sortino` use `risk_free_rate` (TREASURY_RISK_FREE_RATE); the
+    `*_at_zero_rate` and `*_at_static_yield` figures give the same ratios at a zero rate and at
+    `static_yield_apy`, side by side.
+
     `from`/`to`/`points` describe the snapshots actually measured; `covers_range` is false (and
     `note` says why) when the history begins after the start of the range. With fewer than two
     snapshots (a new treasury) nothing can be measured: the figures are null and `note` says why.
@@ -412,6 +416,10 @@ class PerformanceMetricsOut(_Out):
     apy: OptNum
     sharpe_ratio: OptNum
     sortino: OptNum
+    sharpe_at_zero_rate: OptNum
+    sortino_at_zero_rate: OptNum
+    sharpe_at_static_yield: OptNum
+    sortino_at_static_yield: OptNum
     volatility: OptNum
     max_drawdown: OptNum
     max_drawdown_peak_at: datetime | None
@@ -450,6 +458,10 @@ class PerformanceMetricsOut(_Out):
             apy=None,
             sharpe_ratio=None,
             sortino=None,
+            sharpe_at_zero_rate=None,
+            sortino_at_zero_rate=None,
+            sharpe_at_static_yield=None,
+            sortino_at_static_yield=None,
             volatility=None,
             max_drawdown=None,
             max_drawdown_peak_at=None,
@@ -495,6 +507,10 @@ class PerformanceMetricsOut(_Out):
             apy=m.apy,
             sharpe_ratio=m.sharpe_ratio,
             sortino=m.sortino,
+            sharpe_at_zero_rate=m.sharpe_at_zero_rate,
+            sortino_at_zero_rate=m.sortino_at_zero_rate,
+            sharpe_at_static_yield=m.sharpe_at_static_yield,
+            sortino_at_static_yield=m.sortino_at_static_yield,
             volatility=m.volatility,
             max_drawdown=m.max_drawdown.depth,
             max_drawdown_peak_at=m.max_drawdown.peak_at,
