@@ -174,7 +174,12 @@ async def test_one_bad_source_costs_only_its_own_fields(
     market = make_market()
     data = await market.fetch()
     assert set(data.missing_fields()) == set(FIELDS_OF[service])
-    assert knobs.requests == REQUESTS_PER_READ[service]  # permanent failures are not retried
+    # Permanent failures are not retried. Deribit's read sends its requests at once and gives
+    # up on the first bad answer, so how many of them reach the server depends on timing.
+    if service == DERIBIT:
+        assert 1 <= knobs.requests <= REQUESTS_PER_READ[service]
+    else:
+        assert knobs.requests == REQUESTS_PER_READ[service]
     health = {h.source: h for h in await market.health()}
     assert health[service].status is SourceStatus.DOWN
     assert health[service].last_error is not None
