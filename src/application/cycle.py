@@ -236,6 +236,7 @@ class RunDecisionCycle:
                 exit_requested=advice.decision is DecisionKind.EMERGENCY_EXIT,
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
+                signal_targets=signal.target_allocations,
             )
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason

@@ -20,10 +20,11 @@ from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
+from domain.allocation import TargetAllocations
 from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, MarketData
-from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.money import ONE, ZERO, require_aware, require_fraction, require_non_negative
 from domain.plans import APPROVAL_THRESHOLD_USD, PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
 from domain.projection import Projection, holdings_of, project
@@ -38,6 +39,9 @@ class Severity(StrEnum):
 
     HARD = "hard"
     APPROVAL = "approval"
+    ADJUSTED = "adjusted"
+    """The input was clamped to the limit and the plan built from the clamped input: it is
+    recorded among the reasons but neither rejects the plan nor asks a human."""
 
 
 class Outcome(StrEnum):
@@ -64,9 +68,11 @@ class SafetyLimits:
     depeg_tolerance: Decimal = Decimal("0.02")
     slippage_budget: SlippageBudget = field(default_factory=SlippageBudget)
     circuit_breaker_failures: int = 3
+    max_advisor_deviation: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
         require_fraction(self.max_volatile_share, "max_volatile_share")
+        require_fraction(self.max_advisor_deviation, "max_advisor_deviation")
         require_fraction(self.max_single_position_share, "max_single_position_share")
         require_fraction(self.black_swan_drop_24h, "black_swan_drop_24h")
         require_fraction(self.depeg_tolerance, "depeg_tolerance")
@@ -118,7 +124,10 @@ class RuleVerdict:
     @property
     def reason(self) -> str:
         """A line a human can read: the rule, and why it failed or passed."""
-        state = "ok" if self.passed else "FAILED"
+        if self.passed:
+            state = "ok"
+        else:
+            state = "CLAMPED" if self.severity is Severity.ADJUSTED else "FAILED"
         return f"{self.rule} {state}: {self.message} (limit {self.limit}, actual {self.actual})"
 
 
@@ -137,7 +146,7 @@ class SafetyVerdict:
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """Why the plan was rejected or needs approval (empty when allowed)."""
+        """Why the plan was rejected or needs approval, and what was clamped (see Severity)."""
         return tuple(v.reason for v in self.failures)
 
     @property
@@ -440,13 +449,80 @@ def evaluate(
     after = project(portfolio, plan)
     inputs = _Inputs(plan=plan, before=portfolio, after=after, context=context, limits=limits)
     verdicts = tuple(rule(inputs) for rule in RULES)
+    return SafetyVerdict(outcome=outcome_of(verdicts), verdicts=verdicts, projection=after)
+
+
+def outcome_of(verdicts: tuple[RuleVerdict, ...]) -> Outcome:
+    """Rejected if a hard rule failed, else needs approval if an approval rule failed."""
     if any(not v.passed and v.severity is Severity.HARD for v in verdicts):
-        outcome = Outcome.REJECTED
-    elif any(not v.passed for v in verdicts):
-        outcome = Outcome.NEEDS_APPROVAL
-    else:
-        outcome = Outcome.ALLOWED
-    return SafetyVerdict(outcome=outcome, verdicts=verdicts, projection=after)
+        return Outcome.REJECTED
+    if any(not v.passed and v.severity is Severity.APPROVAL for v in verdicts):
+        return Outcome.NEEDS_APPROVAL
+    return Outcome.ALLOWED
+
+
+def with_verdict(verdict: SafetyVerdict, extra: RuleVerdict) -> SafetyVerdict:
+    """The policy's answer with one more rule's verdict, judged again."""
+    verdicts = (extra, *verdict.verdicts)
+    return SafetyVerdict(
+        outcome=outcome_of(verdicts), verdicts=verdicts, projection=verdict.projection
+    )
+
+
+def _points(value: Decimal) -> str:
+    return f"{(value * 100).quantize(Decimal('0.01'))} points"
+
+
+def advisor_deviation(
+    advice: TargetAllocations, signal: TargetAllocations, limit: Decimal
+) -> tuple[TargetAllocations, RuleVerdict]:
+    """The advisor's targets bounded by the quant signal: no bucket more than `limit` from it.
+
+    Advice beyond the limit is moved along the straight line toward the signal's targets until
+    the bucket furthest away is exactly `limit` from the signal (advice + k x (signal - advice)
+    with the smallest such k). Both sum to one, so the result does too, and every bucket ends
+    between the advice and the signal: what the advice takes beyond the limit goes back to the
+    buckets the signal chose, never to idle cash by accident. The verdict names the bucket and
+    the difference; its severity is `adjusted` (the plan follows the clamped targets).
+    """
+    gaps = {
+        bucket: getattr(advice, bucket) - getattr(signal, bucket)
+        for bucket in ("base_yield", "tactical", "cash")
+    }
+    worst = max(gaps, key=lambda b: (abs(gaps[b]), b))
+    largest = abs(gaps[worst])
+    limit_text = f"{_points(limit)} per bucket"
+    actual = f"{_points(largest)} ({worst})"
+    if largest <= limit:
+        return advice, _verdict(
+            "max_advisor_deviation",
+            True,
+            limit_text,
+            actual,
+            "the advice is within the limit of the signal's targets",
+            Severity.ADJUSTED,
+        )
+    keep = limit / largest  # share of the advice's departure from the signal that is kept
+    moved = {b: getattr(signal, b) + gap * keep for b, gap in gaps.items()}
+    # The furthest bucket lands exactly on the limit; the last bucket takes the rounding.
+    moved[worst] = getattr(signal, worst) + (limit if gaps[worst] > 0 else -limit)
+    last = next(b for b in ("cash", "tactical") if b != worst)
+    moved[last] = max(ZERO, ONE - sum((v for b, v in moved.items() if b != last), ZERO))
+    clamped = TargetAllocations(**moved)
+    described = ", ".join(
+        f"{b} {_pct(getattr(advice, b))} -> {_pct(getattr(clamped, b))} "
+        f"(signal {_pct(getattr(signal, b))})"
+        for b in ("base_yield", "tactical", "cash")
+        if gaps[b] != 0
+    )
+    return clamped, _verdict(
+        "max_advisor_deviation",
+        False,
+        limit_text,
+        actual,
+        f"advice clamped toward the signal's targets: {described}",
+        Severity.ADJUSTED,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

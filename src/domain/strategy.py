@@ -27,11 +27,14 @@ from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import (
     BlackSwan,
+    RuleVerdict,
     SafetyContext,
     SafetyLimits,
     SafetyVerdict,
+    advisor_deviation,
     detect_black_swan,
     evaluate,
+    with_verdict,
 )
 from domain.signals import RiskLevel, SignalConfig
 
@@ -67,6 +70,35 @@ class StrategyConfig:
         if self.drift_band < 0:
             raise InvalidValue("drift_band", self.drift_band, "must not be negative")
 
+    def limits_in_force(self) -> dict[str, str]:
+        """Every number a user may set, by setting name (without `TREASURY_`), as text.
+
+        What `GET /config` shows and what the start-up audit compares: one flat mapping, so
+        a change of any limit between two starts is one differing key.
+        """
+        limits, planner = self.limits, self.planner
+        values: dict[str, object] = {
+            "approval_threshold_usd": limits.approval_threshold_usd,
+            "max_volatile_share": limits.max_volatile_share,
+            "max_single_position_share": limits.max_single_position_share,
+            "max_trades_per_day": limits.max_trades_per_day,
+            "gas_cap_gwei": limits.gas_price_cap_gwei,
+            "max_gas_share": planner.max_gas_share,
+            "min_protocol_tvl_usd": limits.min_protocol_tvl_usd,
+            "max_protocol_risk_score": limits.max_protocol_risk_score,
+            "black_swan_drop_24h": limits.black_swan_drop_24h,
+            "depeg_tolerance": limits.depeg_tolerance,
+            "slippage_budget_share": limits.slippage_budget.fraction,
+            "slippage_budget_days": limits.slippage_budget.period.days,
+            "circuit_breaker_failures": limits.circuit_breaker_failures,
+            "max_advisor_deviation": limits.max_advisor_deviation,
+            "drift_band": self.drift_band,
+            "min_trade_usd": planner.min_trade_usd,
+            "max_slices_per_move": planner.max_slices_per_move,
+            "max_slippage": planner.default_slippage_tolerance,
+        }
+        return {name: str(value) for name, value in values.items()}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Proposal:
@@ -77,6 +109,10 @@ class Proposal:
     rebalance_due: bool
     black_swan: BlackSwan | None
     reason: str
+    targets: TargetAllocations | None = None
+    """The targets the planner aimed at: the advice after `max_advisor_deviation`."""
+    deviation: RuleVerdict | None = None
+    """How far the advice was from the signal's targets, and what was clamped."""
 
 
 def planning_prices(
@@ -133,13 +169,15 @@ def propose(
     exit_requested: bool = False,
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
+    signal_targets: TargetAllocations | None = None,
     planner: Callable[..., RebalancingPlan] = plan_rebalance,
     policy: Callable[..., SafetyVerdict] = evaluate,
 ) -> Proposal:
     """Decide whether to act, plan it, and judge the plan (see module doc).
 
     `planner` and `policy` default to the domain's; the backtester passes them through so a
-    test can count calls to the real functions.
+    test can count calls to the real functions. With `signal_targets` (the rule-based signal's),
+    the advice is first bounded by `max_advisor_deviation` and the clamp is among the verdicts.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -162,6 +200,11 @@ def propose(
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
+    deviation: RuleVerdict | None = None
+    if signal_targets is not None:
+        targets, deviation = advisor_deviation(
+            targets, signal_targets, config.limits.max_advisor_deviation
+        )
     drift = reachable_drift(portfolio, targets, config.planner)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
     if not due:
@@ -171,6 +214,8 @@ def propose(
             rebalance_due=False,
             black_swan=None,
             reason=f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+            targets=targets,
+            deviation=deviation,
         )
     plan = planner(
         portfolio,
@@ -183,5 +228,15 @@ def propose(
         risk_level=risk_level,
     )
     verdict = policy(plan, portfolio, context, config.limits)
+    if deviation is not None:
+        verdict = with_verdict(verdict, deviation)
     why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
-    return Proposal(plan=plan, verdict=verdict, rebalance_due=True, black_swan=None, reason=why)
+    return Proposal(
+        plan=plan,
+        verdict=verdict,
+        rebalance_due=True,
+        black_swan=None,
+        reason=why,
+        targets=targets,
+        deviation=deviation,
+    )

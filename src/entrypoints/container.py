@@ -44,6 +44,7 @@ from application.approvals import (
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.learning import RecordDecisionOutcomes
+from application.limits import RecordLimitsInForce
 from application.operator import EmergencyStop, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
@@ -52,6 +53,7 @@ from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
 from application.queries import (
     CheckHealth,
+    GetLimitsInForce,
     GetMarketData,
     GetPortfolioStatus,
     Health,
@@ -83,6 +85,7 @@ from entrypoints.settings.service import (
     Mode,
     ServiceSettings,
 )
+from entrypoints.settings.strategy import StrategySettings
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
 
@@ -105,6 +108,7 @@ class AppSettings:
     devchain: DevChainSettings
     notify: NotifySettings
     paper_settings: PaperSettings
+    strategy: StrategySettings
 
     @classmethod
     def load(cls, **service_overrides: Any) -> AppSettings:
@@ -119,6 +123,7 @@ class AppSettings:
             devchain=DevChainSettings(),
             notify=NotifySettings(),
             paper_settings=PaperSettings(),
+            strategy=StrategySettings(),
         )
 
     @property
@@ -292,9 +297,13 @@ async def open_election(
 
 
 def strategy_for(settings: AppSettings) -> StrategyConfig:
-    """The strategy configuration (spec defaults)."""
-    del settings
-    return StrategyConfig()
+    """The one strategy configuration, built from the strategy settings (`TREASURY_` names);
+    the planner, the policy, the executor and the advisor's prompt all get this one.
+
+    Raises:
+        InvalidValue: the numbers contradict each other.
+    """
+    return settings.strategy.strategy_config()
 
 
 def build_services(
@@ -371,6 +380,7 @@ def build_services(
             others=notifier.probes(),
             role=election,
         ),
+        limits=GetLimitsInForce(limits=strategy.limits_in_force()),
     )
 
 
@@ -388,7 +398,7 @@ class Container(containers.DeclarativeContainer):
     market = providers.Resource(open_market, settings, clock, uow)
     advisor = providers.Resource(open_advisor, settings, strategy)
     notifier = providers.Resource(open_notifier, settings, database, clock)
-    chain = providers.Resource(open_chain, settings, clock, uow, market, database)
+    chain = providers.Resource(open_chain, settings, clock, uow, market, database, strategy)
     election = providers.Resource(open_election, settings, database)
 
     services = providers.Singleton(
@@ -506,6 +516,8 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         notifier: NotificationDispatcher = await _resolved(container.notifier())
         election: LeaderElection = await _resolved(container.election())
         clock = container.clock()
+        strategy: StrategyConfig = container.strategy()
+        await RecordLimitsInForce(uow=uow, limits=strategy.limits_in_force()).execute()
         return Runtime(
             settings=settings,
             services=services,
@@ -568,4 +580,5 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         devchain=settings.devchain,
         notify=settings.notify,
         paper_settings=settings.paper_settings,
+        strategy=settings.strategy,
     ), token

@@ -10,6 +10,7 @@ from application.operator import EmergencyStop, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.queries import (
     CheckHealth,
+    GetLimitsInForce,
     GetMarketData,
     GetPortfolioStatus,
     ListDecisions,
@@ -39,3 +40,5 @@ class Services:
     health: CheckHealth
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
+    # None in a service built without it: GET /config then answers 404.
+    limits: GetLimitsInForce | None = None

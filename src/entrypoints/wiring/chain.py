@@ -43,7 +43,7 @@ from adapters.chain.devchain.paper import (
     seed_moves,
     seed_step_id,
 )
-from adapters.chain.executor import Web3Executor, connect
+from adapters.chain.executor import GWEI, Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
@@ -66,6 +66,7 @@ from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.plans import Transaction
+from domain.strategy import StrategyConfig
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,16 @@ def _prices(market: MarketDataSource) -> Callable[[], Awaitable[Mapping[str, Dec
 
 
 def _executor(
-    w3: Any, signer: KeystoreSigner, engine: AsyncEngine, chain_id: int, settings: Any, *, dev: bool
+    w3: Any,
+    signer: KeystoreSigner,
+    engine: AsyncEngine,
+    chain_id: int,
+    settings: Any,
+    strategy: StrategyConfig,
+    *,
+    dev: bool,
 ) -> Web3Executor:
+    """The executor, with the gas cap and gas share of the one strategy configuration."""
     chain = settings.chain
     return Web3Executor(
         w3,
@@ -167,13 +176,13 @@ def _executor(
         SqlStepJournal(engine),
         chain_id=chain_id,
         endpoint="devchain" if dev else "rpc",
-        gas_cap_wei=chain.gas_cap_wei,
+        gas_cap_wei=int(strategy.limits.gas_price_cap_gwei * GWEI),
         priority_fee_percentile=chain.priority_fee_percentile,
         confirmations=chain.confirmations,
         receipt_timeout_seconds=chain.receipt_timeout_seconds,
         poll_interval_seconds=0.05 if dev else 1.0,
         replace_after_blocks=chain.replace_after_blocks,
-        max_gas_share=chain.max_gas_share,
+        max_gas_share=strategy.planner.max_gas_share,
     )
 
 
@@ -238,15 +247,16 @@ async def open_chain(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     """The chain wiring the settings select (see module doc)."""
     from entrypoints.settings.service import ChainChoice
 
     if settings.service.chain is ChainChoice.DEVCHAIN:
-        async for wiring in _open_devchain(settings, clock, uow, market, engine):
+        async for wiring in _open_devchain(settings, clock, uow, market, engine, strategy):
             yield wiring
         return
-    async for wiring in _open_rpc(settings, clock, uow, market, engine):
+    async for wiring in _open_rpc(settings, clock, uow, market, engine, strategy):
         yield wiring
 
 
@@ -256,6 +266,7 @@ async def _open_devchain(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     dev = settings.devchain
     paper = settings.paper_settings
@@ -317,7 +328,7 @@ async def _open_devchain(
                 oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
                 pendle_base_url=running.apis.pendle_base_url,
             )
-            executor = _executor(w3, signer, engine, book.chain_id, settings, dev=True)
+            executor = _executor(w3, signer, engine, book.chain_id, settings, strategy, dev=True)
             if moves:
                 await _send_moves(label, moves, venues, executor, clock)
                 log.info(
@@ -345,6 +356,7 @@ async def _open_rpc(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     chain = settings.chain
     urls: dict[int, str] = chain.rpc_urls()
@@ -390,7 +402,7 @@ async def _open_rpc(
                     client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url
                 ),
             )
-            executor = _executor(w3, signer, engine, chain_id, settings, dev=False)
+            executor = _executor(w3, signer, engine, chain_id, settings, strategy, dev=False)
             yield _wiring(
                 venues,
                 executor,
