@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from application.ports.clock import Clock
 from application.ports.persistence import UnitOfWorkFactory
 from domain.audit import AuditEntry
 
@@ -21,7 +22,8 @@ SUBJECT_ID = "limits"
 class RecordLimitsInForce:
     """Audit the limits this process runs with, when they differ from the last recorded."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, limits: Mapping[str, str]) -> None:
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory, limits: Mapping[str, str]) -> None:
+        self._clock = clock
         self._uow = uow
         self._limits = dict(limits)
 
@@ -43,6 +45,8 @@ class RecordLimitsInForce:
                 action = "config.limits_changed"
             else:
                 action = "config.limits_in_force"
-            entry = await uow.audit.append(actor, action, SUBJECT_TYPE, SUBJECT_ID, payload)
+            entry = await uow.audit.append(
+                actor, action, SUBJECT_TYPE, SUBJECT_ID, payload, at=self._clock.now()
+            )
             await uow.commit()
             return entry

@@ -517,7 +517,7 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         election: LeaderElection = await _resolved(container.election())
         clock = container.clock()
         strategy: StrategyConfig = container.strategy()
-        await RecordLimitsInForce(uow=uow, limits=strategy.limits_in_force()).execute()
+        await RecordLimitsInForce(clock=clock, uow=uow, limits=strategy.limits_in_force()).execute()
         return Runtime(
             settings=settings,
             services=services,

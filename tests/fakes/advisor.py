@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from application.errors import AdvisorUnavailable
 from application.ports.advisor import AdvisorRequest
+from domain.allocation import TargetAllocations
 from domain.decisions import AdvisorDecision, DecisionKind
 from domain.safety import detect_black_swan
 
 
 class SignalFollowingAdvisor:
-    """Proposes a rebalance to the signal's targets (an exit on a black swan)."""
+    """Proposes a rebalance to the signal's targets (an exit on a black swan); with `targets`
+    set, to those instead, as an advisor with a mind of its own (Claude) would."""
 
     def __init__(self) -> None:
         self.requests: list[AdvisorRequest] = []
         self.unavailable = False
+        self.targets: TargetAllocations | None = None
 
     async def advise(self, request: AdvisorRequest) -> AdvisorDecision:
         self.requests.append(request)
@@ -22,7 +25,7 @@ class SignalFollowingAdvisor:
         exit_now = detect_black_swan(request.market, request.limits) is not None
         return AdvisorDecision(
             decision=DecisionKind.EMERGENCY_EXIT if exit_now else DecisionKind.REBALANCE,
-            target_allocations=request.signal.target_allocations,
+            target_allocations=self.targets or request.signal.target_allocations,
             reasoning=request.signal.reasoning,
             risk_assessment=request.signal.risk_level,
             confidence=request.signal.confidence,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from adapters.persistence.memory import InMemoryUnitOfWorkFactory
 from application.limits import RecordLimitsInForce
 from domain.strategy import StrategyConfig
+from tests.fakes.treasury import FixedClock
+
+CLOCK = FixedClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
 
 
 async def _audit(uow: InMemoryUnitOfWorkFactory) -> list[tuple[str, dict[str, object]]]:
@@ -24,9 +28,9 @@ async def test_a_change_of_the_approval_threshold_between_two_starts_is_audited(
         planner=replace(spec.planner, approval_threshold_usd=Decimal(20_000)),
     )
 
-    await RecordLimitsInForce(uow=uow, limits=spec.limits_in_force()).execute()
-    await RecordLimitsInForce(uow=uow, limits=spec.limits_in_force()).execute()
-    await RecordLimitsInForce(uow=uow, limits=stricter.limits_in_force()).execute()
+    await RecordLimitsInForce(clock=CLOCK, uow=uow, limits=spec.limits_in_force()).execute()
+    await RecordLimitsInForce(clock=CLOCK, uow=uow, limits=spec.limits_in_force()).execute()
+    await RecordLimitsInForce(clock=CLOCK, uow=uow, limits=stricter.limits_in_force()).execute()
 
     entries = await _audit(uow)
     assert [action for action, _ in entries] == ["config.limits_in_force", "config.limits_changed"]
