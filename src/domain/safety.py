@@ -474,16 +474,22 @@ def _points(value: Decimal) -> str:
 
 
 def advisor_deviation(
-    advice: TargetAllocations, signal: TargetAllocations, limit: Decimal
+    advice: TargetAllocations,
+    signal: TargetAllocations,
+    limit: Decimal,
+    volatile_cap: Decimal | None = None,
 ) -> tuple[TargetAllocations, RuleVerdict]:
     """The advisor's targets bounded by the quant signal: no bucket more than `limit` from it.
 
-    Advice beyond the limit is moved along the straight line toward the signal's targets until
-    the bucket furthest away is exactly `limit` from the signal (advice + k x (signal - advice)
-    with the smallest such k). Both sum to one, so the result does too, and every bucket ends
-    between the advice and the signal: what the advice takes beyond the limit goes back to the
-    buckets the signal chose, never to idle cash by accident. The verdict names the bucket and
-    the difference; its severity is `adjusted` (the plan follows the clamped targets).
+    Advice beyond the limit is moved along the straight line toward the signal's targets
+    (advice + k x (signal - advice), with the smallest k that brings every bucket within the
+    limit). Both sum to one, so the result does too, and every bucket ends between the advice
+    and the signal: what the advice takes beyond the limit goes back to the buckets the signal
+    chose, never to idle cash by accident. With `volatile_cap` (the planner's), a tactical
+    target above the cap is moved back the same way until it is at the cap, when the signal's
+    own tactical target is within it: the planner would otherwise cut it to the cap and leave
+    the cut in idle cash. The verdict names each bucket's advice, result and signal; its
+    severity is `adjusted` (the plan follows the clamped targets).
     """
     gaps = {
         bucket: getattr(advice, bucket) - getattr(signal, bucket)
@@ -493,7 +499,23 @@ def advisor_deviation(
     largest = abs(gaps[worst])
     limit_text = f"{_points(limit)} per bucket"
     actual = f"{_points(largest)} ({worst})"
-    if largest <= limit:
+    # The bucket pinned exactly on its bound, and the share of the departure that is kept.
+    pinned: tuple[str, Decimal] | None = None
+    keep = ONE
+    why = "advice clamped toward the signal's targets"
+    if largest > limit:
+        keep = limit / largest
+        pinned = (worst, getattr(signal, worst) + (limit if gaps[worst] > 0 else -limit))
+    if (
+        volatile_cap is not None
+        and signal.tactical <= volatile_cap < signal.tactical + gaps["tactical"] * keep
+    ):
+        keep = (volatile_cap - signal.tactical) / gaps["tactical"]
+        pinned = ("tactical", volatile_cap)
+        why = (
+            f"advice clamped toward the signal's targets to the volatile cap ({_pct(volatile_cap)})"
+        )
+    if pinned is None:
         return advice, _verdict(
             "max_advisor_deviation",
             True,
@@ -502,11 +524,10 @@ def advisor_deviation(
             "the advice is within the limit of the signal's targets",
             Severity.ADJUSTED,
         )
-    keep = limit / largest  # share of the advice's departure from the signal that is kept
     moved = {b: getattr(signal, b) + gap * keep for b, gap in gaps.items()}
-    # The furthest bucket lands exactly on the limit; the last bucket takes the rounding.
-    moved[worst] = getattr(signal, worst) + (limit if gaps[worst] > 0 else -limit)
-    last = next(b for b in ("cash", "tactical") if b != worst)
+    # The binding bucket lands exactly on its bound; another bucket takes the rounding.
+    moved[pinned[0]] = pinned[1]
+    last = next(b for b in ("cash", "base_yield") if b != pinned[0])
     moved[last] = max(ZERO, ONE - sum((v for b, v in moved.items() if b != last), ZERO))
     clamped = TargetAllocations(**moved)
     described = ", ".join(
@@ -520,7 +541,7 @@ def advisor_deviation(
         False,
         limit_text,
         actual,
-        f"advice clamped toward the signal's targets: {described}",
+        f"{why}: {described}",
         Severity.ADJUSTED,
     )
 

@@ -203,7 +203,10 @@ def propose(
     deviation: RuleVerdict | None = None
     if signal_targets is not None:
         targets, deviation = advisor_deviation(
-            targets, signal_targets, config.limits.max_advisor_deviation
+            targets,
+            signal_targets,
+            config.limits.max_advisor_deviation,
+            volatile_cap=config.planner.max_volatile_share,
         )
     drift = reachable_drift(portfolio, targets, config.planner)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)

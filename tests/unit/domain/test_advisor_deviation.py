@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.allocation import TargetAllocations
+from domain.planner import achievable_targets
 from domain.plans import Transaction, TransactionType
 from domain.safety import SafetyLimits, Severity, advisor_deviation
 from domain.strategy import StrategyConfig, propose
@@ -84,18 +87,73 @@ def test_the_deviation_limit_is_configurable_and_checked() -> None:
     assert SafetyLimits().max_advisor_deviation == D("0.10")
     with pytest.raises(InvalidValue, match="max_advisor_deviation"):
         SafetyLimits(max_advisor_deviation=D("1.5"))
-    wide = StrategyConfig(limits=SafetyLimits(max_advisor_deviation=D("1")))
+    advice = TargetAllocations(D("0.45"), D("0.35"), D("0.2"))  # 15 points off base yield
+    for limit, clamped in ((D("0.10"), True), (D("0.20"), False)):
+        wide = StrategyConfig(limits=SafetyLimits(max_advisor_deviation=limit))
+        result = propose(
+            balanced_400k(),
+            advice,
+            market(),
+            context(),
+            prices=PRICES,
+            plan_id="p",
+            now=NOW,
+            config=wide,
+            signal_targets=SIGNAL,
+        )
+        assert result.deviation is not None
+        assert result.deviation.passed is not clamped
+        assert (result.targets == advice) is not clamped
+
+
+def test_advice_the_volatile_cap_would_cut_does_not_leave_the_cut_in_idle_cash() -> None:
+    accumulation = TargetAllocations(D("0.6"), D("0.4"), D("0"))
+    # Within 10 points of the signal, but above the 40 % volatile cap the planner clamps to.
+    advice = TargetAllocations(D("0.5"), D("0.5"), D("0"))
+
     result = propose(
         balanced_400k(),
-        GREEDY,
+        advice,
         market(),
         context(),
         prices=PRICES,
         plan_id="p",
         now=NOW,
-        config=wide,
-        signal_targets=SIGNAL,
+        force=True,
+        signal_targets=accumulation,
     )
-    assert result.verdict is not None
-    rule = next(v for v in result.verdict.verdicts if v.rule == "max_advisor_deviation")
-    assert rule.passed
+
+    assert result.targets is not None
+    assert result.targets.tactical <= SafetyLimits().max_volatile_share
+    reachable = achievable_targets(result.targets, StrategyConfig().planner)
+    assert reachable.cash <= D("0.01")  # the planner's headroom, not the 10 points cut
+    assert result.deviation is not None
+    assert "volatile cap" in result.deviation.message
+
+
+_SHARES = st.integers(min_value=0, max_value=100)
+
+
+def _targets(a: int, b: int) -> TargetAllocations:
+    low, high = sorted((a, b))
+    return TargetAllocations(D(low) / 100, D(high - low) / 100, D(100 - high) / 100)
+
+
+@given(_SHARES, _SHARES, _SHARES, _SHARES, st.integers(min_value=0, max_value=100))
+def test_clamped_advice_always_lies_between_the_advice_and_the_signal_within_bounds(
+    a: int, b: int, c: int, d: int, points: int
+) -> None:
+    advice, signal = _targets(a, b), _targets(c, d)
+    limit, cap = D(points) / 100, D("0.40")
+
+    targets, verdict = advisor_deviation(advice, signal, limit, volatile_cap=cap)
+
+    tolerance = D("1e-9")
+    assert abs(targets.base_yield + targets.tactical + targets.cash - 1) <= tolerance
+    for bucket in ("base_yield", "tactical", "cash"):
+        got, want, asked = (getattr(x, bucket) for x in (targets, signal, advice))
+        assert abs(got - want) <= limit + tolerance
+        assert min(want, asked) - tolerance <= got <= max(want, asked) + tolerance
+    if signal.tactical <= cap:
+        assert targets.tactical <= cap + tolerance
+    assert verdict.passed is (targets == advice)
