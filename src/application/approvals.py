@@ -37,7 +37,7 @@ from domain.planner import PlanningPrices, plan_rebalance
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, Severity, evaluate
-from domain.strategy import StrategyConfig
+from domain.strategy import StrategyConfig, reentry_blocked_until
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ class ExecuteApprovedDecision:
             stopped = await uow.flags.is_active(EMERGENCY_STOP)
             breaker = await uow.strategy.breaker()
             slippage = await uow.strategy.slippage_budget()
+            last_exit_at = (await uow.strategy.ratchet()).last_exit_at
             now = self._clock.now()
             trades_today = await uow.executions.count_sent_on(now.date())
             already = await uow.executions.by_plan(plan.plan_id)
@@ -186,6 +187,8 @@ class ExecuteApprovedDecision:
             protocol_tvl_usd=await self._conditions.protocol_tvl_usd(),
             slippage_state=slippage,
             consecutive_failures=breaker.consecutive_failures,
+            # A plan approved before an exit must not buy back during the cooldown.
+            reentry_blocked_until=reentry_blocked_until(last_exit_at, self._strategy.limits),
         )
         if not already:
             verdict = evaluate(plan, portfolio, context, self._strategy.limits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -34,6 +34,7 @@ from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWo
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader, StateFileWriter
 from domain.budget import consume_slippage
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
+from domain.execution import PlanOutcome, StepStatus
 from domain.market import MarketData
 from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
@@ -234,6 +235,8 @@ class RunDecisionCycle:
                 threshold_crossed=signal.threshold_crossed,
                 force=command.force,
                 exit_requested=advice.decision is DecisionKind.EMERGENCY_EXIT,
+                last_exit_at=ratchet.last_exit_at,
+                exposure_known=signal.exposure_known,
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
                 signal_targets=signal.target_allocations,
@@ -244,13 +247,10 @@ class RunDecisionCycle:
         watch.lap("plan")
         if plan is None or plan.is_empty or verdict is None:
             status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
-        elif (
-            waiting
-            and plan.kind is not PlanKind.EMERGENCY_EXIT
-            and verdict.outcome is not (Outcome.REJECTED)
-        ):
+        elif waiting and not exit_reasons and verdict.outcome is not (Outcome.REJECTED):
             # One human decision at a time: no trading around a plan someone is reviewing.
-            # Expiry (time, or a material market move) clears the way for a fresh plan.
+            # Expiry (time, or a material market move) clears the way for a fresh plan. Only a
+            # black-swan exit goes ahead; an exit the advisor asked for waits its turn.
             status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
             hold_reason = f"decision {waiting[0].id} is waiting for approval"
         elif verdict.outcome is Outcome.REJECTED:
@@ -283,7 +283,10 @@ class RunDecisionCycle:
         async with self._uow() as uow:
             await uow.market_data.add(market)
             await uow.signals.add(signal)
-            await uow.strategy.save_ratchet(new_ratchet)
+            # The exit time may have changed since the cycle read it (a human lifted the
+            # cooldown): keep the stored one, which only settling an exit or a lift writes.
+            stored = await uow.strategy.ratchet()
+            await uow.strategy.save_ratchet(replace(new_ratchet, last_exit_at=stored.last_exit_at))
             await uow.decisions.add(decision)
             await uow.audit.append(
                 command.requested_by,
@@ -387,7 +390,9 @@ class RunDecisionCycle:
         announce(notifier, lambda: stale_sources(market, self._config.stale_alert_after, at=now))
         if plan is None or plan.is_empty:
             return
-        if plan.kind is PlanKind.EMERGENCY_EXIT:
+        if plan.kind is PlanKind.EMERGENCY_EXIT and exit_reasons:
+            # Only a detected black swan is a black-swan exit; an exit the advisor asked for
+            # is announced as the plan waiting for a human.
             announce(notifier, lambda: black_swan_exit(decision, plan, exit_reasons, url))
         if decision.status is DecisionStatus.PENDING:
             announce(notifier, lambda: approval_pending(decision, plan, url))
@@ -406,21 +411,34 @@ async def settle_execution(
     decision: Decision,
     plan: RebalancingPlan,
     report: ExecutionReport,
-    before: PortfolioState,
+    before: PortfolioState | None,
     strategy: StrategyConfig,
     *,
     notifier: Notifier | None = None,
     dashboard_url: str = "",
+    actor: str = "engine",
 ) -> Decision:
-    """Record an execution's result: decision executed or failed, circuit breaker, slippage
-    budget, last rebalance, and the emergency stop if the breaker trips. Once committed, tell
-    the notifier (if any) what happened."""
+    """Record an execution's result: decision executed, partially executed or failed, circuit
+    breaker, slippage budget (when money moved and the portfolio before is known), last
+    rebalance, the emergency stop if the breaker trips, and for an exit that sold anything the
+    time of the exit (it starts the re-entry cooldown). Once committed, tell the notifier (if
+    any) what happened."""
     now = clock.now()
+    outcome = report.outcome
     async with uow_factory() as uow:
         breaker = (await uow.strategy.breaker()).after(report.succeeded)
         await uow.strategy.save_breaker(breaker)
-        if report.succeeded:
+        sold = report.succeeded or any(s.status is StepStatus.CONFIRMED for s in report.steps)
+        if plan.kind is PlanKind.EMERGENCY_EXIT and sold:
+            ratchet = await uow.strategy.ratchet()
+            await uow.strategy.save_ratchet(replace(ratchet, last_exit_at=now))
+        if outcome is PlanOutcome.EXECUTED:
             settled = decision.mark_executed(now)
+        elif outcome is PlanOutcome.PARTIALLY_EXECUTED:
+            settled = decision.mark_partially_executed(now, report.error or "execution failed")
+        else:
+            settled = decision.mark_failed(now, report.error or "execution failed")
+        if outcome is not PlanOutcome.FAILED and before is not None:
             spent = report.realised_slippage_usd or plan.estimated_slippage
             budget = await uow.strategy.slippage_budget()
             await uow.strategy.save_slippage_budget(
@@ -428,24 +446,25 @@ async def settle_execution(
                     budget, strategy.limits.slippage_budget, before.total_value_usd, spent, now
                 )
             )
-        else:
-            settled = decision.mark_failed(now, report.error or "execution failed")
         await uow.decisions.update(settled)
         await uow.audit.append(
-            "engine",
+            actor,
             "plan.executed" if report.succeeded else "plan.failed",
             "plan",
             plan.plan_id,
             {
                 "decision_id": decision.id,
+                "outcome": outcome.value,
                 "error": report.error,
                 "steps": [
                     {
+                        "id": s.id,
                         "step": s.step_index,
                         "kind": s.kind,
                         "status": s.status.value,
                         "tx_hash": s.tx_hash,
                         "nonce": s.nonce,
+                        "error": s.error,
                     }
                     for s in report.steps
                 ],
@@ -480,6 +499,8 @@ async def settle_execution(
         )
     else:
         error = report.error or "execution failed"
+        if outcome is PlanOutcome.PARTIALLY_EXECUTED:
+            error = f"partially executed: {error}"
         announce(
             notifier,
             lambda: execution_failed(decision.id, plan, error, report.steps, dashboard_url, at=now),

@@ -14,9 +14,13 @@ For one plan:
 5. the first failure stops the plan: the failing step records why, later steps are DROPPED
    ("not sent: an earlier step failed").
 
-`reconcile()` runs at start-up: each step left unfinished by a crash is settled against the
-chain through the journal (mined: confirmed or failed from its receipt; never signed: failed,
-nothing sent; signed but not mined yet: left broadcast for the next reconcile). It never sends.
+`reconcile()` (run by the `Recover` use case at start-up, and before every plan) settles
+each step left signed but unconfirmed for good, through the executor's `resolve`: mined, its
+receipt is recorded (confirmed or failed); never signed, it failed and nothing was sent; its
+nonce still free, a same-nonce no-op cancels it (failed: it never ran); its nonce taken by
+another transaction, failed. It never sends a step of one plan as part of another: while an
+earlier step is still unsettled on chain (its cancellation not mined yet), a new plan is
+refused and nothing is sent.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from application.execution import ExecutionReport
 from application.ports.chain import (
     InsufficientBalance,
     SendReceipt,
+    StepFate,
     StepJournal,
+    StepResolution,
     StuckTransaction,
     TransactionBuilder,
     TransactionExecutor,
@@ -40,6 +46,7 @@ from application.ports.chain import (
     TransactionReverted,
 )
 from application.ports.clock import Clock
+from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 from application.ports.persistence import UnitOfWorkFactory
 from domain.errors import DomainError
 from domain.execution import ExecutedTransaction, StepStatus
@@ -84,6 +91,7 @@ class ExecutionEngine:
         clock: Clock,
         eth_usd: Callable[[], Awaitable[Decimal]],
         sender: str = "",
+        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         self._uow = uow_factory
         self._executor = executor
@@ -92,6 +100,7 @@ class ExecutionEngine:
         self._clock = clock
         self._eth_usd = eth_usd
         self._sender = sender
+        self._faults = faults
         self._lock = asyncio.Lock()
 
     async def execute(self, plan: RebalancingPlan, decision_id: str) -> ExecutionReport:
@@ -104,6 +113,14 @@ class ExecutionEngine:
             async with self._uow() as uow:
                 if await uow.executions.by_plan(plan.plan_id):
                     raise ExecutionRefused(plan.plan_id, ("the plan has already been executed",))
+            # An earlier plan's signed step must be settled first: sent now, it would run
+            # outside its plan, and this plan was computed without it.
+            _, pending = await self._reconcile()
+            if pending:
+                waiting = ", ".join(f"{p.step_id} (nonce {p.nonce})" for p in pending)
+                return await self._refuse(
+                    plan, decision_id, f"an earlier step is not settled on chain yet: {waiting}"
+                )
             try:
                 built = await self._build(plan.required_transactions)
             except InsufficientBalance as exc:
@@ -115,6 +132,7 @@ class ExecutionEngine:
             except (ApplicationError, DomainError) as exc:
                 return await self._refuse(plan, decision_id, f"could not build the plan: {exc}")
             steps = await self._persist_intent(plan, decision_id, built)
+            self._faults.reach(FaultPoint.AFTER_INTENT)
             return await self._finish(plan, decision_id, await self._chunk(plan, built, steps))
 
     async def _build(
@@ -152,6 +170,7 @@ class ExecutionEngine:
                     await uow.commit()
                 break
             steps = await self._persist_intent(plan, decision_id, built, start=start)
+            self._faults.reach(FaultPoint.AFTER_INTENT)
             start += len(steps)
             chunk = await self._chunk(plan, built, steps)
             outcome.merge(chunk)
@@ -366,6 +385,7 @@ class ExecutionEngine:
                 "gas_used": receipt.gas_used,
             },
         )
+        self._faults.reach(FaultPoint.AFTER_RECEIPT)
         return step, None
 
     def _with_receipt(
@@ -390,44 +410,112 @@ class ExecutionEngine:
         )
 
     async def reconcile(self) -> list[ExecutedTransaction]:
-        """Settle steps a crash left unfinished against the chain; never sends anything."""
+        """Settle every signed-but-unconfirmed step for good (see module doc); returns the
+        step records that changed. Sends none of the steps themselves."""
         async with self._lock:
-            async with self._uow() as uow:
-                unfinished = await uow.executions.unfinished()
-            changed: list[ExecutedTransaction] = []
-            if not unfinished:
-                return changed
-            eth_usd = await self._eth_usd()
-            for step in unfinished:
-                receipt = await self._executor.reconcile(step.id)
-                if receipt is not None:
-                    status = StepStatus.CONFIRMED if receipt.success else StepStatus.FAILED
-                    error = None if receipt.success else "reverted on chain (found at start-up)"
-                    settled = self._with_receipt(step, receipt, eth_usd, status, error)
-                elif not await self._journal.attempts(step.id):
-                    settled = step.advance(
-                        StepStatus.FAILED,
-                        self._clock.now(),
-                        error="interrupted before it was signed; nothing was sent",
-                    )
-                else:
-                    last = (await self._journal.attempts(step.id))[-1]
-                    if step.status is StepStatus.BROADCAST and step.tx_hash == last.tx_hash:
-                        continue
-                    settled = step.advance(
-                        StepStatus.BROADCAST,
-                        self._clock.now(),
-                        nonce=last.nonce,
-                        tx_hash=last.tx_hash,
-                        error="broadcast, not mined yet (found at start-up)",
-                    )
-                await self._save(
-                    settled,
-                    "execution.reconciled",
-                    {"status": settled.status.value, "tx_hash": settled.tx_hash},
-                )
-                changed.append(settled)
+            changed, _ = await self._reconcile()
             return changed
+
+    async def _reconcile(self) -> tuple[list[ExecutedTransaction], list[StepResolution]]:
+        """Resolve each unfinished step: the plan's recorded ones and any journaled
+        transaction outside a plan. Returns the changed records and what is still pending."""
+        async with self._uow() as uow:
+            unfinished = {s.id: s for s in await uow.executions.unfinished()}
+        journaled = await self._executor.unresolved_steps()
+        ids = [*unfinished, *(i for i in journaled if i not in unfinished)]
+        changed: list[ExecutedTransaction] = []
+        pending: list[StepResolution] = []
+        eth_usd: Decimal | None = None
+        for step_id in ids:
+            resolution = await self._executor.resolve(step_id)
+            if not resolution.settled:
+                pending.append(resolution)
+            step = unfinished.get(step_id)
+            if step is None:
+                # A journaled transaction outside any plan (paper funding), or a plan step
+                # already settled whose nonce another transaction took (found every time: only
+                # what changes on chain is audited).
+                if resolution.fate in (StepFate.MINED, StepFate.CANCELLED):
+                    await self._audit_outside_plan(resolution)
+                continue
+            if resolution.fate is StepFate.MINED and eth_usd is None:
+                eth_usd = await self._eth_usd()
+            settled = self._settle_step(step, resolution, eth_usd or ZERO)
+            if settled == step:
+                continue
+            await self._save(
+                settled,
+                "execution.reconciled",
+                {
+                    "status": settled.status.value,
+                    "fate": resolution.fate.value,
+                    "tx_hash": settled.tx_hash,
+                    "nonce": resolution.nonce,
+                    "cancel_hash": resolution.cancel_hash,
+                    "detail": resolution.detail or settled.error,
+                },
+            )
+            changed.append(settled)
+        if pending:
+            log.warning(
+                "steps still unsettled on chain; nothing new is sent until they are",
+                extra={"steps": [p.step_id for p in pending], "why": [p.detail for p in pending]},
+            )
+        return changed, pending
+
+    def _settle_step(
+        self, step: ExecutedTransaction, resolution: StepResolution, eth_usd: Decimal
+    ) -> ExecutedTransaction:
+        now = self._clock.now()
+        fate = resolution.fate
+        if fate is StepFate.MINED and resolution.receipt is not None:
+            receipt = resolution.receipt
+            status = StepStatus.CONFIRMED if receipt.success else StepStatus.FAILED
+            error = None if receipt.success else "reverted on chain (found on reconciling)"
+            return self._with_receipt(step, receipt, eth_usd, status, error)
+        if fate is StepFate.NEVER_SIGNED:
+            return step.advance(
+                StepStatus.FAILED, now, error="interrupted before it was signed; nothing was sent"
+            )
+        if fate is StepFate.CANCELLED:
+            return step.advance(
+                StepStatus.FAILED,
+                now,
+                nonce=resolution.nonce,
+                error=(
+                    f"signed but never mined; cancelled by a no-op with the same nonce "
+                    f"{resolution.nonce} ({resolution.cancel_hash}): this step never ran"
+                ),
+            )
+        if fate is StepFate.NONCE_TAKEN:
+            return step.advance(
+                StepStatus.FAILED,
+                now,
+                nonce=resolution.nonce,
+                error=f"{resolution.detail}: this step never ran",
+            )
+        error = f"not settled yet: {resolution.detail}"
+        if step.status is StepStatus.BROADCAST and step.error == error:
+            return step
+        return step.advance(StepStatus.BROADCAST, now, nonce=resolution.nonce, error=error)
+
+    async def _audit_outside_plan(self, resolution: StepResolution) -> None:
+        async with self._uow() as uow:
+            await uow.audit.append(
+                ACTOR,
+                "execution.reconciled",
+                "transaction",
+                resolution.step_id,
+                {
+                    "fate": resolution.fate.value,
+                    "nonce": resolution.nonce,
+                    "tx_hash": resolution.receipt.tx_hash if resolution.receipt else None,
+                    "cancel_hash": resolution.cancel_hash,
+                    "detail": resolution.detail or "a journaled transaction outside any plan",
+                },
+                at=self._clock.now(),
+            )
+            await uow.commit()
 
 
 def moves_of(plan: RebalancingPlan, kind: TransactionType) -> tuple[Transaction, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from domain.execution import ExecutedTransaction, StepStatus
+from domain.execution import ExecutedTransaction, PlanOutcome, StepStatus, moved_money
 from domain.money import ZERO
 from domain.plans import RebalancingPlan
 
@@ -31,6 +31,13 @@ class ExecutionReport:
     def gas_cost_usd(self) -> Decimal:
         """Actual gas paid by confirmed steps."""
         return sum((s.gas_cost_usd or ZERO for s in self.steps), ZERO)
+
+    @property
+    def outcome(self) -> PlanOutcome:
+        """Executed, partially executed (money moved, then a step failed) or failed."""
+        if self.succeeded:
+            return PlanOutcome.EXECUTED
+        return PlanOutcome.PARTIALLY_EXECUTED if moved_money(self.steps) else PlanOutcome.FAILED
 
     @property
     def sent(self) -> int:

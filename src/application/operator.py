@@ -1,16 +1,20 @@
-"""Operator actions: the emergency stop, resuming, and the manual MVRV fallback."""
+"""Operator actions: the emergency stop, resuming, the manual MVRV fallback, and lifting the
+re-entry cooldown after an exit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
+from application.errors import NotFound
 from application.notifications import announce, emergency_switched
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
 from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
 from domain.budget import BreakerState
 from domain.errors import InvalidValue
+from domain.strategy import StrategyConfig, reentry_blocked_until
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,3 +115,67 @@ class SetManualMvrv:
             await uow.manual_mvrv.set_manual_mvrv(value, now, actor)
             await uow.commit()
         return value
+
+
+class CooldownNotInForce(NotFound):
+    """No re-entry cooldown is in force (no exit recorded, or it has run out): nothing to lift."""
+
+    def __init__(self) -> None:
+        super().__init__("re-entry cooldown", "in force")
+        self.args = ("no re-entry cooldown is in force, so there is nothing to lift",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CooldownLifted:
+    """A re-entry cooldown a human ended early: whose exit, until when it would have run, who
+    lifted it and why."""
+
+    exit_at: datetime
+    would_end_at: datetime
+    lifted_by: str
+    reason: str
+    lifted_at: datetime
+
+
+class LiftReentryCooldown:
+    """End the cooldown after an exit early, so the strategy may buy BTC/ETH again; a human
+    decision (approver), audited before it takes effect."""
+
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory, strategy: StrategyConfig) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._limits = strategy.limits
+
+    async def execute(self, change: FlagChange) -> CooldownLifted:
+        """Clear the recorded exit time and audit who lifted the cooldown and why.
+
+        Raises:
+            InvalidValue: no reason given.
+            CooldownNotInForce: no cooldown is in force (a NotFound).
+        """
+        if not change.reason.strip():
+            raise InvalidValue("reason", change.reason, "say why")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            ratchet = await uow.strategy.ratchet()
+            ends = reentry_blocked_until(ratchet.last_exit_at, self._limits)
+            if ratchet.last_exit_at is None or ends is None or ends <= now:
+                raise CooldownNotInForce()
+            lifted = CooldownLifted(
+                exit_at=ratchet.last_exit_at,
+                would_end_at=ends,
+                lifted_by=change.actor,
+                reason=change.reason,
+                lifted_at=now,
+            )
+            await uow.audit.append(
+                change.actor,
+                "reentry_cooldown.lifted",
+                "strategy",
+                "reentry_cooldown",
+                {"reason": change.reason, "exit_at": lifted.exit_at, "would_end_at": ends},
+                at=now,
+            )
+            await uow.strategy.save_ratchet(replace(ratchet, last_exit_at=None))
+            await uow.commit()
+        return lifted

@@ -35,9 +35,11 @@ def to_json_value(value: object, path: str = "payload") -> JsonValue:
 
     Raises:
         InvalidValue: a float (money is never float), a naive datetime, a non-string mapping
-            key, or a type JSON cannot hold.
+            key, text that is not valid Unicode (a lone surrogate), or a type JSON cannot hold.
     """
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return _text(value, path)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, Enum):
         return to_json_value(value.value, path)
@@ -59,11 +61,29 @@ def to_json_value(value: object, path: str = "payload") -> JsonValue:
             name = key.value if isinstance(key, Enum) else key
             if not isinstance(name, str):
                 raise InvalidValue(path, key, "mapping keys must be strings")
+            name = _text(name, f"{path} key")
             result[name] = to_json_value(item, f"{path}.{name}")
         return result
     if isinstance(value, (list, tuple)):
         return [to_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
     raise InvalidValue(path, type(value).__name__, "cannot be written to the audit log")
+
+
+def _text(value: str, path: str) -> str:
+    """Return `value` if it can be stored as UTF-8 (a lone surrogate cannot, nor hashed).
+
+    Raises:
+        InvalidValue: the text holds a lone surrogate.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValue(
+            path,
+            value.encode("utf-8", "backslashreplace").decode("ascii"),
+            "is not valid Unicode text",
+        ) from exc
+    return value
 
 
 def canonical_json(value: object) -> str:

@@ -44,7 +44,7 @@ from domain.planner import (
     TacticalAsset,
     plan_rebalance,
 )
-from domain.plans import RebalancingPlan, Transaction, TransactionType
+from domain.plans import PlanKind, RebalancingPlan, Transaction, TransactionType
 from domain.portfolio import WALLET, PortfolioState, Position
 from domain.safety import Outcome, SafetyContext, SafetyVerdict, evaluate
 from domain.signals import AllocationSignal, generate_signal
@@ -459,6 +459,9 @@ def run_backtest(
                 moved = _fill(tx, book, obs, gas)
                 if moved is None:
                     continue
+                if pending.plan.kind is PlanKind.EMERGENCY_EXIT:
+                    # As live: an exit that sold anything starts the re-entry cooldown.
+                    ratchet = replace(ratchet, last_exit_at=_at(obs.day))
                 slip = moved * (tx.estimated_slippage_usd / tx.amount_usd)
                 trades_today += 1
                 fills.append(
@@ -510,6 +513,7 @@ def run_backtest(
                     slippage_state=slippage_state,
                 ),
                 decisions=decisions,
+                last_exit_at=ratchet.last_exit_at,
             )
         if on_day is not None:
             on_day(index + 1, total_days)
@@ -540,6 +544,7 @@ def _decide(
     functions: DecisionFunctions,
     context: SafetyContext,
     decisions: list[DecisionRecord],
+    last_exit_at: datetime | None,
 ) -> _Order | None:
     obs = observations[index]
     asset_usd = {"WBTC": obs.btc_price, "BTC": obs.btc_price}
@@ -560,6 +565,8 @@ def _decide(
         now=context.now,
         config=strategy,
         threshold_crossed=signal.threshold_crossed,
+        last_exit_at=last_exit_at,
+        exposure_known=signal.exposure_known,
         risk_level=signal.risk_level,
         planner=functions.planner,
         policy=functions.policy,

@@ -30,6 +30,8 @@ class DecisionStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXECUTED = "executed"
+    PARTIALLY_EXECUTED = "partially_executed"
+    """Some of the plan's moves landed on chain, then a step failed or was interrupted."""
     FAILED = "failed"
     EXPIRED = "expired"
     HELD = "held"
@@ -39,6 +41,7 @@ TERMINAL_STATUSES = frozenset(
     {
         DecisionStatus.REJECTED,
         DecisionStatus.EXECUTED,
+        DecisionStatus.PARTIALLY_EXECUTED,
         DecisionStatus.FAILED,
         DecisionStatus.EXPIRED,
         DecisionStatus.HELD,
@@ -177,6 +180,24 @@ class Decision:
             raise DecisionNotPending(self.id, self.status.value, DecisionStatus.EXECUTED.value)
         return replace(
             self, status=DecisionStatus.EXECUTED, decided_at=now, version=self.version + 1
+        )
+
+    def mark_partially_executed(self, now: datetime, reason: str) -> Decision:
+        """Record that part of the plan landed on chain before a step failed or was cut off.
+
+        Raises:
+            DecisionNotPending: the decision is not approved.
+        """
+        if self.status is not DecisionStatus.APPROVED:
+            raise DecisionNotPending(
+                self.id, self.status.value, DecisionStatus.PARTIALLY_EXECUTED.value
+            )
+        return replace(
+            self,
+            status=DecisionStatus.PARTIALLY_EXECUTED,
+            notes=reason,
+            decided_at=now,
+            version=self.version + 1,
         )
 
     def mark_failed(self, now: datetime, reason: str) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -74,3 +75,35 @@ class ExecutedTransaction:
     def advance(self, status: StepStatus, now: datetime, **changes: object) -> ExecutedTransaction:
         """A copy with a new status, update time and any other changed fields."""
         return replace(self, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
+
+
+class PlanOutcome(StrEnum):
+    """What a plan's steps amount to once every one of them is finished."""
+
+    EXECUTED = "executed"
+    PARTIALLY_EXECUTED = "partially_executed"
+    FAILED = "failed"
+
+
+APPROVAL_KIND = "approve"
+
+
+def plan_outcome(steps: Sequence[ExecutedTransaction]) -> PlanOutcome:
+    """Executed when every step confirmed (or was dropped by the gas rule); partially executed
+    when a step that moves money (not an approval) confirmed and another did not; else failed
+    (nothing moved: no steps, or only approvals landed).
+
+    Raises:
+        InvalidValue: a step is not finished yet (settle it first).
+    """
+    for step in steps:
+        if not step.finished:
+            raise InvalidValue("steps", step.id, f"step is still {step.status.value}")
+    if steps and all(s.status in (StepStatus.CONFIRMED, StepStatus.DROPPED) for s in steps):
+        return PlanOutcome.EXECUTED
+    return PlanOutcome.PARTIALLY_EXECUTED if moved_money(steps) else PlanOutcome.FAILED
+
+
+def moved_money(steps: Sequence[ExecutedTransaction]) -> bool:
+    """Whether a step that moves money (anything but an approval) confirmed on chain."""
+    return any(s.status is StepStatus.CONFIRMED and s.kind != APPROVAL_KIND for s in steps)

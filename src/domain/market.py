@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from domain.errors import FearGreedOutOfRange, InvalidValue
-from domain.money import require_aware, require_non_negative
+from domain.money import require_aware, require_no_floats, require_non_negative
 
 
 class MarketPhase(StrEnum):
@@ -74,6 +74,7 @@ class MarketData:
     freshness: Mapping[MarketField, Freshness] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_aware(self.timestamp, "timestamp")
         for name in ("btc_price", "eth_price"):
             price = getattr(self, name)

@@ -6,7 +6,8 @@ base units; this is the one module that converts between the two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -42,12 +43,42 @@ def to_decimal(value: Decimal | int | str, field: str = "value") -> Decimal:
     return result
 
 
+def _refuse_float(value: object, field: str) -> None:
+    """Refuse a float, also inside a mapping, list or tuple (a dataclass checks itself).
+
+    Raises:
+        InvalidValue: a float was found.
+    """
+    if isinstance(value, float):
+        raise InvalidValue(field, value, "build Decimals from str or int, never float")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_float(item, f"{field}[{key}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _refuse_float(item, f"{field}[{index}]")
+
+
+def require_no_floats(instance: object) -> None:
+    """Refuse a dataclass whose fields hold a float anywhere: money never passes through float.
+
+    Raises:
+        InvalidValue: a field, or a value in a field's mapping or tuple, is a float.
+    """
+    if not is_dataclass(instance):
+        raise InvalidValue("instance", type(instance).__name__, "must be a dataclass")
+    for item in fields(instance):
+        _refuse_float(getattr(instance, item.name), item.name)
+
+
 def require_non_negative(value: Decimal, field: str) -> Decimal:
     """Return `value` if it is zero or more.
 
     Raises:
+        InvalidValue: the value is a float.
         NegativeAmount: the value is below zero.
     """
+    _refuse_float(value, field)
     if value < ZERO:
         raise NegativeAmount(field, value)
     return value
@@ -57,8 +88,10 @@ def require_fraction(value: Decimal, field: str) -> Decimal:
     """Return `value` if it lies in [0, 1].
 
     Raises:
+        InvalidValue: the value is a float.
         FractionOutOfRange: the value is below 0 or above 1.
     """
+    _refuse_float(value, field)
     if value < ZERO or value > ONE:
         raise FractionOutOfRange(field, value)
     return value

@@ -38,6 +38,10 @@ DAYS_PER_YEAR = Decimal(365)
 BASIS_POINTS = Decimal(10_000)
 _MICROSECONDS_PER_DAY = Decimal(86_400_000_000)
 _GUARD_DIGITS = 12
+# A standard window is measured from the last point at or before its start only when that point
+# is no further before the start than this fraction of the window (2.4 h for 24 h): otherwise
+# the "24 h" return of sparse snapshots would silently span days.
+WINDOW_START_TOLERANCE = Decimal("0.1")
 
 
 class InsufficientHistory(DomainError):
@@ -186,7 +190,7 @@ class MaxDrawdown:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StandardWindows:
     """Time-weighted returns over the last 24 hours, 7 days and 30 days; None where the
-    history does not reach back that far."""
+    history has no point near the start of the window (see `standard_windows`)."""
 
     day: Decimal | None
     week: Decimal | None
@@ -327,14 +331,24 @@ def returns_over(series: Iterable[EquityPoint], start: datetime, end: datetime) 
 def standard_windows(series: Iterable[EquityPoint], now: datetime) -> StandardWindows:
     """Time-weighted returns over the 24 hours, 7 days and 30 days up to `now`.
 
+    A window is None when no point lies within `WINDOW_START_TOLERANCE` of its length before
+    its start: a return is reported only for the window it names.
+
     Raises:
         NaiveDatetime: `now` has no timezone.
     """
+    require_aware(now, "now")
     points = _ordered(series)
-    day, week, month = (
-        returns_over(points, now - timedelta(days=days), now) for days in (1, 7, 30)
-    )
-    return StandardWindows(day=day, week=week, month=month)
+
+    def measured(days: int) -> Decimal | None:
+        start = now - timedelta(days=days)
+        first = _last_at_or_before(points, start)
+        gap = _elapsed_days(start - points[first].at) if first >= 0 else None
+        if gap is None or gap > days * WINDOW_START_TOLERANCE:
+            return None
+        return returns_over(points, start, now)
+
+    return StandardWindows(day=measured(1), week=measured(7), month=measured(30))
 
 
 def _elapsed_days(elapsed: timedelta) -> Decimal:

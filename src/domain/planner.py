@@ -31,7 +31,7 @@ from types import MappingProxyType
 from domain.allocation import Bucket, TargetAllocations, weights_sum_to_one
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import STABLECOINS, VOLATILE_ASSETS
-from domain.money import ONE, ZERO, require_fraction, require_non_negative
+from domain.money import ONE, ZERO, require_fraction, require_no_floats, require_non_negative
 from domain.plans import (
     APPROVAL_THRESHOLD_USD,
     PlanKind,
@@ -172,6 +172,7 @@ class PlanningPrices:
     eth_usd: Decimal
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_non_negative(self.gas_price_gwei, "gas_price_gwei")
         if self.eth_usd <= 0:
             raise InvalidValue("eth_usd", self.eth_usd, "must be positive")

@@ -24,7 +24,13 @@ from types import MappingProxyType
 from domain.allocation import Bucket, TargetAllocations
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS
-from domain.money import ZERO, require_aware, require_fraction, require_non_negative
+from domain.money import (
+    ZERO,
+    require_aware,
+    require_fraction,
+    require_no_floats,
+    require_non_negative,
+)
 from domain.signals import RiskLevel
 
 APPROVAL_THRESHOLD_USD = Decimal(50_000)
@@ -68,6 +74,7 @@ class Transaction:
     full_exit: bool = False
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         if self.amount <= 0:
             raise InvalidValue("amount", self.amount, "must be positive")
         require_non_negative(self.amount_usd, "amount_usd")
@@ -81,7 +88,10 @@ class Transaction:
 
     @property
     def source_key(self) -> tuple[str, str] | None:
-        """The (protocol, asset) position this move draws from; None when it draws cash."""
+        """The (protocol, asset) position this move draws from; None when it draws cash.
+
+        Every wallet stablecoin is cash, not only USDC: the depeg exit may sell into USDT or DAI.
+        """
         if self.tx_type is TransactionType.WITHDRAW:
             return (self.protocol, self.from_asset)
         if self.tx_type is TransactionType.SWAP and self.from_asset.upper() not in STABLECOINS:
@@ -165,6 +175,7 @@ class RebalancingPlan:
     approval_reasons: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         if not self.plan_id:
             raise InvalidValue("plan_id", self.plan_id, "must not be empty")
         require_aware(self.created_at, "created_at")

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from domain.allocation import Bucket, TargetAllocations, shares
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, VOLATILE_ASSETS
-from domain.money import ZERO, require_aware, require_non_negative
+from domain.money import ZERO, require_aware, require_no_floats, require_non_negative
 
 WALLET = "wallet"
 VALUE_TOLERANCE = Decimal("0.000001")
@@ -46,6 +46,7 @@ class Position:
     cost_basis_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         if not self.protocol or not self.asset:
             raise InvalidValue(
                 "position", (self.protocol, self.asset), "protocol and asset are required"
@@ -112,6 +113,7 @@ class PortfolioState:
     net_flow_usd: Decimal = ZERO
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_non_negative(self.cash_balance, "cash_balance")
         require_non_negative(self.total_value_usd, "total_value_usd")
         if not self.net_flow_usd.is_finite():
@@ -152,6 +154,7 @@ class PortfolioState:
         net_flow_usd: Decimal = ZERO,
     ) -> PortfolioState:
         """Build a state whose total and allocations are computed from the positions."""
+        require_non_negative(cash_balance, "cash_balance")
         total = sum((p.value_usd for p in positions), ZERO) + cash_balance
         current = shares(bucket_values(positions, cash_balance))
         allocations = {

@@ -9,13 +9,20 @@ total), the trades-per-day cap and the slippage budget, so that nothing delays a
 emergency stop, the circuit breaker, the gas cap and every position limit still apply. A
 position limit never rejects a plan that does not make the breach worse (see
 `single_position_cap` and `volatile_cap`).
+
+Only a black swan the policy itself was shown (`SafetyContext.black_swan`, set by the strategy
+from market data) earns those waivers; a plan's label earns nothing. An exit without a detected
+black swan (the advisor asked for one) obeys every limit and always waits for a human. Whatever
+triggered it, an exit may only sell volatile assets into a stablecoin on its peg; anything else
+is rejected (`exit_only_sells_volatile`, `exit_into_stablecoin_on_peg`). After an exit, no plan
+may buy volatile assets until the re-entry cooldown is over (`reentry_cooldown`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -23,8 +30,15 @@ from types import MappingProxyType
 from domain.allocation import TargetAllocations
 from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
-from domain.market import STABLECOINS, MarketData
-from domain.money import ONE, ZERO, require_aware, require_fraction, require_non_negative
+from domain.market import STABLECOINS, VOLATILE_ASSETS, MarketData
+from domain.money import (
+    ONE,
+    ZERO,
+    require_aware,
+    require_fraction,
+    require_no_floats,
+    require_non_negative,
+)
 from domain.plans import APPROVAL_THRESHOLD_USD, PlanKind, RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState
 from domain.projection import Projection, holdings_of, project
@@ -68,9 +82,12 @@ class SafetyLimits:
     depeg_tolerance: Decimal = Decimal("0.02")
     slippage_budget: SlippageBudget = field(default_factory=SlippageBudget)
     circuit_breaker_failures: int = 3
+    exit_stablecoins: tuple[str, ...] = ("USDC", "USDT", "DAI")
+    reentry_cooldown: timedelta = timedelta(hours=72)
     max_advisor_deviation: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.max_volatile_share, "max_volatile_share")
         require_fraction(self.max_advisor_deviation, "max_advisor_deviation")
         require_fraction(self.max_single_position_share, "max_single_position_share")
@@ -82,6 +99,13 @@ class SafetyLimits:
         for name in ("max_trades_per_day", "circuit_breaker_failures", "max_protocol_risk_score"):
             if getattr(self, name) < 0:
                 raise InvalidValue(name, getattr(self, name), "must not be negative")
+        if not self.exit_stablecoins:
+            raise InvalidValue("exit_stablecoins", self.exit_stablecoins, "name at least one")
+        unknown = [a for a in self.exit_stablecoins if a.upper() not in STABLECOINS]
+        if unknown:
+            raise InvalidValue("exit_stablecoins", unknown, "must be stablecoins")
+        if self.reentry_cooldown < timedelta(0):
+            raise InvalidValue("reentry_cooldown", self.reentry_cooldown, "must not be negative")
         object.__setattr__(
             self, "protocol_risk_scores", MappingProxyType(dict(self.protocol_risk_scores))
         )
@@ -93,6 +117,10 @@ class SafetyContext:
 
     `base_fee_gwei` None means unknown now; the executor checks the cap again at send time.
     `protocol_tvl_usd` maps protocol name to TVL; a protocol missing from it has unknown TVL.
+    `black_swan` is the black swan detected in the market data now (None: none detected); only
+    it waives limits for an exit. `stablecoin_prices` are the stablecoin prices the market data
+    shows (an empty mapping shows none). `reentry_blocked_until` is the end of the cooldown after
+    an exit, during which no plan may buy volatile assets (None: no cooldown).
     """
 
     now: datetime
@@ -102,12 +130,23 @@ class SafetyContext:
     protocol_tvl_usd: Mapping[str, Decimal] = field(default_factory=dict)
     slippage_state: SlippageBudgetState = field(default_factory=SlippageBudgetState)
     consecutive_failures: int = 0
+    black_swan: BlackSwan | None = None
+    stablecoin_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    reentry_blocked_until: datetime | None = None
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_aware(self.now, "now")
         if self.trades_today < 0:
             raise InvalidValue("trades_today", self.trades_today, "must not be negative")
+        if self.reentry_blocked_until is not None:
+            require_aware(self.reentry_blocked_until, "reentry_blocked_until")
         object.__setattr__(self, "protocol_tvl_usd", MappingProxyType(dict(self.protocol_tvl_usd)))
+        object.__setattr__(
+            self,
+            "stablecoin_prices",
+            MappingProxyType({k.upper(): v for k, v in self.stablecoin_prices.items()}),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +205,11 @@ class _Inputs:
     @property
     def is_exit(self) -> bool:
         return self.plan.kind is PlanKind.EMERGENCY_EXIT
+
+    @property
+    def waived(self) -> bool:
+        """Whether this is the automatic black-swan exit: an exit while a black swan is detected."""
+        return self.is_exit and self.context.black_swan is not None
 
 
 def _pct(value: Decimal) -> str:
@@ -339,10 +383,10 @@ def approval_threshold(i: _Inputs) -> RuleVerdict:
     limit = i.limits.approval_threshold_usd
     return _verdict(
         "approval_threshold",
-        i.is_exit or largest <= limit,
+        i.waived or largest <= limit,
         f"${limit:,.0f} per move",
         f"${largest:,.2f}",
-        "black-swan exit is automatic" if i.is_exit else "largest single move",
+        "black-swan exit is automatic" if i.waived else "largest single move",
         Severity.APPROVAL,
     )
 
@@ -358,10 +402,10 @@ def approval_total(i: _Inputs) -> RuleVerdict:
     limit = i.limits.approval_threshold_usd
     return _verdict(
         "approval_total",
-        i.is_exit or total <= limit,
+        i.waived or total <= limit,
         f"${limit:,.0f} per plan",
         f"${total:,.2f}",
-        "black-swan exit is automatic" if i.is_exit else "value the plan trades in total",
+        "black-swan exit is automatic" if i.waived else "value the plan trades in total",
         Severity.APPROVAL,
     )
 
@@ -372,7 +416,7 @@ def trades_per_day(i: _Inputs) -> RuleVerdict:
     limit = i.limits.max_trades_per_day
     return _verdict(
         "max_trades_per_day",
-        i.is_exit or after <= limit,
+        i.waived or after <= limit,
         str(limit),
         str(after),
         "trades today including this plan",
@@ -404,7 +448,7 @@ def slippage_budget(i: _Inputs) -> RuleVerdict:
     capacity = budget.capacity(total)
     return _verdict(
         "slippage_budget",
-        i.is_exit or after <= capacity,
+        i.waived or after <= capacity,
         f"${capacity:,.2f} per {budget.period.days} days",
         f"${after:,.2f}",
         "slippage used including this plan",
@@ -423,6 +467,114 @@ def balances_stay_positive(i: _Inputs) -> RuleVerdict:
     )
 
 
+def exit_only_sells_volatile(i: _Inputs) -> RuleVerdict:
+    """An exit only swaps volatile assets (BTC/ETH) into stablecoins; its label proves nothing.
+
+    A plan called an exit gets an exit's treatment (and, in a black swan, its waivers), so what
+    it does is checked step by step: a step that buys, deposits, withdraws or swaps into
+    anything but a stablecoin rejects the plan.
+    """
+    if not i.is_exit:
+        return _verdict(
+            "exit_only_sells_volatile", True, "volatile -> stablecoin", "n/a", "not an exit"
+        )
+    wrong = [
+        t.describe()
+        for t in i.plan.required_transactions
+        if t.tx_type is not TransactionType.SWAP
+        or t.from_asset.upper() not in VOLATILE_ASSETS
+        or t.to_asset.upper() not in STABLECOINS
+    ]
+    return _verdict(
+        "exit_only_sells_volatile",
+        not wrong,
+        "volatile -> stablecoin swaps only",
+        f"{len(wrong)} other step(s)",
+        "an exit may not: " + "; ".join(wrong) if wrong else "every step sells BTC/ETH",
+    )
+
+
+def exit_into_stablecoin_on_peg(i: _Inputs) -> RuleVerdict:
+    """An exit sells into a stablecoin the market data shows on its peg.
+
+    The healthy coins are those of `exit_stablecoins` whose price the market data shows within
+    the depeg tolerance. An exit into any other coin is rejected while a healthy one exists; when
+    none does (every stablecoin shown is off its peg), the exit cannot be automatic and waits
+    for a human. When the market data shows no stablecoin price at all, no coin is known to be
+    off its peg, the same assumption the black-swan detector makes, and the exit passes.
+    """
+    rule = "exit_into_stablecoin_on_peg"
+    tolerance = i.limits.depeg_tolerance
+    limit = f"within {_pct(tolerance)} of $1"
+    if not i.is_exit:
+        return _verdict(rule, True, limit, "n/a", "not an exit")
+    prices = i.context.stablecoin_prices
+    targets = sorted({t.to_asset.upper() for t in i.plan.required_transactions})
+    shown = ", ".join(f"{a} ${prices[a]}" if a in prices else f"{a} unpriced" for a in targets)
+    if not prices:
+        return _verdict(rule, True, limit, shown or "none", "no stablecoin is shown off its peg")
+    healthy = [
+        a.upper()
+        for a in i.limits.exit_stablecoins
+        if a.upper() in prices and abs(prices[a.upper()] - 1) <= tolerance
+    ]
+    bad = [a for a in targets if a not in healthy]
+    if not bad:
+        return _verdict(rule, True, limit, shown or "none", "sells into a stablecoin on its peg")
+    if healthy:
+        return _verdict(
+            rule,
+            False,
+            limit,
+            shown,
+            f"sells into {', '.join(bad)} while {', '.join(healthy)} is on its peg",
+        )
+    return _verdict(
+        rule,
+        False,
+        limit,
+        shown,
+        "no stablecoin is shown on its peg: a human chooses where the exit goes",
+        Severity.APPROVAL,
+    )
+
+
+def automatic_exit_needs_black_swan(i: _Inputs) -> RuleVerdict:
+    """Only a detected black swan makes an exit automatic; any other exit waits for a human.
+
+    The advisor may ask for an exit in a calm market; that is an ordinary plan, judged by every
+    limit, and a human decides.
+    """
+    detected = i.context.black_swan is not None
+    needs_human = i.is_exit and not detected and not i.plan.is_empty
+    return _verdict(
+        "automatic_exit_needs_black_swan",
+        not needs_human,
+        "a detected black swan",
+        "detected" if detected else "none detected",
+        "an exit without a detected black swan waits for a human"
+        if needs_human
+        else ("not an exit" if not i.is_exit else "black-swan exit"),
+        Severity.APPROVAL,
+    )
+
+
+def reentry_cooldown(i: _Inputs) -> RuleVerdict:
+    """No plan buys volatile assets during the cooldown after an exit (a human may lift it)."""
+    until = i.context.reentry_blocked_until
+    cooling = until is not None and i.context.now < until
+    buying = sorted(
+        {t.to_asset for t in i.plan.required_transactions if t.to_asset.upper() in VOLATILE_ASSETS}
+    )
+    return _verdict(
+        "reentry_cooldown",
+        not (cooling and buying),
+        "no BTC/ETH buys until " + (until.isoformat() if until is not None else "n/a"),
+        ("buys " + ", ".join(buying)) if buying else "no BTC/ETH buys",
+        "cooling down after an exit" if cooling else "no cooldown in force",
+    )
+
+
 RULES: tuple[Callable[[_Inputs], RuleVerdict], ...] = (
     emergency_stop,
     circuit_breaker,
@@ -434,8 +586,12 @@ RULES: tuple[Callable[[_Inputs], RuleVerdict], ...] = (
     gas_price_cap,
     slippage_budget,
     balances_stay_positive,
+    exit_only_sells_volatile,
+    exit_into_stablecoin_on_peg,
+    reentry_cooldown,
     approval_threshold,
     approval_total,
+    automatic_exit_needs_black_swan,
 )
 
 

@@ -6,6 +6,10 @@ the tactical sleeve (40 %) holds `exposure` of itself in BTC/ETH and the rest as
 Confidence = completeness x (0.6 + 0.4 x agreement), where completeness loses each missing
 input's weight (half of it when the value is stale) and agreement is the share of
 sentiment indicators (Fear & Greed, funding) that point the way the phase does.
+
+An MVRV threshold crossing forces a rebalance only when it changes the tactical exposure: a
+move from 0 to 0.5, or a fall below 7 while the ratchet holds the sale, changes nothing and is
+not a trigger. With MVRV unknown the exposure holds (see `domain.tactical`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ from types import MappingProxyType
 from domain.allocation import TargetAllocations
 from domain.errors import InvalidValue
 from domain.market import MarketData, MarketField, MarketPhase
-from domain.money import ONE, ZERO, require_aware, require_fraction
+from domain.money import ONE, ZERO, require_aware, require_fraction, require_no_floats
 from domain.phases import PhaseThresholds, classify_phase
-from domain.tactical import RatchetState, TacticalExposure, TacticalLadder, tactical_exposure
+from domain.tactical import (
+    RatchetState,
+    TacticalExposure,
+    TacticalLadder,
+    held_exposure,
+    tactical_exposure,
+)
 
 CONFIDENCE_PLACES = Decimal("0.0001")
 
@@ -112,8 +122,10 @@ class AllocationSignal:
     tactical_exposure: Decimal
     created_at: datetime
     threshold_crossed: bool = False
+    exposure_known: bool = True
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.confidence, "confidence")
         require_fraction(self.tactical_exposure, "tactical_exposure")
         require_aware(self.created_at, "created_at")
@@ -167,9 +179,14 @@ def find_trigger(
     phase_now: MarketPhase,
     phase_before: MarketPhase | None,
     ladder: TacticalLadder,
+    *,
+    exposure_changed: bool = True,
 ) -> tuple[str, bool]:
-    """Describe what triggered this signal, and whether an MVRV threshold was crossed."""
-    if mvrv_now is not None and mvrv_before is not None:
+    """Describe what triggered this signal, and whether an MVRV threshold was crossed.
+
+    A crossing that leaves the exposure unchanged (`exposure_changed` False) is no trigger.
+    """
+    if mvrv_now is not None and mvrv_before is not None and exposure_changed:
         for level in sorted(ladder.thresholds(), reverse=True):
             if mvrv_before <= level < mvrv_now:
                 return f"MVRV Z {mvrv_now} crossed {level}", True
@@ -231,6 +248,7 @@ def generate_signal(
         phase,
         ratchet.last_phase,
         config.ladder,
+        exposure_changed=exposure.exposure != held_exposure(ratchet, config.ladder),
     )
     mvrv_text = "unknown" if market.mvrv_z_score is None else str(market.mvrv_z_score)
     parts = [
@@ -266,5 +284,6 @@ def generate_signal(
         tactical_exposure=exposure.exposure,
         created_at=now,
         threshold_crossed=crossed,
+        exposure_known=exposure.exposure_known,
     )
     return signal, new_ratchet

@@ -4,18 +4,25 @@ Given the portfolio, the targets an advisor chose and the market, it decides whe
 (black-swan exit, drift beyond the band, a threshold crossing, or a forced rebalance), builds
 the plan with the domain planner, and judges it with the safety policy. Live, paper and
 backtest differ only in the adapters around this function, never in this code.
+
+The policy is told what the market shows (the detected black swan, the stablecoin prices, the
+re-entry cooldown); the caller cannot grant an exit its waivers. An exit sells into the
+healthiest stablecoin the market data shows. After an exit, the tactical target may not rise
+above what is held until the cooldown is over; when the tactical exposure is unknown (MVRV has
+never been seen) the volatile holdings are held as they are: unknown data never trades.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from domain.allocation import Drift, TargetAllocations, rebalance_due
+from domain.allocation import Bucket, Drift, TargetAllocations, rebalance_due
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import MarketData
+from domain.money import ONE, ZERO
 from domain.planner import (
     PlannerConfig,
     PlanningPrices,
@@ -96,6 +103,8 @@ class StrategyConfig:
             "min_trade_usd": planner.min_trade_usd,
             "max_slices_per_move": planner.max_slices_per_move,
             "max_slippage": planner.default_slippage_tolerance,
+            "reentry_cooldown_hours": int(limits.reentry_cooldown.total_seconds() // 3600),
+            "exit_stablecoins": ",".join(limits.exit_stablecoins),
         }
         return {name: str(value) for name, value in values.items()}
 
@@ -113,6 +122,57 @@ class Proposal:
     """The targets the planner aimed at: the advice after `max_advisor_deviation`."""
     deviation: RuleVerdict | None = None
     """How far the advice was from the signal's targets, and what was clamped."""
+
+
+def exit_stablecoin(prices: Mapping[str, Decimal], limits: SafetyLimits) -> str:
+    """The stablecoin an exit sells into: the healthiest of `limits.exit_stablecoins`.
+
+    Healthiest is the smallest distance from $1 among the coins the market data prices; ties go
+    to the earlier coin in the preference list. When the data prices none of them, the first
+    preference (no coin is known to be off its peg). If the chosen coin is itself off its peg,
+    the policy sends the exit to a human (`exit_into_stablecoin_on_peg`).
+    """
+    shown = {asset.upper(): price for asset, price in prices.items()}
+    priced = [a for a in limits.exit_stablecoins if a.upper() in shown]
+    if not priced:
+        return limits.exit_stablecoins[0]
+    return min(
+        priced, key=lambda a: (abs(shown[a.upper()] - ONE), limits.exit_stablecoins.index(a))
+    )
+
+
+def reentry_blocked_until(last_exit_at: datetime | None, limits: SafetyLimits) -> datetime | None:
+    """When the re-entry cooldown after the last exit ends (None: no exit recorded)."""
+    return None if last_exit_at is None else last_exit_at + limits.reentry_cooldown
+
+
+def _exit_into(plan: RebalancingPlan, into: str) -> RebalancingPlan:
+    """The exit plan with its sales landing in `into` instead of the planner's cash asset.
+
+    Only the destination changes: the planner sized and costed each sale the same way, and
+    every stablecoin in the wallet is cash.
+    """
+    moved = tuple(
+        replace(t, to_asset=into) if t.to_asset != into else t for t in plan.required_transactions
+    )
+    if moved == plan.required_transactions:
+        return plan
+    return replace(plan, required_transactions=moved, notes=(*plan.notes, f"sells into {into}"))
+
+
+def _cap_tactical(targets: TargetAllocations, ceiling: Decimal) -> TargetAllocations:
+    """Targets whose tactical share is at most `ceiling`; what it gives up goes to cash."""
+    if targets.tactical <= ceiling:
+        return targets
+    return TargetAllocations(
+        base_yield=targets.base_yield, tactical=ceiling, cash=ONE - targets.base_yield - ceiling
+    )
+
+
+def _hold_tactical(targets: TargetAllocations, held: Decimal) -> TargetAllocations:
+    """Targets whose tactical share is exactly what is held; cash (then base) absorbs it."""
+    base = min(targets.base_yield, ONE - held)
+    return TargetAllocations(base_yield=base, tactical=held, cash=max(ZERO, ONE - base - held))
 
 
 def planning_prices(
@@ -167,6 +227,8 @@ def propose(
     threshold_crossed: bool = False,
     force: bool = False,
     exit_requested: bool = False,
+    last_exit_at: datetime | None = None,
+    exposure_known: bool = True,
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
     signal_targets: TargetAllocations | None = None,
@@ -176,13 +238,26 @@ def propose(
     """Decide whether to act, plan it, and judge the plan (see module doc).
 
     `planner` and `policy` default to the domain's; the backtester passes them through so a
-    test can count calls to the real functions. With `signal_targets` (the rule-based signal's),
-    the advice is first bounded by `max_advisor_deviation` and the clamp is among the verdicts.
+    test can count calls to the real functions. `exit_requested` (the advisor asked for an exit)
+    plans an exit that waits for a human unless a black swan is detected. `last_exit_at` is
+    when the last exit ran (it starts the re-entry cooldown); `exposure_known` False means the
+    signal could not know the tactical exposure, so volatile holdings are held. With
+    `signal_targets` (the rule-based signal's), the advice is first bounded by
+    `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
+    exposure then hold BTC/ETH back from the clamped targets.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
     """
     black_swan = detect_black_swan(market, config.limits)
+    blocked_until = reentry_blocked_until(last_exit_at, config.limits)
+    cooling = blocked_until is not None and now < blocked_until
+    context = replace(
+        context,
+        black_swan=black_swan,
+        stablecoin_prices=market.stablecoin_prices,
+        reentry_blocked_until=blocked_until if cooling else None,
+    )
     if black_swan is not None or exit_requested:
         reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
         if portfolio.volatile_value() <= 0:
@@ -193,8 +268,16 @@ def propose(
                 black_swan=black_swan,
                 reason=f"exit wanted ({reason}) but no volatile position is held",
             )
-        plan = plan_emergency_exit(
-            portfolio, prices=prices, plan_id=plan_id, now=now, reason=reason, config=config.planner
+        plan = _exit_into(
+            plan_emergency_exit(
+                portfolio,
+                prices=prices,
+                plan_id=plan_id,
+                now=now,
+                reason=reason,
+                config=config.planner,
+            ),
+            exit_stablecoin(market.stablecoin_prices, config.limits),
         )
         verdict = policy(plan, portfolio, context, config.limits)
         return Proposal(
@@ -208,6 +291,14 @@ def propose(
             config.limits.max_advisor_deviation,
             volatile_cap=config.planner.max_volatile_share,
         )
+    held = portfolio.current_allocations()[Bucket.TACTICAL]
+    notes: list[str] = []
+    if not exposure_known:
+        targets = _hold_tactical(targets, held)
+        notes.append("no MVRV seen yet: BTC/ETH held as they are")
+    if cooling and blocked_until is not None:
+        targets = _cap_tactical(targets, held)
+        notes.append(f"no BTC/ETH buys until {blocked_until.isoformat()} (cooldown after an exit)")
     drift = reachable_drift(portfolio, targets, config.planner)
     due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
     if not due:
@@ -216,7 +307,12 @@ def propose(
             verdict=None,
             rebalance_due=False,
             black_swan=None,
-            reason=f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+            reason="; ".join(
+                [
+                    f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
+                    *notes,
+                ]
+            ),
             targets=targets,
             deviation=deviation,
         )
@@ -239,7 +335,7 @@ def propose(
         verdict=verdict,
         rebalance_due=True,
         black_swan=None,
-        reason=why,
+        reason="; ".join([why, *notes]),
         targets=targets,
         deviation=deviation,
     )

@@ -5,6 +5,10 @@ stablecoins. Base exposure is 100 % when MVRV Z is below 0, else 60 %. Above eac
 (3.5, 5, 7, 9: strictly above) a fraction of that exposure is sold (25 %, 50 %, 67 %, 100 %).
 The sold fraction ratchets: once sold at a rung it is not bought back while MVRV falls,
 until the phase returns to ACCUMULATION, which resets it.
+
+With MVRV unknown the exposure is the last known one: the base and the ladder read the last
+MVRV seen, so missing data never moves the target in either direction. When no MVRV has ever
+been seen, the exposure is unknown (`exposure_known` False) and the strategy holds what is held.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from decimal import Decimal
 
 from domain.errors import InvalidValue
 from domain.market import MarketPhase
-from domain.money import ONE, ZERO, require_aware, require_fraction
+from domain.money import ONE, ZERO, require_aware, require_fraction, require_no_floats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,17 +75,25 @@ class TacticalLadder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RatchetState:
-    """What the ladder remembers between cycles; persisted by the application."""
+    """What the strategy remembers between cycles; persisted by the application.
+
+    `last_exit_at` is when the last exit executed: it starts the re-entry cooldown (None when
+    there is none, or a human lifted it).
+    """
 
     sold_fraction: Decimal = ZERO
     last_mvrv_z_score: Decimal | None = None
     last_phase: MarketPhase | None = None
     updated_at: datetime | None = None
+    last_exit_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        require_no_floats(self)
         require_fraction(self.sold_fraction, "sold_fraction")
         if self.updated_at is not None:
             require_aware(self.updated_at, "updated_at")
+        if self.last_exit_at is not None:
+            require_aware(self.last_exit_at, "last_exit_at")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +105,16 @@ class TacticalExposure:
     sold_fraction: Decimal
     exposure: Decimal
     ratchet_held: bool
+    exposure_known: bool = True
+
+
+def held_exposure(state: RatchetState, ladder: TacticalLadder = TacticalLadder()) -> Decimal | None:
+    """The exposure the last cycle set, from its MVRV and sold fraction (None: no MVRV seen)."""
+    mvrv = state.last_mvrv_z_score
+    if mvrv is None:
+        return None
+    base = ladder.full_exposure if mvrv < ladder.full_exposure_below else ladder.normal_exposure
+    return base * (ONE - state.sold_fraction)
 
 
 def tactical_exposure(
@@ -104,16 +126,17 @@ def tactical_exposure(
 ) -> tuple[TacticalExposure, RatchetState]:
     """Compute this cycle's exposure and the ratchet state to persist.
 
-    With MVRV unknown the ratchet holds its last sold fraction and the base is the normal
-    exposure: we never buy on missing data.
+    With MVRV unknown the last MVRV seen stands in for it, so the exposure holds: missing data
+    never trades in either direction. With none ever seen, `exposure_known` is False.
     """
     require_aware(now, "now")
     sold_before = ZERO if phase is MarketPhase.ACCUMULATION else state.sold_fraction
-    if mvrv_z_score is not None and mvrv_z_score < ladder.full_exposure_below:
+    mvrv = mvrv_z_score if mvrv_z_score is not None else state.last_mvrv_z_score
+    if mvrv is not None and mvrv < ladder.full_exposure_below:
         base = ladder.full_exposure
     else:
         base = ladder.normal_exposure
-    ladder_fraction = ladder.sell_fraction_at(mvrv_z_score) if mvrv_z_score is not None else ZERO
+    ladder_fraction = ladder.sell_fraction_at(mvrv) if mvrv is not None else ZERO
     sold = max(sold_before, ladder_fraction)
     exposure = base * (ONE - sold)
     result = TacticalExposure(
@@ -122,6 +145,7 @@ def tactical_exposure(
         sold_fraction=sold,
         exposure=exposure,
         ratchet_held=sold > ladder_fraction,
+        exposure_known=mvrv is not None,
     )
     new_state = replace(
         state,

@@ -6,9 +6,10 @@ hold connections are `Resource` providers: they are opened on first use (so an u
 adapter is never built) and closed by `Runtime.aclose()` in reverse order.
 
 `bootstrap()` is the one entry: it checks live-mode requirements, opens everything, and returns
-a `Runtime` holding the `Services` the API, CLI and scheduler call. Steps a crash left unfinished
-are reconciled by `Runtime.take_over()`, once this process has won the leader election (a
-standby must not touch the steps the leader is executing).
+a `Runtime` holding the `Services` the API, CLI and scheduler call. What a crash left is
+recovered by `Runtime.take_over()` (`Recover`: resolves signed-but-unconfirmed steps, settles
+interrupted decisions) once this process has won the leader election and before it plans
+anything (a standby must not touch the steps the leader is executing).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.learning import RecordDecisionOutcomes
 from application.limits import RecordLimitsInForce
-from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
 from application.ports.clock import Clock
@@ -64,6 +65,7 @@ from application.queries import (
     ProbeResult,
     ReadAudit,
 )
+from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
@@ -365,6 +367,7 @@ def build_services(
         ),
         emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),
         resume=Resume(clock=clock, uow=uow, notifier=notifier),
+        lift_cooldown=LiftReentryCooldown(clock=clock, uow=uow, strategy=strategy),
         manual_mvrv=SetManualMvrv(clock=clock, uow=uow),
         performance=GetPerformanceMetrics(
             uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
@@ -468,14 +471,26 @@ class Runtime:
             await self.daily_summary.execute()
 
     async def take_over(self) -> None:
-        """Once this process has won the leader election, before it leads: settle the steps a
-        crash (of this process or of the previous leader) left unfinished, and in paper mode
+        """Once this process has won the leader election, before it leads: recover what a crash
+        (of this process or of the previous leader) left unfinished, and in paper mode
         resume on the calendar the previous leader left in the data directory."""
         if isinstance(self.clock, PaperClock):
             self.clock.reload()
-        changed = await self.chain.runner.reconcile()
-        if changed:
-            log.warning("reconciled unfinished steps on taking over", extra={"steps": len(changed)})
+        # Before this process plans anything: settle what a crash left.
+        recovered = await Recover(
+            uow=self.uow,
+            runner=self.chain.runner,
+            clock=self.clock,
+            strategy=self.container.strategy(),
+            notifier=await _resolved(self.container.notifier()),
+            dashboard_url=self.settings.service.public_url,
+        ).execute()
+        if recovered.unsettled:
+            log.warning(
+                "decisions wait for steps still pending on chain; new plans are refused "
+                "until they settle",
+                extra={"decisions": list(recovered.unsettled)},
+            )
 
     async def while_leading(self) -> None:
         """The leader's duty every election interval: run approvals recorded on a standby."""

@@ -594,6 +594,20 @@ class UnitOfWorkContract:
             )
             assert await uow.strategy.breaker() == BreakerState(consecutive_failures=2)
 
+    async def test_the_last_exit_time_is_kept_with_the_strategy_state_and_can_be_cleared(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        exited = RatchetState(sold_fraction=D("0.5"), updated_at=T0, last_exit_at=T0)
+        async with uow_factory() as uow:
+            await uow.strategy.save_ratchet(exited)
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert (await uow.strategy.ratchet()).last_exit_at == T0
+            await uow.strategy.save_ratchet(replace(exited, last_exit_at=None))
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert await uow.strategy.ratchet() == replace(exited, last_exit_at=None)
+
     async def test_the_emergency_stop_remembers_who_set_it_and_why(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

@@ -14,6 +14,7 @@ from web3 import AsyncWeb3
 
 from adapters.chain.addresses import Token
 from adapters.chain.tokens import (
+    AllowanceLedger,
     approvals_for,
     balance_of,
     contract,
@@ -74,6 +75,7 @@ class AaveV3:
         prices_usd: Mapping[str, Decimal] = STABLE_USD,
     ) -> None:
         self._w3 = w3
+        self._allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._pool = contract(w3, "aave_v3_pool", pool)
         self._tokens = {symbol.upper(): token for symbol, token in tokens.items()}
@@ -142,6 +144,7 @@ class AaveV3:
             spender=self._pool.address,
             amount=amount,
             group=group,
+            ledger=self._allowances,
         )
         owner_cs = self._w3.to_checksum_address(owner)
         supply = TransactionRequest(

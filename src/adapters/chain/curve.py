@@ -16,6 +16,7 @@ from web3 import AsyncWeb3
 
 from adapters.chain.addresses import Token
 from adapters.chain.tokens import (
+    AllowanceLedger,
     approvals_for,
     balance_of,
     contract,
@@ -59,6 +60,7 @@ class Curve3Pool:
         if len(coins) != len(COINS):
             raise ValueError("the 3pool has exactly three coins")
         self._w3 = w3
+        self._allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._pool = contract(w3, "curve_3pool", pool)
         self._lp = w3.to_checksum_address(lp_token)
@@ -155,6 +157,7 @@ class Curve3Pool:
             spender=self._pool.address,
             amount=amount,
             group=group,
+            ledger=self._allowances,
         )
         add = TransactionRequest(
             chain_id=self._chain_id,

@@ -13,6 +13,7 @@ before each send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -51,6 +52,7 @@ from application.ports.chain import (
     FeeQuote,
     GasPriceAboveCap,
     InsufficientBalance,
+    NonceAlreadyUsed,
     NonceConflict,
     PlanSimulation,
     RpcUnavailable,
@@ -59,12 +61,16 @@ from application.ports.chain import (
     SimulationFailed,
     SimulationMethod,
     SimulationResult,
+    StepFate,
     StepJournal,
+    StepResolution,
     StuckTransaction,
     TransactionRequest,
     TransactionReverted,
+    UnresolvedStep,
     UnsignedTransaction,
 )
+from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +107,24 @@ REFUSALS: tuple[type[BaseException], ...] = (
     GasPriceAboveCap,
     InsufficientBalance,
     RpcUnavailable,
+    UnresolvedStep,
 )
 """Errors that stop a step before it is signed: nothing is recorded and nothing is sent."""
+
+ALREADY_USED = (
+    "nonce too low",
+    "already known",
+    "already imported",
+    "known transaction",
+    "nonce has already been used",
+)
+"""How nodes (geth, reth, anvil, Nethermind, Erigon) say a broadcast's nonce or the very
+transaction is already known: a signal to look at the chain, not a node failure."""
+
+CANCEL_SUFFIX = ":cancel"
+"""The journal records a step's cancellation (a same-nonce no-op) under `<step id>:cancel`."""
+
+TRANSFER_GAS = 21_000
 
 
 class SimulationMode(StrEnum):
@@ -221,6 +243,7 @@ class Web3Executor:
         max_gas_share: Decimal = Decimal("0.01"),
         simulation: SimulationMode = SimulationMode.AUTO,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be >= 1")
@@ -244,6 +267,7 @@ class Web3Executor:
         self._max_gas_share = max_gas_share
         self._mode = simulation
         self._now = now
+        self._faults = faults
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -400,6 +424,7 @@ class Web3Executor:
             "validation": False,
         }
         answer = await self._raw("eth_simulateV1", [payload, "latest"])
+        self._faults.reach(FaultPoint.MID_SIMULATION)
         if "error" in answer:
             message = str(answer["error"].get("message", answer["error"]))
             return [
@@ -490,6 +515,8 @@ class Web3Executor:
         steps = []
         for index, request in enumerate(requests):
             gas, reason = await self._call_and_estimate(request)
+            if index == 0:
+                self._faults.reach(FaultPoint.MID_SIMULATION)
             # Without a bundle, a later step may fail only because an earlier one is not mined
             # yet; such a step is marked deferred and simulated again right before it is sent.
             deferred = reason is not None and index > 0
@@ -560,6 +587,8 @@ class Web3Executor:
                         gas_cost = gas * int(receipt["effectiveGasPrice"])
                         if int(receipt["status"]) != 1:
                             reason = "reverted when executed on the snapshot"
+                    # Before the revert: the snapshot's transactions are still on the node.
+                    self._faults.reach(FaultPoint.MID_SIMULATION)
                 outcomes = []
                 if reason is None:
                     for check, was in zip(request.checks, before, strict=True):
@@ -669,6 +698,7 @@ class Web3Executor:
                 )
                 return await self._resume(step_id, request, attempts)
             try:
+                await self._require_no_unsettled_step(step_id)
                 attempt = await self._prepare(step_id, request)
             except REFUSALS as exc:
                 # Nothing was signed or broadcast for this step: say why, once, here.
@@ -682,12 +712,15 @@ class Web3Executor:
                     },
                 )
                 raise
-            await self._broadcast(attempt)
+            self._faults.reach(FaultPoint.AFTER_SIGN)
+            settled = await self._broadcast_or_reconcile(step_id, request, [attempt])
+            if settled is not None:
+                return settled
+            self._faults.reach(FaultPoint.AFTER_BROADCAST)
             return await self._follow(step_id, request, [attempt])
 
     async def _prepare(self, step_id: str, request: TransactionRequest) -> BroadcastAttempt:
         """Simulate, price, fund-check, pick the nonce, sign and record (not yet broadcast)."""
-        await self._release_unfinished()
         simulation = (await self.simulate_bundle((request,))).steps[0]
         if not simulation.passed:
             raise SimulationFailed(simulation.failure or "simulation failed", request.description)
@@ -769,19 +802,53 @@ class Web3Executor:
         return attempt
 
     async def _broadcast(self, attempt: BroadcastAttempt) -> None:
+        """Hand the recorded bytes to the node.
+
+        Raises:
+            NonceAlreadyUsed: the node knows the nonce or the transaction already.
+            RpcUnavailable: the node did not answer or refused for another reason.
+        """
         try:
-            await self._rpc(
-                "eth_sendRawTransaction",
-                self._w3.eth.send_raw_transaction(HexStr(attempt.raw_transaction)),
-            )
-        except RpcUnavailable as exc:
-            # A node that already has it (a resumed step) is not an error.
-            if "already known" in str(exc).lower() or "already imported" in str(exc).lower():
-                return
-            raise
+            await self._w3.eth.send_raw_transaction(HexStr(attempt.raw_transaction))
+        except TRANSPORT_ERRORS as exc:
+            raise RpcUnavailable(
+                self._endpoint, f"eth_sendRawTransaction: {type(exc).__name__}"
+            ) from exc
+        except Web3RPCError as exc:
+            message = str(exc.message or exc)
+            if any(signal in message.lower() for signal in ALREADY_USED):
+                logger.info(
+                    "the node already has this nonce; reconciling with the chain",
+                    extra={"step_id": attempt.step_id, "nonce": attempt.nonce, "node": message},
+                )
+                raise NonceAlreadyUsed(self._endpoint, message) from exc
+            raise RpcUnavailable(self._endpoint, f"eth_sendRawTransaction: {message}") from exc
         logger.info(
             "transaction broadcast", extra={"step_id": attempt.step_id, "tx_hash": attempt.tx_hash}
         )
+
+    async def _broadcast_or_reconcile(
+        self, step_id: str, request: TransactionRequest, attempts: list[BroadcastAttempt]
+    ) -> SendReceipt | None:
+        """Broadcast the latest attempt; when the node already has its nonce, settle the step
+        from the chain at once (its receipt, or NonceConflict) instead of retrying.
+
+        Returns:
+            None when the broadcast went through (follow it), else the step's receipt.
+        """
+        try:
+            await self._broadcast(attempts[-1])
+        except NonceAlreadyUsed:
+            found = await self._find_mined(attempts)
+            if found is None and await self._mined_nonce() > attempts[-1].nonce:
+                found = await self._find_mined(attempts)
+                if found is None:
+                    raise NonceConflict(step_id, attempts[-1].nonce) from None
+            if found is not None:
+                return await self._finish(step_id, attempts, *found)
+            # "already known": the node holds this very transaction; follow it.
+            return await self._follow(step_id, request, attempts)
+        return None
 
     async def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
         try:
@@ -835,6 +902,19 @@ class Web3Executor:
         mined: BroadcastAttempt,
         receipt: dict[str, Any],
     ) -> SendReceipt:
+        result = await self._record(step_id, attempts, mined, receipt)
+        if not result.success:
+            raise TransactionReverted(step_id, result.tx_hash, result)
+        return result
+
+    async def _record(
+        self,
+        step_id: str,
+        attempts: Sequence[BroadcastAttempt],
+        mined: BroadcastAttempt,
+        receipt: dict[str, Any],
+    ) -> SendReceipt:
+        """Record a mined attempt's receipt as the step's outcome (reverted or not)."""
         result = SendReceipt(
             tx_hash=mined.tx_hash,
             nonce=mined.nonce,
@@ -857,8 +937,6 @@ class Web3Executor:
                 "block": result.block_number,
             },
         )
-        if not result.success:
-            raise TransactionReverted(step_id, result.tx_hash, result)
         return result
 
     async def _follow(
@@ -950,7 +1028,10 @@ class Web3Executor:
             "replacing a stuck transaction",
             extra={"step_id": step_id, "replaces": current.tx_hash, "tx_hash": attempt.tx_hash},
         )
-        await self._broadcast(attempt)
+        # The node may answer that an earlier attempt was just mined (or the nonce taken):
+        # `_follow` finds out which.
+        with contextlib.suppress(NonceAlreadyUsed):
+            await self._broadcast(attempt)
         return attempt
 
     async def _resume(
@@ -971,28 +1052,10 @@ class Web3Executor:
             elif not await self._known_to_node(latest.tx_hash):
                 # Signed and recorded, but the broadcast never happened (or the node forgot it):
                 # send the very same bytes, so the hash and nonce stay the ones recorded.
-                await self._broadcast(latest)
+                settled = await self._broadcast_or_reconcile(step_id, request, list(attempts))
+                if settled is not None:
+                    return settled
         return await self._follow(step_id, request, list(attempts))
-
-    async def _release_unfinished(self) -> None:
-        """Rebroadcast recorded transactions of other steps that the node does not know.
-
-        Without this, a crash between recording and broadcasting would leave a nonce gap and
-        every later transaction would wait behind it forever.
-        """
-        unfinished = await self._journal.unfinished(self._chain_id, self._signer.address)
-        if not unfinished:
-            return
-        mined_nonce = await self._mined_nonce()
-        for attempt in sorted(unfinished, key=lambda a: a.nonce):
-            if attempt.nonce < mined_nonce:
-                continue
-            if not await self._known_to_node(attempt.tx_hash):
-                logger.info(
-                    "rebroadcasting a recorded transaction the node does not know",
-                    extra={"step_id": attempt.step_id, "nonce": attempt.nonce},
-                )
-                await self._broadcast(attempt)
 
     async def reconcile(self, step_id: str) -> SendReceipt | None:
         """After a restart: the step's outcome if one of its attempts was mined, else None.
@@ -1014,3 +1077,176 @@ class Web3Executor:
             return None
         mined, receipt = found
         return await self._finish(step_id, attempts, mined, receipt)
+
+    # --- settling what a crash left -----------------------------------------------------
+
+    async def _require_no_unsettled_step(self, step_id: str) -> None:
+        """Refuse to sign while another step's transaction could still be mined.
+
+        Raises:
+            UnresolvedStep: a recorded attempt of another step has no outcome and its nonce is
+                not used yet: it would run outside its plan, or this step would wait behind it.
+        """
+        unfinished = [
+            a
+            for a in await self._journal.unfinished(self._chain_id, self._signer.address)
+            if a.step_id != step_id
+        ]
+        if not unfinished:
+            return
+        mined_nonce = await self._mined_nonce()
+        for attempt in sorted(unfinished, key=lambda a: a.nonce):
+            if attempt.nonce >= mined_nonce:
+                raise UnresolvedStep(attempt.step_id.removesuffix(CANCEL_SUFFIX), attempt.nonce)
+
+    async def unresolved_steps(self) -> tuple[str, ...]:
+        """Ids of steps with a signed attempt and neither an outcome nor a mined cancellation."""
+        ids: list[str] = []
+        for attempt in await self._journal.unfinished(self._chain_id, self._signer.address):
+            step_id = attempt.step_id.removesuffix(CANCEL_SUFFIX)
+            if step_id in ids:
+                continue
+            if attempt.step_id != step_id:
+                if await self._journal.outcome(step_id) is not None:
+                    continue  # its own transaction was mined; the cancellation never will be
+            elif await self._journal.outcome(step_id + CANCEL_SUFFIX) is not None:
+                continue  # cancelled
+            ids.append(step_id)
+        return tuple(ids)
+
+    async def resolve(self, step_id: str) -> StepResolution:
+        """Settle a step for good (see `StepFate`): its receipt when one of its attempts is
+        mined; else, while its nonce is free, a same-nonce no-op (0 ETH to itself) takes the
+        nonce so that the step can never run outside its plan. Never sends the step itself.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        async with self._lock:
+            return await self._resolve(step_id)
+
+    async def _resolve(self, step_id: str) -> StepResolution:
+        outcome = await self._journal.outcome(step_id)
+        if outcome is not None:
+            return StepResolution(
+                step_id=step_id, fate=StepFate.MINED, receipt=outcome, nonce=outcome.nonce
+            )
+        attempts = await self._journal.attempts(step_id)
+        if not attempts:
+            return StepResolution(step_id=step_id, fate=StepFate.NEVER_SIGNED)
+        nonce = attempts[-1].nonce
+        cancel_id = step_id + CANCEL_SUFFIX
+        cancels = list(await self._journal.attempts(cancel_id))
+        deadline = time.monotonic() + self._timeout
+        problem = ""
+        while True:
+            settled = await self._settled(step_id, attempts, cancel_id, cancels)
+            if settled is None and await self._mined_nonce() > nonce:
+                # Mined between our reads, or another transaction took the nonce.
+                settled = await self._settled(step_id, attempts, cancel_id, cancels)
+                if settled is None:
+                    return StepResolution(
+                        step_id=step_id,
+                        fate=StepFate.NONCE_TAKEN,
+                        nonce=nonce,
+                        detail=f"nonce {nonce} was used by a transaction this step never sent",
+                    )
+            if settled is not None:
+                return settled
+            if not cancels:
+                # Priced again each round: a fee spike that forbids it now may pass.
+                cancel, problem = await self._cancel(cancel_id, attempts[-1])
+                if cancel is not None:
+                    cancels.append(cancel)
+            if time.monotonic() > deadline:
+                return StepResolution(
+                    step_id=step_id,
+                    fate=StepFate.PENDING,
+                    nonce=nonce,
+                    cancel_hash=cancels[-1].tx_hash if cancels else None,
+                    detail=problem
+                    or f"the cancellation was not mined within {self._timeout:.0f} s",
+                )
+            await asyncio.sleep(self._poll)
+
+    async def _settled(
+        self,
+        step_id: str,
+        attempts: Sequence[BroadcastAttempt],
+        cancel_id: str,
+        cancels: Sequence[BroadcastAttempt],
+    ) -> StepResolution | None:
+        found = await self._find_mined(attempts)
+        if found is not None:
+            receipt = await self._record(step_id, attempts, *found)
+            return StepResolution(
+                step_id=step_id, fate=StepFate.MINED, receipt=receipt, nonce=receipt.nonce
+            )
+        found = await self._find_mined(cancels) if cancels else None
+        if found is not None:
+            receipt = await self._record(cancel_id, cancels, *found)
+            return StepResolution(
+                step_id=step_id,
+                fate=StepFate.CANCELLED,
+                nonce=receipt.nonce,
+                cancel_hash=receipt.tx_hash,
+                detail=f"cancelled: nonce {receipt.nonce} taken by no-op {receipt.tx_hash}",
+            )
+        return None
+
+    async def _cancel(
+        self, cancel_id: str, latest: BroadcastAttempt
+    ) -> tuple[BroadcastAttempt | None, str]:
+        """Sign, record, then broadcast a no-op with the step's nonce, priced to replace it.
+
+        Returns the recorded cancellation, or None and why it could not be priced under the cap.
+        """
+        quote = await self._quote_fees()
+        least_fee = least_priority = 1
+        if await self._known_to_node(latest.tx_hash):
+            # The node replaces a pooled transaction only with one dearer by the bump.
+            least_fee = math.ceil(Decimal(latest.max_fee_per_gas) * (1 + self._bump))
+            least_priority = math.ceil(Decimal(latest.max_priority_fee_per_gas) * (1 + self._bump))
+        priority = max(quote.max_priority_fee, least_priority)
+        max_fee = max(min(2 * quote.base_fee + priority, self._cap), least_fee)
+        priority = min(priority, max_fee)
+        if max_fee > self._cap or max_fee <= quote.base_fee:
+            return None, (
+                f"a cancellation of nonce {latest.nonce} would need more than the gas cap of "
+                f"{self._cap / GWEI:.2f} gwei (next base fee {quote.base_fee / GWEI:.2f} gwei)"
+            )
+        signed = self._signer.sign(
+            UnsignedTransaction(
+                chain_id=self._chain_id,
+                nonce=latest.nonce,
+                to=self._sender,
+                data="0x",
+                value=0,
+                gas=TRANSFER_GAS,
+                max_fee_per_gas=max_fee,
+                max_priority_fee_per_gas=priority,
+            )
+        )
+        attempt = BroadcastAttempt(
+            step_id=cancel_id,
+            chain_id=self._chain_id,
+            sender=self._signer.address,
+            nonce=latest.nonce,
+            tx_hash=signed.tx_hash,
+            raw_transaction="0x" + signed.raw.hex(),
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority,
+            gas_limit=TRANSFER_GAS,
+            gas_estimated=TRANSFER_GAS,
+            attempt=0,
+            recorded_at=self._now(),
+        )
+        await self._journal.record_attempt(attempt)  # before broadcast, like every send
+        logger.warning(
+            "cancelling a signed step with a same-nonce no-op",
+            extra={"step_id": cancel_id, "nonce": latest.nonce, "tx_hash": signed.tx_hash},
+        )
+        # The step's own transaction (or another) may have taken the nonce: `_settled` tells.
+        with contextlib.suppress(NonceAlreadyUsed):
+            await self._broadcast(attempt)
+        return attempt, ""

@@ -16,7 +16,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from web3 import AsyncWeb3
 
 from adapters.chain.http_api import get_json
-from adapters.chain.tokens import approvals_for, minimum_after_slippage, require_balance
+from adapters.chain.tokens import (
+    AllowanceLedger,
+    approvals_for,
+    minimum_after_slippage,
+    require_balance,
+)
 from application.ports.chain import (
     NATIVE_TOKEN,
     BalanceCheck,
@@ -70,6 +75,7 @@ class OneInch:
     ) -> None:
         self._client = client
         self._w3 = w3
+        self._allowances = AllowanceLedger()
         self._chain_id = chain_id
         self.__api_key = api_key
         self._base = f"{base_url.rstrip('/')}/swap/v6.0/{chain_id}"
@@ -148,6 +154,7 @@ class OneInch:
                 spender=await self.spender(),
                 amount=amount,
                 group=group,
+                ledger=self._allowances,
             )
         body = await self._get(
             "/swap",

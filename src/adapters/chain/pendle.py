@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from web3 import AsyncWeb3
 
 from adapters.chain.http_api import get_json
-from adapters.chain.tokens import approvals_for, balance_of, minimum_after_slippage, require_balance
+from adapters.chain.tokens import (
+    AllowanceLedger,
+    approvals_for,
+    balance_of,
+    minimum_after_slippage,
+    require_balance,
+)
 from application.ports.chain import (
     BalanceCheck,
     InsufficientBalance,
@@ -122,6 +128,7 @@ class Pendle:
     ) -> None:
         self._client = client
         self._w3 = w3
+        self._allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._base = base_url.rstrip("/")
         self._decimals = underlying_decimals
@@ -248,6 +255,7 @@ class Pendle:
                     spender=spender,
                     amount=need.amount,
                     group=group,
+                    ledger=self._allowances,
                 )
             )
         out = route.outputs[0]

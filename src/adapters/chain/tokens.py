@@ -88,6 +88,31 @@ async def require_balance(
     return balance
 
 
+class AllowanceLedger:
+    """What moves built so far already counted on of an allowance found on chain.
+
+    A plan's moves are built one by one before any is sent: an allowance left on chain (say by
+    a plan a crash cut off after its approval) covers the first move that needs it, not every
+    one. The ledger remembers, per (token, spender), the on-chain value it saw and how much of
+    it earlier moves took; a different value on chain (spent, or approved anew) starts afresh.
+    One ledger per adapter instance.
+    """
+
+    def __init__(self) -> None:
+        self._taken: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def available(self, token: str, spender: str, on_chain: int) -> int:
+        """What is left of `on_chain` for the next move."""
+        seen, taken = self._taken.get((token.lower(), spender.lower()), (on_chain, 0))
+        return max(on_chain - taken, 0) if seen == on_chain else on_chain
+
+    def take(self, token: str, spender: str, on_chain: int, amount: int) -> None:
+        """A move counts on `amount` of the allowance `on_chain`."""
+        key = (token.lower(), spender.lower())
+        seen, taken = self._taken.get(key, (on_chain, 0))
+        self._taken[key] = (on_chain, (taken if seen == on_chain else 0) + amount)
+
+
 async def approvals_for(
     w3: AsyncWeb3[Any],
     *,
@@ -98,8 +123,10 @@ async def approvals_for(
     spender: str,
     amount: int,
     group: str,
+    ledger: AllowanceLedger | None = None,
 ) -> tuple[TransactionRequest, ...]:
-    """Exact-amount approval transactions, or none when the allowance already covers `amount`.
+    """Exact-amount approval transactions, or none when the allowance already covers `amount`
+    (less what earlier moves of the same build counted on, with a `ledger`).
 
     A non-zero allowance that is too small is first reset to zero: some tokens (USDT) refuse
     to change one non-zero allowance into another.
@@ -109,10 +136,13 @@ async def approvals_for(
     allowance = int(
         await read(f"ERC-20 {symbol}", erc20.functions.allowance(owner_cs, spender_cs).call())
     )
-    if allowance >= amount:
+    available = ledger.available(token, spender_cs, allowance) if ledger else allowance
+    if available >= amount:
+        if ledger is not None:
+            ledger.take(token, spender_cs, allowance, amount)
         return ()
     steps = []
-    if allowance > 0:
+    if available > 0:  # what earlier moves of the build take is spent before this runs
         steps.append(
             TransactionRequest(
                 chain_id=chain_id,

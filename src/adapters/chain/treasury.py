@@ -5,9 +5,9 @@
   base units with each token's decimals (rounding down, never overspending).
 * `ChainPortfolioReader` (PortfolioReader port): aTokens at their accrued balance, Curve LP at
   virtual price times LP balance, Pendle PT at its market price with the discount to maturity,
-  wallet WBTC/WETH at market prices, idle USDC as cash; positions keyed `(protocol, asset)` the
-  way the planner names them (`aave`/`USDC`, `curve`/`3CRV`, `pendle`/`PT-USDC`,
-  `wallet`/`WBTC`...). Gas ETH is not treasury capital and is not a position.
+  wallet WBTC/WETH at market prices, idle stablecoins (USDC, USDT, DAI) as cash; positions keyed
+  `(protocol, asset)` the way the planner names them (`aave`/`USDC`, `curve`/`3CRV`,
+  `pendle`/`PT-USDC`, `wallet`/`WBTC`...). Gas ETH is not treasury capital and is not a position.
 * `ChainConditionsReader` (ChainConditions port): base fee and gas price from the executor's
   fee-history quote, protocol TVL from a callable (DeFiLlama live, pool balances on the dev
   chain).
@@ -39,6 +39,7 @@ from application.ports.chain import (
     TransactionRequest,
 )
 from application.ports.clock import Clock
+from domain.market import STABLECOINS
 from domain.money import ZERO, from_base_units, to_base_units
 from domain.plans import Transaction, TransactionType
 from domain.portfolio import WALLET, PortfolioState, Position
@@ -143,7 +144,7 @@ class ChainPortfolioReader:
         self._clock = clock
 
     async def read(self) -> PortfolioState:
-        """Every non-zero position plus idle USDC, valued now.
+        """Every non-zero position plus idle stablecoins (USDC, USDT, DAI), valued now.
 
         Raises:
             RpcUnavailable, ProtocolUnavailable: the chain or a protocol could not be read.
@@ -191,8 +192,14 @@ class ChainPortfolioReader:
                     entered_at=now,
                 )
             )
-        usdc = v.token(CASH)
-        cash = from_base_units(await balance_of(self._w3, usdc.address, v.owner), usdc.decimals)
+        # Every stablecoin in the wallet is cash, as the domain counts it: an exit sells into the
+        # healthiest stablecoin, which is not always USDC. Each counts at face value, like USDC.
+        cash = ZERO
+        for symbol in sorted(STABLECOINS):
+            coin = v.tokens.get(symbol)
+            if coin is not None:
+                units = await balance_of(self._w3, coin.address, v.owner)
+                cash += from_base_units(units, coin.decimals)
         return PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
 
     async def unit_prices(self) -> Mapping[str, Decimal]:

@@ -493,6 +493,7 @@ def ratchet_from_row(row: t.RatchetRow) -> RatchetState:
         last_mvrv_z_score=row.last_mvrv_z_score,
         last_phase=MarketPhase(row.last_phase) if row.last_phase is not None else None,
         updated_at=row.updated_at,
+        last_exit_at=row.last_exit_at,
     )
 
 
@@ -503,6 +504,7 @@ def ratchet_values(state: RatchetState) -> dict[str, Any]:
         "last_mvrv_z_score": state.last_mvrv_z_score,
         "last_phase": state.last_phase.value if state.last_phase is not None else None,
         "updated_at": state.updated_at,
+        "last_exit_at": state.last_exit_at,
     }
 
 

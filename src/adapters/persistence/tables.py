@@ -239,7 +239,7 @@ class ExecutedTransactionRow(Base):
 
 
 class RatchetRow(Base):
-    """The MVRV sell ratchet (one row per strategy name)."""
+    """The MVRV sell ratchet and the last exit (one row per strategy name)."""
 
     __tablename__ = "ratchet_state"
 
@@ -248,6 +248,7 @@ class RatchetRow(Base):
     last_mvrv_z_score: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     last_phase: Mapped[str | None] = mapped_column(String(SHORT))
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_exit_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SlippageBudgetRow(Base):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from application.errors import PermanentError, TransientError
+from application.errors import ApplicationError, PermanentError, TransientError
 from domain.plans import Transaction
 
 NATIVE_TOKEN = "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE"  # noqa: S105 (an address)
@@ -234,6 +234,41 @@ class BroadcastAttempt:
     recorded_at: datetime
 
 
+class StepFate(StrEnum):
+    """How a signed-but-unconfirmed step was settled for good (see `resolve`)."""
+
+    MINED = "mined"
+    """One of its own attempts is on chain (the receipt says whether it succeeded)."""
+    NEVER_SIGNED = "never_signed"
+    """Nothing was ever signed for it: nothing was sent."""
+    CANCELLED = "cancelled"
+    """Its nonce was still free: a same-nonce no-op took it, so the step can never run."""
+    NONCE_TAKEN = "nonce_taken"
+    """Another transaction, not one of its attempts, used its nonce: the step never ran."""
+    PENDING = "pending"
+    """Still unsettled: the cancellation was not mined in time, or could not be priced under
+    the gas cap. Nothing new may be sent until it settles."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResolution:
+    """What `resolve` found or did for one step."""
+
+    step_id: str
+    fate: StepFate
+    receipt: SendReceipt | None = None
+    """The step's own mined receipt (MINED only)."""
+    nonce: int | None = None
+    cancel_hash: str | None = None
+    """The no-op that took the nonce (CANCELLED), or that was sent and is not mined (PENDING)."""
+    detail: str = ""
+
+    @property
+    def settled(self) -> bool:
+        """Whether the step needs no more work."""
+        return self.fate is not StepFate.PENDING
+
+
 class StepJournal(Protocol):
     """Where the engine persists intent, nonce and hash, so a restart never resends a step.
 
@@ -335,6 +370,20 @@ class TransactionExecutor(Protocol):
         Raises:
             RpcUnavailable: the node did not answer.
         """
+        ...
+
+    async def resolve(self, step_id: str) -> StepResolution:
+        """Settle a step for good: its receipt if mined, else cancel it with a same-nonce
+        no-op while its nonce is free. Sends nothing of the step itself.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    async def unresolved_steps(self) -> tuple[str, ...]:
+        """Ids of this signer's steps with a signed attempt and no settled outcome (plan steps
+        and steps outside any plan, such as paper funding moves)."""
         ...
 
 
@@ -528,6 +577,30 @@ class NonceConflict(PermanentError):
         super().__init__(
             f"step {step_id}: nonce {nonce} was consumed by another transaction; "
             "check the account for outside activity"
+        )
+
+
+class NonceAlreadyUsed(ApplicationError):
+    """The node refused a broadcast because the nonce or the very transaction is already
+    known ("nonce too low", "already known"). Not a node failure and not retried: the sender
+    looks at the chain at once (`reconcile`)."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"JSON-RPC node {endpoint} already has this nonce: {reason}")
+
+
+class UnresolvedStep(PermanentError):
+    """A new step may not be signed while an earlier step's transaction is unsettled: it would
+    wait behind it, or the earlier one would run outside its plan. Nothing was sent."""
+
+    def __init__(self, step_id: str, nonce: int) -> None:
+        self.step_id = step_id
+        self.nonce = nonce
+        super().__init__(
+            f"step {step_id} (nonce {nonce}) is signed and not settled; resolve it first "
+            "(the service does at start-up and before each plan); nothing was sent"
         )
 
 

@@ -2,9 +2,10 @@
 
 Reads are open; every mutating endpoint needs `Authorization: Bearer <token>` with a role
 that may do it (operator: rebalance, emergency stop, manual MVRV; approver: approve, reject,
-resume). Errors are JSON with a clear message, mapped in `errors.py`. Bodies are decoded and
-validated strictly (`request_body.py`, `dto.py`), mutating requests are rate-limited per token
-(`rate_limits.py`), and every answer carries the headers of `response_headers.py`.
+resume, lift the re-entry cooldown). Errors are JSON with a clear message, mapped in `errors.py`.
+Bodies are decoded and validated strictly (`request_body.py`, `dto.py`), mutating requests are
+rate-limited per token (`rate_limits.py`), and every answer carries the headers of
+`response_headers.py`.
 """
 
 from __future__ import annotations
@@ -281,6 +282,25 @@ async def resume(
     }
 
 
+@post("/cooldown/lift", tags=["operator"], opt={"role": Role.APPROVER}, status_code=200)
+async def lift_cooldown(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[EmergencyIn],
+) -> Json:
+    """End the re-entry cooldown after an exit early; 404 when none is in force."""
+    lifted = await services.lift_cooldown.execute(
+        FlagChange(actor=principal.name, reason=data.reason)
+    )
+    return {
+        "exit_at": lifted.exit_at.isoformat(),
+        "would_end_at": lifted.would_end_at.isoformat(),
+        "lifted_by": lifted.lifted_by,
+        "reason": lifted.reason,
+        "lifted_at": lifted.lifted_at.isoformat(),
+    }
+
+
 @get("/audit", tags=["operator"], summary="The audit log's tail")
 async def audit_tail(
     services: NamedDependency[Services], count: int = Parameter(default=50, ge=1, le=1000)
@@ -349,6 +369,7 @@ ROUTES = [
     approve_decision,
     emergency_stop,
     resume,
+    lift_cooldown,
     audit_tail,
     transactions,
     performance_metrics,

@@ -560,7 +560,7 @@ class ManualMvrvIn(StrictIn):
 
 
 class EmergencyIn(StrictIn):
-    """Body of POST /emergency-stop and /resume."""
+    """Body of POST /emergency-stop, /resume and /cooldown/lift."""
 
     reason: Reason
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
 from application.cycle import RunDecisionCycle
-from application.operator import EmergencyStop, Resume, SetManualMvrv
+from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.queries import (
     CheckHealth,
@@ -34,6 +34,7 @@ class Services:
     expire: ExpirePendingDecisions
     emergency_stop: EmergencyStop
     resume: Resume
+    lift_cooldown: LiftReentryCooldown
     manual_mvrv: SetManualMvrv
     audit: ReadAudit
     transactions: ListTransactions

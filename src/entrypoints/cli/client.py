@@ -1,9 +1,9 @@
 """Operator commands that talk to the running service over its REST API.
 
 `cycle`, `signal`, `status`, `rebalance`, `decisions pending|approve|reject|history`,
-`emergency-stop`, `resume` and `metrics` act on the service that holds the treasury (in paper
-mode the dev chain lives inside that process), so they go through the same API, with the same
-token roles and audit trail, as the dashboard. `TREASURY_API_URL` (default
+`emergency-stop`, `resume`, `lift-cooldown` and `metrics` act on the service that holds the
+treasury (in paper mode the dev chain lives inside that process), so they go through the same
+API, with the same token roles and audit trail, as the dashboard. `TREASURY_API_URL` (default
 `http://127.0.0.1:8600`) says where it is and `TREASURY_API_TOKEN` carries the bearer token
 (paper mode prints one and keeps it in `var/api_token`).
 """
@@ -360,6 +360,18 @@ def resume(
     typer.echo(f"emergency stop is OFF (lifted by {data['set_by']}: {data['reason']})")
 
 
+def lift_cooldown(
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
+    url: UrlOption = None,
+) -> None:
+    """End the re-entry cooldown after an exit early (needs an approver token)."""
+    data = ServiceClient(url).request("POST", "/cooldown/lift", {"reason": reason})
+    typer.echo(
+        f"re-entry cooldown lifted by {data['lifted_by']} ({data['reason']}); it would have run"
+        f" until {data['would_end_at']}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `treasury` app."""
     app.command("status")(status)
@@ -369,6 +381,7 @@ def register(app: typer.Typer) -> None:
     app.command("rebalance")(rebalance)
     app.command("emergency-stop")(emergency_stop)
     app.command("resume")(resume)
+    app.command("lift-cooldown")(lift_cooldown)
     app.add_typer(decisions_app, name="decisions")
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.faults import FaultSpec
 
 
 class Mode(StrEnum):
@@ -70,6 +72,21 @@ class ServiceSettings(BaseSettings):
     decision cycle and writes a decision, a plan and audit rows."""
     rate_limit_mutations_per_minute: int = Field(default=60, ge=1)
     """Requests to any mutating route (POST, PUT) one token may make per minute."""
+    fault_at: str | None = None
+    """Tests only (`TREASURY_FAULT_AT`): SIGKILL the process at this execution boundary,
+    `<boundary>` or `<boundary>@<n>` (see docs/chain.md). Off unless set."""
+
+    @field_validator("fault_at")
+    @classmethod
+    def _known_fault(cls, value: str | None) -> str | None:
+        if value:
+            FaultSpec.parse(value)
+        return value or None
+
+    @property
+    def fault_spec(self) -> FaultSpec | None:
+        """The parsed `TREASURY_FAULT_AT`, or None when crash injection is off."""
+        return FaultSpec.parse(self.fault_at) if self.fault_at else None
 
     @model_validator(mode="after")
     def _apply_mode_presets(self) -> ServiceSettings:

@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.budget import SlippageBudget
+from domain.market import STABLECOINS
 from domain.planner import PlannerConfig
 from domain.strategy import StrategyConfig
 
@@ -68,6 +69,24 @@ class StrategySettings(BaseSettings):
     """Slices of one large swap a rebalance sends per cycle."""
     max_slippage: Decimal = Field(default=_PLANNER.default_slippage_tolerance, gt=0, le=1)
     """A rebalance move expected to slip more than this is sliced or skipped."""
+    reentry_cooldown_hours: int = Field(
+        default=int(_LIMITS.reentry_cooldown.total_seconds() // 3600), ge=0
+    )
+    """Hours after an exit during which nothing buys BTC/ETH."""
+    exit_stablecoins: str = ",".join(_LIMITS.exit_stablecoins)
+    """Comma-separated stablecoins an exit may sell into, in order of preference."""
+
+    @field_validator("exit_stablecoins")
+    @classmethod
+    def _known_stablecoins(cls, value: str) -> str:
+        names = [n.strip().upper() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in STABLECOINS]
+        if not names or unknown:
+            raise ValueError(
+                f"TREASURY_EXIT_STABLECOINS must list stablecoins from {sorted(STABLECOINS)};"
+                f" got {value!r}"
+            )
+        return ",".join(names)
 
     def strategy_config(self) -> StrategyConfig:
         """The one StrategyConfig these settings describe.
@@ -92,6 +111,8 @@ class StrategySettings(BaseSettings):
             ),
             circuit_breaker_failures=self.circuit_breaker_failures,
             max_advisor_deviation=self.max_advisor_deviation,
+            reentry_cooldown=timedelta(hours=self.reentry_cooldown_hours),
+            exit_stablecoins=tuple(self.exit_stablecoins.split(",")),
         )
         planner: PlannerConfig = replace(
             _PLANNER,

@@ -55,11 +55,13 @@ from adapters.chain.treasury import (
     ProtocolTransactionBuilder,
     Venues,
 )
+from adapters.faults import KillAt
 from adapters.persistence.journal import SqlStepJournal
 from application.engine import ExecutionEngine
 from application.execution import PlanRunner
 from application.ports.chain import TransactionExecutor
 from application.ports.clock import Clock
+from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, PortfolioReader
@@ -158,6 +160,15 @@ def _prices(market: MarketDataSource) -> Callable[[], Awaitable[Mapping[str, Dec
     return read
 
 
+def fault_points(settings: Any) -> FaultPoints:
+    """Crash injection at `TREASURY_FAULT_AT` (tests only); nothing otherwise."""
+    spec = settings.service.fault_spec
+    if spec is None:
+        return NO_FAULTS
+    log.warning("crash injection is on", extra={"fault_at": str(spec)})
+    return KillAt(spec)
+
+
 def _executor(
     w3: Any,
     signer: KeystoreSigner,
@@ -167,6 +178,7 @@ def _executor(
     strategy: StrategyConfig,
     *,
     dev: bool,
+    faults: FaultPoints = NO_FAULTS,
 ) -> Web3Executor:
     """The executor, with the gas cap and gas share of the one strategy configuration."""
     chain = settings.chain
@@ -183,6 +195,7 @@ def _executor(
         poll_interval_seconds=0.05 if dev else 1.0,
         replace_after_blocks=chain.replace_after_blocks,
         max_gas_share=strategy.planner.max_gas_share,
+        faults=faults,
     )
 
 
@@ -199,6 +212,7 @@ def _wiring(
     tick: Tick,
     chain_id: int,
     fund: Callable[[Decimal], Awaitable[None]] | None = None,
+    faults: FaultPoints = NO_FAULTS,
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -208,6 +222,7 @@ def _wiring(
         clock=clock,
         eth_usd=_eth_usd(market),
         sender=venues.owner,
+        faults=faults,
     )
     reader = ChainPortfolioReader(venues, w3=w3, prices=_prices(market), clock=clock)
     return ChainWiring(
@@ -328,7 +343,10 @@ async def _open_devchain(
                 oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
                 pendle_base_url=running.apis.pendle_base_url,
             )
-            executor = _executor(w3, signer, engine, book.chain_id, settings, strategy, dev=True)
+            faults = fault_points(settings)
+            executor = _executor(
+                w3, signer, engine, book.chain_id, settings, strategy, dev=True, faults=faults
+            )
             if moves:
                 await _send_moves(label, moves, venues, executor, clock)
                 log.info(
@@ -347,6 +365,7 @@ async def _open_devchain(
                 tick=tick,
                 chain_id=book.chain_id,
                 fund=fund,
+                faults=faults,
             )
 
 
@@ -402,7 +421,10 @@ async def _open_rpc(
                     client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url
                 ),
             )
-            executor = _executor(w3, signer, engine, chain_id, settings, strategy, dev=False)
+            faults = fault_points(settings)
+            executor = _executor(
+                w3, signer, engine, chain_id, settings, strategy, dev=False, faults=faults
+            )
             yield _wiring(
                 venues,
                 executor,
@@ -414,6 +436,7 @@ async def _open_rpc(
                 tvl=tvl,
                 tick=_no_tick,
                 chain_id=chain_id,
+                faults=faults,
             )
     finally:
         await w3.provider.disconnect()

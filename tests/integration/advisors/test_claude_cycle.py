@@ -280,3 +280,40 @@ async def test_the_sdk_sends_the_key_the_fake_api_checks(
     assert sent == API_KEY
     assert headers["anthropic-version"]  # the SDK sets its own API version
     assert payload("anthropic_error_authentication")["error"]["type"] == "authentication_error"
+
+
+async def test_claude_answering_emergency_exit_in_a_calm_market_gets_no_automatic_exit(
+    make_desk: DeskFactory, messages_api: FakeMessagesApi
+) -> None:
+    holdings = {
+        ("aave", "USDC"): D(96_000),
+        ("pendle", "PT-USDC"): D(72_000),
+        ("curve", "3CRV"): D(72_000),
+        ("wallet", "WBTC"): D(48_000),
+        ("wallet", "WETH"): D(48_000),
+    }
+    desk = await make_desk(cash=64_000, holdings=holdings)
+    before = desk.book.state().volatile_value()
+    messages_api.add(
+        tool_reply(
+            decision_input(
+                "0.6",
+                "0",
+                "0.4",
+                decision="emergency_exit",
+                reasoning="I fear a crash; sell all BTC/ETH now.",
+            )
+        )
+    )
+
+    result = await desk.run()
+
+    assert result.advice.advisor == "claude"
+    assert result.plan is not None
+    assert result.plan.kind.value == "emergency_exit"
+    assert result.outcome is CycleOutcome.PENDING_APPROVAL
+    assert result.execution is None
+    assert desk.book.state().volatile_value() == before
+    decision, _ = await desk.recorded(result.decision.id)
+    assert decision.status is DecisionStatus.PENDING
+    assert any("automatic_exit_needs_black_swan" in r for r in decision.verdict_reasons)

@@ -17,7 +17,13 @@ import pytest
 from eth_account import Account
 from web3 import AsyncWeb3
 
-from application.ports.chain import GasPriceAboveCap, StuckTransaction, TransactionRequest
+from application.ports.chain import (
+    GasPriceAboveCap,
+    NonceConflict,
+    StepFate,
+    StuckTransaction,
+    TransactionRequest,
+)
 from tests.integration.chain.conftest import Rig
 
 pytestmark = pytest.mark.anvil
@@ -207,20 +213,26 @@ async def test_past_the_gas_cap_a_stuck_transaction_is_reported_and_its_nonce_ke
         assert await _mined_nonce(rig) == nonce  # nothing mined, nothing else sent
         assert await rig.journal.outcome("stuck") is None
 
-        # The spike passes. A new step neither reuses nor skips the stuck nonce: the stuck
-        # transaction (the very same signed bytes) goes first, the new one takes nonce + 1.
+        # The spike passes. No new step is signed while the stuck one could still be mined
+        # (it would run outside its plan, or the new one wait behind it): resolving it comes
+        # first. anvil dropped the underpriced transaction, so a same-nonce no-op priced under
+        # the cap takes the nonce; the stuck step can never run, and the new one takes nonce + 1.
         await miner.pin(calm)
         assert await _next_base_fee(w3) < cap
+        resolution = await executor.resolve("stuck")
+        assert resolution.fate is StepFate.CANCELLED
+        assert resolution.nonce == nonce
         later = await executor.send(request, "after-the-spike")
         assert later.nonce == nonce + 1
         assert await _mined_nonce(rig) == nonce + 2
 
-    # Sending the stuck step again reconciles it with the chain instead of sending it twice.
-    resumed = await rig.make_executor(gas_cap_wei=cap).send(request, "stuck")
-    assert resumed.tx_hash == attempt.tx_hash
-    assert resumed.nonce == nonce
+    # Sending the stuck step again never signs it anew: its nonce is gone.
+    with pytest.raises(NonceConflict):
+        await rig.make_executor(gas_cap_wei=cap).send(request, "stuck")
     assert await rig.journal.attempts("stuck") == (attempt,)
     assert await _mined_nonce(rig) == nonce + 2
+    answer = await w3.provider.make_request("eth_getTransactionReceipt", [attempt.tx_hash])  # type: ignore[arg-type]
+    assert answer.get("result") is None
 
 
 async def test_a_base_fee_that_stays_above_the_cap_is_reported_without_a_futile_replacement(

@@ -289,3 +289,28 @@ async def test_an_account_without_eth_for_gas_is_refused_and_nothing_is_sent(
     assert await rig.chain.w3.eth.get_transaction_count(broke.address) == 0
     assert await journal.attempts("broke") == ()
     assert_refused(caplog, "broke", "insufficient ETH balance")
+
+
+async def test_an_allowance_left_by_an_interrupted_plan_covers_only_the_first_of_two_swaps(
+    rig: Rig, apis: FakeApiServer
+) -> None:
+    book, owner = rig.chain.book, rig.chain.treasury_address
+    usdc, weth = book.token("USDC"), book.token("WETH")
+    async with httpx.AsyncClient(timeout=10) as client:
+        venue = OneInch(
+            client,
+            rig.chain.w3,
+            chain_id=book.chain_id,
+            api_key=FAKE_ONEINCH_API_KEY,
+            base_url=apis.oneinch_base_url,
+        )
+        # A plan cut off by a crash: its approval landed, its swap never ran.
+        (approve, _never_sent) = await venue.build_swap(owner, usdc, weth, 1_000 * USDC, SLIPPAGE)
+        await rig.executor.send(approve, "dead-plan:0")
+        # The next plan swaps the same amount twice through the same router.
+        first = await venue.build_swap(owner, usdc, weth, 1_000 * USDC, SLIPPAGE)
+        second = await venue.build_swap(owner, usdc, weth, 1_000 * USDC, SLIPPAGE)
+    assert [s.kind for s in first] == [StepKind.SWAP]  # the leftover allowance covers it
+    assert [s.kind for s in second] == [StepKind.APPROVE, StepKind.SWAP]
+    simulation = await rig.executor.simulate_bundle((*first, *second))
+    assert simulation.passed, simulation.first_failure

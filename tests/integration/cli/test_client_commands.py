@@ -140,6 +140,14 @@ def test_emergency_stop_and_resume(server: _Server) -> None:
     assert "OFF" in out
 
 
+def test_lift_cooldown_needs_an_approver_and_a_cooldown_in_force(server: _Server) -> None:
+    code, _, _err = treasury(["lift-cooldown", "--reason", "glitch"], server.url, OPERATOR)
+    assert code == 77
+    code, _, err = treasury(["lift-cooldown", "--reason", "glitch"], server.url, APPROVER)
+    assert code == 3
+    assert "re-entry cooldown" in err
+
+
 def test_invalid_input_is_a_usage_error(server: _Server) -> None:
     code, _, err = treasury(["rebalance", "--max-slippage", "0.5"], server.url)
     assert code == 2

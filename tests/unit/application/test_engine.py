@@ -23,10 +23,13 @@ from application.ports.chain import (
     SimulationFailed,
     SimulationMethod,
     SimulationResult,
+    StepFate,
     StepKind,
+    StepResolution,
     TransactionRequest,
     TransactionReverted,
 )
+from application.ports.faults import FaultPoint
 from domain.allocation import TargetAllocations
 from domain.execution import StepStatus
 from domain.plans import RebalancingPlan, Transaction, TransactionType
@@ -36,6 +39,7 @@ from tests.fakes.treasury import FixedClock
 D = Decimal
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 CHAIN = 31337
+SENDER = "0x" + "22" * 20
 
 
 def move(protocol: str, usd: int) -> Transaction:
@@ -95,6 +99,9 @@ class FakeExecutor:
     sent: list[str] = field(default_factory=list)
     planned_at_first_send: list[StepStatus] = field(default_factory=list)
     mined: dict[str, SendReceipt] = field(default_factory=dict)
+    unsettled: set[str] = field(default_factory=set)
+    resolved: set[str] = field(default_factory=set)
+    cancelled: list[str] = field(default_factory=list)
 
     async def fees(self) -> FeeQuote:
         return FeeQuote(base_fee=10**9, max_priority_fee=10**9, max_fee=3 * 10**9)
@@ -143,6 +150,35 @@ class FakeExecutor:
     async def reconcile(self, step_id: str) -> SendReceipt | None:
         return self.mined.get(step_id)
 
+    async def unresolved_steps(self) -> tuple[str, ...]:
+        unfinished = await self.journal.unfinished(CHAIN, SENDER)
+        return tuple(a.step_id for a in unfinished if a.step_id not in self.resolved)
+
+    async def resolve(self, step_id: str) -> StepResolution:
+        """Mined when `mined` says so; else a signed step is cancelled (or stays pending when
+        listed in `unsettled`); an unsigned one was never signed."""
+        if step_id in self.mined:
+            receipt = self.mined[step_id]
+            self.resolved.add(step_id)
+            return StepResolution(
+                step_id=step_id, fate=StepFate.MINED, receipt=receipt, nonce=receipt.nonce
+            )
+        attempts = await self.journal.attempts(step_id)
+        if not attempts:
+            return StepResolution(step_id=step_id, fate=StepFate.NEVER_SIGNED)
+        if step_id in self.unsettled:
+            return StepResolution(
+                step_id=step_id, fate=StepFate.PENDING, nonce=attempts[0].nonce, detail="slow"
+            )
+        self.resolved.add(step_id)
+        self.cancelled.append(step_id)
+        return StepResolution(
+            step_id=step_id,
+            fate=StepFate.CANCELLED,
+            nonce=attempts[0].nonce,
+            cancel_hash="0x" + "cc" * 32,
+        )
+
 
 @dataclass
 class Rig:
@@ -169,7 +205,7 @@ def rig() -> Rig:
         journal=journal,
         clock=clock,
         eth_usd=eth_usd,
-        sender="0x" + "22" * 20,
+        sender=SENDER,
     )
     return Rig(engine=engine, executor=executor, uow=uow, journal=journal)
 
@@ -332,3 +368,95 @@ async def test_move_by_move_stops_at_a_move_that_still_cannot_be_built(rig: Rig)
     assert not report.succeeded
     assert "could not build move 2" in (report.error or "")
     assert rig.executor.sent == ["plan-1:0", "plan-1:1"]
+
+
+@dataclass
+class RecordingFaults:
+    """A FaultPoints that notes each boundary reached, in order."""
+
+    reached: list[str] = field(default_factory=list)
+
+    def reach(self, point: FaultPoint) -> None:
+        self.reached.append(point.value)
+
+
+async def test_the_engine_reaches_after_intent_once_steps_are_saved_and_after_receipt_per_step(
+    rig: Rig,
+) -> None:
+    faults = RecordingFaults()
+
+    async def eth_usd() -> Decimal:
+        return D(3000)
+
+    engine = ExecutionEngine(
+        uow_factory=rig.uow,
+        executor=rig.executor,
+        builder=FakeBuilder(),
+        journal=rig.journal,
+        clock=FixedClock(NOW),
+        eth_usd=eth_usd,
+        faults=faults,
+    )
+    await engine.execute(plan(move("aave", 10_000)), "dec-1")
+    assert faults.reached == ["after_intent", "after_receipt", "after_receipt"]
+
+
+def signed(step_id: str, nonce: int) -> BroadcastAttempt:
+    """A signed attempt as the executor journals it before broadcast."""
+    return BroadcastAttempt(
+        step_id=step_id,
+        chain_id=CHAIN,
+        sender=SENDER,
+        nonce=nonce,
+        tx_hash=f"0x{nonce:064x}",
+        raw_transaction="0x02",
+        max_fee_per_gas=10**9,
+        max_priority_fee_per_gas=10**8,
+        gas_limit=120_000,
+        gas_estimated=100_000,
+        attempt=0,
+        recorded_at=NOW,
+    )
+
+
+async def crashed_after_signing(rig: Rig) -> str:
+    """An older plan whose first step was signed, then the process died before broadcast."""
+    old = plan(move("curve", 5_000), plan_id="plan-old")
+    built = await FakeBuilder().build(old.required_transactions[0])
+    steps = await rig.engine._persist_intent(
+        old, "dec-old", [(old.required_transactions[0], r) for r in built]
+    )
+    await rig.journal.record_attempt(signed(steps[0].id, 3))
+    return steps[0].id
+
+
+async def test_the_next_plan_first_cancels_an_older_plans_signed_step_and_never_sends_it(
+    rig: Rig,
+) -> None:
+    stale = await crashed_after_signing(rig)
+
+    report = await rig.engine.execute(plan(move("aave", 10_000)), "dec-1")
+
+    assert report.succeeded
+    assert rig.executor.cancelled == [stale]
+    assert rig.executor.sent == ["plan-1:0", "plan-1:1"]  # only the new plan's own steps
+    async with rig.uow() as uow:
+        old = {s.id: s for s in await uow.executions.by_plan("plan-old")}
+    assert old[stale].status is StepStatus.FAILED
+    assert "cancelled by a no-op with the same nonce 3" in (old[stale].error or "")
+    assert old["plan-old:1"].status is StepStatus.FAILED
+    assert "nothing was sent" in (old["plan-old:1"].error or "")
+
+
+async def test_a_new_plan_is_refused_while_an_older_step_is_still_pending_on_chain(
+    rig: Rig,
+) -> None:
+    stale = await crashed_after_signing(rig)
+    rig.executor.unsettled.add(stale)
+
+    report = await rig.engine.execute(plan(move("aave", 10_000)), "dec-1")
+
+    assert not report.succeeded
+    assert rig.executor.sent == []
+    assert f"an earlier step is not settled on chain yet: {stale} (nonce 3)" in (report.error or "")
+    assert all("nothing was sent" in (s.error or "") for s in report.steps)

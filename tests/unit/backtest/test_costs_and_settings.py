@@ -14,28 +14,30 @@ from tests.unit.backtest.series import free_config, history
 
 
 def test_gas_is_flat_per_transaction_and_the_swap_fee_is_taken_from_what_arrives() -> None:
-    # Day 1 fills 4 steps at $10 gas each ($40) and a $24,000 swap at 0.1 % fee ($24):
-    # equity $100,000 - $40 - $24 = $99,936; BTC bought is $23,976 worth.
+    # Day 1 fills 3 deposits at $10 gas each: equity $99,970 (no BTC on day 0: MVRV, a day
+    # late, is not yet known). Day 2 fills the BTC swap, 24 % x $99,970 = $23,992.80, for $10 of
+    # gas and a 0.1 % fee of $23.9928: equity $99,936.0072, BTC worth $23,968.8072.
     base = free_config()
     config = replace(
         base, costs=replace(base.costs, gas_usd_per_tx=Decimal(10), swap_fee=Decimal("0.001"))
     )
 
-    result = run_backtest(history([10_000, 10_000, 10_000]), config)
+    result = run_backtest(history([10_000] * 4), config)
 
     assert result.gas_paid_usd == Decimal(40)
-    assert result.slippage_paid_usd == Decimal(24)
-    assert result.equity[1] == Decimal(99_936)
-    assert result.volatile_usd[1] == Decimal(23_976)
+    assert result.slippage_paid_usd == Decimal("23.9928")
+    assert result.equity[1] == Decimal(99_970)
+    assert result.equity[2] == Decimal("99936.0072")
+    assert result.volatile_usd[2] == Decimal("23968.8072")
 
 
 def test_with_eth_prices_on_every_day_the_tactical_sleeve_splits_btc_and_eth() -> None:
-    rows = [replace(o, eth_price=Decimal(1_000)) for o in history([10_000] * 3)]
+    rows = [replace(o, eth_price=Decimal(1_000)) for o in history([10_000] * 4)]
 
     result = run_backtest(rows, free_config())
 
     assert result.tactical_assets == ("WBTC", "WETH")
-    assert result.volatile_usd[1] == Decimal(24_000)
+    assert result.volatile_usd[2] == Decimal(24_000)
     assert {f.to_asset for f in result.fills if f.to_asset.startswith("W")} == {"WBTC", "WETH"}
 
 

@@ -27,18 +27,33 @@ def _d(values: Sequence[int | str]) -> list[Decimal]:
 def test_a_rising_market_deploys_once_then_rides_the_btc_sleeve_and_trims_it_past_the_band() -> (
     None
 ):
-    # Day 0 decides to deploy; day 1 buys $24,000 of BTC at $12,000 = 2 BTC.
+    # Day 0 (MVRV not yet known: it arrives a day late) deploys only the base yield: unknown
+    # data buys no BTC. Day 1 sees MVRV and decides the BTC; day 2 buys $24,000 at $12,000 = 2 BTC.
     # Equity = $60,000 deposits + $16,000 cash + 2 BTC x price.
-    # Day 4 at $16,000: BTC is $32,000 of $108,000 = 29.6 %, 5.6 points over 24 % (band 5):
+    # Day 5 at $16,000: BTC is $32,000 of $108,000 = 29.6 %, 5.6 points over 24 % (band 5):
     # sell $32,000 - 24 % x $108,000 = $6,080 (0.38 BTC), and top up the deposits to
-    # 60 % x $108,000 = $64,800 (+$1,920 aave, +$1,440 pendle, +$1,440 curve). Day 5 fills.
-    result = run_backtest(history([10_000, 12_000, 13_000, 14_000, 16_000, 16_000]), free_config())
+    # 60 % x $108,000 = $64,800 (+$1,920 aave, +$1,440 pendle, +$1,440 curve). Day 6 fills.
+    result = run_backtest(
+        history([10_000, 10_000, 12_000, 13_000, 14_000, 16_000, 16_000]), free_config()
+    )
 
-    assert list(result.equity) == _d([100_000, 100_000, 102_000, 104_000, 108_000, 108_000])
-    assert list(result.volatile_usd) == _d([0, 24_000, 26_000, 28_000, 32_000, 25_920])
-    assert [d.day.day for d in result.decisions] == [1, 5]
-    assert [d.reason for d in result.decisions] == ["drift beyond band", "drift beyond band"]
-    trim = [f for f in result.fills if f.day.day == 6]
+    assert list(result.equity) == _d(
+        [100_000, 100_000, 100_000, 102_000, 104_000, 108_000, 108_000]
+    )
+    assert list(result.volatile_usd) == _d([0, 0, 24_000, 26_000, 28_000, 32_000, 25_920])
+    assert [d.day.day for d in result.decisions] == [1, 2, 6]
+    assert [d.reason for d in result.decisions] == [
+        "drift beyond band; no MVRV seen yet: BTC/ETH held as they are",
+        "drift beyond band",
+        "drift beyond band",
+    ]
+    assert [(f.day.day, f.to_asset) for f in result.fills if f.day.day < 7] == [
+        (2, "USDC"),
+        (2, "3CRV"),
+        (2, "PT-USDC"),
+        (3, "WBTC"),
+    ]
+    trim = [f for f in result.fills if f.day.day == 7]
     assert [(f.tx_type, f.to_asset, f.amount_usd) for f in trim] == [
         (TransactionType.SWAP, "USDC", Decimal("6080.00")),
         (TransactionType.DEPOSIT, "USDC", Decimal(1_920)),
@@ -68,19 +83,20 @@ def test_a_crash_of_twenty_percent_in_a_day_triggers_the_black_swan_exit_at_the_
     None
 ):
     # Venues split 34/33/33 so no deposit nears the 25 % cap after the fall.
-    # Day 1 buys 2.4 BTC at $10,000. Day 3 falls 25 % to $7,500: BTC is worth $18,000, equity
-    # $94,000, and the black-swan rule sells every BTC; day 4 fills 2.4 BTC x $7,500 = $18,000.
+    # Day 1 deposits (MVRV, a day late, is not yet known on day 0, so no BTC is bought on it);
+    # day 2 buys 2.4 BTC at $10,000. Day 4 falls 25 % to $7,500: BTC is worth $18,000, equity
+    # $94,000, and the black-swan rule sells every BTC; day 5 fills 2.4 BTC x $7,500 = $18,000.
     result = run_backtest(
-        history([10_000, 10_000, 10_000, 7_500, 7_500]), free_config(venue_weights=SPREAD)
+        history([10_000, 10_000, 10_000, 10_000, 7_500, 7_500]), free_config(venue_weights=SPREAD)
     )
 
-    assert list(result.equity) == _d([100_000, 100_000, 100_000, 94_000, 94_000])
-    assert list(result.volatile_usd) == _d([0, 24_000, 24_000, 18_000, 0])
+    assert list(result.equity) == _d([100_000, 100_000, 100_000, 100_000, 94_000, 94_000])
+    assert list(result.volatile_usd) == _d([0, 0, 24_000, 24_000, 18_000, 0])
     exit_decision = result.decisions[-1]
     assert exit_decision.emergency_exit
     assert exit_decision.outcome is OrderOutcome.FILLED
     assert "BTC -25.00% in 24 h" in exit_decision.reason
-    assert [(f.from_asset, f.amount_usd) for f in result.fills if f.day.day == 5] == [
+    assert [(f.from_asset, f.amount_usd) for f in result.fills if f.day.day == 6] == [
         ("WBTC", Decimal(18_000))
     ]
     assert list(result.baselines["btc_hold"])[-1] == Decimal(75_000)
@@ -91,22 +107,23 @@ def test_with_the_default_venue_split_the_crash_exit_fills_although_aave_drifted
 ):
     # aave holds 24 % of the treasury by design (60 % x 40 %); a 25 % BTC fall takes the total
     # to $94,000, so aave's $24,000 is 25.53 %, above the 25 % single-position cap. The exit
-    # does not add to aave, so the cap does not block it: day 4 sells 2.4 BTC x $7,500.
-    result = run_backtest(history([10_000, 10_000, 10_000, 7_500, 7_500]), free_config())
+    # does not add to aave, so the cap does not block it: day 5 sells 2.4 BTC x $7,500.
+    result = run_backtest(history([10_000, 10_000, 10_000, 10_000, 7_500, 7_500]), free_config())
 
     exit_decision = result.decisions[-1]
     assert exit_decision.emergency_exit
     assert exit_decision.outcome is OrderOutcome.FILLED
     assert exit_decision.policy_reasons == ()
-    assert list(result.equity) == _d([100_000, 100_000, 100_000, 94_000, 94_000])
-    assert list(result.volatile_usd) == _d([0, 24_000, 24_000, 18_000, 0])
-    assert [(f.from_asset, f.amount_usd) for f in result.fills if f.day.day == 5] == [
+    assert list(result.equity) == _d([100_000, 100_000, 100_000, 100_000, 94_000, 94_000])
+    assert list(result.volatile_usd) == _d([0, 0, 24_000, 24_000, 18_000, 0])
+    assert [(f.from_asset, f.amount_usd) for f in result.fills if f.day.day == 6] == [
         ("WBTC", Decimal(18_000))
     ]
 
 
-# MVRV Z rows; the strategy sees each one a day later. Price stays at $10,000.
-CYCLE_MVRV = ["2", "2", "4", "4", "6", "6", "8", "8", "6", "4", "2", "-0.5", "-0.5", "-0.5"]
+# MVRV Z rows; the strategy sees each one a day later (so on day 0 it knows none, and buys no
+# BTC: the first day only deposits the base yield). Price stays at $10,000.
+CYCLE_MVRV = ["2", "2", "2", "4", "4", "6", "6", "8", "8", "6", "4", "2", "-0.5", "-0.5", "-0.5"]
 
 
 def test_a_full_cycle_sells_up_the_ladder_above_mvrv_7_and_buys_back_only_in_accumulation() -> None:
@@ -118,38 +135,41 @@ def test_a_full_cycle_sells_up_the_ladder_above_mvrv_7_and_buys_back_only_in_acc
     result = run_backtest(history([10_000] * len(CYCLE_MVRV), CYCLE_MVRV), free_config())
 
     assert list(result.volatile_usd) == _d(
-        [0, 24_000, 24_000, 24_000, 18_000, 18_000, 12_000, 12_000, 7_920] + [7_920] * 4 + [24_500]
+        [0, 0, 24_000, 24_000, 24_000, 18_000, 18_000, 12_000, 12_000, 7_920]
+        + [7_920] * 4
+        + [24_500]
     )
     assert all(e == Decimal(100_000) for e in result.equity)
-    assert result.phases[7] is MarketPhase.TOP
-    assert result.phases[12] is MarketPhase.ACCUMULATION
-    assert result.exposures[7] == Decimal("0.198")
+    assert result.phases[8] is MarketPhase.TOP
+    assert result.phases[13] is MarketPhase.ACCUMULATION
+    assert result.exposures[8] == Decimal("0.198")
     assert result.final_ratchet.sold_fraction == 0
 
 
 def test_the_ratchet_does_not_buy_back_while_mvrv_falls_from_the_top() -> None:
-    # Between the sale above 7 (filled day 8) and accumulation (decided day 12) the MVRV
+    # Between the sale above 7 (filled day 9) and accumulation (decided day 13) the MVRV
     # crossings down through 7, 5 and 3.5 plan nothing: no BTC is bought.
     result = run_backtest(history([10_000] * len(CYCLE_MVRV), CYCLE_MVRV), free_config())
 
-    falling = [i for i in range(8, 12)]
+    falling = [i for i in range(9, 13)]
     assert {result.exposures[i] for i in falling} == {Decimal("0.198")}
     buys = [f for f in result.fills if f.to_asset == "WBTC"]
-    assert [b.day.day for b in buys] == [2, 14]
+    assert [b.day.day for b in buys] == [3, 15]
 
 
 def test_approvals_wait_the_configured_delay_and_denied_ones_never_fill() -> None:
-    # $400,000 wants $96,000 of BTC: above the $50,000 approval threshold.
-    prices = [10_000] * 6
+    # $400,000 wants $96,000 of BTC, and its deposits $96,000 / $72,000 / $72,000: all above
+    # the $50,000 approval threshold. Day 1 (MVRV not yet known) decides the deposits only.
+    prices = [10_000] * 7
     waited = run_backtest(history(prices), free_config(400_000, approval_delay_days=2))
     denied = run_backtest(history(prices), free_config(400_000, deny_approvals=True))
 
-    assert waited.decisions[0].outcome is OrderOutcome.FILLED
-    assert waited.decisions[0].fills_on is not None
-    assert waited.decisions[0].fills_on.day == 4  # decided day 1, +1 to fill, +2 waiting
-    assert list(waited.volatile_usd) == _d([0, 0, 0, 96_000, 96_000, 96_000])
+    assert [d.outcome for d in waited.decisions] == [OrderOutcome.FILLED] * 2
+    # Decided day 1, +1 to fill, +2 waiting; the BTC then decided on day 4 fills on day 7.
+    assert [d.fills_on.day for d in waited.decisions if d.fills_on] == [4, 7]
+    assert list(waited.volatile_usd) == _d([0, 0, 0, 0, 0, 0, 96_000])
     assert {d.outcome for d in denied.decisions} == {OrderOutcome.DENIED}
-    assert len(denied.decisions) == 5  # asked again every day but the last
+    assert len(denied.decisions) == 6  # asked again every day but the last
     assert not denied.fills
     assert set(denied.equity) == {Decimal(400_000)}
 

@@ -18,7 +18,7 @@ from domain.budget import (
 )
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
 from domain.errors import DecisionExpired, DecisionNotPending, InvalidValue
-from domain.execution import ExecutedTransaction, StepStatus
+from domain.execution import ExecutedTransaction, PlanOutcome, StepStatus, plan_outcome
 from domain.plans import RebalancingPlan, SkippedMove, Transaction, TransactionType
 from domain.signals import RiskLevel, generate_signal
 from domain.tactical import RatchetState
@@ -245,3 +245,64 @@ def test_transactions_and_plans_validate() -> None:
             requires_approval=False,
             risk_level=RiskLevel.LOW,
         )
+
+
+def test_an_approved_decision_whose_plan_moved_some_money_is_partially_executed_once() -> None:
+    partial = decision(status=DecisionStatus.APPROVED).mark_partially_executed(NOW, "step 3")
+    assert (partial.status, partial.notes) == (DecisionStatus.PARTIALLY_EXECUTED, "step 3")
+    with pytest.raises(DecisionNotPending):
+        partial.mark_partially_executed(NOW, "again")
+    with pytest.raises(DecisionNotPending):
+        decision().mark_partially_executed(NOW, "still pending")
+
+
+def _step(index: int, kind: str, status: StepStatus) -> ExecutedTransaction:
+    return ExecutedTransaction(
+        id=f"p:{index}",
+        plan_id="p",
+        step_index=index,
+        chain_id=1,
+        kind=kind,
+        description=kind,
+        status=status,
+        amount_usd=Decimal(100),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "outcome"),
+    [
+        pytest.param([], PlanOutcome.FAILED, id="no-steps"),
+        pytest.param(
+            [("approve", StepStatus.CONFIRMED), ("deposit", StepStatus.CONFIRMED)],
+            PlanOutcome.EXECUTED,
+            id="all-confirmed",
+        ),
+        pytest.param(
+            [("approve", StepStatus.CONFIRMED), ("deposit", StepStatus.DROPPED)],
+            PlanOutcome.EXECUTED,
+            id="rest-dropped-by-the-gas-rule",
+        ),
+        pytest.param(
+            [("deposit", StepStatus.CONFIRMED), ("swap", StepStatus.FAILED)],
+            PlanOutcome.PARTIALLY_EXECUTED,
+            id="money-moved-then-failed",
+        ),
+        pytest.param(
+            [("approve", StepStatus.CONFIRMED), ("deposit", StepStatus.FAILED)],
+            PlanOutcome.FAILED,
+            id="only-an-approval-landed",
+        ),
+    ],
+)
+def test_a_finished_plan_is_executed_partially_executed_or_failed(
+    steps: list[tuple[str, StepStatus]], outcome: PlanOutcome
+) -> None:
+    assert plan_outcome([_step(i, k, s) for i, (k, s) in enumerate(steps)]) is outcome
+
+
+def test_a_plan_with_an_unfinished_step_has_no_outcome_yet() -> None:
+    with pytest.raises(InvalidValue, match="still broadcast"):
+        plan_outcome([_step(0, "deposit", StepStatus.BROADCAST)])

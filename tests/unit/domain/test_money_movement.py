@@ -22,7 +22,7 @@ from domain.planner import (
 from domain.plans import RebalancingPlan, Transaction, TransactionType
 from domain.portfolio import PortfolioState, Position
 from domain.projection import project
-from domain.safety import Outcome, SafetyLimits, evaluate
+from domain.safety import BlackSwan, Outcome, SafetyLimits, evaluate
 from domain.signals import RiskLevel
 from domain.strategy import StrategyConfig, propose
 from tests.unit.domain.builders import NOW, PRICES, context, market, portfolio, position
@@ -162,7 +162,8 @@ def test_a_large_treasury_cannot_exit(before: PortfolioState) -> None:
     }
     held = {p.asset: p.amount for p in before.positions if p.is_volatile}
     assert sold == held
-    verdict = evaluate(plan, before, context())
+    crash = BlackSwan(reasons=("BTC -25 % in 24 h",))
+    verdict = evaluate(plan, before, context(black_swan=crash))
     assert verdict.outcome is Outcome.ALLOWED, verdict.reasons
 
 

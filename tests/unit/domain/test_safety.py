@@ -14,6 +14,8 @@ from domain.planner import PlanningPrices, plan_emergency_exit, plan_rebalance
 from domain.plans import PlanKind, RebalancingPlan, Transaction, TransactionType
 from domain.portfolio import PortfolioState
 from domain.safety import (
+    RULES,
+    BlackSwan,
     Outcome,
     RuleVerdict,
     SafetyContext,
@@ -36,6 +38,9 @@ from tests.unit.domain.builders import (
 
 D = Decimal
 EUPHORIA = TargetAllocations(D("0.6"), D("0.24"), D("0.16"))
+
+
+CRASH = BlackSwan(reasons=("BTC -25.00% in 24 h",))
 
 
 def tx(
@@ -203,7 +208,7 @@ def test_the_black_swan_exit_passes_when_the_crash_lifted_aave_over_the_cap() ->
         asset_usd={"WBTC": D(36_000), "WETH": D(1_800)}, gas_price_gwei=D(20), eth_usd=D(1_800)
     )
     plan = plan_emergency_exit(crashed, prices=prices, plan_id="x", now=NOW, reason="crash")
-    result = evaluate(plan, crashed, context())
+    result = evaluate(plan, crashed, context(black_swan=CRASH))
     assert result.outcome is Outcome.ALLOWED, result.reasons
     verdict = next(v for v in result.verdicts if v.rule == "max_single_position_share")
     assert verdict.passed
@@ -326,12 +331,25 @@ def test_slippage_budget_at_one_percent_per_week() -> None:
     )
 
 
-def test_exit_plans_skip_approval_trade_count_and_slippage_budget() -> None:
+def test_black_swan_exit_plans_skip_approval_trade_count_and_slippage_budget() -> None:
     pf = balanced_400k()
     plan = plan_emergency_exit(pf, prices=PRICES, plan_id="x", now=NOW, reason="crash")
     drained = SlippageBudgetState(used_usd=D(4_000), as_of=NOW)
-    result = evaluate(plan, pf, context(trades_today=10, slippage_state=drained))
+    result = evaluate(plan, pf, context(trades_today=10, slippage_state=drained, black_swan=CRASH))
     assert result.outcome is Outcome.ALLOWED, result.reasons
+
+
+def test_an_exit_without_a_detected_black_swan_gets_no_waiver() -> None:
+    pf = balanced_400k()
+    plan = plan_emergency_exit(pf, prices=PRICES, plan_id="x", now=NOW, reason="advisor")
+    drained = SlippageBudgetState(used_usd=D(4_000), as_of=NOW)
+    result = evaluate(plan, pf, context(trades_today=10, slippage_state=drained))
+    assert result.outcome is Outcome.REJECTED
+    assert {
+        "max_trades_per_day",
+        "slippage_budget",
+        "automatic_exit_needs_black_swan",
+    } <= {v.rule for v in result.failures}
 
 
 def test_overdrawn_cash_is_rejected() -> None:
@@ -350,7 +368,7 @@ def test_the_policy_returns_every_verdict_and_all_failures() -> None:
         portfolio(cash=400_000),
         context(emergency_stop=True, trades_today=9, base_fee_gwei=D(150)),
     )
-    assert len(result.verdicts) == 12
+    assert len(result.verdicts) == len(RULES) == 16
     failed = {v.rule for v in result.failures}
     assert failed == {
         "emergency_stop",

@@ -161,8 +161,9 @@ def test_signal_reasoning_and_actions_explain_the_ratchet() -> None:
     assert signal.tactical_exposure == D("0.198")
     assert "ratchet keeps 67.0% sold" in signal.reasoning
     assert any("ratchet" in a for a in signal.recommended_actions)
-    assert signal.trigger == "MVRV Z 4 fell to or below 5"  # the lowest level crossed
-    assert signal.threshold_crossed
+    # MVRV fell through 7 and 5, but the ratchet holds the exposure: no crossing to act on.
+    assert signal.trigger == "scheduled review"
+    assert not signal.threshold_crossed
     assert new_state.sold_fraction == D("0.67")
 
 

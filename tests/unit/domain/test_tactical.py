@@ -78,7 +78,7 @@ def test_unknown_mvrv_holds_the_ratchet_and_never_buys() -> None:
     state = RatchetState(sold_fraction=D("0.5"), last_mvrv_z_score=D("5.5"))
     result, new_state = tactical_exposure(None, MarketPhase.EUPHORIA, state, NOW)
     assert result.exposure == D("0.30")
-    assert result.ratchet_held
+    assert result.sold_fraction == D("0.5")
     assert new_state.last_mvrv_z_score == D("5.5")
     assert new_state.updated_at == NOW
 

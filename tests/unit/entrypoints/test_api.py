@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from litestar.testing import AsyncTestClient
 
+from application.operator import LiftReentryCooldown
 from application.performance import GetPerformanceMetrics
 from application.queries import (
     CheckHealth,
@@ -18,6 +19,7 @@ from application.queries import (
     PreviewSignal,
     ReadAudit,
 )
+from domain.strategy import StrategyConfig
 from entrypoints.api.app import create_app
 from entrypoints.api.auth import TokenRegistry
 from entrypoints.api.services import Services
@@ -47,6 +49,7 @@ def services_for(t: Treasury) -> Services:
         expire=t.expire,
         emergency_stop=t.stop,
         resume=t.resume,
+        lift_cooldown=LiftReentryCooldown(clock=t.clock, uow=t.uow, strategy=StrategyConfig()),
         manual_mvrv=t.manual_mvrv,
         audit=ReadAudit(uow=t.uow),
         transactions=ListTransactions(uow=t.uow),
@@ -245,3 +248,33 @@ async def test_health_audit_mvrv_and_schema(balanced_client) -> None:  # type: i
     audit = (await client.get("/audit")).json()
     assert audit[-1]["action"] == "market.manual_mvrv"
     assert (await client.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_an_exit_the_advisor_asks_for_in_a_calm_market_is_not_executed_without_a_human(  # type: ignore[no-untyped-def]
+    balanced_client,
+) -> None:
+    client, t = balanced_client
+    t.advisor.asks_exit = True
+    answer = await client.post("/portfolio/rebalance", json={}, headers=auth(OPERATOR))
+    assert answer.status_code == 403
+    assert t.book.state().volatile_value() > 0
+    assert not t.runner.executed
+
+
+async def test_an_approver_lifts_the_reentry_cooldown_after_an_exit(balanced_client) -> None:  # type: ignore[no-untyped-def]
+    client, t = balanced_client
+    assert (
+        await client.post("/cooldown/lift", json={"reason": "x"}, headers=auth(APPROVER))
+    ).status_code == 404
+    t.market.set(btc_change_24h=Decimal("-0.22"))
+    crash = await client.post("/portfolio/rebalance", json={}, headers=auth(OPERATOR))
+    assert crash.status_code == 202
+    body = {"reason": "the crash was a bad print"}
+    assert (
+        await client.post("/cooldown/lift", json=body, headers=auth(OPERATOR))
+    ).status_code == 403
+    lifted = await client.post("/cooldown/lift", json=body, headers=auth(APPROVER))
+    assert lifted.status_code == 200
+    assert lifted.json()["reason"] == "the crash was a bad print"
+    audit = (await client.get("/audit", headers=auth(VIEWER))).json()
+    assert any(e["action"] == "reentry_cooldown.lifted" for e in audit)

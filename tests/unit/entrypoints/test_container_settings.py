@@ -108,3 +108,27 @@ def test_a_damaged_paper_clock_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(PaperClockFileInvalid, match="move it away"):
         PaperClock(path, FixedClock(datetime(2026, 1, 1, tzinfo=UTC)))
+
+
+def test_the_reentry_cooldown_and_exit_stablecoins_come_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from domain.safety import SafetyLimits
+    from entrypoints.container import strategy_for
+
+    assert strategy_for(AppSettings.load()).limits == SafetyLimits()
+    monkeypatch.setenv("TREASURY_REENTRY_COOLDOWN_HOURS", "24")
+    monkeypatch.setenv("TREASURY_EXIT_STABLECOINS", "usdt, dai")
+    limits = strategy_for(AppSettings.load()).limits
+    assert limits.reentry_cooldown == timedelta(hours=24)
+    assert limits.exit_stablecoins == ("USDT", "DAI")
+
+
+def test_an_exit_stablecoin_that_is_not_a_stablecoin_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TREASURY_EXIT_STABLECOINS", "USDC,WBTC")
+    with pytest.raises(ValueError, match="TREASURY_EXIT_STABLECOINS"):
+        AppSettings.load()

@@ -142,3 +142,12 @@ async def test_the_daily_summary_reports_the_portfolio_value() -> None:
     assert event.kind is EventKind.DAILY_SUMMARY
     assert event.fields["Value"] == "$400,000.00"
     assert state.total_value_usd == Decimal(400_000)
+
+
+async def test_an_exit_the_advisor_asks_for_is_announced_as_pending_not_as_a_black_swan() -> None:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t.advisor.asks_exit = True
+    notifier = RecordingNotifier()
+    result = await cycle_with(t, notifier).execute(CycleCommand())
+    assert result.outcome is CycleOutcome.PENDING_APPROVAL
+    assert [e.kind for e in notifier.events] == [EventKind.APPROVAL_PENDING]
