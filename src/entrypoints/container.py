@@ -24,7 +24,7 @@ from dependency_injector import containers, providers
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.advisors.claude import ClaudeAdvisor
+from adapters.advisors.claude import ClaudeAdvisor, ClaudeModelUnknown
 from adapters.locks import leader_lock_for, lock_for
 from adapters.market.aggregate import build_live_market, create_market_client
 from adapters.market.manual import UnitOfWorkManualMvrv
@@ -256,6 +256,12 @@ async def open_advisor(
     """The rules advisor, or Claude with the rules as its fallback."""
     choice = settings.service.advisor or AdvisorChoice.RULES
     advisor, claude = build_advisor(choice, settings.advisor, strategy)
+    if claude is not None:
+        try:
+            await claude.check_model()
+        except ClaudeModelUnknown as exc:
+            await claude.aclose()
+            raise StartupRefused(str(exc)) from None
     probe: HealthProbe = (
         advisor if isinstance(advisor, FallbackAdvisor) else StaticAdvisorProbe("rules advisor")
     )

@@ -7,11 +7,20 @@ model below; the answer is parsed from the raw response body with `parse_float=D
 float ever reaches a money value, then validated by that model and mapped to an
 `AdvisorDecision`. `requires_approval` is not part of the tool: the safety policy computes it.
 
+The request is valid for current models with a forced tool: the API refuses extended thinking
+together with a forced `tool_choice`, and some current models think when the request does not
+say otherwise, so it sends `thinking: {"type": "disabled"}` explicitly; `max_tokens` (at least
+`MIN_MAX_TOKENS`) leaves room for the longest tool call the schema allows.
+
 Failure modes, each raised as `AdvisorUnavailable("claude", reason)` for the fallback to
 record: no API key; the overall deadline (`timeout_s`, default 20 s, covering the SDK's own
 retries of 429/5xx/529) passing; an API error after retries (401, 400, ...); a connection
-failure; an answer without the tool call; tool input that fails validation. The API key is
+failure; an answer cut off at `max_tokens` (with or without a tool call: a cut answer is not
+trusted); an answer without the tool call; tool input that fails validation. The API key is
 never put in a message: every reason passes through `_scrub`.
+
+At start-up `check_model` asks the Models API for the configured model (one cheap request): an
+unknown or retired model stops start-up with `ClaudeModelUnknown`, naming the setting.
 
 Cost is estimated from the token usage and `PRICES_PER_MTOK` (USD per million tokens, list
 prices by model family; cache writes cost 1.25x input, cache reads 0.1x input). An unknown
@@ -36,13 +45,14 @@ from anthropic.types import (
     MessageParam,
     ModelParam,
     TextBlockParam,
+    ThinkingConfigDisabledParam,
     ToolChoiceToolParam,
     ToolParam,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from adapters.advisors.prompt import prompt_hash, system_prompt, user_message
-from application.errors import AdvisorUnavailable
+from application.errors import AdvisorUnavailable, PermanentError
 from application.ports.advisor import AdvisorRequest
 from domain.allocation import SUM_TOLERANCE, TargetAllocations
 from domain.decisions import AdvisorDecision, DecisionKind
@@ -56,8 +66,16 @@ TOOL_NAME = "submit_allocation_decision"
 DEFAULT_MODEL = "claude-sonnet-5-5"
 """A current Sonnet in anthropic 2.12's `ModelParam`, not in its `DEPRECATED_MODELS`."""
 DEFAULT_TIMEOUT_S = 20.0
-DEFAULT_MAX_TOKENS = 1024
+REASONING_MAX_CHARS = 4000
+# The longest valid tool call is the 4,000-character reasoning (about 1,000 to 1,400 tokens of
+# English; fewer characters per token for numbers and symbols) plus the JSON of the other
+# fields: 2,048 leaves room for it, and the default doubles that.
+MIN_MAX_TOKENS = 2048
+DEFAULT_MAX_TOKENS = 4096
 DEFAULT_MAX_RETRIES = 2
+MODEL_SETTING = "TREASURY_CLAUDE_MODEL"
+MAX_TOKENS_SETTING = "TREASURY_CLAUDE_MAX_TOKENS"
+THINKING_DISABLED = ThinkingConfigDisabledParam(type="disabled")
 
 PRICES_PER_MTOK: Mapping[str, tuple[Decimal, Decimal]] = {
     # family: (input, output) USD per million tokens, Anthropic list prices; update with them.
@@ -117,7 +135,7 @@ class AllocationDecisionInput(BaseModel):
 
     decision: Literal["hold", "rebalance", "emergency_exit"]
     target_allocations: ToolAllocations
-    reasoning: str = Field(min_length=1, max_length=4000)
+    reasoning: str = Field(min_length=1, max_length=REASONING_MAX_CHARS)
     risk_assessment: Literal["low", "medium", "high"]
     confidence: Fraction
 
@@ -206,6 +224,16 @@ def _usage(message: Message) -> dict[str, int]:
     }
 
 
+class ClaudeModelUnknown(PermanentError):
+    """The Anthropic API does not serve the configured model (unknown id, or retired)."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        super().__init__(
+            f"{MODEL_SETTING}={model}: {reason}; set it to a current model such as {DEFAULT_MODEL}"
+        )
+
+
 class ClaudeAdvisor:
     """AllocationAdvisor backed by Claude; raises AdvisorUnavailable on every failure."""
 
@@ -249,6 +277,32 @@ class ClaudeAdvisor:
     def _unavailable(self, reason: str) -> AdvisorUnavailable:
         return AdvisorUnavailable(ADVISOR_NAME, self._scrub(reason))
 
+    async def check_model(self) -> None:
+        """Ask the Models API whether the configured model exists (one cheap request).
+
+        Without a key there is nothing to check (every cycle falls back). An outage, a timeout
+        or a refused key is logged and left to the cycles, which fall back and record why.
+
+        Raises:
+            ClaudeModelUnknown: the API answers 404 for the model, or lists it as retired.
+        """
+        if self._client is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                info = await self._client.models.retrieve(self._model)
+        except anthropic.NotFoundError:
+            raise ClaudeModelUnknown(self._model, "the Anthropic API has no such model") from None
+        except (TimeoutError, anthropic.APIError) as exc:
+            log.warning(
+                "claude model check skipped: the Models API did not answer",
+                extra={"model": self._model, "error": self._scrub(type(exc).__name__)},
+            )
+            return
+        if getattr(info, "lifecycle", None) == "retired":
+            raise ClaudeModelUnknown(self._model, "the Anthropic API lists it as retired")
+        log.info("claude model available", extra={"model": self._model})
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
         if self._client is not None:
@@ -280,6 +334,7 @@ class ClaudeAdvisor:
                     ],
                     tools=[self._tool],
                     tool_choice=ToolChoiceToolParam(type="tool", name=TOOL_NAME),
+                    thinking=THINKING_DISABLED,
                     messages=[user_turn],
                 )
                 body = await raw.text()
@@ -295,6 +350,11 @@ class ClaudeAdvisor:
         except anthropic.APIConnectionError as exc:
             raise self._unavailable("could not connect to the Messages API") from exc
         latency_ms = Decimal(f"{(time.perf_counter() - started) * 1000:.1f}")
+        if message.stop_reason == "max_tokens":
+            # Cut off: no tool call, or one whose input may be incomplete. Not an answer.
+            raise self._unavailable(
+                f"answer cut off at max_tokens ({self._max_tokens}); raise {MAX_TOKENS_SETTING}"
+            )
         usage = _usage(message)
         cost = estimate_cost_usd(message.model or self._model, usage)
         raw_input = self._tool_input(body)

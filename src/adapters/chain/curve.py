@@ -3,6 +3,9 @@
 The 3pool's `add_liquidity` and `remove_liquidity_one_coin` return nothing, so the outcome is
 judged by balance checks; minimum amounts come from `calc_token_amount` /
 `calc_withdraw_one_coin` less the slippage fraction.
+
+The base APY (trading fees) comes from an `apy_source` keyed by the pool's address: Curve's
+own API live (`CurveApi`), the fake Curve API over the dev pool in paper mode.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from web3 import AsyncWeb3
 
@@ -28,7 +31,6 @@ from adapters.chain.tokens import (
 from application.ports.chain import (
     BalanceCheck,
     InsufficientBalance,
-    ProtocolDataSource,
     ProtocolPosition,
     ProtocolUnavailable,
     StepKind,
@@ -39,6 +41,18 @@ from domain.money import from_base_units
 COINS = ("DAI", "USDC", "USDT")
 LP_DECIMALS = 18
 WAD = Decimal(10**18)
+
+
+class CurveApySource(Protocol):
+    """Where a Curve pool's base APY comes from."""
+
+    async def base_apy(self, pool: str) -> Decimal:
+        """The pool's base APY as a fraction.
+
+        Raises:
+            ProtocolUnavailable: the source failed or does not list the pool.
+        """
+        ...
 
 
 class Curve3Pool:
@@ -54,8 +68,7 @@ class Curve3Pool:
         pool: str,
         lp_token: str,
         coins: Sequence[Token],
-        data_source: ProtocolDataSource | None = None,
-        defillama_chain: str = "Ethereum",
+        apy_source: CurveApySource | None = None,
     ) -> None:
         if len(coins) != len(COINS):
             raise ValueError("the 3pool has exactly three coins")
@@ -65,8 +78,7 @@ class Curve3Pool:
         self._pool = contract(w3, "curve_3pool", pool)
         self._lp = w3.to_checksum_address(lp_token)
         self._coins = tuple(coins)
-        self._data = data_source
-        self._llama_chain = defillama_chain
+        self._apy_source = apy_source
 
     @classmethod
     def with_tokens(
@@ -93,7 +105,7 @@ class Curve3Pool:
         balance = await balance_of(self._w3, self._lp, owner)
         price = await self.virtual_price()
         apy: Decimal | None = None
-        if self._data is not None:
+        if self._apy_source is not None:
             try:
                 apy = await self.apy(asset)
             except ProtocolUnavailable:
@@ -111,19 +123,15 @@ class Curve3Pool:
         )
 
     async def apy(self, asset: str = "3CRV") -> Decimal:
-        """The pool's APY from the protocol data source (DeFiLlama keys pools by address).
+        """The pool's base APY (trading fees) from the APY source, by the pool's address.
 
         Raises:
-            ProtocolUnavailable: no data source, or the pool is not listed.
+            ProtocolUnavailable: no APY source, or it failed or does not list the pool.
         """
         del asset
-        if self._data is None:
-            raise ProtocolUnavailable("curve", "no protocol data source configured for the APY")
-        wanted = self._pool.address.lower()
-        for pool in await self._data.pools("curve-dex", self._llama_chain):
-            if pool.pool_id.lower().startswith(wanted) and pool.apy is not None:
-                return pool.apy
-        raise ProtocolUnavailable("curve", f"pool {self._pool.address} not listed")
+        if self._apy_source is None:
+            raise ProtocolUnavailable("curve", "no APY source configured for the pool")
+        return await self._apy_source.base_apy(self._pool.address)
 
     def _amounts(self, index: int, amount: int) -> list[int]:
         amounts = [0, 0, 0]

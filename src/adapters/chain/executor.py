@@ -358,14 +358,38 @@ class Web3Executor:
 
     async def _detect_mode(self) -> SimulationMode:
         probe = {"blockStateCalls": [{"calls": []}], "validation": False}
-        answer = await self._raw("eth_simulateV1", [probe, "latest"])
+        answer = await self._probe("eth_simulateV1", [probe, "latest"])
         if "result" in answer:
             return SimulationMode.SIMULATE_V1
-        answer = await self._raw("evm_snapshot", [])
+        answer = await self._probe("evm_snapshot", [])
         if "result" in answer:
             await self._raw("evm_revert", [answer["result"]])
             return SimulationMode.SNAPSHOT
         return SimulationMode.CALL
+
+    async def _probe(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
+        """Ask for an optional method; an empty answer when the node does not serve it.
+
+        Hosted nodes refuse an unknown method with a JSON-RPC error ("method not found"), or
+        with an HTTP 4xx (400, 403, 405...) in JSON or plain text: all mean "unsupported".
+        A 408, 429 or 5xx, a timeout or a refused connection is the node being unavailable
+        (`RpcUnavailable`): the probe runs again on the next call.
+        """
+        try:
+            return await self._raw(method, params)
+        except RpcUnavailable as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, aiohttp.ClientResponseError)
+                and 400 <= cause.status < 500
+                and cause.status not in (408, 429)  # a timeout or rate limit: retry later
+            ):
+                logger.info(
+                    "node does not serve an optional method",
+                    extra={"endpoint": self._endpoint, "method": method, "status": cause.status},
+                )
+                return {}
+            raise
 
     async def simulate_bundle(self, requests: tuple[TransactionRequest, ...]) -> BundleSimulation:
         """Simulate steps in order with state carried between them, checking balances.

@@ -1,8 +1,10 @@
-"""1inch Swap API v6.0: quotes and swap transactions to the router, exact approvals.
+"""1inch Swap API (v6.0 or v6.1): quotes and swap transactions to the router, exact approvals.
 
-`GET {base}/swap/v6.0/{chainId}/quote|swap|approve/spender` with `Authorization: Bearer`.
-Slippage goes to the API in percent; our own minimum output (quote less slippage) is checked
-on chain by the executor's simulation, whatever calldata the API returns.
+`GET {base}/swap/{version}/{chainId}/quote|swap|approve/spender` with `Authorization: Bearer`.
+Host and version are settings: v6.0 is served at `https://api.1inch.dev`, v6.1 at
+`https://api.1inch.com` (and `.dev`). Slippage goes to the API in plain percent ("10", never
+"1E+1"); our own minimum output (quote less slippage) is checked on chain by the executor's
+simulation, whatever calldata the API returns.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ from application.ports.chain import (
 )
 
 SOURCE = "1inch"
+DEFAULT_API_VERSION = "v6.0"
+
+
+def slippage_percent(slippage: Decimal) -> str:
+    """A slippage fraction as the API's percent, in plain notation (0.1 -> "10").
+
+    `Decimal.normalize()` alone would give "1E+1" for 10 %, which the API does not read.
+    """
+    return f"{(slippage * 100).normalize():f}"
 
 
 class _Quote(BaseModel):
@@ -72,13 +83,14 @@ class OneInch:
         chain_id: int,
         api_key: str,
         base_url: str = "https://api.1inch.dev",
+        api_version: str = DEFAULT_API_VERSION,
     ) -> None:
         self._client = client
         self._w3 = w3
         self._allowances = AllowanceLedger()
         self._chain_id = chain_id
         self.__api_key = api_key
-        self._base = f"{base_url.rstrip('/')}/swap/v6.0/{chain_id}"
+        self._base = f"{base_url.rstrip('/')}/swap/{api_version}/{chain_id}"
         self._spender: str | None = None
 
     def __repr__(self) -> str:
@@ -164,7 +176,7 @@ class OneInch:
                 "amount": str(amount),
                 "from": owner_cs,
                 "origin": owner_cs,
-                "slippage": str((slippage * 100).normalize()),
+                "slippage": slippage_percent(slippage),
                 # The approval may not be mined yet; our own simulation estimates gas.
                 "disableEstimate": "true",
             },

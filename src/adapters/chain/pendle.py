@@ -1,8 +1,18 @@
 """Pendle V2: markets and implied APY from the hosted API; PT buys, sells and redemption
 through the hosted `convert` endpoint, whose router calldata the executor then simulates.
 
+The treasury trades PT against its cash token (USDC) in both directions. Live, a USDC
+market's `underlyingAsset` is the yield-bearing token (srUSDe, ynRWAx...), not USDC: USDC
+shows up as `accountingAsset` and in `inputTokens`, and `outputTokens` may leave it out. So
+buys spend USDC and sells ask for USDC, with `enableAggregator=true` wherever the market's SY
+does not take (or give) USDC itself, and a sale is valued at the USDC it returns.
+
+Markets are looked up by id (`ids=<chainId>-<address>`), so a configured market is found
+however many markets are listed before it, and matured ones too.
+
 PT positions are valued at the market's price: 1 / (1 + implied APY) ^ years-to-maturity of
-the underlying (1 at or after maturity), so the discount to maturity shows in value and APY.
+the accounting asset (1 at or after maturity), so the discount to maturity shows in value and
+APY. PT decimals follow the SY (18 for USDe-type markets), so they are read from the PT.
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ from adapters.chain.tokens import (
     AllowanceLedger,
     approvals_for,
     balance_of,
+    contract,
     minimum_after_slippage,
+    read,
     require_balance,
 )
 from application.ports.chain import (
@@ -62,6 +74,9 @@ class _Market(BaseModel):
     expiry: datetime
     pt: str
     underlyingAsset: str  # noqa: N815
+    accountingAsset: str | None = None  # noqa: N815
+    inputTokens: list[str] = []  # noqa: N815
+    outputTokens: list[str] = []  # noqa: N815
     details: _Details
 
 
@@ -109,6 +124,17 @@ class PendleMarket:
     underlying: str
     implied_apy: Decimal
     liquidity_usd: Decimal
+    accounting: str | None = None
+    input_tokens: frozenset[str] = frozenset()
+    output_tokens: frozenset[str] = frozenset()
+
+    def takes(self, token: str) -> bool:
+        """Whether the market's SY takes `token` in without an aggregator."""
+        return token.lower() in self.input_tokens
+
+    def gives(self, token: str) -> bool:
+        """Whether the market's SY gives `token` out without an aggregator."""
+        return token.lower() in self.output_tokens
 
 
 class Pendle:
@@ -122,27 +148,35 @@ class Pendle:
         w3: AsyncWeb3[Any],
         *,
         chain_id: int,
+        cash_token: str,
         base_url: str = "https://api-v2.pendle.finance/core",
-        underlying_decimals: int = 6,
-        underlying_usd: Decimal = Decimal(1),
+        cash_decimals: int = 6,
+        cash_usd: Decimal = Decimal(1),
     ) -> None:
         self._client = client
         self._w3 = w3
         self._allowances = AllowanceLedger()
         self._chain_id = chain_id
+        self._cash = w3.to_checksum_address(cash_token)
         self._base = base_url.rstrip("/")
-        self._decimals = underlying_decimals
-        self._underlying_usd = underlying_usd
+        self._cash_decimals = cash_decimals
+        self._cash_usd = cash_usd
+        self._pt_decimals: dict[str, int] = {}
+
+    async def pt_decimals(self, pt: str) -> int:
+        """The PT's decimals, read from the token once (they follow the SY, often 18)."""
+        if pt not in self._pt_decimals:
+            token = contract(self._w3, "erc20", pt)
+            self._pt_decimals[pt] = int(
+                await read(f"{SOURCE} PT {pt}", token.functions.decimals().call())
+            )
+        return self._pt_decimals[pt]
 
     async def _chain_now(self) -> datetime:
         block = await self._w3.eth.get_block("latest")
         return datetime.fromtimestamp(int(block["timestamp"]), UTC)
 
-    async def markets(self, *, active_only: bool = True) -> tuple[PendleMarket, ...]:
-        """Markets on this chain with their implied APY: active ones, or also matured ones."""
-        params = {"skip": "0", "limit": "100", "chainId": str(self._chain_id)}
-        if active_only:
-            params["isActive"] = "true"
+    async def _markets(self, params: dict[str, str]) -> tuple[PendleMarket, ...]:
         body = await get_json(self._client, SOURCE, f"{self._base}/v2/markets/all", params=params)
         try:
             markets = _Markets.model_validate(body)
@@ -157,29 +191,53 @@ class Pendle:
                 underlying=self._w3.to_checksum_address(_address(m.underlyingAsset)),
                 implied_apy=m.details.impliedApy,
                 liquidity_usd=m.details.liquidity,
+                accounting=_address(m.accountingAsset).lower() if m.accountingAsset else None,
+                input_tokens=frozenset(_address(t).lower() for t in m.inputTokens),
+                output_tokens=frozenset(_address(t).lower() for t in m.outputTokens),
             )
             for m in markets.results
             if m.chainId == self._chain_id
         )
 
-    async def market(self, asset: str, *, active_only: bool = True) -> PendleMarket:
-        """A market by address, or the most liquid market whose underlying is `asset`.
+    async def markets(self, *, active_only: bool = True) -> tuple[PendleMarket, ...]:
+        """The first page (up to 100) of markets on this chain: active ones, or all."""
+        params = {"skip": "0", "limit": "100", "chainId": str(self._chain_id)}
+        if active_only:
+            params["isActive"] = "true"
+        return await self._markets(params)
 
-        Matured markets leave the active list; PT held in one is still valued, sold or
-        redeemed, so those lookups pass `active_only=False`.
+    async def market(self, address: str) -> PendleMarket:
+        """The market at `address`, looked up by its id whatever page it would fall on, active
+        or matured (PT held in a matured market is still valued and redeemed).
 
         Raises:
-            ProtocolUnavailable: no such market.
+            ProtocolUnavailable: the API failed, or lists no such market on this chain.
         """
-        candidates = await self.markets(active_only=active_only)
-        wanted = asset.lower()
-        for m in candidates:
+        wanted = address.lower()
+        found = await self._markets({"ids": f"{self._chain_id}-{wanted}"})
+        for m in found:
             if m.address.lower() == wanted:
                 return m
-        matching = [m for m in candidates if m.underlying.lower() == wanted]
-        if not matching:
-            raise ProtocolUnavailable(SOURCE, f"no active market for {asset}", permanent=True)
-        return max(matching, key=lambda m: m.liquidity_usd)
+        raise ProtocolUnavailable(
+            SOURCE, f"no market {address} on chain {self._chain_id}", permanent=True
+        )
+
+    async def _usd_market(self, address: str) -> PendleMarket:
+        """The market, which must account in the cash token: its PT redeems for USDC, so a PT
+        price in the accounting asset is a price in dollars.
+
+        Raises:
+            ProtocolUnavailable: no such market, or it accounts in another asset (permanent).
+        """
+        market = await self.market(address)
+        if market.accounting is not None and market.accounting != self._cash.lower():
+            raise ProtocolUnavailable(
+                SOURCE,
+                f"market {market.name} accounts in {market.accounting}, not USDC "
+                f"{self._cash}: configure a USDC market",
+                permanent=True,
+            )
+        return market
 
     async def apy(self, asset: str) -> Decimal:
         """The market's implied (fixed) APY."""
@@ -187,24 +245,32 @@ class Pendle:
 
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's PT valued at the market price with the discount to maturity."""
-        market = await self.market(asset, active_only=False)
+        market = await self._usd_market(asset)
         balance = await balance_of(self._w3, market.pt, owner)
+        decimals = await self.pt_decimals(market.pt)
         price = pt_price(market.implied_apy, market.expiry, await self._chain_now())
-        value = from_base_units(balance, self._decimals) * price * self._underlying_usd
+        value = from_base_units(balance, decimals) * price * self._cash_usd
         return ProtocolPosition(
             protocol=self.name,
             chain_id=self._chain_id,
             asset=market.name,
             token=market.pt,
             balance=balance,
-            decimals=self._decimals,
+            decimals=decimals,
             value_usd=value,
             apy=market.implied_apy,
             details={"pt_price": str(price), "expiry": market.expiry.isoformat()},
         )
 
     async def _convert(
-        self, owner: str, token_in: str, token_out: str, amount: int, slippage: Decimal
+        self,
+        owner: str,
+        token_in: str,
+        token_out: str,
+        amount: int,
+        slippage: Decimal,
+        *,
+        aggregator: bool,
     ) -> _Convert:
         body = await get_json(
             self._client,
@@ -216,7 +282,7 @@ class Pendle:
                 "tokensIn": token_in,
                 "amountsIn": str(amount),
                 "tokensOut": token_out,
-                "enableAggregator": "false",
+                "enableAggregator": "true" if aggregator else "false",
                 "additionalData": "impliedApy",
             },
         )
@@ -226,6 +292,12 @@ class Pendle:
             raise ProtocolUnavailable(SOURCE, "unexpected convert answer", permanent=True) from exc
         if not convert.routes or not convert.routes[0].outputs:
             raise ProtocolUnavailable(SOURCE, "convert returned no route", permanent=True)
+        out = convert.routes[0].outputs[0].token
+        if out.lower() != token_out.lower():
+            # Value would be lost silently: the portfolio does not track what came back.
+            raise ProtocolUnavailable(
+                SOURCE, f"convert pays out {out}, not the {token_out} asked for", permanent=True
+            )
         return convert
 
     async def _build(
@@ -237,9 +309,13 @@ class Pendle:
         slippage: Decimal,
         kind: StepKind,
         label: str,
+        *,
+        aggregator: bool,
     ) -> tuple[TransactionRequest, ...]:
         owner_cs = self._w3.to_checksum_address(owner)
-        convert = await self._convert(owner_cs, token_in, token_out, amount, slippage)
+        convert = await self._convert(
+            owner_cs, token_in, token_out, amount, slippage, aggregator=aggregator
+        )
         route = convert.routes[0]
         spender = self._w3.to_checksum_address(route.tx.to)
         group = f"pendle-{kind}-{uuid.uuid4().hex[:8]}"
@@ -260,6 +336,8 @@ class Pendle:
             )
         out = route.outputs[0]
         minimum = minimum_after_slippage(out.amount, slippage)
+        # Valued in USDC on whichever side USDC is: what goes in, or what comes back.
+        cash_units = amount if token_in == self._cash else out.amount
         request = TransactionRequest(
             chain_id=self._chain_id,
             to=spender,
@@ -283,41 +361,44 @@ class Pendle:
                 ),
             ),
             group=group,
-            value_usd=from_base_units(amount, self._decimals) * self._underlying_usd,
+            value_usd=from_base_units(cash_units, self._cash_decimals) * self._cash_usd,
         )
         return (*approvals, request)
 
     async def build_deposit(
         self, owner: str, asset: str, amount: int, slippage: Decimal
     ) -> tuple[TransactionRequest, ...]:
-        """Buy PT with `amount` of the underlying.
+        """Buy PT with `amount` of USDC (base units), through the aggregator where the market's
+        SY does not take USDC.
 
         Raises:
-            InsufficientBalance: the owner holds less than `amount`.
+            InsufficientBalance: the owner holds less than `amount` USDC.
         """
-        market = await self.market(asset)
+        market = await self._usd_market(asset)
         if market.expiry <= await self._chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has matured", permanent=True)
-        await require_balance(self._w3, market.underlying, owner, amount, "underlying")
+        await require_balance(self._w3, self._cash, owner, amount, "USDC")
         return await self._build(
             owner,
-            market.underlying,
+            self._cash,
             market.pt,
             amount,
             slippage,
             StepKind.DEPOSIT,
             f"buy PT of Pendle market {market.name}",
+            aggregator=not market.takes(self._cash),
         )
 
     async def build_withdraw(
         self, owner: str, asset: str, amount: int, slippage: Decimal
     ) -> tuple[TransactionRequest, ...]:
-        """Sell `amount` PT for the underlying, or redeem it once the market has matured.
+        """Sell `amount` PT for USDC, or redeem it once the market has matured; through the
+        aggregator where the market's SY does not give USDC out.
 
         Raises:
             InsufficientBalance: the owner holds less than `amount` PT.
         """
-        market = await self.market(asset, active_only=False)
+        market = await self._usd_market(asset)
         held = await balance_of(self._w3, market.pt, owner)
         if held < amount or amount <= 0:
             raise InsufficientBalance("PT", amount, held)
@@ -325,22 +406,23 @@ class Pendle:
         return await self._build(
             owner,
             market.pt,
-            market.underlying,
+            self._cash,
             amount,
             slippage,
             StepKind.REDEEM if matured else StepKind.WITHDRAW,
             f"{'redeem' if matured else 'sell'} PT of Pendle market {market.name}",
+            aggregator=not market.gives(self._cash),
         )
 
     async def build_redeem(
         self, owner: str, asset: str, amount: int
     ) -> tuple[TransactionRequest, ...]:
-        """Redeem matured PT 1:1 for the underlying.
+        """Redeem matured PT for USDC (1:1 in the accounting asset).
 
         Raises:
             ProtocolUnavailable: the market has not matured.
         """
-        market = await self.market(asset, active_only=False)
+        market = await self.market(asset)
         if market.expiry > await self._chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has not matured")
         return await self.build_withdraw(owner, asset, amount, Decimal(0))

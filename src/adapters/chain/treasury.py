@@ -8,6 +8,11 @@
   wallet WBTC/WETH at market prices, idle stablecoins (USDC, USDT, DAI) as cash; positions keyed
   `(protocol, asset)` the way the planner names them (`aave`/`USDC`, `curve`/`3CRV`,
   `pendle`/`PT-USDC`, `wallet`/`WBTC`...). Gas ETH is not treasury capital and is not a position.
+  When one protocol cannot be read (its API or contract failing: `ProtocolUnavailable`), its
+  position keeps the value of the last good read and is flagged stale in the state's `extra`
+  (`stale_positions`, and `stale:<protocol>/<asset>` with the reason and the time of that
+  read), so one protocol's outage does not fail every portfolio read. With no earlier read
+  the failure is raised: there is no honest value to show. A node failure still fails the read.
 * `ChainConditionsReader` (ChainConditions port): base fee and gas price from the executor's
   fee-history quote, protocol TVL from a callable (DeFiLlama live, pool balances on the dev
   chain).
@@ -16,9 +21,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +39,7 @@ from adapters.chain.tokens import balance_of
 from application.errors import PermanentError
 from application.ports.chain import (
     GasPriceAboveCap,
+    ProtocolPosition,
     ProtocolUnavailable,
     RpcUnavailable,
     SwapVenue,
@@ -43,6 +51,8 @@ from domain.market import STABLECOINS
 from domain.money import ZERO, from_base_units, to_base_units
 from domain.plans import Transaction, TransactionType
 from domain.portfolio import WALLET, PortfolioState, Position
+
+logger = logging.getLogger(__name__)
 
 GWEI = Decimal(10) ** 9
 CASH = "USDC"
@@ -142,26 +152,46 @@ class ChainPortfolioReader:
         self._w3 = w3
         self._prices = prices
         self._clock = clock
+        # The last good reading per protocol position (None: it held nothing), and when.
+        self._last: dict[tuple[str, str], tuple[Position | None, datetime]] = {}
 
     async def read(self) -> PortfolioState:
-        """Every non-zero position plus idle stablecoins (USDC, USDT, DAI), valued now.
+        """Every non-zero position plus idle stablecoins (USDC, USDT, DAI), valued now (see the
+        module doc for a protocol that cannot be read).
 
         Raises:
-            RpcUnavailable, ProtocolUnavailable: the chain or a protocol could not be read.
+            RpcUnavailable: the chain could not be read.
+            ProtocolUnavailable: a protocol could not be read and had no earlier reading.
         """
         v = self._v
         now = self._clock.now()
         positions: list[Position] = []
-        for protocol, asset, reading in (
-            (AAVE, CASH, v.aave.position(v.owner, CASH)),
-            (CURVE, LP_ASSET, v.curve.position(v.owner, LP_ASSET)),
-            (PENDLE, PT_ASSET, v.pendle.position(v.owner, v.pendle_market)),
-        ):
-            held = await reading
-            if held.balance <= 0:
+        stale: dict[str, str] = {}
+        readers: tuple[tuple[str, str, Callable[[], Awaitable[ProtocolPosition]]], ...] = (
+            (AAVE, CASH, lambda: v.aave.position(v.owner, CASH)),
+            (CURVE, LP_ASSET, lambda: v.curve.position(v.owner, LP_ASSET)),
+            (PENDLE, PT_ASSET, lambda: v.pendle.position(v.owner, v.pendle_market)),
+        )
+        for protocol, asset, reading in readers:
+            key = (protocol, asset)
+            try:
+                held = await reading()
+            except ProtocolUnavailable as exc:
+                if key not in self._last:
+                    raise
+                last, read_at = self._last[key]
+                label = f"{protocol}/{asset}"
+                stale[f"stale:{label}"] = f"{exc}; value as read at {read_at.isoformat()}"
+                logger.warning(
+                    "protocol unreadable; showing its last value, flagged stale",
+                    extra={"position": label, "reason": str(exc), "read_at": read_at.isoformat()},
+                )
+                if last is not None:
+                    positions.append(last)
                 continue
-            positions.append(
-                Position(
+            position = None
+            if held.balance > 0:
+                position = Position(
                     protocol=protocol,
                     asset=asset,
                     amount=from_base_units(held.balance, held.decimals),
@@ -169,7 +199,8 @@ class ChainPortfolioReader:
                     apy=held.apy if held.apy is not None else ZERO,
                     entered_at=now,
                 )
-            )
+                positions.append(position)
+            self._last[key] = (position, now)
         prices = await self._prices()
         for symbol, market_symbol in VOLATILE.items():
             token = v.tokens.get(symbol)
@@ -200,7 +231,11 @@ class ChainPortfolioReader:
             if coin is not None:
                 units = await balance_of(self._w3, coin.address, v.owner)
                 cash += from_base_units(units, coin.decimals)
-        return PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
+        state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
+        if not stale:
+            return state
+        labels = ",".join(k.removeprefix("stale:") for k in stale)
+        return replace(state, extra={**state.extra, **stale, "stale_positions": labels})
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
         """USD per LP token (virtual price) and per PT (market price with the discount)."""

@@ -3,11 +3,14 @@
 `/api/futures/funding-rate/exchange-list` answers `{"code": "0", "msg": ..., "data": [...]}`
 with, per coin, the current rate of each exchange's USD-margined (`stablecoin_margin_list`) and
 coin-margined (`token_margin_list`) perpetual, in **percent per funding interval**, with the
-interval in hours. A `code` other than "0" is an error even with HTTP 200.
+interval in hours. A `code` other than "0" is an error even with HTTP 200; the code comes
+as a string ("0") or, from some gateways, a number (0): both are read.
 
 How one number comes out (MarketData.funding_rate, a fraction per 8 hours):
 1. each contract's rate becomes a fraction per 8 h: `rate / 100 * 8 / interval_hours`
-   (a missing interval is taken as 8 h, the common one; contracts without a rate are skipped);
+   (a missing interval is taken as 8 h, the common one; contracts without a rate are skipped,
+   and so is an odd row, such as one with no exchange or an interval of 0, which is logged:
+   one bad listing must not cost the whole reading);
 2. per coin, the plain mean over every exchange and both margin types: each venue counts once,
    so one exchange with many listings cannot dominate, and both crowds (stablecoin- and
    coin-margined) show the leverage we want to read;
@@ -19,11 +22,13 @@ request (without `symbol`) serves both coins, which halves the quota spent.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.market.cache import Reading
 from adapters.market.errors import (
@@ -34,6 +39,8 @@ from adapters.market.errors import (
 )
 from adapters.market.transport import JsonGetter, parse_model
 from application.ports.clock import Clock
+
+log = logging.getLogger(__name__)
 
 SOURCE = "coinglass"
 DEFAULT_BASE_URL = "https://open-api-v4.coinglass.com"
@@ -55,7 +62,7 @@ class FundingRates:
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    exchange: str
+    exchange: str = Field(min_length=1)
     funding_rate_interval: int | None = Field(default=None, gt=0)
     funding_rate: Decimal | None = None
 
@@ -64,16 +71,34 @@ class _Coin(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     symbol: str
-    stablecoin_margin_list: list[_Contract] = Field(default_factory=list)
-    token_margin_list: list[_Contract] = Field(default_factory=list)
+    # Rows are validated one by one (see `_contracts`): one odd row is skipped, not fatal.
+    stablecoin_margin_list: list[Any] = Field(default_factory=list)
+    token_margin_list: list[Any] = Field(default_factory=list)
 
 
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    code: str
+    code: str | int
     msg: str | None = None
     data: list[_Coin] | None = None
+
+
+def _contracts(coin: _Coin) -> list[_Contract]:
+    """The coin's well-formed contract rows; odd ones are logged and skipped."""
+    good: list[_Contract] = []
+    skipped = 0
+    for row in (*coin.stablecoin_margin_list, *coin.token_margin_list):
+        try:
+            good.append(_Contract.model_validate(row))
+        except ValidationError:
+            skipped += 1
+    if skipped:
+        log.warning(
+            "coinglass: odd funding rows skipped",
+            extra={"source": SOURCE, "symbol": coin.symbol, "skipped": skipped},
+        )
+    return good
 
 
 def per_eight_hours(percent: Decimal, interval_hours: int | None) -> Decimal:
@@ -122,8 +147,9 @@ class CoinglassFunding:
         """
         body = await self._http.get(PATH)
         envelope = parse_model(SOURCE, _Envelope, body)
-        if envelope.code != "0":
-            _raise_for_code(envelope.code, envelope.msg or "")
+        code = str(envelope.code)
+        if code != "0":
+            _raise_for_code(code, envelope.msg or "")
         if envelope.data is None:
             raise MalformedPayload(SOURCE, "data: field required")
         per_coin: dict[str, Decimal] = {}
@@ -134,7 +160,7 @@ class CoinglassFunding:
                 continue
             rates = [
                 per_eight_hours(c.funding_rate, c.funding_rate_interval)
-                for c in (*coin.stablecoin_margin_list, *coin.token_margin_list)
+                for c in _contracts(coin)
                 if c.funding_rate is not None and c.funding_rate.is_finite()
             ]
             if rates:

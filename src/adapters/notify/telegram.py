@@ -5,12 +5,17 @@ Telegram answers `{"ok": true, "result": {...}}`, or `{"ok": false, "error_code"
 "description": "..."}`; a 429 carries `parameters.retry_after` (seconds), which is honoured.
 The token is part of the URL, so it is a secret in every message and log: errors name the
 channel and Telegram's description only, and httpx's request log is scrubbed.
+
+Telegram counts its 4096-character limit on the text after entity parsing (what the reader
+sees, in UTF-16 code units), so a long message is cut in its text: never inside an HTML entity
+or tag, with an ellipsis, and with every open tag closed.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import httpx
@@ -30,6 +35,60 @@ DEFAULT_BASE_URL = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 BODY_LIMIT = 2500
 SEVERITY_MARK = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
+ELLIPSIS = "…"
+# One piece of Telegram HTML: a tag, an entity, or a run of plain text.
+_PIECE = re.compile(r"<[^<>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);|[^<&]+|[<&]")
+_TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
+_ANY_TAG = re.compile(r"<[^<>]*>")
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_length(text: str) -> int:
+    """The length of Telegram HTML once parsed: tags dropped, entities decoded."""
+    return _units(html.unescape(_ANY_TAG.sub("", text)))
+
+
+def fit_html(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Telegram HTML cut so its visible text is at most `limit`: cut in text only, ended with an
+    ellipsis, open tags closed. Text that fits is returned unchanged."""
+    if visible_length(text) <= limit:
+        return text
+    budget = limit - _units(ELLIPSIS)
+    out: list[str] = []
+    open_tags: list[str] = []
+    for match in _PIECE.finditer(text):
+        piece = match.group()
+        if piece.startswith("<") and piece.endswith(">") and len(piece) > 1:
+            name = _TAG_NAME.match(piece)
+            if name is not None:
+                if piece.startswith("</"):
+                    if open_tags and open_tags[-1] == name.group(1):
+                        open_tags.pop()
+                elif not piece.endswith("/>"):
+                    open_tags.append(name.group(1))
+            out.append(piece)
+            continue
+        seen = html.unescape(piece) if piece.startswith("&") else piece
+        cost = _units(seen)
+        if cost <= budget:
+            out.append(piece)
+            budget -= cost
+            continue
+        if not piece.startswith("&"):  # an entity is whole or absent; text may be split
+            kept = ""
+            for char in piece:
+                if _units(kept + char) > budget:
+                    break
+                kept += char
+            out.append(kept)
+        break
+    out.append(ELLIPSIS)
+    out.extend(f"</{name}>" for name in reversed(open_tags))
+    return "".join(out)
 
 
 class _Parameters(BaseModel):
@@ -59,10 +118,10 @@ def telegram_text(event: Event) -> str:
     text = "\n\n".join(parts)
     for link in event.links:
         anchor = f'\n<a href="{e(link.url, quote=True)}">{e(link.label, quote=False)}</a>'
-        if len(text) + len(anchor) > TEXT_LIMIT:
+        if visible_length(text + anchor) > TEXT_LIMIT:
             break
         text += anchor
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT]
+    return fit_html(text)
 
 
 class TelegramChannel:

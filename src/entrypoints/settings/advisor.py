@@ -4,7 +4,10 @@ Which advisor decides is `TREASURY_ADVISOR` (service settings: `rules` in paper 
 in live mode). Claude: `TREASURY_CLAUDE_MODEL` (default a current Sonnet from the installed
 SDK's model list; ids the SDK marks deprecated are refused), `TREASURY_CLAUDE_TIMEOUT_S` (20,
 the whole call including the SDK's retries, so a cycle stays under 30 s),
-`TREASURY_CLAUDE_MAX_TOKENS` (1024), `TREASURY_CLAUDE_MAX_RETRIES` (2, for 429/5xx/529).
+`TREASURY_CLAUDE_MAX_TOKENS` (4096, at least 2048: room for the longest tool call; an answer
+cut off at the limit is a failed call), `TREASURY_CLAUDE_MAX_RETRIES` (2, for 429/5xx/529).
+The model is checked against the Models API at start-up: an unknown one stops the service
+with an error naming `TREASURY_CLAUDE_MODEL`.
 Learning loop: `TREASURY_OUTCOME_HORIZON_DAYS` (7) and `TREASURY_OUTCOME_HISTORY` (5 outcomes
 summarised in each prompt). The SDK's own `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` are
 read under those names, as the SDK defines them.
@@ -20,6 +23,7 @@ from adapters.advisors.claude import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT_S,
+    MIN_MAX_TOKENS,
     deprecated_models,
 )
 
@@ -31,7 +35,7 @@ class AdvisorSettings(BaseSettings):
 
     claude_model: str = DEFAULT_MODEL
     claude_timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=28)
-    claude_max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=256, le=8192)
+    claude_max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=MIN_MAX_TOKENS, le=8192)
     claude_max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=5)
     outcome_horizon_days: int = Field(default=7, ge=1, le=365)
     outcome_history: int = Field(default=5, ge=0, le=50)

@@ -7,8 +7,11 @@ strategy configuration, as the policy and the prompt do.
 `TREASURY_RPC_URL_ETHEREUM|ARBITRUM|BASE` (secrets: provider URLs often embed API keys),
 `TREASURY_KEYSTORE_PATH`, `TREASURY_KEYSTORE_PASSPHRASE` or `TREASURY_KEYSTORE_PASSPHRASE_FILE`,
 `TREASURY_CONFIRMATIONS`, `TREASURY_RECEIPT_TIMEOUT_SECONDS`, `TREASURY_REPLACE_AFTER_BLOCKS`,
-`TREASURY_PRIORITY_FEE_PERCENTILE`, `TREASURY_ONEINCH_BASE_URL`, `TREASURY_ONEINCH_API_KEY`,
-`TREASURY_PENDLE_BASE_URL`, `TREASURY_DEFILLAMA_BASE_URL`, `TREASURY_DEFILLAMA_YIELDS_URL`.
+`TREASURY_PRIORITY_FEE_PERCENTILE`, `TREASURY_ONEINCH_BASE_URL` (v6.0: `https://api.1inch.dev`;
+v6.1: `https://api.1inch.com`), `TREASURY_ONEINCH_API_VERSION` (`v6.0` or `v6.1`),
+`TREASURY_ONEINCH_API_KEY`,
+`TREASURY_PENDLE_BASE_URL`, `TREASURY_CURVE_API_URL` (Curve's API, the source of the 3pool's base
+APY), `TREASURY_DEFILLAMA_BASE_URL`, `TREASURY_DEFILLAMA_YIELDS_URL`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.chain.addresses import ChainId
+from adapters.chain.curve_api import DEFAULT_BASE_URL as CURVE_API_URL
+from adapters.chain.oneinch import DEFAULT_API_VERSION
 from application.ports.chain import KeystoreError
 
 
@@ -39,8 +44,10 @@ class ChainSettings(BaseSettings):
     receipt_timeout_seconds: float = Field(default=180.0, gt=0)
     replace_after_blocks: int = Field(default=3, ge=1)
     oneinch_base_url: str = "https://api.1inch.dev"
+    oneinch_api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^v\d+\.\d+$")
     oneinch_api_key: SecretStr | None = None
     pendle_base_url: str = "https://api-v2.pendle.finance/core"
+    curve_api_url: str = CURVE_API_URL
     defillama_base_url: str = "https://api.llama.fi"
     defillama_yields_url: str = "https://yields.llama.fi"
     # The Pendle market (address) whose PT holds the treasury's fixed-rate USDC, live.

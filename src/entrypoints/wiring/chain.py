@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import ChainId, addresses_for
 from adapters.chain.curve import Curve3Pool
+from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
 from adapters.chain.devchain.deploy import DevChainConfig, fund_account
 from adapters.chain.devchain.node import running_devchain
@@ -43,6 +44,7 @@ from adapters.chain.devchain.paper import (
     seed_moves,
     seed_step_id,
 )
+from adapters.chain.devchain.volume import trade_curve_volume
 from adapters.chain.executor import GWEI, Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
@@ -326,6 +328,8 @@ async def _open_devchain(
             seconds = int(delta.total_seconds())
             if seconds > 0:
                 await advance_time(w3, seconds)
+                # Other traders' volume: the 3pool's fees are its base APY.
+                await trade_curve_volume(w3, book, seconds, config)
             await push_market_data(w3, book, data)
 
         async def fund(usd: Decimal) -> None:
@@ -342,6 +346,7 @@ async def _open_devchain(
                 oneinch_base_url=running.apis.oneinch_base_url,
                 oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
                 pendle_base_url=running.apis.pendle_base_url,
+                curve_base_url=running.apis.curve_base_url,
             )
             faults = fault_points(settings)
             executor = _executor(
@@ -414,11 +419,28 @@ async def _open_rpc(
                     chain_id=chain_id,
                     pool=addresses.curve_3pool,
                     lp_token=addresses.curve_3pool_lp or "",
+                    apy_source=CurveApi(
+                        client,
+                        base_url=chain.curve_api_url,
+                        blockchain_id=BLOCKCHAIN_IDS.get(chain_id, "ethereum"),
+                    ),
                 ),
-                pendle=Pendle(client, w3, chain_id=chain_id, base_url=chain.pendle_base_url),
+                pendle=Pendle(
+                    client,
+                    w3,
+                    chain_id=chain_id,
+                    cash_token=addresses.tokens["USDC"].address,
+                    cash_decimals=addresses.tokens["USDC"].decimals,
+                    base_url=chain.pendle_base_url,
+                ),
                 pendle_market=chain.pendle_market,
                 swap=OneInch(
-                    client, w3, chain_id=chain_id, api_key=key, base_url=chain.oneinch_base_url
+                    client,
+                    w3,
+                    chain_id=chain_id,
+                    api_key=key,
+                    base_url=chain.oneinch_base_url,
+                    api_version=chain.oneinch_api_version,
                 ),
             )
             faults = fault_points(settings)

@@ -1,9 +1,10 @@
 """A fake Anthropic Messages API on 127.0.0.1: a real HTTP server in a thread, scripted per test.
 
-It answers `POST /v1/messages` in the documented shapes (see payloads/): a scripted reply per
-request, in order. Like the real API it checks the key first (accepting `x-api-key` or
-`Authorization: Bearer`) and answers 401 `authentication_error` for a wrong one. Every request's
-headers and JSON body are kept for assertions.
+It answers `POST /v1/messages` in the documented shapes (see payloads/ and its README): a
+scripted reply per request, in order; and `GET /v1/models/{id}` with the documented `ModelInfo`
+for a model the installed SDK lists, 404 `not_found_error` for any other. Like the real API it
+checks the key first (accepting `x-api-key` or `Authorization: Bearer`) and answers 401
+`authentication_error` for a wrong one. Every request's headers and JSON body are kept.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from adapters.advisors.claude import known_models
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -100,22 +103,36 @@ class FakeMessagesApi:
     def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         body = json.loads(raw or b"{}")
         self.requests.append(Seen(path=path, headers=headers, body=body))
-        if path != "/v1/messages":
-            return Reply(404, {"type": "error", "error": {"type": "not_found_error"}})
         bearer = headers.get("authorization", "")
         given = headers.get("x-api-key") or bearer.removeprefix("Bearer ").strip()
         if given != self.api_key:
             return Reply(401, payload("anthropic_error_authentication"))
+        if path.startswith("/v1/models/"):
+            return self._model(path.removeprefix("/v1/models/").split("?", 1)[0])
+        if path != "/v1/messages":
+            return Reply(404, {"type": "error", "error": {"type": "not_found_error"}})
         if not self.script:
             return Reply(
                 500, {"type": "error", "error": {"type": "api_error", "message": "unscripted"}}
             )
         return self.script.popleft()
 
+    @staticmethod
+    def _model(model_id: str) -> Reply:
+        if model_id not in known_models():
+            error = {"type": "not_found_error", "message": f"model: {model_id}"}
+            return Reply(404, {"type": "error", "error": error, "request_id": "req_fake"})
+        info = payload("anthropic_model_info")
+        info["id"] = model_id
+        return Reply(200, info)
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)

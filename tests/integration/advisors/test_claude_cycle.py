@@ -3,13 +3,25 @@ cycle: every scenario ends in a decision recorded in SQLite with the right advis
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from typing import Any
 
-from adapters.advisors.claude import DEFAULT_MODEL, TOOL_NAME
+import pytest
+
+from adapters.advisors.claude import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    MIN_MAX_TOKENS,
+    TOOL_NAME,
+    ClaudeAdvisor,
+    ClaudeModelUnknown,
+)
 from application.cycle import CycleOutcome
 from domain.decisions import DecisionStatus
+from domain.strategy import StrategyConfig
+from entrypoints.container import AppSettings, StartupRefused, open_advisor
 from tests.integration.advisors.conftest import API_KEY, DeskFactory
 from tests.integration.advisors.fake_messages_api import (
     FakeMessagesApi,
@@ -83,7 +95,7 @@ async def test_the_request_forces_the_tool_and_caches_the_static_system_prompt(
 
     body = messages_api.requests[0].body
     assert body["model"] == DEFAULT_MODEL
-    assert body["max_tokens"] == 1024
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS
     assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
     assert [t["name"] for t in body["tools"]] == [TOOL_NAME]
     assert "requires_approval" not in json.dumps(body["tools"][0]["input_schema"])
@@ -317,3 +329,97 @@ async def test_claude_answering_emergency_exit_in_a_calm_market_gets_no_automati
     decision, _ = await desk.recorded(result.decision.id)
     assert decision.status is DecisionStatus.PENDING
     assert any("automatic_exit_needs_black_swan" in r for r in decision.verdict_reasons)
+
+
+async def test_the_request_disables_thinking_because_the_tool_is_forced(
+    make_desk: DeskFactory, messages_api: FakeMessagesApi
+) -> None:
+    # The API refuses thinking with a forced tool_choice, and some current models think when
+    # the request says nothing: the request must say "disabled".
+    desk = await make_desk()
+    messages_api.add(tool_reply(decision_input()))
+
+    await desk.run()
+
+    body = messages_api.requests[0].body
+    assert body["thinking"] == {"type": "disabled"}
+    assert body["tool_choice"]["type"] == "tool"
+    assert body["max_tokens"] >= MIN_MAX_TOKENS
+
+
+def cut_reply(with_tool_call: bool) -> Reply:
+    """A 200 cut off at max_tokens: text only, or a tool call that may be incomplete."""
+    reply = tool_reply(decision_input()) if with_tool_call else text_reply("Considering the")
+    reply.body["stop_reason"] = "max_tokens"
+    return reply
+
+
+@pytest.mark.parametrize(
+    "with_tool_call",
+    [pytest.param(False, id="no tool call"), pytest.param(True, id="with a tool call")],
+)
+async def test_an_answer_cut_at_max_tokens_falls_back_naming_the_setting(
+    make_desk: DeskFactory, messages_api: FakeMessagesApi, with_tool_call: bool
+) -> None:
+    desk = await make_desk()
+    messages_api.add(cut_reply(with_tool_call))
+
+    result = await desk.run()
+
+    decision, _ = await desk.recorded(result.decision.id)
+    assert decision.advisor == "rules"
+    assert decision.fallback_reason is not None
+    assert "max_tokens" in decision.fallback_reason
+    assert "TREASURY_CLAUDE_MAX_TOKENS" in decision.fallback_reason
+
+
+async def test_a_model_the_api_does_not_know_is_refused_at_start_up_naming_the_setting(
+    messages_api: FakeMessagesApi,
+) -> None:
+    claude = ClaudeAdvisor(
+        api_key=API_KEY, base_url=messages_api.base_url, model="claude-sonnet-9-9-typo"
+    )
+    try:
+        with pytest.raises(ClaudeModelUnknown) as refused:
+            await claude.check_model()
+    finally:
+        await claude.aclose()
+    assert "TREASURY_CLAUDE_MODEL" in str(refused.value)
+    assert "claude-sonnet-9-9-typo" in str(refused.value)
+    assert messages_api.requests[-1].path == "/v1/models/claude-sonnet-9-9-typo"
+
+
+async def test_the_default_model_passes_the_start_up_check(
+    messages_api: FakeMessagesApi,
+) -> None:
+    claude = ClaudeAdvisor(api_key=API_KEY, base_url=messages_api.base_url)
+    try:
+        await claude.check_model()
+    finally:
+        await claude.aclose()
+    assert [r.path for r in messages_api.requests] == [f"/v1/models/{DEFAULT_MODEL}"]
+
+
+@pytest.mark.parametrize(
+    ("model", "refused"),
+    [
+        pytest.param("claude-sonnet-9-9-typo", True, id="unknown model"),
+        pytest.param(DEFAULT_MODEL, False, id="current model"),
+    ],
+)
+async def test_service_start_up_checks_the_claude_model_and_names_the_setting(
+    messages_api: FakeMessagesApi, monkeypatch: pytest.MonkeyPatch, model: str, refused: bool
+) -> None:
+    monkeypatch.setenv("TREASURY_ADVISOR", "claude")
+    monkeypatch.setenv("TREASURY_CLAUDE_MODEL", model)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    opened = contextlib.asynccontextmanager(open_advisor)(AppSettings.load(), StrategyConfig())
+    if refused:
+        with pytest.raises(StartupRefused, match=f"TREASURY_CLAUDE_MODEL={model}"):
+            async with opened:
+                pass
+    else:
+        async with opened as wiring:
+            assert wiring.advisor is not None
+    assert messages_api.requests[0].path == f"/v1/models/{model}"

@@ -96,8 +96,14 @@ async def test_a_pendle_pt_buy_through_the_hosted_api_is_valued_at_a_discount(
 ) -> None:
     book, owner = rig.chain.book, rig.chain.treasury_address
     async with httpx.AsyncClient(timeout=10) as client:
-        pendle = Pendle(client, rig.chain.w3, chain_id=book.chain_id, base_url=apis.pendle_base_url)
-        assert await pendle.apy(book.token("USDC")) == Decimal("0.075")
+        pendle = Pendle(
+            client,
+            rig.chain.w3,
+            chain_id=book.chain_id,
+            cash_token=book.token("USDC"),
+            base_url=apis.pendle_base_url,
+        )
+        assert await pendle.apy(book.pendle_market) == Decimal("0.075")
         usdc_before = await balance(rig.chain, "USDC")
         steps = await pendle.build_deposit(owner, book.pendle_market, 10_000 * USDC, SLIPPAGE)
         for i, step in enumerate(steps):
@@ -106,8 +112,9 @@ async def test_a_pendle_pt_buy_through_the_hosted_api_is_valued_at_a_discount(
     assert usdc_before - await balance(rig.chain, "USDC") == 10_000 * USDC
     pt = contract_at(rig.chain.w3, "ERC20", book.pendle_pt)
     assert position.balance == await pt.functions.balanceOf(owner).call()  # on-chain PT
-    # About 180 days at 7.5 %: each PT costs about 0.965 USDC, so 10,000 USDC buys ~10,360 PT.
-    assert 10_300 * USDC < position.balance < 10_400 * USDC
+    # About 180 days at 7.5 %: each PT costs about 0.965 USDC, so 10,000 USDC buys ~10,360 PT
+    # (18 decimals, as the SY's).
+    assert 10_300 * 10**18 < position.balance < 10_400 * 10**18
     assert Decimal(9_950) < position.value_usd < Decimal(10_000)
     assert position.apy == Decimal("0.075")
 
@@ -118,7 +125,13 @@ async def test_pendle_pt_is_sold_before_maturity_and_redeemed_at_par_after(
     book, owner = rig.chain.book, rig.chain.treasury_address
     pt = contract_at(rig.chain.w3, "ERC20", book.pendle_pt)
     async with httpx.AsyncClient(timeout=10) as client:
-        pendle = Pendle(client, rig.chain.w3, chain_id=book.chain_id, base_url=apis.pendle_base_url)
+        pendle = Pendle(
+            client,
+            rig.chain.w3,
+            chain_id=book.chain_id,
+            cash_token=book.token("USDC"),
+            base_url=apis.pendle_base_url,
+        )
         for i, step in enumerate(
             await pendle.build_deposit(owner, book.pendle_market, 10_000 * USDC, SLIPPAGE)
         ):
@@ -133,7 +146,7 @@ async def test_pendle_pt_is_sold_before_maturity_and_redeemed_at_par_after(
             await rig.executor.send(step, f"pt-sell-{i}")
         sold_for = await balance(rig.chain, "USDC") - usdc
         assert sold_for >= sell[-1].checks[1].min_delta  # at least the minimum
-        assert sold_for < half  # before maturity a PT is worth less than 1 USDC
+        assert sold_for < half // 10**12  # before maturity a PT is worth less than 1 USDC
 
         with pytest.raises(ProtocolUnavailable, match="not matured"):
             await pendle.build_redeem(owner, book.pendle_market, held - half)
@@ -144,7 +157,8 @@ async def test_pendle_pt_is_sold_before_maturity_and_redeemed_at_par_after(
         assert redeem[-1].kind is StepKind.REDEEM
         for i, step in enumerate(redeem):
             await rig.executor.send(step, f"pt-redeem-{i}")
-    assert await balance(rig.chain, "USDC") - usdc == held - half  # 1:1 at maturity
+    # 1:1 at maturity (PT has 18 decimals, USDC 6).
+    assert await balance(rig.chain, "USDC") - usdc == (held - half) // 10**12
     assert await pt.functions.balanceOf(owner).call() == 0
 
 

@@ -18,6 +18,8 @@ from tests.integration.devchain.chain_calls import (
 from tests.integration.devchain.fixtures import DevChain
 
 USDC = 10**6
+PT = 10**18  # PT decimals follow the SY (18), not USDC's 6
+PT_PER_USDC_UNIT = PT // USDC
 DAY = 86_400
 
 
@@ -88,7 +90,7 @@ async def test_pt_buy_sell_and_redeem_at_maturity(devchain: DevChain) -> None:
     await send(w3, pt.functions.approve(market.address, 2**256 - 1), me)
 
     quoted = await market.functions.previewSwapExactTokenForPt(100_000 * USDC).call()
-    assert quoted > 100_000 * USDC  # PT trades at a discount before maturity
+    assert quoted > 100_000 * PT  # PT trades at a discount before maturity
     with pytest.raises(REVERTED, match="INSUFFICIENT_PT_OUT"):
         await market.functions.swapExactTokenForPt(me, 100_000 * USDC, quoted * 2).transact(
             {"from": me}
@@ -113,8 +115,8 @@ async def test_pt_buy_sell_and_redeem_at_maturity(devchain: DevChain) -> None:
     assert await market.functions.ptPrice().call() == 10**18
     usdc_before = await balance(devchain, "USDC")
     rest = held - held // 2
-    await send(w3, market.functions.redeemPyToToken(me, rest, rest), me)
-    assert await balance(devchain, "USDC") - usdc_before == rest
+    await send(w3, market.functions.redeemPyToToken(me, rest, rest // PT_PER_USDC_UNIT), me)
+    assert await balance(devchain, "USDC") - usdc_before == rest // PT_PER_USDC_UNIT
     assert await pt.functions.balanceOf(me).call() == 0
 
 

@@ -5,25 +5,30 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from adapters.chain.devchain.deploy import contract_at
-from adapters.chain.devchain.fake_apis import FakeApiServer
+from adapters.chain.devchain.fake_apis import (
+    RECORDED_MARKETS,
+    RECORDED_USDC_MARKET,
+    FakeApiServer,
+)
 from adapters.chain.devchain.oracle import advance_time
+from adapters.chain.devchain.recorded import recorded
 from tests.integration.devchain.chain_calls import balance, send, signing_as_treasury, token
 from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
 
-PAYLOADS = Path(__file__).parent / "payloads"
 AUTH = {"Authorization": f"Bearer {FAKE_ONEINCH_API_KEY}"}
 USDC = 10**6
+PT_PER_USDC_UNIT = 10**12  # PT has the SY's 18 decimals, USDC 6
 
 
 def payload(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text(), parse_float=Decimal)
+    """A payload the fakes are built from (see src/adapters/chain/devchain/payloads/README.md)."""
+    return recorded(name)
 
 
 def shape(value: Any) -> Any:
@@ -168,6 +173,37 @@ async def test_oneinch_swap_refuses_without_allowance(
     assert "Not enough allowance" in response.json()["description"]
 
 
+@pytest.mark.parametrize("version", ["v6.0", "v6.1"])
+async def test_oneinch_serves_both_api_versions(
+    devchain: DevChain, fake_apis: FakeApiServer, version: str
+) -> None:
+    path = f"/swap/{version}/{devchain.book.chain_id}/approve/spender"
+    response = await get(fake_apis, path, {}, headers=AUTH)
+    assert response.json() == {"address": devchain.book.router.lower()}
+
+
+async def test_oneinch_refuses_slippage_in_exponent_notation(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    me = devchain.treasury_address
+    response = await get(
+        fake_apis,
+        oneinch(devchain, "swap"),
+        {
+            "src": devchain.book.token("USDC"),
+            "dst": devchain.book.token("DAI"),
+            "amount": USDC,
+            "from": me,
+            "origin": me,
+            "slippage": "1E+1",
+            "disableEstimate": "true",
+        },
+        headers=AUTH,
+    )
+    assert response.status_code == 400
+    assert "slippage" in response.json()["description"]
+
+
 async def test_oneinch_impossible_quote_is_a_400_in_the_error_shape(
     devchain: DevChain, fake_apis: FakeApiServer
 ) -> None:
@@ -203,7 +239,7 @@ async def test_oneinch_requires_the_bearer_key_and_never_echoes_it(
     assert FAKE_ONEINCH_API_KEY not in caplog.text
 
 
-async def test_pendle_markets_list_has_the_documented_shape_and_live_apy(
+async def test_pendle_markets_list_serves_the_recorded_market_with_dev_chain_state(
     devchain: DevChain, fake_apis: FakeApiServer
 ) -> None:
     response = await get(
@@ -211,13 +247,64 @@ async def test_pendle_markets_list_has_the_documented_shape_and_live_apy(
     )
     assert response.status_code == 200
     body = json.loads(response.text, parse_float=Decimal)
-    expected = shape(payload("pendle_markets.json"))
-    expected["results"][0]["rewardTokens"] = []  # the dev market pays no reward tokens
-    assert shape(body) == expected
+    expected = recorded(RECORDED_MARKETS)
+    del expected["_provenance"]  # ours, not Pendle's
+    assert shape(body) == shape(expected)
     market = body["results"][0]
     assert market["address"] == devchain.book.pendle_market.lower()
     assert market["pt"] == f"{devchain.book.chain_id}-{devchain.book.pendle_pt.lower()}"
     assert market["details"]["impliedApy"] == Decimal("0.075")
+
+
+async def test_the_fake_pendle_market_differs_from_the_recording_only_where_documented(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    body = json.loads(
+        (await get(fake_apis, "/core/v2/markets/all", {"isActive": "true"})).text,
+        parse_float=Decimal,
+    )
+    served = body["results"][0]
+    original = recorded(RECORDED_MARKETS)["results"][RECORDED_USDC_MARKET]
+    chain = devchain.book.chain_id
+
+    def moved(asset_id: str) -> str:
+        return f"{chain}-{asset_id.split('-', 1)[1]}"
+
+    substituted = {"chainId", "address", "name", "expiry", "pt", "accountingAsset"}
+    for key, value in original.items():
+        if key in substituted or key == "details":
+            continue
+        if key in {"yt", "sy", "underlyingAsset"}:
+            assert served[key] == moved(value), key
+        elif key in {"rewardTokens", "outputTokens"}:
+            assert served[key] == [moved(v) for v in value], key
+        elif key == "inputTokens":
+            usdc = f"{chain}-{devchain.book.token('USDC').lower()}"
+            expected = [usdc if v == original["accountingAsset"] else moved(v) for v in value]
+            assert served[key] == expected
+        else:
+            assert served[key] == value, key
+    from_chain = {"impliedApy", "liquidity", "totalPt"}
+    for key, value in original["details"].items():
+        if key not in from_chain:
+            assert served["details"][key] == value, key
+    # The hard case of the recording survives: USDC goes in directly, comes out only through
+    # the aggregator, and the underlying is not USDC.
+    usdc_id = f"{chain}-{devchain.book.token('USDC').lower()}"
+    assert served["accountingAsset"] == usdc_id
+    assert usdc_id in served["inputTokens"]
+    assert usdc_id not in served["outputTokens"]
+    assert served["underlyingAsset"] != usdc_id
+
+
+async def test_pendle_finds_a_market_by_id_and_ignores_other_ids(
+    devchain: DevChain, fake_apis: FakeApiServer
+) -> None:
+    chain, market = devchain.book.chain_id, devchain.book.pendle_market.lower()
+    found = await get(fake_apis, "/core/v2/markets/all", {"ids": f"{chain}-{market}"})
+    other = await get(fake_apis, "/core/v2/markets/all", {"ids": f"{chain}-0x{'ab' * 20}"})
+    assert [m["address"] for m in found.json()["results"]] == [market]
+    assert other.json()["results"] == []
 
 
 async def test_pendle_convert_buys_pt_then_sells_it_back(
@@ -265,11 +352,13 @@ async def test_pendle_convert_buys_pt_then_sells_it_back(
     assert held >= int(route["outputs"][0]["amount"]) * 999 // 1000
     assert Decimal("0.07") < route["data"]["effectiveApy"] < Decimal("0.075")
 
-    sell = await get(
-        fake_apis,
-        f"/core/v2/sdk/{devchain.book.chain_id}/convert",
-        params | {"tokensIn": pt, "amountsIn": held, "tokensOut": usdc},
-    )
+    sell_params = params | {"tokensIn": pt, "amountsIn": held, "tokensOut": usdc}
+    convert = f"/core/v2/sdk/{devchain.book.chain_id}/convert"
+    # As the recorded market: USDC is not among its outputTokens, so only the aggregator pays it.
+    refused = await get(fake_apis, convert, sell_params)
+    assert refused.status_code == 400
+    assert "enableAggregator" in refused.json()["message"]
+    sell = await get(fake_apis, convert, sell_params | {"enableAggregator": "true"})
     sell_route = sell.json()["routes"][0]
     assert sell_route["contractParamInfo"]["method"] == "swapExactPtForToken"
     await send(
@@ -312,16 +401,23 @@ async def test_pendle_legacy_swap_redeems_after_maturity(
     redeem = await get(
         fake_apis,
         path,
-        {"receiver": me, "slippage": "0", "tokenIn": pt, "tokenOut": usdc, "amountIn": held},
+        {
+            "receiver": me,
+            "slippage": "0",
+            "tokenIn": pt,
+            "tokenOut": usdc,
+            "amountIn": held,
+            "enableAggregator": "true",
+        },
     )
-    assert int(redeem.json()["data"]["amountOut"]) == held
+    assert int(redeem.json()["data"]["amountOut"]) == held // PT_PER_USDC_UNIT
     await send(
         w3, contract_at(w3, "ERC20", pt).functions.approve(devchain.book.pendle_market, held), me
     )
     usdc_before = await balance(devchain, "USDC")
     await send_api_tx(devchain, redeem.json()["tx"])
-    assert await balance(devchain, "USDC") - usdc_before == held
-    assert held > 5_000 * USDC  # bought at a discount, redeemed at par
+    assert await balance(devchain, "USDC") - usdc_before == held // PT_PER_USDC_UNIT
+    assert held // PT_PER_USDC_UNIT > 5_000 * USDC  # bought at a discount, redeemed at par
 
 
 async def test_pendle_lists_the_market_as_inactive_after_maturity(

@@ -12,7 +12,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from adapters.advisors.claude import (
+    DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
+    MIN_MAX_TOKENS,
     AllocationDecisionInput,
     ClaudeAdvisor,
     deprecated_models,
@@ -260,7 +262,7 @@ def test_settings_read_the_sdk_variables_and_the_treasury_ones(
     assert settings.anthropic_base_url == "http://127.0.0.1:9"
     assert settings.claude_timeout_s == 15
     assert settings.claude_model == DEFAULT_MODEL
-    assert settings.claude_max_tokens == 1024
+    assert settings.claude_max_tokens == DEFAULT_MAX_TOKENS
     assert settings.outcome_horizon_days == 14
     assert settings.outcome_history == 5
 
@@ -281,3 +283,12 @@ def test_settings_keep_the_timeout_inside_the_30_second_cycle(
 
     with pytest.raises(ValidationError):
         AdvisorSettings()
+
+
+def test_settings_refuse_a_max_tokens_without_room_for_the_tool_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TREASURY_CLAUDE_MAX_TOKENS", str(MIN_MAX_TOKENS - 1))
+    with pytest.raises(ValidationError, match="claude_max_tokens"):
+        AdvisorSettings()
+    assert DEFAULT_MAX_TOKENS >= MIN_MAX_TOKENS

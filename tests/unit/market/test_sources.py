@@ -98,7 +98,8 @@ def _drop_code(p: Any) -> Any:
 
 
 def _rate_text(p: Any) -> Any:
-    p["data"][0]["stablecoin_margin_list"][0]["funding_rate"] = "high"
+    # One odd row is skipped (see the coinglass tests); a list that is not a list is malformed.
+    p["data"][0]["stablecoin_margin_list"] = "high"
     return p
 
 
@@ -273,6 +274,58 @@ async def test_coinglass_normalises_intervals_and_weighs_btc_and_eth_equally(
     reading = await read_with(CASES[2], clock, recorder, ok(json.dumps(body)))
     assert reading.value.per_coin == {"BTC": Decimal("0.0001"), "ETH": Decimal("-0.0002")}
     assert reading.value.average == Decimal("-0.00005")
+
+
+def _doc_example_with(odd: dict[str, Any] | None = None, code: Any = "0") -> str:
+    body = json.loads(payload_text("coinglass_funding_rate"))
+    body["code"] = code
+    if odd is not None:
+        body["data"][0]["stablecoin_margin_list"].append(odd)
+    return json.dumps(body)
+
+
+DOC_EXAMPLE_BTC = (Decimal("0.007343") + Decimal("0.00736901950628") + Decimal("-0.001829")) / 300
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param(
+            {"exchange": None, "funding_rate_interval": 0, "funding_rate": 0.01},
+            id="null exchange, interval 0",
+        ),
+        pytest.param(
+            {"exchange": "Odd", "funding_rate_interval": 0, "funding_rate": 0.01}, id="interval 0"
+        ),
+        pytest.param(
+            {"exchange": None, "funding_rate_interval": 8, "funding_rate": 0.01},
+            id="null exchange",
+        ),
+        pytest.param({"funding_rate": "n/a"}, id="rate not a number"),
+    ],
+)
+async def test_coinglass_skips_one_odd_row_and_reads_the_rest(
+    clock: MovableClock, recorder: Recorder, odd: dict[str, Any]
+) -> None:
+    reading = await read_with(CASES[2], clock, recorder, ok(_doc_example_with(odd)))
+    assert reading.value.per_coin == {"BTC": DOC_EXAMPLE_BTC}
+    assert reading.value.contracts == 3
+
+
+@pytest.mark.parametrize("code", [pytest.param(0, id="numeric"), pytest.param("0", id="string")])
+async def test_coinglass_accepts_a_numeric_or_string_success_code(
+    clock: MovableClock, recorder: Recorder, code: Any
+) -> None:
+    reading = await read_with(CASES[2], clock, recorder, ok(_doc_example_with(code=code)))
+    assert reading.value.average == DOC_EXAMPLE_BTC
+
+
+async def test_coinglass_numeric_error_code_is_still_an_error(
+    clock: MovableClock, recorder: Recorder
+) -> None:
+    body = json.dumps({"code": 429, "msg": "Too Many Requests", "data": None})
+    with pytest.raises(SourceRateLimited, match="coinglass"):
+        await read_with(CASES[2], clock, recorder, ok(body), ok(body), ok(body))
 
 
 async def test_fear_greed_parses_string_values(clock: MovableClock, recorder: Recorder) -> None:

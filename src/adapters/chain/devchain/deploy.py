@@ -90,10 +90,15 @@ class DevChainConfig:
     aave_liquidity: Decimal = Decimal("50000000")
     curve_seed_per_coin: Decimal = Decimal("10000000")
     curve_fee: Decimal = Decimal("0.0001")
+    # Simulated trading through the 3pool per day, as a share of its balances: its fees are the
+    # pool's base APY (0.3 a day at 1 bp is about 1.1 % a year, near the real 3pool's).
+    curve_daily_volume_share: Decimal = Decimal("0.3")
     pendle_implied_apy: Decimal = Decimal("0.075")
     pendle_days_to_expiry: int = 180
     pendle_fee: Decimal = Decimal("0.0005")
     pendle_liquidity: Decimal = Decimal("20000000")
+    # PT decimals follow the SY (18 for USDe-type markets live), not USDC's 6.
+    pendle_pt_decimals: int = 18
     router_fee_bps: int = 5
     # Price impact = trade USD / (trade USD + depth): $1M against $500M depth is about 0.2 %.
     router_depth_usd: Decimal = Decimal("500000000")
@@ -344,7 +349,9 @@ async def _deploy_pendle(
     # Pendle maturities fall at 00:00 UTC.
     expiry = (now + config.pendle_days_to_expiry * DAY) // DAY * DAY
     label = time.strftime("%d%b%Y", time.gmtime(expiry)).upper()
-    pt = await sender.deploy("ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", 6)
+    pt = await sender.deploy(
+        "ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", config.pendle_pt_decimals
+    )
     market = await sender.deploy(
         "PendleMarket",
         pt.address,

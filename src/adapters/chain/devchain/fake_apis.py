@@ -1,15 +1,24 @@
-"""Loopback fake 1inch (Swap API v6.0) and Pendle (hosted SDK) HTTP APIs for the dev chain.
+"""Loopback fake 1inch (Swap API v6.0/v6.1), Pendle (hosted SDK) and Curve HTTP APIs for the
+dev chain.
 
-They answer in the real services' response shapes, with calldata for the dev-chain contracts
-computed from on-chain state, so the protocol adapters run the same code path as live:
+They answer with payloads recorded from the real services (`payloads/`, each file naming its
+source and date; see `payloads/README.md` for what is substituted), filled with calldata and
+state from the dev-chain contracts, so the protocol adapters run the same code path as live
+and meet the same shapes:
 
-- 1inch: `GET /swap/v6.0/{chainId}/quote|swap|approve/spender|approve/allowance|
-  approve/transaction`, Bearer auth, 400 `{error, description, statusCode, requestId, meta}`.
+- 1inch: `GET /swap/{v6.0|v6.1}/{chainId}/quote|swap|approve/spender|approve/allowance|
+  approve/transaction`, Bearer auth, 400 `{error, description, statusCode, requestId, meta}`;
+  `slippage` must be a plain number (the API validates it as one; "1E+1" is refused).
   Point the 1inch adapter's base URL at `http://127.0.0.1:PORT` instead of
   `https://api.1inch.dev`.
-- Pendle: `GET /core/v2/markets/all`, `/core/v2/sdk/{chainId}/convert`,
-  `/core/v1/sdk/{chainId}/markets/{market}/swap`, `/core/v1/{chainId}/markets/active`.
+- Pendle: `GET /core/v2/markets/all` (the recorded ynRWAx market, `ids` honoured),
+  `/core/v2/sdk/{chainId}/convert`, `/core/v1/sdk/{chainId}/markets/{market}/swap`,
+  `/core/v1/{chainId}/markets/active`. As live, a token the market's SY does not take in or
+  give out (USDC is not in its `outputTokens`) needs `enableAggregator=true`.
   Point the Pendle adapter's base URL at `http://127.0.0.1:PORT/core`.
+- Curve: `GET /curve/v1/getVolumes/{blockchainId}` in the documented shape, for the dev 3pool,
+  its daily and weekly base APY computed from the growth of its virtual price (the fees it
+  keeps). Point the Curve API adapter's base URL at `http://127.0.0.1:PORT/curve/v1`.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,16 +45,24 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import contract_at
+from adapters.chain.devchain.recorded import recorded
 
 logger = logging.getLogger(__name__)
 
 NATIVE_ETH_PLACEHOLDER = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 WAD = Decimal(10) ** 18
 SECONDS_PER_YEAR = Decimal(31_536_000)
 SWAP_GAS_FALLBACK = 180_000
+ONEINCH_VERSIONS = ("v6.0", "v6.1")
+PLAIN_NUMBER = re.compile(r"\d+(\.\d+)?")
 _JSON = msgspec.json.Encoder(decimal_format="number")
 _REVERTS = (ContractLogicError, TransactionFailed)
+RECORDED_MARKETS = "pendle_markets_all.json"
+RECORDED_USDC_MARKET = 1  # ynRWAx: USDC in inputTokens and accountingAsset, not outputTokens
+RECORDED_CURVE_VOLUMES = "curve_get_volumes.json"
+ONEINCH_QUOTE_FULL = "oneinch_quote_full.json"
+ONEINCH_ERROR = "oneinch_error_400.json"
+DAY_SECONDS = 86_400
 
 
 class _ApiError(Exception):
@@ -63,13 +81,14 @@ def _oneinch_error(error: _ApiError) -> Response[bytes]:
     reason = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(
         error.status, "Internal Server Error"
     )
-    body = {
-        "error": reason,
-        "description": error.description,
-        "statusCode": error.status,
-        "requestId": str(uuid.uuid4()),
-        "meta": error.meta,
-    }
+    body: dict[str, Any] = recorded(ONEINCH_ERROR)
+    body.update(
+        error=reason,
+        description=error.description,
+        statusCode=error.status,
+        requestId=str(uuid.uuid4()),
+        meta=error.meta,
+    )
     return _json(body, error.status)
 
 
@@ -129,15 +148,18 @@ class _Chain:
             )
 
     def token_info(self, address: str) -> dict[str, Any]:
+        """The documented `dstToken` object with the dev token's own fields."""
         symbol = self.book.symbol_of(address) or "?"
-        return {
-            "address": address.lower(),
-            "symbol": symbol,
-            "name": f"{symbol} (dev)",
-            "decimals": self.book.decimals.get(symbol, 18),
-            "logoURI": "",
-            "tags": ["tokens"],
-        }
+        info: dict[str, Any] = recorded(ONEINCH_QUOTE_FULL)["dstToken"]
+        info.update(
+            address=address.lower(),
+            symbol=symbol,
+            name=f"{symbol} (dev)",
+            decimals=self.book.decimals.get(symbol, 18),
+            logoURI="",
+            tags=["tokens"],
+        )
+        return info
 
     async def gas_price(self) -> int:
         return int(await self.w3.eth.gas_price)
@@ -221,7 +243,11 @@ class _OneInch:
         amount = _uint(_required(request, "amount"), "amount")
         sender = self.chain.checksum(_required(request, "from"), "from")
         _required(request, "origin")
-        slippage = _fraction(_required(request, "slippage"), "slippage")
+        slippage_text = _required(request, "slippage")
+        if not PLAIN_NUMBER.fullmatch(slippage_text):
+            # The API validates a plain number; "1E+1" is refused, not read as 10.
+            raise _ApiError(400, "slippage must be a number between 0 and 50")
+        slippage = _fraction(slippage_text, "slippage")
         if slippage > 50:
             raise _ApiError(400, "slippage must be between 0 and 50")
         receiver_param = request.query_params.get("receiver")
@@ -330,57 +356,48 @@ class _Pendle:
     def _asset_id(self, address: str) -> str:
         return f"{self.chain.book.chain_id}-{address.lower()}"
 
+    def _reprefixed(self, asset_id: str) -> str:
+        """A recorded `<chainId>-<address>` id moved onto the dev chain's id."""
+        return self._asset_id(asset_id.split("-", 1)[1])
+
     async def market_json(self) -> dict[str, Any]:
+        """The recorded USDC market with the dev chain's addresses and state (see
+        `payloads/README.md` for what is substituted and why)."""
         book = self.chain.book
         w3 = self.chain.w3
         market = contract_at(w3, "PendleMarket", book.pendle_market)
         pt = contract_at(w3, "ERC20", book.pendle_pt)
         usdc = contract_at(w3, "ERC20", book.token("USDC"))
         implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
-        fee = Decimal(int(await market.functions.swapFee().call())) / WAD
+        pt_decimals = int(await pt.functions.decimals().call())
         liquidity = Decimal(int(await usdc.functions.balanceOf(book.pendle_market).call())).scaleb(
-            -6
+            -book.decimals["USDC"]
         )
-        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-6)
+        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-pt_decimals)
         expiry = datetime.fromtimestamp(book.pendle_expiry, UTC)
-        now = datetime.fromtimestamp(await self.chain.now(), UTC)
+        item: dict[str, Any] = recorded(RECORDED_MARKETS)["results"][RECORDED_USDC_MARKET]
+        recorded_usdc = item["accountingAsset"]
         usdc_id = self._asset_id(book.token("USDC"))
-        return {
-            "chainId": book.chain_id,
-            "address": book.pendle_market.lower(),
-            "name": "USDC (dev)",
-            "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "pt": self._asset_id(book.pendle_pt),
-            "yt": self._asset_id(ZERO_ADDRESS),
-            "sy": usdc_id,
-            "underlyingAsset": usdc_id,
-            "accountingAsset": usdc_id,
-            "rewardTokens": [],
-            "inputTokens": [usdc_id],
-            "outputTokens": [usdc_id],
-            "details": {
-                "liquidity": liquidity,
-                "totalTvl": liquidity + total_pt,
-                "tradingVolume": Decimal(0),
-                "underlyingApy": Decimal(0),
-                "swapFeeApy": Decimal(0),
-                "pendleApy": Decimal(0),
-                "ytFloatingApy": Decimal(0),
-                "impliedApy": implied,
-                "feeRate": fee,
-                "yieldRange": {"min": implied, "max": implied},
-                "aggregatedApy": implied,
-                "maxBoostedApy": implied,
-                "totalPt": total_pt,
-                "totalSy": liquidity,
-                "totalSupply": total_pt,
-                "totalActiveSupply": total_pt,
-            },
-            "isNew": False,
-            "isPrime": True,
-            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "categoryIds": ["stables"],
-        }
+
+        def on_dev_chain(asset_id: str) -> str:
+            return usdc_id if asset_id == recorded_usdc else self._reprefixed(asset_id)
+
+        item.update(
+            chainId=book.chain_id,
+            address=book.pendle_market.lower(),
+            name="USDC (dev)",
+            expiry=expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            pt=self._asset_id(book.pendle_pt),
+            yt=self._reprefixed(item["yt"]),
+            sy=self._reprefixed(item["sy"]),
+            underlyingAsset=self._reprefixed(item["underlyingAsset"]),
+            accountingAsset=usdc_id,
+            rewardTokens=[self._reprefixed(t) for t in item["rewardTokens"]],
+            inputTokens=[on_dev_chain(t) for t in item["inputTokens"]],
+            outputTokens=[on_dev_chain(t) for t in item["outputTokens"]],
+        )
+        item["details"].update(impliedApy=implied, liquidity=liquidity, totalPt=total_pt)
+        return item
 
     async def markets_all(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         skip = _uint(str(request.query_params.get("skip", "0")), "skip")
@@ -394,6 +411,10 @@ class _Pendle:
             and _uint(str(chain_param), "chainId") != self.chain.book.chain_id
         ):
             markets = []
+        ids = request.query_params.get("ids")
+        if ids is not None:
+            wanted = {i.strip().lower() for i in str(ids).split(",")}
+            markets = [m for m in markets if f"{m['chainId']}-{m['address']}" in wanted]
         # The one dev market is active until maturity; isActive filters on that, as live.
         active_filter = str(request.query_params.get("isActive", "")).lower()
         active = await self.chain.now() < self.chain.book.pendle_expiry
@@ -407,12 +428,26 @@ class _Pendle:
         return {"markets": [await self.market_json()]}
 
     async def quote(
-        self, token_in: str, amount_in: int, token_out: str, receiver: str, slippage: Decimal
+        self,
+        token_in: str,
+        amount_in: int,
+        token_out: str,
+        receiver: str,
+        slippage: Decimal,
+        *,
+        aggregator: bool = False,
     ) -> _PendleQuote:
         book = self.chain.book
         w3 = self.chain.w3
         usdc, pt = book.token("USDC").lower(), book.pendle_pt.lower()
         market = contract_at(w3, "PendleMarket", book.pendle_market)
+        await self._require_route(token_in, token_out, aggregator)
+        # PT base units per USDC base unit, from the tokens themselves (a dev chain deployed
+        # before PT followed the SY's 18 decimals has a 6-decimal PT: scale 1).
+        pt_decimals = int(
+            await contract_at(w3, "ERC20", book.pendle_pt).functions.decimals().call()
+        )
+        scale = Decimal(10) ** (pt_decimals - book.decimals["USDC"])
         if amount_in == 0:
             raise _ApiError(400, "amountsIn must be greater than 0")
         if slippage >= 1:
@@ -428,7 +463,9 @@ class _Pendle:
                 out = int(await market.functions.previewSwapExactTokenForPt(amount_in).call())
                 minimum = _floor(Decimal(out) * (1 - slippage))
                 effective = (
-                    (Decimal(out) / Decimal(amount_in)) ** (1 / years) - 1 if years else None
+                    (Decimal(out) / scale / Decimal(amount_in)) ** (1 / years) - 1
+                    if years
+                    else None
                 )
                 return _PendleQuote(
                     method="swapExactTokenForPt",
@@ -455,7 +492,9 @@ class _Pendle:
                     else ("receiver", "exactPtIn", "minTokenOut")
                 )
                 effective = (
-                    (Decimal(amount_in) / Decimal(out)) ** (1 / years) - 1 if years else None
+                    (Decimal(amount_in) / scale / Decimal(out)) ** (1 / years) - 1
+                    if years and out
+                    else None
                 )
                 return _PendleQuote(
                     method=method,
@@ -474,6 +513,27 @@ class _Pendle:
             raise _ApiError(400, f"cannot quote: {exc}") from exc
         raise _ApiError(400, "no route: the dev chain trades only USDC <-> PT")
 
+    async def _require_route(self, token_in: str, token_out: str, aggregator: bool) -> None:
+        """As live: a token the SY does not take in (or give out) needs the aggregator.
+
+        The market's own PT is always tradable; USDC only where the recorded market lists it.
+        """
+        if aggregator:
+            return
+        market = await self.market_json()
+        pt = market["pt"]
+        for token, listed, side in (
+            (token_in, market["inputTokens"], "tokensIn"),
+            (token_out, market["outputTokens"], "tokensOut"),
+        ):
+            asset_id = self._asset_id(token)
+            if asset_id != pt and asset_id not in listed:
+                raise _ApiError(
+                    400,
+                    f"{side} {token.lower()} is not supported by the SY of this market; "
+                    "set enableAggregator=true to route it through an aggregator",
+                )
+
     async def convert(self, request: Request[Any, Any, Any], chain_id: int) -> dict[str, Any]:
         self.chain.check_chain(chain_id)
         receiver = self.chain.checksum(_required(request, "receiver"), "receiver")
@@ -484,7 +544,14 @@ class _Pendle:
         if len(tokens_in) != 1 or len(amounts_in) != 1 or len(tokens_out) != 1:
             raise _ApiError(400, "the dev chain converts one token into one token")
         amount_in = _uint(amounts_in[0], "amountsIn")
-        q = await self.quote(tokens_in[0], amount_in, tokens_out[0], receiver, slippage)
+        q = await self.quote(
+            tokens_in[0],
+            amount_in,
+            tokens_out[0],
+            receiver,
+            slippage,
+            aggregator=_is_true(request, "enableAggregator"),
+        )
         data: dict[str, Any] = {"priceImpact": q.price_impact}
         additional = str(request.query_params.get("additionalData", "")).split(",")
         if "impliedApy" in additional:
@@ -529,6 +596,7 @@ class _Pendle:
             _required(request, "tokenOut"),
             receiver,
             slippage,
+            aggregator=_is_true(request, "enableAggregator"),
         )
         data: dict[str, Any] = {"amountOut": str(q.amount_out), "priceImpact": q.price_impact}
         if "impliedApy" in str(request.query_params.get("additionalData", "")):
@@ -544,6 +612,70 @@ class _Pendle:
         }
 
 
+# --- Curve -------------------------------------------------------------------------------
+
+
+class _Curve:
+    """`getVolumes` over the dev 3pool: the recorded shape, the APYs from virtual price growth."""
+
+    def __init__(self, chain: _Chain) -> None:
+        self.chain = chain
+
+    async def _block_at(self, timestamp: int, latest: int) -> int:
+        """The last block at or before `timestamp`, not before the deployment."""
+        w3 = self.chain.w3
+
+        async def stamp(number: int) -> int:
+            return int((await w3.eth.get_block(number))["timestamp"])
+
+        low, high = self.chain.book.block, latest
+        if await stamp(low) > timestamp:
+            return low
+        while low < high:
+            middle = (low + high + 1) // 2
+            if await stamp(middle) <= timestamp:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    async def _apy_pcent(self, window: int, now: int, latest: int, price_now: int) -> Decimal:
+        """Annualised virtual price growth over the last `window` seconds, in percent."""
+        pool = contract_at(self.chain.w3, "CurvePool", self.chain.book.curve_pool)
+        then = await self._block_at(now - window, latest)
+        then_time = int((await self.chain.w3.eth.get_block(then))["timestamp"])
+        price_then = int(await pool.functions.get_virtual_price().call(block_identifier=then))
+        elapsed = now - then_time
+        if elapsed <= 0 or price_then <= 0:
+            return Decimal(0)
+        growth = Decimal(price_now) / Decimal(price_then)
+        apy = growth ** (SECONDS_PER_YEAR / Decimal(elapsed)) - 1
+        return (apy * 100).quantize(Decimal("0.01"))
+
+    async def volumes(self, blockchain_id: str) -> dict[str, Any]:
+        del blockchain_id  # the dev pool answers for whichever chain the adapter names
+        w3 = self.chain.w3
+        pool = contract_at(w3, "CurvePool", self.chain.book.curve_pool)
+        latest = int(await w3.eth.block_number)
+        now = await self.chain.now()
+        price_now = int(await pool.functions.get_virtual_price().call())
+        daily = await self._apy_pcent(DAY_SECONDS, now, latest, price_now)
+        weekly = await self._apy_pcent(7 * DAY_SECONDS, now, latest, price_now)
+        body: dict[str, Any] = recorded(RECORDED_CURVE_VOLUMES)
+        del body["_provenance"]
+        item = body["data"]["pools"][0]
+        item.update(
+            address=self.chain.book.curve_pool,
+            latestDailyApyPcent=daily,
+            latestWeeklyApyPcent=weekly,
+            includedApyPcentFromLsts=Decimal(0),
+            virtualPrice=price_now,
+        )
+        body["data"]["pools"] = [item]
+        body["generatedTimeMs"] = now * 1000
+        return body
+
+
 # --- the app -----------------------------------------------------------------------------
 
 
@@ -552,9 +684,13 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
     chain = _Chain(w3=w3, book=book)
     oneinch = _OneInch(chain, oneinch_api_key)
     pendle = _Pendle(chain)
+    curve = _Curve(chain)
 
-    async def answer_1inch(coro: Any) -> Response[bytes]:
+    async def answer_1inch(version: str, coro: Any) -> Response[bytes]:
         try:
+            if version not in ONEINCH_VERSIONS:
+                coro.close()
+                raise _ApiError(404, f"Cannot GET /swap/{version}")
             return _json(await coro)
         except _ApiError as error:
             return _oneinch_error(error)
@@ -571,29 +707,43 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
             logger.warning("fake Pendle API: dev chain unavailable", extra={"error": str(exc)})
             return _pendle_error(_ApiError(500, "dev chain node unavailable"))
 
-    @get("/swap/v6.0/{chain_id:int}/quote")
-    async def quote(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.quote(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/quote")
+    async def quote(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.quote(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/swap")
-    async def swap(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.swap(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/swap")
+    async def swap(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.swap(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/spender")
-    async def spender(request: Request[Any, Any, Any], chain_id: FromPath[int]) -> Response[bytes]:
-        return await answer_1inch(oneinch.spender(request, chain_id))
+    @get("/swap/{version:str}/{chain_id:int}/approve/spender")
+    async def spender(
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
+    ) -> Response[bytes]:
+        return await answer_1inch(version, oneinch.spender(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/allowance")
+    @get("/swap/{version:str}/{chain_id:int}/approve/allowance")
     async def allowance(
-        request: Request[Any, Any, Any], chain_id: FromPath[int]
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
     ) -> Response[bytes]:
-        return await answer_1inch(oneinch.allowance(request, chain_id))
+        return await answer_1inch(version, oneinch.allowance(request, chain_id))
 
-    @get("/swap/v6.0/{chain_id:int}/approve/transaction")
+    @get("/swap/{version:str}/{chain_id:int}/approve/transaction")
     async def approve_transaction(
-        request: Request[Any, Any, Any], chain_id: FromPath[int]
+        request: Request[Any, Any, Any], version: FromPath[str], chain_id: FromPath[int]
     ) -> Response[bytes]:
-        return await answer_1inch(oneinch.approve_transaction(request, chain_id))
+        return await answer_1inch(version, oneinch.approve_transaction(request, chain_id))
+
+    @get("/curve/v1/getVolumes/{blockchain_id:str}")
+    async def curve_volumes(blockchain_id: FromPath[str]) -> Response[bytes]:
+        try:
+            return _json(await curve.volumes(blockchain_id))
+        except (Web3Exception, OSError) as exc:
+            logger.warning("fake Curve API: dev chain unavailable", extra={"error": str(exc)})
+            return _json({"success": False, "err": "dev chain node unavailable"}, 500)
 
     @get("/core/v2/markets/all")
     async def markets_all(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -624,6 +774,7 @@ def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_ke
             markets_active,
             convert,
             legacy_swap,
+            curve_volumes,
         ],
         openapi_config=None,
         debug=False,
@@ -648,6 +799,11 @@ class FakeApiServer:
     def oneinch_base_url(self) -> str:
         """Base URL for the 1inch adapter (paths /swap/v6.0/{chainId}/... follow)."""
         return self.base_url
+
+    @property
+    def curve_base_url(self) -> str:
+        """Base URL for the Curve API adapter (paths /getVolumes/{chain} follow)."""
+        return f"{self.base_url}/curve/v1"
 
     @property
     def pendle_base_url(self) -> str:

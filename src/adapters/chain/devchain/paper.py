@@ -21,6 +21,7 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
+from adapters.chain.curve_api import CurveApi
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
@@ -57,6 +58,7 @@ def devchain_venues(
     oneinch_base_url: str,
     oneinch_api_key: str,
     pendle_base_url: str,
+    curve_base_url: str,
 ) -> Venues:
     """The treasury's adapters over the dev chain's contracts and fake APIs."""
     tokens = book_tokens(book)
@@ -65,9 +67,21 @@ def devchain_venues(
         tokens=tokens,
         aave=AaveV3(w3, chain_id=book.chain_id, pool=book.aave_pool, tokens=tokens),
         curve=Curve3Pool.with_tokens(
-            w3, tokens, chain_id=book.chain_id, pool=book.curve_pool, lp_token=book.curve_lp
+            w3,
+            tokens,
+            chain_id=book.chain_id,
+            pool=book.curve_pool,
+            lp_token=book.curve_lp,
+            apy_source=CurveApi(client, base_url=curve_base_url),
         ),
-        pendle=Pendle(client, w3, chain_id=book.chain_id, base_url=pendle_base_url),
+        pendle=Pendle(
+            client,
+            w3,
+            chain_id=book.chain_id,
+            cash_token=tokens["USDC"].address,
+            cash_decimals=tokens["USDC"].decimals,
+            base_url=pendle_base_url,
+        ),
         pendle_market=book.pendle_market,
         swap=OneInch(
             client,

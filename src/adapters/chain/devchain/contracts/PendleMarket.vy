@@ -5,13 +5,16 @@
         to maturity, PT price = 1 / (1 + apy) ^ (t / year), computed in 1e18 fixed point as
         exp(-ln(1 + apy) * t / year); sells PT back before maturity at that price; redeems PT
         1:1 at or after maturity. A swap fee applies to trades before maturity. The market
-        holds underlying liquidity (seeded at deploy) and is the PT's minter.
+        holds underlying liquidity (seeded at deploy) and is the PT's minter. PT decimals
+        follow the SY, not the token traded (18 for a USDC market, as for USDe-type markets
+        live): amounts are scaled between the two.
 """
 
 interface IERC20:
     def transfer(_to: address, _value: uint256) -> bool: nonpayable
     def transferFrom(_from: address, _to: address, _value: uint256) -> bool: nonpayable
     def balanceOf(_owner: address) -> uint256: view
+    def decimals() -> uint8: view
 
 interface IPT:
     def mint(_to: address, _value: uint256) -> bool: nonpayable
@@ -41,6 +44,8 @@ expiry: public(uint256)
 impliedApy: public(uint256)
 swapFee: public(uint256)
 owner: public(address)
+# 10 ** (PT decimals - underlying decimals): PT base units per underlying base unit at par.
+ptScale: public(uint256)
 
 
 @deploy
@@ -52,6 +57,10 @@ def __init__(_pt: address, _underlying: address, _expiry: uint256, _implied_apy:
     self.impliedApy = _implied_apy
     self.swapFee = _swap_fee
     self.owner = msg.sender
+    pt_decimals: uint256 = convert(staticcall IERC20(_pt).decimals(), uint256)
+    underlying_decimals: uint256 = convert(staticcall IERC20(_underlying).decimals(), uint256)
+    assert pt_decimals >= underlying_decimals, "PT decimals below the underlying's"
+    self.ptScale = 10 ** (pt_decimals - underlying_decimals)
 
 
 @internal
@@ -110,15 +119,15 @@ def isExpired() -> bool:
 def _pt_out(net_token_in: uint256) -> uint256:
     assert block.timestamp < self.expiry, "Market: expired"
     after_fee: uint256 = net_token_in * (WAD - self.swapFee) // WAD
-    return after_fee * WAD // self._pt_price()
+    return after_fee * WAD // self._pt_price() * self.ptScale
 
 
 @internal
 @view
 def _token_out(exact_pt_in: uint256) -> uint256:
     if block.timestamp >= self.expiry:
-        return exact_pt_in
-    gross: uint256 = exact_pt_in * self._pt_price() // WAD
+        return exact_pt_in // self.ptScale
+    gross: uint256 = exact_pt_in * self._pt_price() // WAD // self.ptScale
     return gross * (WAD - self.swapFee) // WAD
 
 
@@ -174,11 +183,12 @@ def swapExactPtForToken(receiver: address, exactPtIn: uint256, minTokenOut: uint
 @nonreentrant
 def redeemPyToToken(receiver: address, netPyIn: uint256, minTokenOut: uint256) -> uint256:
     assert block.timestamp >= self.expiry, "YCE: not expired"
-    assert netPyIn >= minTokenOut, "Slippage: INSUFFICIENT_TOKEN_OUT"
+    token_out: uint256 = netPyIn // self.ptScale
+    assert token_out >= minTokenOut, "Slippage: INSUFFICIENT_TOKEN_OUT"
     self._take_pt(netPyIn)
-    self._pay(receiver, netPyIn)
-    log Redeem(caller=msg.sender, receiver=receiver, netPyIn=netPyIn, netTokenOut=netPyIn)
-    return netPyIn
+    self._pay(receiver, token_out)
+    log Redeem(caller=msg.sender, receiver=receiver, netPyIn=netPyIn, netTokenOut=token_out)
+    return token_out
 
 
 @external
