@@ -16,6 +16,11 @@ black swan (the advisor asked for one) obeys every limit and always waits for a 
 triggered it, an exit may only sell volatile assets into a stablecoin on its peg; anything else
 is rejected (`exit_only_sells_volatile`, `exit_into_stablecoin_on_peg`). After an exit, no plan
 may buy volatile assets until the re-entry cooldown is over (`reentry_cooldown`).
+
+One rule judges the advice rather than the plan: `advisor_deviation` (`max_advisor_deviation`)
+bounds the advisor's targets by the rule-based signal's before anything is planned. Its verdict
+has the `adjusted` severity: when it clamps, it is listed among the reasons (`CLAMPED`) but
+neither rejects the plan nor asks a human, since the plan was built from the clamped targets.
 """
 
 from __future__ import annotations
