@@ -1,6 +1,7 @@
 """The running service: decision-cycle latency in paper mode, cold versus cached market fetch,
-requests per second for `GET /portfolio/status` beside a bare Litestar endpoint, and process
-RSS after 1,000 cycles.
+requests per second for `GET /portfolio/status`, `/market/data` and `/market/signal` as ratios
+to a bare Litestar endpoint (wrk, see `measure.py`), `treasury status --json` against the
+service, and process RSS after 1,000 cycles.
 
 Everything runs on this machine over loopback: a paper service (SQLite, the in-process dev
 chain, the simulated market, the rules advisor) built by the real container, the live market
@@ -23,6 +24,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+STATUS_CLI_BUDGET_S = 1.0
+# The read endpoints measured against the bare endpoint, with the ratio each should reach.
+HTTP_GOALS = {"/portfolio/status": 0.5, "/market/data": 0.7, "/market/signal": 0.7}
+HTTP_PATHS = tuple(HTTP_GOALS)
+HTTP_ROUNDS = 3
 
 
 def _rss_mib() -> float:
@@ -121,26 +127,31 @@ async def _market_fetch() -> None:
     )
 
 
-async def _load(url: str, seconds: float, concurrency: int = 16) -> float:
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal done
-        while time.perf_counter() < stop_at:
-            response = await client.get(url)
-            response.raise_for_status()
-            done += 1
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
-        begin = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return done / (time.perf_counter() - begin)
+def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{base}/bench/bare", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError("the benchmark server did not start")
+        time.sleep(0.25)
 
 
 def _http() -> None:
     from tests.e2e.harness import free_port
+
+    from bench.cli_bench import cli_environment
+    from bench.measure import (
+        gnu_time_available,
+        machine_load,
+        requests_per_second,
+        time_command,
+        wrk_available,
+        wrk_conditions,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         _paper_environment(Path(tmp))
@@ -155,24 +166,48 @@ def _http() -> None:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/bench/bare", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the benchmark server did not start")
-                time.sleep(0.25)
-            asyncio.run(_load(f"{base}/portfolio/status", 1.0))  # warm up
-            status = asyncio.run(_load(f"{base}/portfolio/status", 5.0))
-            bare = asyncio.run(_load(f"{base}/bench/bare", 5.0))
+            _wait_until_up(base, server)
+            print(f"   conditions: {machine_load()}")
+            cli_env = dict(cli_environment(), TREASURY_API_URL=base)
+            if gnu_time_available():
+                status_cli = time_command(
+                    [sys.executable, "-m", "entrypoints.cli.main", "status", "--json"], cli_env
+                )
+                print(
+                    f"   treasury status --json against the running service: {status_cli}; "
+                    f"budget {STATUS_CLI_BUDGET_S} s: "
+                    f"{'within' if status_cli.wall_s <= STATUS_CLI_BUDGET_S else 'OVER'}"
+                )
+            else:
+                print("   treasury status --json: not measured, GNU time is missing")
+            if not wrk_available():
+                print("   HTTP throughput: not measured, wrk is missing (apt-get install wrk)")
+                return
+            # Each figure beside a bare run just before it, in HTTP_ROUNDS rounds; the median
+            # ratio is quoted (other processes on a shared machine come and go).
+            ratios: dict[str, list[float]] = {path: [] for path in HTTP_PATHS}
+            rates: dict[str, list[float]] = {path: [] for path in ("/bench/bare", *HTTP_PATHS)}
+            for _ in range(HTTP_ROUNDS):
+                for path in HTTP_PATHS:
+                    bare = requests_per_second(f"{base}/bench/bare")
+                    rate = requests_per_second(f"{base}{path}")
+                    rates["/bench/bare"].append(bare)
+                    rates[path].append(rate)
+                    ratios[path].append(rate / bare)
             print(
-                f"   HTTP, 16 concurrent clients, one uvicorn worker: GET /portfolio/status "
-                f"{status:,.0f} req/s; bare Litestar endpoint {bare:,.0f} req/s "
-                f"(ratio {status / bare:.2f})"
+                f"   HTTP, {wrk_conditions()}, one uvicorn worker, {HTTP_ROUNDS} rounds of each "
+                f"endpoint beside a bare Litestar endpoint run just before it: bare "
+                f"{statistics.median(rates['/bench/bare']):,.0f} req/s (median)"
             )
+            for path in HTTP_PATHS:
+                ratio = statistics.median(ratios[path])
+                goal = HTTP_GOALS[path]
+                spread = ", ".join(f"{r:.2f}" for r in sorted(ratios[path]))
+                print(
+                    f"   GET {path}: {statistics.median(rates[path]):,.0f} req/s (median), "
+                    f"{ratio:.2f}x bare (median of {spread}; goal {goal}x: "
+                    f"{'met' if ratio >= goal else 'NOT met'})"
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)

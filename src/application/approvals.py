@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from application.cycle import settle_execution
 from application.errors import (
@@ -121,6 +122,15 @@ class DecideOnApproval:
             await uow.commit()
         announce(self._notifier, lambda: decision_answered(answered, self._dashboard_url))
         return answered
+
+
+class ApprovedExecution(Protocol):
+    """Executes an approved decision's plan (`ExecuteApprovedDecision`, or it with the read
+    models refreshed after it)."""
+
+    async def execute(self, decision_id: str) -> ExecutionReport | None:
+        """Execute the plan if the decision is still approved."""
+        ...
 
 
 class ExecuteApprovedDecision:
@@ -239,9 +249,7 @@ class ExecuteWaitingApprovals:
     A plan with recorded steps is left to crash recovery: it never runs twice. An approval whose
     window closed before any leader ran it stays as it is: nobody meant it to run that late."""
 
-    def __init__(
-        self, *, clock: Clock, uow: UnitOfWorkFactory, execute: ExecuteApprovedDecision
-    ) -> None:
+    def __init__(self, *, clock: Clock, uow: UnitOfWorkFactory, execute: ApprovedExecution) -> None:
         self._clock = clock
         self._uow = uow
         self._execute = execute

@@ -113,6 +113,7 @@ class ExecutionEngine:
             async with self._uow() as uow:
                 if await uow.executions.by_plan(plan.plan_id):
                     raise ExecutionRefused(plan.plan_id, ("the plan has already been executed",))
+            self._builder.start_plan()
             # An earlier plan's signed step must be settled first: sent now, it would run
             # outside its plan, and this plan was computed without it.
             _, pending = await self._reconcile()

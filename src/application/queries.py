@@ -75,9 +75,13 @@ class GetPortfolioStatus:
 
     async def execute(self) -> PortfolioState:
         """Read the portfolio and decorate it with targets, last rebalance and performance."""
+        return await self.decorate(await self._portfolio.read())
+
+    async def decorate(self, state: PortfolioState) -> PortfolioState:
+        """A portfolio reading with targets, last rebalance and performance added; `as_of`
+        stays when the chain was read (now when the reading has none)."""
         from domain.performance import EquityPoint, standard_windows
 
-        state = await self._portfolio.read()
         now = self._clock.now()
         async with self._uow() as uow:
             signal = await uow.signals.latest()
@@ -104,7 +108,7 @@ class GetPortfolioStatus:
             performance_24h=windows.day,
             performance_7d=windows.week,
             performance_30d=windows.month,
-            as_of=now,
+            as_of=state.as_of or now,
         )
 
 

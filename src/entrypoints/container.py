@@ -65,6 +65,7 @@ from application.queries import (
     ProbeResult,
     ReadAudit,
 )
+from application.read_model import CycleFeedingViews, ExecutionFeedingViews, build_views
 from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
@@ -88,6 +89,7 @@ from entrypoints.settings.service import (
     ServiceSettings,
 )
 from entrypoints.settings.strategy import StrategySettings
+from entrypoints.settings.views import ViewSettings
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
 
@@ -111,6 +113,7 @@ class AppSettings:
     notify: NotifySettings
     paper_settings: PaperSettings
     strategy: StrategySettings
+    views: ViewSettings = field(default_factory=ViewSettings)
 
     @classmethod
     def load(cls, **service_overrides: Any) -> AppSettings:
@@ -126,6 +129,7 @@ class AppSettings:
             notify=NotifySettings(),
             paper_settings=PaperSettings(),
             strategy=StrategySettings(),
+            views=ViewSettings(),
         )
 
     @property
@@ -336,38 +340,53 @@ def build_services(
         approval_expiry=timedelta(hours=settings.service.approval_expiry_hours),
     )
     status = GetPortfolioStatus(clock=clock, portfolio=chain.views or chain.portfolio, uow=uow)
-    return Services(
-        market=GetMarketData(market=market),
-        signal=PreviewSignal(clock=clock, market=market, uow=uow, config=strategy.signal),
+    market_data = GetMarketData(market=market)
+    signal = PreviewSignal(clock=clock, market=market, uow=uow, config=strategy.signal)
+    views = build_views(
+        clock=clock,
         status=status,
-        cycle=RunDecisionCycle(
-            clock=clock,
-            ids=ids,
-            market=market,
-            portfolio=chain.portfolio,
-            conditions=chain.conditions,
-            advisor=advisor.advisor,
-            uow=uow,
-            runner=chain.runner,
-            lock=lock,
-            state_file=AtomicStateFile(settings.database.resolved_state_file()),
-            config=config,
-            notifier=notifier,
-            dashboard_url=url,
+        market=market_data,
+        signal=signal,
+        status_refresh_s=settings.views.status_refresh(
+            paper=settings.paper, cycle_interval_s=settings.service.cycle_interval_s
         ),
+        market_refresh_s=settings.views.market_refresh_s,
+    )
+    cycle = RunDecisionCycle(
+        clock=clock,
+        ids=ids,
+        market=market,
+        portfolio=chain.portfolio,
+        conditions=chain.conditions,
+        advisor=advisor.advisor,
+        uow=uow,
+        runner=chain.runner,
+        lock=lock,
+        state_file=AtomicStateFile(settings.database.resolved_state_file()),
+        config=config,
+        notifier=notifier,
+        dashboard_url=url,
+    )
+    execute_approved = ExecuteApprovedDecision(
+        clock=clock,
+        uow=uow,
+        portfolio=chain.portfolio,
+        conditions=chain.conditions,
+        runner=chain.runner,
+        lock=lock,
+        strategy=strategy,
+        notifier=notifier,
+        dashboard_url=url,
+    )
+    return Services(
+        market=market_data,
+        signal=signal,
+        status=status,
+        cycle=CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
+        views=views,
         decisions=ListDecisions(uow=uow),
         approve=DecideOnApproval(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
-        execute_approved=ExecuteApprovedDecision(
-            clock=clock,
-            uow=uow,
-            portfolio=chain.portfolio,
-            conditions=chain.conditions,
-            runner=chain.runner,
-            lock=lock,
-            strategy=strategy,
-            notifier=notifier,
-            dashboard_url=url,
-        ),
+        execute_approved=ExecutionFeedingViews(execution=execute_approved, views=views),
         expire=ExpirePendingDecisions(
             clock=clock, uow=uow, strategy=strategy, notifier=notifier, dashboard_url=url
         ),
@@ -505,7 +524,9 @@ class Runtime:
             log.info("executed decisions approved elsewhere", extra={"decisions": ran})
 
     async def aclose(self) -> None:
-        """Close every opened resource (newest first)."""
+        """Stop the read models' refreshers, then close every opened resource (newest
+        first)."""
+        await self.services.views.aclose()
         result = self.container.shutdown_resources()
         if isinstance(result, Awaitable):
             await result
@@ -602,4 +623,5 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         notify=settings.notify,
         paper_settings=settings.paper_settings,
         strategy=settings.strategy,
+        views=settings.views,
     ), token

@@ -45,6 +45,13 @@ class AdvanceIn(StrictIn):
         return self
 
 
+async def _refresh_views(runtime: Runtime) -> None:
+    """Simulated time moved: what the dashboard shows follows at once."""
+    views = runtime.services.views
+    for view in (views.market, views.signal, views.portfolio):
+        await view.refresh_quietly()
+
+
 def paper_routes(runtime: Runtime) -> list[Any]:
     """The paper-only route handlers, bound to this runtime."""
 
@@ -80,6 +87,7 @@ def paper_routes(runtime: Runtime) -> list[Any]:
         expiry = await runtime.services.expire.execute(
             actor=principal.name, cause={"caused_by": "paper.advanced", "caused_by_seq": entry.seq}
         )
+        await _refresh_views(runtime)
         market = await runtime.market.fetch()
         return {
             "now": now.isoformat(),
@@ -117,6 +125,7 @@ def paper_routes(runtime: Runtime) -> list[Any]:
             portfolio=runtime.chain.portfolio, uow=runtime.uow, clock=runtime.clock
         )
         state = await flow.execute(data.usd)
+        await runtime.services.views.portfolio.refresh_quietly()
         return {"funded_usd": float(data.usd), "total_value_usd": float(state.total_value_usd)}
 
     return [advance, fund]

@@ -129,12 +129,17 @@ class Book:
 
 
 class FakePortfolio:
-    """PortfolioReader over a Book."""
+    """PortfolioReader over a Book; counts its chain reads, and fails them with `failure`."""
 
     def __init__(self, book: Book) -> None:
         self.book = book
+        self.reads = 0
+        self.failure: Exception | None = None
 
     async def read(self) -> PortfolioState:
+        self.reads += 1
+        if self.failure is not None:
+            raise self.failure
         return self.book.state()
 
     async def unit_prices(self) -> Mapping[str, Decimal]:

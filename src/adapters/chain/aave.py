@@ -75,7 +75,7 @@ class AaveV3:
         prices_usd: Mapping[str, Decimal] = STABLE_USD,
     ) -> None:
         self._w3 = w3
-        self._allowances = AllowanceLedger()
+        self.allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._pool = contract(w3, "aave_v3_pool", pool)
         self._tokens = {symbol.upper(): token for symbol, token in tokens.items()}
@@ -144,7 +144,7 @@ class AaveV3:
             spender=self._pool.address,
             amount=amount,
             group=group,
-            ledger=self._allowances,
+            ledger=self.allowances,
         )
         owner_cs = self._w3.to_checksum_address(owner)
         supply = TransactionRequest(

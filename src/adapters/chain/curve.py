@@ -73,7 +73,7 @@ class Curve3Pool:
         if len(coins) != len(COINS):
             raise ValueError("the 3pool has exactly three coins")
         self._w3 = w3
-        self._allowances = AllowanceLedger()
+        self.allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._pool = contract(w3, "curve_3pool", pool)
         self._lp = w3.to_checksum_address(lp_token)
@@ -165,7 +165,7 @@ class Curve3Pool:
             spender=self._pool.address,
             amount=amount,
             group=group,
-            ledger=self._allowances,
+            ledger=self.allowances,
         )
         add = TransactionRequest(
             chain_id=self._chain_id,

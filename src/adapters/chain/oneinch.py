@@ -87,7 +87,7 @@ class OneInch:
     ) -> None:
         self._client = client
         self._w3 = w3
-        self._allowances = AllowanceLedger()
+        self.allowances = AllowanceLedger()
         self._chain_id = chain_id
         self.__api_key = api_key
         self._base = f"{base_url.rstrip('/')}/swap/{api_version}/{chain_id}"
@@ -166,7 +166,7 @@ class OneInch:
                 spender=await self.spender(),
                 amount=amount,
                 group=group,
-                ledger=self._allowances,
+                ledger=self.allowances,
             )
         body = await self._get(
             "/swap",

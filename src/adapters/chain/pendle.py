@@ -155,7 +155,7 @@ class Pendle:
     ) -> None:
         self._client = client
         self._w3 = w3
-        self._allowances = AllowanceLedger()
+        self.allowances = AllowanceLedger()
         self._chain_id = chain_id
         self._cash = w3.to_checksum_address(cash_token)
         self._base = base_url.rstrip("/")
@@ -331,7 +331,7 @@ class Pendle:
                     spender=spender,
                     amount=need.amount,
                     group=group,
-                    ledger=self._allowances,
+                    ledger=self.allowances,
                 )
             )
         out = route.outputs[0]

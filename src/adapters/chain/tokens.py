@@ -95,7 +95,8 @@ class AllowanceLedger:
     a plan a crash cut off after its approval) covers the first move that needs it, not every
     one. The ledger remembers, per (token, spender), the on-chain value it saw and how much of
     it earlier moves took; a different value on chain (spent, or approved anew) starts afresh.
-    One ledger per adapter instance.
+    One ledger per adapter instance, cleared when a plan's build starts (a plan built but
+    never sent, say refused by its simulation, must not leave its counting to the next plan).
     """
 
     def __init__(self) -> None:
@@ -105,6 +106,10 @@ class AllowanceLedger:
         """What is left of `on_chain` for the next move."""
         seen, taken = self._taken.get((token.lower(), spender.lower()), (on_chain, 0))
         return max(on_chain - taken, 0) if seen == on_chain else on_chain
+
+    def clear(self) -> None:
+        """Forget what earlier builds counted on: a new plan starts from what is on chain."""
+        self._taken.clear()
 
     def take(self, token: str, spender: str, on_chain: int, amount: int) -> None:
         """A move counts on `amount` of the allowance `on_chain`."""

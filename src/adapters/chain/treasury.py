@@ -98,6 +98,15 @@ class ProtocolTransactionBuilder:
     def __init__(self, venues: Venues) -> None:
         self._v = venues
 
+    def start_plan(self) -> None:
+        """Each venue's allowance ledger starts afresh from what is on chain."""
+        v = self._v
+        for ledger in (v.aave.allowances, v.curve.allowances, v.pendle.allowances):
+            ledger.clear()
+        swap_ledger = getattr(v.swap, "allowances", None)
+        if swap_ledger is not None:
+            swap_ledger.clear()
+
     async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
         """The requests that carry out `tx`, approvals first.
 

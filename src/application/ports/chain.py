@@ -621,6 +621,11 @@ class KeystoreError(PermanentError):
 class TransactionBuilder(Protocol):
     """Turns one planned move into the on-chain requests that carry it out."""
 
+    def start_plan(self) -> None:
+        """A new plan's moves are about to be built: forget what an earlier plan's build
+        counted on (an allowance it meant to use, say), since that plan may never have run."""
+        ...
+
     async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
         """Approval (only if needed, exact) and action requests for `tx`, in order.
 

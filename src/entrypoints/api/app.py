@@ -33,20 +33,27 @@ from application.queries import Health, HealthReport
 from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
 from entrypoints.api.dto import (
-    AllocationSignalOut,
     ApproveIn,
     DecisionOut,
     EmergencyIn,
     ExecutedTransactionOut,
     ManualMvrvIn,
-    MarketDataOut,
     PerformanceMetricsOut,
-    PortfolioStateOut,
     RebalanceIn,
     RebalancingPlanOut,
     dump,
 )
 from entrypoints.api.errors import EXCEPTION_HANDLERS
+from entrypoints.api.prepared import (
+    MarketDataAnswer,
+    PortfolioStatusAnswer,
+    SignalAnswer,
+    documented,
+    market_body,
+    portfolio_body,
+    prepared_response,
+    signal_body,
+)
 from entrypoints.api.rate_limits import (
     RUNS_CYCLE,
     ApiLimits,
@@ -160,14 +167,24 @@ def audit_body(entry: AuditEntry) -> Json:
     }
 
 
-@get("/market/data", tags=["market"], summary="Current market intelligence")
-async def market_data(services: NamedDependency[Services]) -> Json:
-    return dump(MarketDataOut.from_domain(await services.market.execute()))
+@get(
+    "/market/data",
+    tags=["market"],
+    summary="Current market intelligence",
+    responses=documented(MarketDataAnswer),
+)
+async def market_data(services: NamedDependency[Services]) -> Response[bytes]:
+    return await prepared_response(services.views.market, market_body)
 
 
-@get("/market/signal", tags=["market"], summary="Current allocation signal")
-async def market_signal(services: NamedDependency[Services]) -> Json:
-    return dump(AllocationSignalOut.from_domain(await services.signal.execute()))
+@get(
+    "/market/signal",
+    tags=["market"],
+    summary="Current allocation signal",
+    responses=documented(SignalAnswer),
+)
+async def market_signal(services: NamedDependency[Services]) -> Response[bytes]:
+    return await prepared_response(services.views.signal, signal_body)
 
 
 @put("/market/mvrv", tags=["market"], opt={"role": Role.OPERATOR}, summary="Set the manual MVRV Z")
@@ -180,9 +197,14 @@ async def set_mvrv(
     return {"mvrv_z_score": float(value), "manual": True, "set_by": principal.name}
 
 
-@get("/portfolio/status", tags=["portfolio"], summary="Current portfolio state")
-async def portfolio_status(services: NamedDependency[Services]) -> Json:
-    return dump(PortfolioStateOut.from_domain(await services.status.execute()))
+@get(
+    "/portfolio/status",
+    tags=["portfolio"],
+    summary="Current portfolio state",
+    responses=documented(PortfolioStatusAnswer),
+)
+async def portfolio_status(services: NamedDependency[Services]) -> Response[bytes]:
+    return await prepared_response(services.views.portfolio, portfolio_body)
 
 
 @post(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.approvals import DecideOnApproval, ExecuteApprovedDecision, ExpirePendingDecisions
-from application.cycle import RunDecisionCycle
+from application.approvals import ApprovedExecution, DecideOnApproval, ExpirePendingDecisions
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.queries import (
@@ -18,6 +17,7 @@ from application.queries import (
     PreviewSignal,
     ReadAudit,
 )
+from application.read_model import DecisionCycle, Views
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,10 +27,10 @@ class Services:
     market: GetMarketData
     signal: PreviewSignal
     status: GetPortfolioStatus
-    cycle: RunDecisionCycle
+    cycle: DecisionCycle
     decisions: ListDecisions
     approve: DecideOnApproval
-    execute_approved: ExecuteApprovedDecision
+    execute_approved: ApprovedExecution
     expire: ExpirePendingDecisions
     emergency_stop: EmergencyStop
     resume: Resume
@@ -39,6 +39,8 @@ class Services:
     audit: ReadAudit
     transactions: ListTransactions
     health: CheckHealth
+    # What people look at, served from memory (portfolio status, market data, signal).
+    views: Views
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
     # None in a service built without it: GET /config then answers 404.

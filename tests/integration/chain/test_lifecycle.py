@@ -70,6 +70,7 @@ async def test_no_approval_is_built_when_the_allowance_already_covers_the_amount
     assert allowance == 500 * USDC  # exactly the amount, never unlimited
     second = await rig.aave.build_deposit(owner, "USDC", 500 * USDC)
     assert [s.kind for s in second] == ["deposit"]
+    rig.aave.allowances.clear()  # a new plan (the second one was built but never sent)
     bigger = await rig.aave.build_deposit(owner, "USDC", 501 * USDC)
     assert [s.kind for s in bigger] == ["approve", "approve", "deposit"]  # reset, then exact
 

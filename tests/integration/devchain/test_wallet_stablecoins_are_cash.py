@@ -31,6 +31,7 @@ async def test_wallet_usdt_and_dai_count_as_cash(
             oneinch_base_url=fake_apis.oneinch_base_url,
             oneinch_api_key=FAKE_ONEINCH_API_KEY,
             pendle_base_url=fake_apis.pendle_base_url,
+            curve_base_url=fake_apis.curve_base_url,
         )
         reader = ChainPortfolioReader(venues, w3=devchain.w3, prices=_prices, clock=FixedClock())
         state = await reader.read()

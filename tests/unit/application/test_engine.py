@@ -74,6 +74,9 @@ def plan(*moves: Transaction, plan_id: str = "plan-1") -> RebalancingPlan:
 class FakeBuilder:
     """An approval plus the action for every move."""
 
+    def start_plan(self) -> None:
+        """This fake remembers nothing between plans."""
+
     async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
         def request(kind: StepKind, what: str) -> TransactionRequest:
             return TransactionRequest(

@@ -11,10 +11,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from application.errors import TransientError
 from domain.portfolio import PortfolioState
 from entrypoints.api.app import create_app
 from entrypoints.dashboard import dashboard_routes
 from entrypoints.dashboard.views import performance_view
+from tests.fakes.treasury import FakePortfolio
 from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
 from tests.unit.domain.builders import market
 from tests.unit.entrypoints.test_api import APPROVER, OPERATOR, TOKENS, VIEWER, auth, services_for
@@ -194,3 +196,19 @@ async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines()
     assert "BTC hold" in html
     assert "Static yield" in html
     assert bad.status_code == 400
+
+
+async def test_the_positions_panel_flags_a_portfolio_whose_refresh_is_failing() -> None:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    chain = FakePortfolio(t.book)
+    services = services_for(t, chain)
+    app = create_app(services, TOKENS, extra_routes=dashboard_routes())
+    async with AsyncTestClient(app=app) as c:
+        fresh = await panels(c, VIEWER)
+        chain.failure = TransientError("rpc down")
+        await services.views.portfolio.refresh_quietly()
+        failing = await panels(c, VIEWER)
+    assert 'id="portfolio-as-of"' in fresh["positions"]
+    assert "stale" not in fresh["positions"]
+    assert "refresh failing: TransientError" in failing["positions"]
+    assert "aave" in failing["positions"]  # the last good state is still shown

@@ -19,6 +19,7 @@ from application.queries import (
     PreviewSignal,
     ReadAudit,
 )
+from application.read_model import CycleFeedingViews, ExecutionFeedingViews, build_views
 from domain.strategy import StrategyConfig
 from entrypoints.api.app import create_app
 from entrypoints.api.auth import TokenRegistry
@@ -36,16 +37,27 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def services_for(t: Treasury) -> Services:
-    portfolio = FakePortfolio(t.book)
+def services_for(t: Treasury, portfolio: FakePortfolio | None = None) -> Services:
+    status = GetPortfolioStatus(
+        clock=t.clock, portfolio=portfolio or FakePortfolio(t.book), uow=t.uow
+    )
+    views = build_views(
+        clock=t.clock,
+        status=status,
+        market=GetMarketData(market=t.market),
+        signal=PreviewSignal(clock=t.clock, market=t.market, uow=t.uow),
+        status_refresh_s=None,
+        market_refresh_s=None,
+    )
     return Services(
         market=GetMarketData(market=t.market),
         signal=PreviewSignal(clock=t.clock, market=t.market, uow=t.uow),
-        status=GetPortfolioStatus(clock=t.clock, portfolio=portfolio, uow=t.uow),
-        cycle=t.cycle,
+        status=status,
+        cycle=CycleFeedingViews(cycle=t.cycle, views=views, status=status, clock=t.clock),
+        views=views,
         decisions=ListDecisions(uow=t.uow),
         approve=t.approve,
-        execute_approved=t.execute_approved,
+        execute_approved=ExecutionFeedingViews(execution=t.execute_approved, views=views),
         expire=t.expire,
         emergency_stop=t.stop,
         resume=t.resume,
