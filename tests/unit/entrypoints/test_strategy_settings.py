@@ -113,3 +113,22 @@ def test_every_strategy_setting_is_listed_in_the_readme_with_its_default() -> No
         )
         assert row is not None, f"TREASURY_{name.upper()} is not in the README"
         assert f"`{info.default}`" in row, f"README row of {name} lacks its default"
+
+
+def test_a_limit_out_of_range_stops_the_service_with_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from entrypoints.cli.main import app
+
+    monkeypatch.setenv("TREASURY_MAX_VOLATILE_SHARE", "1.5")
+
+    result = CliRunner().invoke(app, ["paper", "--cycles", "1"])
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "TREASURY_MAX_VOLATILE_SHARE" in lines[0]
+    assert "1.5" in lines[0]
