@@ -8,6 +8,8 @@ held on a connection of its own for as long as the process leads; PostgreSQL rel
 that connection ends, so the lock dies with the process. On SQLite it is an flock(2) on a file
 in the data directory, released by the OS when the process dies. With a leadership check given,
 the treasury lock refuses (`NotLeader`) unless this process still leads, checked each time.
+
+The instance lock: one service per data directory, for the life of the process.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import json
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from application.errors import CycleBusy, NotLeader
+from application.errors import CycleBusy, NotLeader, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -317,3 +321,83 @@ def leader_lock_for(engine: AsyncEngine, data_dir: Path, *, timeout_s: float) ->
     if engine.dialect.name == "postgresql":
         return PostgresLeaderLock(engine, timeout_s=timeout_s)
     return FileLeaderLock(data_dir / "treasury.leader")
+
+
+class DataDirectoryInUse(PermanentError):
+    """Another service process holds the data directory."""
+
+    def __init__(self, data_dir: Path, holder: str) -> None:
+        self.data_dir = data_dir
+        self.holder = holder
+        super().__init__(
+            f"data directory {data_dir} is in use by another treasury service ({holder}); "
+            "stop that one first, or give this one its own TREASURY_DATA_DIR"
+        )
+
+
+def _describe(owner: dict[str, object]) -> str:
+    parts = [f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}"]
+    if owner.get("url"):
+        parts.append(f"serving {owner['url']}")
+    if owner.get("started_at"):
+        parts.append(f"started {owner['started_at']}")
+    return ", ".join(parts)
+
+
+class InstanceLock:
+    """An exclusive flock(2) on `<data dir>/service.lock`, held for the life of the service.
+
+    The kernel drops it when the process ends, however it ends (a SIGKILL too), so a stale lock
+    file never blocks a restart; the file only says who holds the lock (pid, host, URL), for
+    the refusal message of a second instance.
+    """
+
+    FILE = "service.lock"
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._path = data_dir / self.FILE
+        self._fd: int | None = None
+
+    def acquire(self, *, url: str | None, started_at: str) -> None:
+        """Take the lock and record who holds it; call before writing anything else.
+
+        Raises:
+            DataDirectoryInUse: another live process holds it (the message names it).
+        """
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._holder(fd)
+            os.close(fd)
+            raise DataDirectoryInUse(self._data_dir, holder) from None
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "url": url,
+            "started_at": started_at,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        self._fd = fd
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            owner = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            owner = {}
+        if not isinstance(owner, dict) or not owner:
+            return "a process that is still starting"
+        return _describe(owner)
+
+    def release(self) -> None:
+        """Let the lock go (the process ending does the same)."""
+        if self._fd is None:
+            return
+        os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None

@@ -51,6 +51,11 @@ class PaperServer:
 def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     """Environment for a paper server with known tokens and a private data directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREASURY_")}
+    # The suite's shared compile cache (tests/conftest.py): a fresh data directory would
+    # otherwise recompile every contract on each start.
+    cache = os.environ.get("TREASURY_DEVCHAIN_COMPILE_CACHE")
+    if cache:
+        env["TREASURY_DEVCHAIN_COMPILE_CACHE"] = cache
     env.update(
         {
             "TREASURY_MODE": "paper",

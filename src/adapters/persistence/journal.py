@@ -3,13 +3,18 @@
 Each write is its own committed transaction (SQLite: `BEGIN IMMEDIATE` plus `synchronous=FULL`;
 PostgreSQL: a normal commit), so after a crash the engine finds every attempt it may have
 broadcast and reconciles it with the chain instead of signing a second transaction.
+
+A journal is opened for one chain instance (the connected chain's genesis block hash): it
+stamps the attempts it records, and the next-nonce and rebroadcast queries see only that
+instance, so a dev chain started again with the same chain id never inherits the old nonces.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.persistence import tables as t
@@ -30,16 +35,37 @@ def _attempt(row: t.BroadcastAttemptRow) -> BroadcastAttempt:
         gas_estimated=int(row.gas_estimated),
         attempt=int(row.attempt),
         recorded_at=row.recorded_at,
+        chain_instance=row.chain_instance,
     )
 
 
 class SqlStepJournal:
     """Attempts and outcomes in the `broadcast_attempts` and `step_outcomes` tables."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, chain_instance: str = "") -> None:
         self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             engine, expire_on_commit=False
         )
+        self._instance = chain_instance
+
+    @property
+    def chain_instance(self) -> str:
+        """The genesis hash of the chain this journal serves ("" when unknown)."""
+        return self._instance
+
+    async def adopt_unlabelled(self, chain_id: int) -> int:
+        """Stamp attempts on `chain_id` recorded before instances were kept with this
+        instance; for a chain that outlives the service (a live node). Returns how many."""
+        if not self._instance:
+            return 0
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(t.BroadcastAttemptRow)
+                .where(t.BroadcastAttemptRow.chain_id == chain_id)
+                .where(t.BroadcastAttemptRow.chain_instance == "")
+                .values(chain_instance=self._instance)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     async def attempts(self, step_id: str) -> tuple[BroadcastAttempt, ...]:
         """Every attempt recorded for a step, oldest first."""
@@ -80,6 +106,7 @@ class SqlStepJournal:
                     gas_limit=attempt.gas_limit,
                     gas_estimated=attempt.gas_estimated,
                     recorded_at=attempt.recorded_at,
+                    chain_instance=self._instance,
                 )
             )
 
@@ -122,29 +149,57 @@ class SqlStepJournal:
             )
 
     async def unfinished(self, chain_id: int, sender: str) -> tuple[BroadcastAttempt, ...]:
-        """The latest attempt of every step of `sender` on `chain_id` with no outcome."""
+        """The latest attempt of every step of `sender` on `chain_id` (this instance) with no
+        outcome."""
         latest = (
             select(t.BroadcastAttemptRow.step_id, func.max(t.BroadcastAttemptRow.attempt))
             .where(t.BroadcastAttemptRow.chain_id == chain_id)
+            .where(t.BroadcastAttemptRow.chain_instance == self._instance)
             .where(func.lower(t.BroadcastAttemptRow.sender) == sender.lower())
             .where(t.BroadcastAttemptRow.step_id.not_in(select(t.StepOutcomeRow.step_id)))
             .group_by(t.BroadcastAttemptRow.step_id)
         )
+        return tuple(sorted(await self._latest(latest), key=lambda a: a.nonce))
+
+    async def _latest(self, keys_query: Select[str, int]) -> list[BroadcastAttempt]:
         async with self._sessions() as session:
-            keys = (await session.execute(latest)).all()
+            keys = (await session.execute(keys_query)).all()
             result: list[BroadcastAttempt] = []
             for step_id, attempt in keys:
                 row = await session.get(t.BroadcastAttemptRow, (step_id, attempt))
                 if row is not None:
                     result.append(_attempt(row))
-            return tuple(sorted(result, key=lambda a: a.nonce))
+            return result
 
     async def highest_nonce(self, chain_id: int, sender: str) -> int | None:
-        """The highest nonce recorded for `sender` on `chain_id`."""
+        """The highest nonce recorded for `sender` on `chain_id` (this instance)."""
         async with self._sessions() as session:
             value = await session.scalar(
                 select(func.max(t.BroadcastAttemptRow.nonce))
                 .where(t.BroadcastAttemptRow.chain_id == chain_id)
+                .where(t.BroadcastAttemptRow.chain_instance == self._instance)
                 .where(func.lower(t.BroadcastAttemptRow.sender) == sender.lower())
             )
             return None if value is None else int(value)
+
+    async def vanished(self, chain_id: int) -> tuple[BroadcastAttempt, ...]:
+        """The latest attempt of every unsettled step with no outcome signed for another
+        instance of `chain_id` (a chain that no longer exists), oldest first."""
+        latest = (
+            select(t.BroadcastAttemptRow.step_id, func.max(t.BroadcastAttemptRow.attempt))
+            .where(t.BroadcastAttemptRow.chain_id == chain_id)
+            .where(t.BroadcastAttemptRow.chain_instance != self._instance)
+            .where(t.BroadcastAttemptRow.settled_at.is_(None))
+            .where(t.BroadcastAttemptRow.step_id.not_in(select(t.StepOutcomeRow.step_id)))
+            .group_by(t.BroadcastAttemptRow.step_id)
+        )
+        return tuple(sorted(await self._latest(latest), key=lambda a: a.recorded_at))
+
+    async def settle_vanished(self, step_id: str, at: datetime) -> None:
+        """Mark every attempt of a vanished step settled (committed before this returns)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(t.BroadcastAttemptRow)
+                .where(t.BroadcastAttemptRow.step_id == step_id)
+                .values(settled_at=at)
+            )

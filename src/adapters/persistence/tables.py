@@ -342,6 +342,10 @@ class BroadcastAttemptRow(Base):
     gas_limit: Mapped[int] = mapped_column(BigInteger)
     gas_estimated: Mapped[int] = mapped_column(BigInteger)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The genesis block hash of the chain it was signed for ("" before instances were kept).
+    chain_instance: Mapped[str] = mapped_column(String(66), server_default="")
+    # When a step of a chain that no longer exists was settled as "chain reset".
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class StepOutcomeRow(Base):

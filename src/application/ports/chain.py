@@ -218,6 +218,10 @@ class BroadcastAttempt:
     """One signed transaction for a step, persisted before it is broadcast.
 
     Replacements of a stuck transaction are further attempts with the same nonce.
+    `chain_instance` is the genesis block hash of the chain it was signed for (the journal
+    stamps it when it records the attempt): a dev chain started again with the same chain id
+    is another chain, on which the old nonces and transactions mean nothing. It is empty for
+    attempts recorded before chain instances were kept.
     """
 
     step_id: str
@@ -232,6 +236,7 @@ class BroadcastAttempt:
     gas_estimated: int
     attempt: int
     recorded_at: datetime
+    chain_instance: str = ""
 
 
 class StepFate(StrEnum):
@@ -272,7 +277,12 @@ class StepResolution:
 class StepJournal(Protocol):
     """Where the engine persists intent, nonce and hash, so a restart never resends a step.
 
-    `record_attempt` must be durable before the transaction is broadcast.
+    `record_attempt` must be durable before the transaction is broadcast. A journal serves the
+    chain instance it was opened for (the connected chain, told apart from an earlier chain
+    with the same id by its genesis block hash): `record_attempt` stamps that instance, and
+    `unfinished` and `highest_nonce` see only its attempts, so the next nonce and any
+    rebroadcast never come from a chain that no longer exists. Attempts signed for another
+    instance of the same chain id are `vanished` until settled.
     """
 
     async def attempts(self, step_id: str) -> tuple[BroadcastAttempt, ...]:
@@ -292,11 +302,21 @@ class StepJournal(Protocol):
         ...
 
     async def unfinished(self, chain_id: int, sender: str) -> tuple[BroadcastAttempt, ...]:
-        """The latest attempt of every step of `sender` on `chain_id` with no outcome."""
+        """The latest attempt of every step of `sender` on `chain_id` (this instance) with no
+        outcome."""
         ...
 
     async def highest_nonce(self, chain_id: int, sender: str) -> int | None:
-        """The highest nonce ever recorded for `sender` on `chain_id`, if any."""
+        """The highest nonce recorded for `sender` on `chain_id` (this instance), if any."""
+        ...
+
+    async def vanished(self, chain_id: int) -> tuple[BroadcastAttempt, ...]:
+        """The latest attempt of every unsettled step with no outcome that was signed for
+        another instance of `chain_id` (a chain that no longer exists), oldest first."""
+        ...
+
+    async def settle_vanished(self, step_id: str, at: datetime) -> None:
+        """Mark a vanished step settled: it is never reported as vanished again."""
         ...
 
 

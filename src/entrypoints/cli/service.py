@@ -9,6 +9,12 @@ alone. All stop cleanly on SIGTERM and SIGINT.
 Several of them may share one database: each takes part in the leader election
 (`entrypoints.election`), and only the leader runs cycles and executions. A process tries once
 to lead before it answers requests, so a lone instance has settled unfinished steps first.
+
+One service per data directory (when the directory holds the SQLite database or the chain runs
+in the process): each command takes the data directory's instance lock before it writes
+anything, and a second one refuses to start, naming the running one (pid, host, URL). The
+kernel drops the lock when the process ends, even by SIGKILL, so a restart after a crash is
+never blocked.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
+from adapters.locks import DataDirectoryInUse, InstanceLock
 from adapters.persistence.errors import SchemaBehind
 from application.errors import ApplicationError
 from domain.errors import DomainError
@@ -70,6 +79,42 @@ def _setting_problem(exc: ValidationError) -> str:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def one_instance(settings: AppSettings, *, serving: bool = True) -> Iterator[None]:
+    """Hold the data directory's instance lock for the block (see module doc).
+
+    Raises:
+        typer.Exit: another service holds the data directory (the message names it).
+    """
+    if not _data_directory_is_exclusive(settings):
+        yield
+        return
+    lock = InstanceLock(settings.database.data_dir)
+    try:
+        lock.acquire(
+            url=settings.service.public_url if serving else None,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    except DataDirectoryInUse as exc:
+        raise _fail(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _data_directory_is_exclusive(settings: AppSettings) -> bool:
+    """Whether this service must be the only one on its data directory: when the directory
+    holds its database (SQLite) or its chain lives in this process. Instances sharing a
+    PostgreSQL database and an outside node may share a directory: the leader election
+    decides which one runs cycles and executions (README, high availability)."""
+    on_postgres = settings.database.database_url is not None and (
+        settings.database.resolved_database_url().startswith("postgresql")
+    )
+    in_process_chain = settings.paper and not settings.devchain.devchain_rpc_url
+    return not on_postgres or in_process_chain
 
 
 async def _open(settings: AppSettings) -> Runtime:
@@ -164,25 +209,31 @@ def serve(host: HostOption = None, port: PortOption = None, cycles: CyclesOption
     """Run the whole service: API, dashboard and scheduler, adapters as the settings say."""
     settings = _settings(None, host, port)
     _start_logging(settings)
-    asyncio.run(serve_forever(settings, cycles=cycles))
+    with one_instance(settings):
+        asyncio.run(serve_forever(settings, cycles=cycles))
 
 
 def paper(host: HostOption = None, port: PortOption = None, cycles: CyclesOption = None) -> None:
     """Run the paper-trading service: simulated market, dev chain, a $400K treasury."""
-    settings, token = paper_tokens(_settings(Mode.PAPER, host, port))
-    _start_logging(settings)
-    url = settings.service.public_url
-    typer.echo(f"treasury paper trading: {url}  (dashboard at {url}/, API schema at {url}/schema)")
-    if token is not None:
+    base = _settings(Mode.PAPER, host, port)
+    with one_instance(base):
+        settings, token = paper_tokens(base)
+        _start_logging(settings)
+        url = settings.service.public_url
         typer.echo(
-            f"operator token (approver role; kept in {settings.database.data_dir}/api_token):"
+            f"treasury paper trading: {url}  (dashboard at {url}/, API schema at {url}/schema)"
         )
-        typer.echo(f"  {token}")
-    asyncio.run(serve_forever(settings, cycles=cycles))
+        if token is not None:
+            typer.echo(
+                f"operator token (approver role; kept in {settings.database.data_dir}/api_token):"
+            )
+            typer.echo(f"  {token}")
+        asyncio.run(serve_forever(settings, cycles=cycles))
 
 
 def run(cycles: CyclesOption = None) -> None:
     """Run the scheduler alone (no API): a decision cycle every TREASURY_CYCLE_INTERVAL_S."""
     settings = _settings(None, None, None)
     _start_logging(settings)
-    asyncio.run(run_scheduler(settings, cycles=cycles))
+    with one_instance(settings, serving=False):
+        asyncio.run(run_scheduler(settings, cycles=cycles))

@@ -33,19 +33,21 @@ from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
 from adapters.chain.devchain.deploy import DevChainConfig, fund_account
-from adapters.chain.devchain.node import running_devchain
+from adapters.chain.devchain.node import holds_deployment, running_devchain
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.paper import (
     GAS_ETH,
+    RESTORE_TARGET,
+    SEED_TARGET,
     devchain_tvl,
     devchain_venues,
+    funding_plan_id,
     restore_funding,
     restore_moves,
     seed_moves,
-    seed_step_id,
 )
 from adapters.chain.devchain.volume import trade_curve_volume
-from adapters.chain.executor import GWEI, Web3Executor, connect
+from adapters.chain.executor import GWEI, TRANSPORT_ERRORS, Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
@@ -59,9 +61,11 @@ from adapters.chain.treasury import (
 )
 from adapters.faults import KillAt
 from adapters.persistence.journal import SqlStepJournal
+from application.chain_reset import SettleChainReset
 from application.engine import ExecutionEngine
 from application.execution import PlanRunner
-from application.ports.chain import TransactionExecutor
+from application.funding import FundingPlan, RunFundingPlan
+from application.ports.chain import RpcUnavailable, TransactionExecutor
 from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
@@ -69,7 +73,6 @@ from application.ports.persistence import UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
-from domain.plans import Transaction
 from domain.strategy import StrategyConfig
 
 log = logging.getLogger(__name__)
@@ -174,7 +177,7 @@ def fault_points(settings: Any) -> FaultPoints:
 def _executor(
     w3: Any,
     signer: KeystoreSigner,
-    engine: AsyncEngine,
+    journal: SqlStepJournal,
     chain_id: int,
     settings: Any,
     strategy: StrategyConfig,
@@ -187,7 +190,7 @@ def _executor(
     return Web3Executor(
         w3,
         signer,
-        SqlStepJournal(engine),
+        journal,
         chain_id=chain_id,
         endpoint="devchain" if dev else "rpc",
         gas_cap_wei=int(strategy.limits.gas_price_cap_gwei * GWEI),
@@ -205,7 +208,7 @@ def _wiring(
     venues: Venues,
     executor: TransactionExecutor,
     *,
-    engine: AsyncEngine,
+    journal: SqlStepJournal,
     w3: Any,
     clock: Clock,
     uow: UnitOfWorkFactory,
@@ -220,7 +223,7 @@ def _wiring(
         uow_factory=uow,
         executor=executor,
         builder=ProtocolTransactionBuilder(venues),
-        journal=SqlStepJournal(engine),
+        journal=journal,
         clock=clock,
         eth_usd=_eth_usd(market),
         sender=venues.owner,
@@ -240,22 +243,36 @@ def _wiring(
     )
 
 
-async def _send_moves(
-    label: str,
-    moves: list[Transaction],
-    venues: Venues,
-    executor: TransactionExecutor,
-    clock: Clock,
+async def chain_journal(
+    w3: Any, engine: AsyncEngine, chain_id: int, *, adopt_unlabelled: bool
+) -> SqlStepJournal:
+    """The step journal for the chain instance `w3` is connected to (its genesis block hash).
+
+    `adopt_unlabelled`: the chain outlived the service (a live node, or a dev node that still
+    holds our deployment), so attempts recorded before chain instances were kept are its own.
+
+    Raises:
+        RpcUnavailable: the node did not answer.
+    """
+    try:
+        genesis = await w3.eth.get_block(0)
+    except TRANSPORT_ERRORS as exc:
+        raise RpcUnavailable("node", f"reading the genesis block: {type(exc).__name__}") from exc
+    journal = SqlStepJournal(engine, chain_instance="0x" + bytes(genesis["hash"]).hex())
+    if adopt_unlabelled:
+        adopted = await journal.adopt_unlabelled(chain_id)
+        if adopted:
+            log.info("journal attempts adopted by the connected chain", extra={"rows": adopted})
+    return journal
+
+
+async def _settle_chain_reset(
+    journal: SqlStepJournal, uow: UnitOfWorkFactory, clock: Clock, chain_id: int
 ) -> None:
-    """Send paper funding moves straight through the builder and executor (simulated first,
-    journaled); they are the simulator's funding, not trades, so they are not plan steps."""
-    builder = ProtocolTransactionBuilder(venues)
-    index = 0
-    started = clock.now()
-    for move in moves:
-        for request in await builder.build(move):
-            await executor.send(request, seed_step_id(label, started, index))
-            index += 1
+    """Steps of a chain that no longer exists are settled before anything is sent."""
+    await SettleChainReset(
+        uow_factory=uow, journal=journal, clock=clock, chain_id=chain_id
+    ).execute()
 
 
 async def open_chain(
@@ -292,17 +309,33 @@ async def _open_devchain(
     async with uow() as unit:
         recorded = await unit.positions.list_all()
         snapshot = await unit.snapshots.latest()
-    in_process = dev.devchain_rpc_url is None
-    label = "restore"
-    if not recorded and (snapshot is None or snapshot.cash_balance == 0):
+    # A new chain: in-process (it forgets everything when the process exits), or a node that no
+    # longer holds our deployment (restarted). An old one still holds the treasury.
+    fresh = dev.devchain_rpc_url is None or not await holds_deployment(
+        dev.devchain_rpc_url, dev.resolved_address_book()
+    )
+    funding_plan: FundingPlan | None = None
+    if not fresh:
+        # The node still holds the treasury as the last start left it (a first split cut short
+        # by a crash included): nothing to mint again, nothing to rebuild.
+        funding = {"ETH": GAS_ETH}
+    elif not recorded and (snapshot is None or snapshot.cash_balance == 0):
         funding = {"ETH": GAS_ETH, "USDC": paper.paper_capital_usd}
-        moves = seed_moves(paper.paper_capital_usd) if paper.paper_start.value == "split" else []
-        label = "seed"
-    elif in_process:
-        funding = restore_funding(recorded, snapshot.cash_balance if snapshot else Decimal(0))
-        moves = restore_moves(recorded)
+        if paper.paper_start.value == "split":
+            funding_plan = FundingPlan(
+                plan_id=funding_plan_id("seed", clock.now()),
+                reason="paper treasury's first split: 60 % base yield, 40 % tactical",
+                moves=tuple(seed_moves(paper.paper_capital_usd)),
+                target=SEED_TARGET,
+            )
     else:
-        funding, moves = {"ETH": GAS_ETH}, []
+        funding = restore_funding(recorded, snapshot.cash_balance if snapshot else Decimal(0))
+        funding_plan = FundingPlan(
+            plan_id=funding_plan_id("restore", clock.now()),
+            reason="rebuild the recorded yield positions on a new dev chain",
+            moves=tuple(restore_moves(recorded)),
+            target=RESTORE_TARGET,
+        )
     defaults = DevChainConfig()
     config = DevChainConfig(
         btc_usd=first.btc_price or defaults.btc_usd, eth_usd=first.eth_price or defaults.eth_usd
@@ -349,19 +382,15 @@ async def _open_devchain(
                 curve_base_url=running.apis.curve_base_url,
             )
             faults = fault_points(settings)
+            journal = await chain_journal(w3, engine, book.chain_id, adopt_unlabelled=not fresh)
             executor = _executor(
-                w3, signer, engine, book.chain_id, settings, strategy, dev=True, faults=faults
+                w3, signer, journal, book.chain_id, settings, strategy, dev=True, faults=faults
             )
-            if moves:
-                await _send_moves(label, moves, venues, executor, clock)
-                log.info(
-                    "paper treasury funded",
-                    extra={"how": label, "moves": len(moves), "address": signer.address},
-                )
-            yield _wiring(
+            await _settle_chain_reset(journal, uow, clock, book.chain_id)
+            wiring = _wiring(
                 venues,
                 executor,
-                engine=engine,
+                journal=journal,
                 w3=w3,
                 clock=clock,
                 uow=uow,
@@ -372,6 +401,11 @@ async def _open_devchain(
                 fund=fund,
                 faults=faults,
             )
+            if funding_plan is not None and funding_plan.moves:
+                await RunFundingPlan(uow_factory=uow, runner=wiring.runner, clock=clock).execute(
+                    funding_plan
+                )
+            yield wiring
 
 
 async def _open_rpc(
@@ -444,13 +478,15 @@ async def _open_rpc(
                 ),
             )
             faults = fault_points(settings)
+            journal = await chain_journal(w3, engine, chain_id, adopt_unlabelled=True)
             executor = _executor(
-                w3, signer, engine, chain_id, settings, strategy, dev=False, faults=faults
+                w3, signer, journal, chain_id, settings, strategy, dev=False, faults=faults
             )
+            await _settle_chain_reset(journal, uow, clock, chain_id)
             yield _wiring(
                 venues,
                 executor,
-                engine=engine,
+                journal=journal,
                 w3=w3,
                 clock=clock,
                 uow=uow,

@@ -7,14 +7,16 @@ and reuses the address book afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from eth_tester import EthereumTester
+from eth_tester import EthereumTester, PyEVMBackend
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
@@ -24,6 +26,7 @@ from adapters.chain.devchain.deploy import (
     DevChainConfig,
     deploy_devchain,
     ensure_devchain,
+    is_deployed,
 )
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
 
@@ -43,16 +46,41 @@ class OpenDevChain:
 
 
 def in_process_web3(tester: EthereumTester | None = None) -> AsyncWeb3[Any]:
-    """An AsyncWeb3 over an in-process EVM (eth-tester with py-evm): `tester`, or a fresh one."""
+    """An AsyncWeb3 over an in-process EVM (eth-tester with py-evm): `tester`, or a fresh one.
+
+    A fresh one gets random genesis extra data, so its genesis block hash (the journal's name
+    for a chain instance) differs from every earlier in-process chain, even one started in the
+    same second with the same chain id.
+    """
+    if tester is None:
+        params = PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(32)})
+        tester = EthereumTester(PyEVMBackend(genesis_parameters=params))
     provider = AsyncEthereumTesterProvider()
-    if tester is not None:
-        provider.ethereum_tester = tester
+    provider.ethereum_tester = tester
     return AsyncWeb3(provider)
 
 
 def rpc_web3(rpc_url: str, timeout_seconds: float = 30) -> AsyncWeb3[Any]:
     """An AsyncWeb3 over a JSON-RPC node."""
     return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
+
+
+async def holds_deployment(rpc_url: str, address_book: Path) -> bool:
+    """Whether the node at `rpc_url` still holds the deployment in `address_book` (the chain
+    outlived the service), rather than being a new chain that must be deployed again.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        AddressBookUnreadable: the file exists but is not an address book.
+    """
+    if not await asyncio.to_thread(address_book.is_file):
+        return False
+    book = await asyncio.to_thread(AddressBook.load, address_book)
+    w3 = rpc_web3(rpc_url)
+    try:
+        return await is_deployed(w3, book)
+    finally:
+        await w3.provider.disconnect()
 
 
 async def open_devchain(

@@ -1,15 +1,17 @@
 """Paper mode on the dev chain: the treasury's venues, pool TVL, first funding and restore.
 
 A new paper treasury is minted its capital in USDC (plus gas ETH) and, for the spec's 60/40
-start, deployed by a funding plan sent through the very builder and executor that trade later:
-base yield split 40/30/30 over Aave, Pendle and Curve, tactical split evenly between WBTC and
-WETH. The in-process EVM forgets everything when the process exits, so on restart the recorded
-positions are rebuilt: the wallet is minted what it held (USDC cash, WBTC, WETH, plus the USDC
-behind each yield position) and the yield positions are deposited again.
+start, deployed by a funding plan run like any other plan (journaled, audited, listed under
+"Recent transactions"): base yield split 40/30/30 over Aave, Pendle and Curve, tactical split
+evenly between WBTC and WETH. A new dev chain (the in-process EVM forgets everything when the
+process exits) has none of it, so on restart the recorded positions are rebuilt: the wallet is
+minted what it held (USDC cash, WBTC, WETH, plus the USDC behind each yield position) and the
+yield positions are deposited again by a restore plan.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +29,7 @@ from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from adapters.chain.tokens import balance_of
 from adapters.chain.treasury import CASH, Venues
+from domain.allocation import TargetAllocations
 from domain.plans import Transaction, TransactionType
 from domain.portfolio import WALLET, Position
 
@@ -39,6 +42,14 @@ VENUE_ASSET: Mapping[str, str] = {"aave": "USDC", "pendle": "PT-USDC", "curve": 
 SEED_SLIPPAGE = Decimal("0.01")
 GAS_ETH = Decimal(10)
 CENT = Decimal("0.01")
+SEED_BASE_SHARE = Decimal("0.6")
+SEED_TARGET = TargetAllocations(
+    base_yield=SEED_BASE_SHARE, tactical=1 - SEED_BASE_SHARE, cash=Decimal(0)
+)
+"""The first split's target: the spec's 60/40 start."""
+RESTORE_TARGET = TargetAllocations(base_yield=Decimal(1), tactical=Decimal(0), cash=Decimal(0))
+"""The restore plan's target: its moves only deposit USDC into the recorded yield venues (the
+wallet's WBTC, WETH and cash are minted back directly)."""
 
 
 def book_tokens(book: AddressBook) -> dict[str, Token]:
@@ -136,7 +147,7 @@ def _move(
     )
 
 
-def seed_moves(capital: Decimal, *, base_share: Decimal = Decimal("0.6")) -> list[Transaction]:
+def seed_moves(capital: Decimal, *, base_share: Decimal = SEED_BASE_SHARE) -> list[Transaction]:
     """The funding plan for a new 60/40 treasury: USDC into each venue, USDC into WBTC/WETH."""
     base = capital * base_share
     tactical = capital - base
@@ -184,6 +195,6 @@ def restore_moves(positions: Sequence[Position]) -> list[Transaction]:
     ]
 
 
-def seed_step_id(label: str, at: datetime, index: int) -> str:
-    """A journal id for a funding step, unique per start."""
-    return f"paper-{label}-{int(at.timestamp())}:{index}"
+def funding_plan_id(label: str, at: datetime) -> str:
+    """A plan id for a funding plan (`seed` or `restore`), unique per start."""
+    return f"paper-{label}-{int(at.timestamp())}-{uuid.uuid4().hex[:6]}"

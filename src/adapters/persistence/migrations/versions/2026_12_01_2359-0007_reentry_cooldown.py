@@ -2,7 +2,7 @@
 Existing rows have no exit recorded: the column is empty.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 23:59:00+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from adapters.persistence.types import UtcDateTime
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
