@@ -24,47 +24,90 @@ from domain.backtest import (
 )
 from domain.history import DailyObservation
 from domain.market import MarketPhase
+from domain.money import ZERO
 from domain.performance import (
     EquityPoint,
     PerformanceReport,
+    RiskAdjustedReturn,
     TradeRecord,
     performance_report,
+    risk_adjusted,
     time_weighted_return,
 )
+from domain.precision import in_maths_context
 
 SPEC_SIX_MONTH_LOW = Decimal("0.24")
 SPEC_SIX_MONTH_HIGH = Decimal("0.44")
-SPEC_MULTIPLE_OF_STATIC = Decimal(2)
+SPEC_MULTIPLE_LOW = Decimal(2)
+SPEC_MULTIPLE_HIGH = Decimal(3)
+CLAIM_HELD_SHARE = Decimal("0.5")
+"""A claim about six months holds when at least this share of six-month windows bears it out."""
 STRATEGY = "strategy"
+STATIC_YIELD = "static_yield"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SixMonthWindows:
-    """Returns over every rolling six-month (182-day) window of a curve."""
+    """Returns over every rolling six-month (182-day) window of a curve.
+
+    `share_in_spec_range` counts windows whose return lies inside the spec's 24 % to 44 %
+    (both ends included); `share_above_spec_range` those above 44 %.
+    """
 
     count: int
     best: Decimal | None
     worst: Decimal | None
     median: Decimal | None
-    share_in_spec_range_or_above: Decimal | None
+    share_in_spec_range: Decimal | None
+    share_above_spec_range: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultipleWindows:
+    """The strategy's six-month return as a multiple of the static yield's, window by window.
+
+    `share_in_claimed_range` counts windows at 2x to 3x the static yield's return (both ends
+    included), `share_at_least_low` those at 2x or more, `share_below_static` those where the
+    strategy earned less than the static yield.
+    """
+
+    count: int
+    share_in_claimed_range: Decimal | None
+    share_at_least_low: Decimal | None
+    share_below_static: Decimal | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CurveSummary:
-    """One equity curve (the strategy or a baseline) measured."""
+    """One equity curve (the strategy or a baseline) measured.
+
+    `performance` is at a zero risk-free rate; `at_static_yield` gives Sharpe and Sortino with
+    the static yield's annualised return as the risk-free rate, the treasury's alternative.
+    """
 
     name: str
     performance: PerformanceReport
+    at_static_yield: RiskAdjustedReturn
     six_months: SixMonthWindows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpecVerdict:
-    """Whether the spec's claims held on this run, with the figures they were judged on."""
+    """Whether the spec's claims held on this run, with the figures they were judged on.
+
+    Both claims are about the spec's six-month horizon, so each holds when at least half of the
+    six-month windows fall inside the claimed range (`CLAIM_HELD_SHARE`). The full-period
+    multiple of the static yield's annualised return is reported beside it, with whether it
+    lies inside 2x to 3x, but does not decide the verdict.
+    """
 
     six_month_median: Decimal | None
+    six_month_share_in_range: Decimal | None
+    six_month_share_above_range: Decimal | None
     six_month_claim_held: bool
     apy_multiple_of_static: Decimal | None
+    full_period_multiple_in_range: bool
+    multiple_windows: MultipleWindows
     multiple_claim_held: bool
 
 
@@ -75,6 +118,7 @@ class BacktestSummary:
     first_day: date
     last_day: date
     capital: Decimal
+    static_yield_rate: Decimal
     curves: tuple[CurveSummary, ...]
     fills: int
     decisions_by_outcome: dict[OrderOutcome, int]
@@ -96,29 +140,66 @@ class BacktestSummary:
         raise KeyError(name)
 
 
+def judge_claims(
+    strategy: SixMonthWindows, multiple: MultipleWindows, full_period_multiple: Decimal | None
+) -> SpecVerdict:
+    """Judge the spec's two claims on the strategy's six-month windows."""
+    in_range = strategy.share_in_spec_range
+    windows_in_range = multiple.share_in_claimed_range
+    return SpecVerdict(
+        six_month_median=strategy.median,
+        six_month_share_in_range=in_range,
+        six_month_share_above_range=strategy.share_above_spec_range,
+        six_month_claim_held=in_range is not None and in_range >= CLAIM_HELD_SHARE,
+        apy_multiple_of_static=full_period_multiple,
+        full_period_multiple_in_range=full_period_multiple is not None
+        and SPEC_MULTIPLE_LOW <= full_period_multiple <= SPEC_MULTIPLE_HIGH,
+        multiple_windows=multiple,
+        multiple_claim_held=windows_in_range is not None and windows_in_range >= CLAIM_HELD_SHARE,
+    )
+
+
 def _at(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMonthWindows:
-    """Time-weighted return over each window from a day to the day 182 days later."""
+def _window_pairs(days: Sequence[date]) -> list[tuple[int, int]]:
+    """(start, end) indices of every window from a day to the day 182 days later."""
     index = {d: i for i, d in enumerate(days)}
-    returns: list[Decimal] = []
+    pairs = []
     for i, day in enumerate(days):
         j = index.get(day + timedelta(days=SIX_MONTHS_DAYS))
-        if j is None or values[i] <= 0:
-            continue
-        twr = time_weighted_return(
-            [
-                EquityPoint(at=_at(day), value_usd=values[i]),
-                EquityPoint(at=_at(days[j]), value_usd=values[j]),
-            ]
-        )
-        if twr is not None:
-            returns.append(twr)
+        if j is not None:
+            pairs.append((i, j))
+    return pairs
+
+
+def _window_return(days: Sequence[date], values: Sequence[Decimal], i: int, j: int) -> Decimal:
+    twr = time_weighted_return(
+        [
+            EquityPoint(at=_at(days[i]), value_usd=values[i]),
+            EquityPoint(at=_at(days[j]), value_usd=values[j]),
+        ]
+    )
+    return twr if twr is not None else ZERO
+
+
+def _share(hits: int, count: int) -> Decimal:
+    return Decimal(hits) / Decimal(count)
+
+
+@in_maths_context
+def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMonthWindows:
+    """Time-weighted return over each window from a day to the day 182 days later."""
+    returns = [_window_return(days, values, i, j) for i, j in _window_pairs(days) if values[i] > 0]
     if not returns:
         return SixMonthWindows(
-            count=0, best=None, worst=None, median=None, share_in_spec_range_or_above=None
+            count=0,
+            best=None,
+            worst=None,
+            median=None,
+            share_in_spec_range=None,
+            share_above_spec_range=None,
         )
     ordered = sorted(returns)
     middle = len(ordered) // 2
@@ -127,24 +208,79 @@ def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMon
         if len(ordered) % 2
         else (ordered[middle - 1] + ordered[middle]) / Decimal(2)
     )
-    hits = sum(1 for r in ordered if r >= SPEC_SIX_MONTH_LOW)
+    inside = sum(1 for r in ordered if SPEC_SIX_MONTH_LOW <= r <= SPEC_SIX_MONTH_HIGH)
+    above = sum(1 for r in ordered if r > SPEC_SIX_MONTH_HIGH)
     return SixMonthWindows(
         count=len(ordered),
         best=ordered[-1],
         worst=ordered[0],
         median=median,
-        share_in_spec_range_or_above=Decimal(hits) / Decimal(len(ordered)),
+        share_in_spec_range=_share(inside, len(ordered)),
+        share_above_spec_range=_share(above, len(ordered)),
     )
 
 
+@in_maths_context
+def multiple_of_static_windows(
+    days: Sequence[date], strategy: Sequence[Decimal], static: Sequence[Decimal]
+) -> MultipleWindows:
+    """How the strategy's six-month returns compare with the static yield's, window by window.
+
+    Windows where the static yield earned nothing (or its curve starts at zero) have no
+    multiple and are left out.
+    """
+    inside = at_least = below = count = 0
+    for i, j in _window_pairs(days):
+        if strategy[i] <= 0 or static[i] <= 0:
+            continue
+        theirs = _window_return(days, static, i, j)
+        if theirs <= 0:
+            continue
+        multiple = _window_return(days, strategy, i, j) / theirs
+        count += 1
+        inside += SPEC_MULTIPLE_LOW <= multiple <= SPEC_MULTIPLE_HIGH
+        at_least += multiple >= SPEC_MULTIPLE_LOW
+        below += multiple < 1
+    if count == 0:
+        return MultipleWindows(
+            count=0, share_in_claimed_range=None, share_at_least_low=None, share_below_static=None
+        )
+    return MultipleWindows(
+        count=count,
+        share_in_claimed_range=_share(inside, count),
+        share_at_least_low=_share(at_least, count),
+        share_below_static=_share(below, count),
+    )
+
+
+def _points(days: Sequence[date], values: Sequence[Decimal]) -> list[EquityPoint]:
+    return [EquityPoint(at=_at(d), value_usd=v) for d, v in zip(days, values, strict=True)]
+
+
+def _static_yield_rate(days: Sequence[date], values: Sequence[Decimal]) -> Decimal:
+    """The static yield curve's annualised return: the risk-free rate of its alternative."""
+    report = performance_report(_points(days, values), (), _at(days[0]), _at(days[-1]))
+    return report.apy if report.apy is not None else ZERO
+
+
 def _curve(
-    name: str, days: Sequence[date], values: Sequence[Decimal], trades: Sequence[TradeRecord]
+    name: str,
+    days: Sequence[date],
+    values: Sequence[Decimal],
+    trades: Sequence[TradeRecord],
+    static_yield_rate: Decimal,
 ) -> CurveSummary:
-    points = [EquityPoint(at=_at(d), value_usd=v) for d, v in zip(days, values, strict=True)]
+    points = _points(days, values)
     report = performance_report(points, trades, _at(days[0]), _at(days[-1]))
-    return CurveSummary(name=name, performance=report, six_months=six_month_windows(days, values))
+    return CurveSummary(
+        name=name,
+        performance=report,
+        at_static_yield=risk_adjusted(points, static_yield_rate),
+        six_months=six_month_windows(days, values),
+    )
 
 
+@in_maths_context
 def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary:
     """Measure the strategy and every baseline, and judge the spec's claims."""
     trades = [
@@ -157,13 +293,16 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         )
         for f in result.fills
     ]
-    curves = [_curve(STRATEGY, result.days, result.equity, trades)]
-    curves += [_curve(name, result.days, values, []) for name, values in result.baselines.items()]
+    rate = _static_yield_rate(result.days, result.baselines[STATIC_YIELD])
+    curves = [_curve(STRATEGY, result.days, result.equity, trades, rate)]
+    curves += [
+        _curve(name, result.days, values, [], rate) for name, values in result.baselines.items()
+    ]
     strategy = curves[0]
-    static = next(c for c in curves if c.name == "static_yield")
+    static = next(c for c in curves if c.name == STATIC_YIELD)
     ours, theirs = strategy.performance.apy, static.performance.apy
     multiple = ours / theirs if ours is not None and theirs is not None and theirs > 0 else None
-    median = strategy.six_months.median
+    windows = multiple_of_static_windows(result.days, result.equity, result.baselines[STATIC_YIELD])
     outcomes = {o: 0 for o in OrderOutcome}
     for decision in result.decisions:
         outcomes[decision.outcome] += 1
@@ -171,6 +310,7 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         first_day=result.days[0],
         last_day=result.days[-1],
         capital=config.capital,
+        static_yield_rate=rate,
         curves=tuple(curves),
         fills=len(result.fills),
         decisions_by_outcome=outcomes,
@@ -178,12 +318,7 @@ def summarise(result: BacktestResult, config: BacktestConfig) -> BacktestSummary
         slippage_paid_usd=result.slippage_paid_usd,
         phase_days=result.phase_days(),
         tactical_assets=result.tactical_assets,
-        verdict=SpecVerdict(
-            six_month_median=median,
-            six_month_claim_held=median is not None and median >= SPEC_SIX_MONTH_LOW,
-            apy_multiple_of_static=multiple,
-            multiple_claim_held=multiple is not None and multiple >= SPEC_MULTIPLE_OF_STATIC,
-        ),
+        verdict=judge_claims(strategy.six_months, windows, multiple),
     )
 
 

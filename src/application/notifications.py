@@ -19,7 +19,7 @@ from domain.allocation import Bucket
 from domain.decisions import Decision, DecisionStatus
 from domain.errors import InvalidValue
 from domain.execution import ExecutedTransaction
-from domain.market import MarketData, MarketField
+from domain.market import OPTIONS_FIELDS, MarketData, MarketField
 from domain.money import ZERO
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
@@ -275,12 +275,15 @@ def black_swan_exit(
 
 
 def stale_sources(market: MarketData, max_age: timedelta, *, at: datetime) -> list[Event]:
-    """One event per market field served stale for longer than `max_age`, or missing."""
+    """One event per market field served stale for longer than `max_age`, or missing (Deribit's
+    options fields only when stale: unknown, they cost no confidence and never trade)."""
     events: list[Event] = []
     limit_s = Decimal(int(max_age.total_seconds()))
     for name in MarketField:
         info = market.freshness.get(name)
         missing = getattr(market, name.value) is None
+        if missing and name in OPTIONS_FIELDS:
+            continue
         if not missing and (info is None or not info.stale or info.age_seconds <= limit_s):
             continue
         source = info.source if info is not None else "unknown"

@@ -37,6 +37,7 @@ from domain.performance import (
     TradeRecord,
     drawdown_curve,
     performance_report,
+    risk_adjusted,
     trade_statistics,
 )
 
@@ -96,7 +97,9 @@ class PerformanceMetrics:
     `measured_from`/`measured_to` are the first and last snapshots used and `points` how many.
     `covers_range` is False when the history begins after `requested_from`. Returns, APY,
     volatility and drawdowns are fractions; Sharpe and Sortino are annualised ratios over daily
-    returns (None with fewer than two daily returns). `baselines` maps a name to a curve on the
+    returns (None with fewer than two daily returns): `sharpe_ratio` and `sortino` at
+    `risk_free_rate` (the setting), and side by side at a zero rate and at the static yield, the
+    treasury's alternative, which a zero rate flatters. `baselines` maps a name to a curve on the
     equity curve's timestamps; BTC buy-and-hold is missing when no BTC price was recorded at
     or before the first snapshot. Trade figures count on-chain steps in
     (`measured_from`, `measured_to`]; `gas_spent_usd` includes approvals, `trade_count`,
@@ -122,6 +125,10 @@ class PerformanceMetrics:
     volatility: Decimal | None
     sharpe_ratio: Decimal | None
     sortino: Decimal | None
+    sharpe_at_zero_rate: Decimal | None
+    sortino_at_zero_rate: Decimal | None
+    sharpe_at_static_yield: Decimal | None
+    sortino_at_static_yield: Decimal | None
     max_drawdown: MaxDrawdown
     risk_free_rate: Decimal
     static_yield_apy: Decimal
@@ -231,6 +238,8 @@ class GetPerformanceMetrics:
             )
         first, last = points[0], points[-1]
         report = performance_report(points, (), first.at, last.at, self._risk_free_rate)
+        at_zero = risk_adjusted(points, ZERO)
+        at_static = risk_adjusted(points, self._static_yield)
 
         baselines = {STATIC_YIELD: static_yield_curve(points, self._static_yield)}
         btc = buy_and_hold_curve(
@@ -268,6 +277,10 @@ class GetPerformanceMetrics:
             volatility=report.volatility,
             sharpe_ratio=report.sharpe,
             sortino=report.sortino,
+            sharpe_at_zero_rate=at_zero.sharpe,
+            sortino_at_zero_rate=at_zero.sortino,
+            sharpe_at_static_yield=at_static.sharpe,
+            sortino_at_static_yield=at_static.sortino,
             max_drawdown=report.max_drawdown,
             risk_free_rate=report.risk_free_rate,
             static_yield_apy=self._static_yield,

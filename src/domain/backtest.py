@@ -21,6 +21,9 @@ priced so that each step costs exactly `gas_usd_per_tx`); swap fees plus price i
 protocols' entry slippage come from the planner's size-dependent model and are charged at fill
 time on the executed amount. BTC/ETH buy-and-hold, static yield and the static 60/40 split
 are computed in the same pass, without costs.
+
+The replay runs in `domain.precision.MATHS_CONTEXT`, so its figures are the same in a process
+whose ambient decimal context was changed (importing vyper sets 78 digits).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from domain.planner import (
 )
 from domain.plans import PlanKind, RebalancingPlan, Transaction, TransactionType
 from domain.portfolio import WALLET, PortfolioState, Position
+from domain.precision import in_maths_context
 from domain.safety import Outcome, SafetyContext, SafetyVerdict, evaluate
 from domain.signals import AllocationSignal, generate_signal
 from domain.strategy import Proposal, StrategyConfig, propose
@@ -399,6 +403,7 @@ class _Baselines:
         self.series["static_60_40"].append(split)
 
 
+@in_maths_context
 def run_backtest(
     observations: Sequence[DailyObservation],
     config: BacktestConfig,

@@ -10,7 +10,7 @@ where `days_i` is the (fractional) time since the previous point and `P_i` the a
 point i: the last observation at or before it. Without flows these are
 V_0 x (1 + rate) ** (t / 365 days) and V_0 x P_t / P_0. A withdrawal larger than what the
 baseline holds empties it (it never goes below zero). The chains run with guard digits and each
-value is rounded once to the active context.
+value is rounded once to `domain.precision.MATHS_CONTEXT`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from itertools import pairwise
 from domain.errors import InvalidValue
 from domain.money import ONE, ZERO, require_aware
 from domain.performance import DAYS_PER_YEAR, EquityPoint
+from domain.precision import in_maths_context
 
 STATIC_YIELD_APY = Decimal("0.065")
 """The spec's static yield: 6.5 % a year."""
@@ -73,6 +74,7 @@ def _follow(points: Sequence[EquityPoint], growth: Sequence[Decimal]) -> tuple[E
     )
 
 
+@in_maths_context
 def static_yield_curve(
     series: Iterable[EquityPoint], annual_rate: Decimal = STATIC_YIELD_APY
 ) -> tuple[EquityPoint, ...]:
@@ -99,6 +101,7 @@ def static_yield_curve(
     return _follow(points, growth)
 
 
+@in_maths_context
 def buy_and_hold_curve(
     series: Iterable[EquityPoint], prices: Iterable[PricePoint]
 ) -> tuple[EquityPoint, ...] | None:

@@ -30,6 +30,9 @@ class MarketField(StrEnum):
     MVRV_Z_SCORE = "mvrv_z_score"
     FUNDING_RATE = "funding_rate"
     FEAR_GREED_INDEX = "fear_greed_index"
+    BTC_IMPLIED_VOLATILITY = "btc_implied_volatility"
+    ETH_IMPLIED_VOLATILITY = "eth_implied_volatility"
+    PUT_CALL_RATIO = "put_call_ratio"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +62,13 @@ class MarketData:
     cached; the signal's confidence falls accordingly. `funding_rate` is the average
     perpetual funding rate as a fraction per 8 hours (0.0001 is 0.01 %). Price changes are
     fractions over 24 h (-0.2 is a 20 % fall).
+
+    The options fields come from Deribit: `btc_implied_volatility` and `eth_implied_volatility`
+    are the DVOL indices (30-day implied volatility, annualised, in percentage points: 55 is
+    55 %), `btc_iv_change_24h` / `eth_iv_change_24h` their change over 24 h as a fraction, and
+    `put_call_ratio` the open interest of puts over that of calls (the mean of the BTC and ETH
+    ratios). They inform confidence, agreement and an optional early warning, never a trade on
+    their own; None means unknown.
     """
 
     btc_price: Decimal | None
@@ -71,6 +81,11 @@ class MarketData:
     btc_change_24h: Decimal | None = None
     eth_change_24h: Decimal | None = None
     stablecoin_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    btc_implied_volatility: Decimal | None = None
+    eth_implied_volatility: Decimal | None = None
+    btc_iv_change_24h: Decimal | None = None
+    eth_iv_change_24h: Decimal | None = None
+    put_call_ratio: Decimal | None = None
     freshness: Mapping[MarketField, Freshness] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +102,16 @@ class MarketData:
             change = getattr(self, change_name)
             if change is not None and change < -1:
                 raise InvalidValue(change_name, change, "cannot fall more than 100 %")
+        for iv_name in ("btc_implied_volatility", "eth_implied_volatility"):
+            iv = getattr(self, iv_name)
+            if iv is not None and iv <= 0:
+                raise InvalidValue(iv_name, iv, "must be positive")
+        for iv_change_name in ("btc_iv_change_24h", "eth_iv_change_24h"):
+            iv_change = getattr(self, iv_change_name)
+            if iv_change is not None and iv_change < -1:
+                raise InvalidValue(iv_change_name, iv_change, "cannot fall more than 100 %")
+        if self.put_call_ratio is not None:
+            require_non_negative(self.put_call_ratio, "put_call_ratio")
         for asset, price in self.stablecoin_prices.items():
             require_non_negative(price, f"stablecoin_prices[{asset}]")
         object.__setattr__(
@@ -116,5 +141,14 @@ class MarketData:
         return self.stablecoin_prices.get(symbol, Decimal(1) if symbol in STABLECOINS else None)
 
 
+# Deribit's extras: they inform confidence and an optional warning, so their absence is
+# reported as missing but is not a data outage that costs the signal confidence.
+OPTIONS_FIELDS: frozenset[MarketField] = frozenset(
+    {
+        MarketField.BTC_IMPLIED_VOLATILITY,
+        MarketField.ETH_IMPLIED_VOLATILITY,
+        MarketField.PUT_CALL_RATIO,
+    }
+)
 STABLECOINS: frozenset[str] = frozenset({"USDC", "USDT", "DAI"})
 VOLATILE_ASSETS: frozenset[str] = frozenset({"BTC", "WBTC", "ETH", "WETH"})

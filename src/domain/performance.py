@@ -14,8 +14,9 @@ zero has no return to measure and counts as g_i = 1. The TWR over a run of point
 prod(g_i) - 1; the flow at the first point of a run is part of its starting value, not a return.
 
 Precision. Nothing here rounds on purpose: sums and products of terminating decimals are exact,
-and divisions, powers and square roots are rounded only by the active `decimal` context
-(28 significant digits by default). Chains of growth factors run with 12 guard digits and are
+and divisions, powers and square roots are rounded to `domain.precision.MATHS_CONTEXT` (28
+significant digits), which every public function here sets, so no figure depends on the
+process's ambient context. Chains of growth factors run with 12 guard digits and are
 rounded once, so the TWR stays accurate to the context's precision however many points it spans.
 Round for display at the edge (`domain.money.round_usd`, or `quantize` for fractions and ratios).
 
@@ -33,6 +34,7 @@ from itertools import pairwise
 
 from domain.errors import DomainError, InvalidValue
 from domain.money import ONE, ZERO, require_aware, require_fraction, require_non_negative
+from domain.precision import in_maths_context
 
 DAYS_PER_YEAR = Decimal(365)
 BASIS_POINTS = Decimal(10_000)
@@ -271,6 +273,7 @@ def _chain(points: Sequence[EquityPoint]) -> Decimal:
     return +factor
 
 
+@in_maths_context
 def time_weighted_return(series: Iterable[EquityPoint]) -> Decimal | None:
     """The time-weighted return from the first point to the last.
 
@@ -307,6 +310,7 @@ def _window(
     return points[first : _last_at_or_before(points, end) + 1]
 
 
+@in_maths_context
 def returns_over(series: Iterable[EquityPoint], start: datetime, end: datetime) -> Decimal | None:
     """The time-weighted return between two moments.
 
@@ -328,6 +332,7 @@ def returns_over(series: Iterable[EquityPoint], start: datetime, end: datetime) 
     return _chain(window) - ONE
 
 
+@in_maths_context
 def standard_windows(series: Iterable[EquityPoint], now: datetime) -> StandardWindows:
     """Time-weighted returns over the 24 hours, 7 days and 30 days up to `now`.
 
@@ -357,6 +362,7 @@ def _elapsed_days(elapsed: timedelta) -> Decimal:
     return Decimal(microseconds) / _MICROSECONDS_PER_DAY
 
 
+@in_maths_context
 def annualise(total_return: Decimal, elapsed: timedelta) -> Decimal | None:
     """The annual percentage yield equivalent to `total_return` earned over `elapsed`.
 
@@ -394,6 +400,7 @@ def _utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+@in_maths_context
 def daily_returns(series: Iterable[EquityPoint]) -> tuple[DailyReturn, ...]:
     """Time-weighted returns per UTC calendar day, close to close.
 
@@ -418,6 +425,7 @@ def daily_returns(series: Iterable[EquityPoint]) -> tuple[DailyReturn, ...]:
     return tuple(result)
 
 
+@in_maths_context
 def daily_risk_free(risk_free_rate: Decimal) -> Decimal:
     """The daily rate that compounds to `risk_free_rate` over 365 days: (1 + rf) ** (1/365) - 1.
 
@@ -438,6 +446,7 @@ def _sample_stdev(values: Sequence[Decimal]) -> Decimal:
     return (sum(((value - mean) ** 2 for value in values), ZERO) / (len(values) - 1)).sqrt()
 
 
+@in_maths_context
 def annualised_volatility(daily: Sequence[Decimal]) -> Decimal | None:
     """The sample standard deviation of daily returns times sqrt(365); None under 2 returns."""
     if len(daily) < 2:
@@ -445,6 +454,7 @@ def annualised_volatility(daily: Sequence[Decimal]) -> Decimal | None:
     return _sample_stdev(daily) * DAYS_PER_YEAR.sqrt()
 
 
+@in_maths_context
 def sharpe_ratio(daily: Sequence[Decimal], risk_free_rate: Decimal = ZERO) -> Decimal | None:
     """The annualised Sharpe ratio of daily returns.
 
@@ -467,6 +477,7 @@ def sharpe_ratio(daily: Sequence[Decimal], risk_free_rate: Decimal = ZERO) -> De
     return excess / deviation * DAYS_PER_YEAR.sqrt()
 
 
+@in_maths_context
 def sortino_ratio(daily: Sequence[Decimal], risk_free_rate: Decimal = ZERO) -> Decimal | None:
     """The annualised Sortino ratio of daily returns.
 
@@ -494,6 +505,33 @@ def sortino_ratio(daily: Sequence[Decimal], risk_free_rate: Decimal = ZERO) -> D
     return excess / downside * DAYS_PER_YEAR.sqrt()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAdjustedReturn:
+    """The Sharpe and Sortino ratios of a curve at one risk-free rate (None as in the ratios)."""
+
+    risk_free_rate: Decimal
+    sharpe: Decimal | None
+    sortino: Decimal | None
+
+
+@in_maths_context
+def risk_adjusted(series: Iterable[EquityPoint], risk_free_rate: Decimal) -> RiskAdjustedReturn:
+    """Sharpe and Sortino over the daily returns of the whole series at `risk_free_rate`.
+
+    A report gives these at more than one rate side by side: at zero, which flatters anything
+    with a positive return, and at the return of the money's alternative (the static yield).
+
+    Raises:
+        InvalidValue: the risk-free rate is not a finite Decimal above -1.
+    """
+    rate = _require_rate(risk_free_rate, "risk_free_rate")
+    daily = [item.value for item in daily_returns(series)]
+    return RiskAdjustedReturn(
+        risk_free_rate=rate, sharpe=sharpe_ratio(daily, rate), sortino=sortino_ratio(daily, rate)
+    )
+
+
+@in_maths_context
 def max_drawdown(series: Iterable[EquityPoint]) -> MaxDrawdown | None:
     """The maximum drawdown of the time-weighted index (1 at the first point, times each g_i).
 
@@ -521,6 +559,7 @@ class DrawdownPoint:
         require_fraction(self.depth, "depth")
 
 
+@in_maths_context
 def drawdown_curve(series: Iterable[EquityPoint]) -> tuple[DrawdownPoint, ...]:
     """The drawdown of the time-weighted index at every point, in time order.
 
@@ -575,6 +614,7 @@ def _drawdown(points: Sequence[EquityPoint]) -> MaxDrawdown:
 # Trades and the report
 
 
+@in_maths_context
 def trade_statistics(trades: Iterable[TradeRecord]) -> TradeStatistics:
     """Counts, volume and costs of `trades` (see `TradeStatistics` for what counts where)."""
     count = succeeded = 0
@@ -599,6 +639,7 @@ def trade_statistics(trades: Iterable[TradeRecord]) -> TradeStatistics:
     )
 
 
+@in_maths_context
 def performance_report(
     series: Iterable[EquityPoint],
     trades: Iterable[TradeRecord],

@@ -84,6 +84,8 @@ class SafetyLimits:
     max_trades_per_day: int = 10
     gas_price_cap_gwei: Decimal = Decimal(100)
     black_swan_drop_24h: Decimal = Decimal("0.20")
+    # Off (None) by default: an implied-volatility spike is an early warning, not the spec's rule.
+    black_swan_iv_spike_24h: Decimal | None = None
     depeg_tolerance: Decimal = Decimal("0.02")
     slippage_budget: SlippageBudget = field(default_factory=SlippageBudget)
     circuit_breaker_failures: int = 3
@@ -97,6 +99,9 @@ class SafetyLimits:
         require_fraction(self.max_advisor_deviation, "max_advisor_deviation")
         require_fraction(self.max_single_position_share, "max_single_position_share")
         require_fraction(self.black_swan_drop_24h, "black_swan_drop_24h")
+        spike = self.black_swan_iv_spike_24h
+        if spike is not None and spike <= 0:
+            raise InvalidValue("black_swan_iv_spike_24h", spike, "must be positive")
         require_fraction(self.depeg_tolerance, "depeg_tolerance")
         require_non_negative(self.min_protocol_tvl_usd, "min_protocol_tvl_usd")
         require_non_negative(self.approval_threshold_usd, "approval_threshold_usd")
@@ -717,12 +722,28 @@ class BlackSwan:
 def detect_black_swan(
     market: MarketData, limits: SafetyLimits = SafetyLimits()
 ) -> BlackSwan | None:
-    """BTC or ETH down 20 % in 24 h, or a stablecoin more than 2 % off its peg."""
+    """BTC or ETH down 20 % in 24 h, or a stablecoin more than 2 % off its peg.
+
+    When `black_swan_iv_spike_24h` is set (it is off by default), an implied-volatility index
+    (Deribit DVOL) of BTC or ETH up by at least that fraction in 24 h counts too: options
+    traders often price a crash before the spot price shows it. An unknown IV never counts.
+    """
     reasons: list[str] = []
     drop = limits.black_swan_drop_24h
     for name, change in (("BTC", market.btc_change_24h), ("ETH", market.eth_change_24h)):
         if change is not None and change <= -drop:
             reasons.append(f"{name} {_pct(change)} in 24 h (limit -{_pct(drop)})")
+    spike = limits.black_swan_iv_spike_24h
+    if spike is not None:
+        for name, iv_change in (
+            ("BTC", market.btc_iv_change_24h),
+            ("ETH", market.eth_iv_change_24h),
+        ):
+            if iv_change is not None and iv_change >= spike:
+                reasons.append(
+                    f"{name} implied volatility +{_pct(iv_change)} in 24 h "
+                    f"(early-warning limit +{_pct(spike)})"
+                )
     for asset, price in sorted(market.stablecoin_prices.items()):
         if asset.upper() in STABLECOINS and abs(price - 1) > limits.depeg_tolerance:
             reasons.append(

@@ -10,6 +10,12 @@ sentiment indicators (Fear & Greed, funding) that point the way the phase does.
 An MVRV threshold crossing forces a rebalance only when it changes the tactical exposure: a
 move from 0 to 0.5, or a fall below 7 while the ratchet holds the sale, changes nothing and is
 not a trigger. With MVRV unknown the exposure holds (see `domain.tactical`).
+
+Deribit's options put/call open-interest ratio is a third vote, counted only when it is known
+(a missing ratio neither helps nor hurts, and never trades): a high ratio (puts bought as
+protection) agrees with fear phases, a low one with greed phases. The implied-volatility index
+(DVOL) does not vote, since it rises in euphoric rallies as well as in crashes; it is reported
+in the reasoning, and its spike is an optional early warning in the black-swan detector.
 """
 
 from __future__ import annotations
@@ -97,6 +103,8 @@ class SignalConfig:
     )
     greed_at_least: int = 55
     fear_at_most: int = 45
+    put_call_fear_at_least: Decimal = Decimal("0.7")
+    put_call_greed_at_most: Decimal = Decimal("0.5")
 
     def __post_init__(self) -> None:
         require_fraction(self.base_yield_share, "base_yield_share")
@@ -104,6 +112,12 @@ class SignalConfig:
         if self.base_yield_share + self.tactical_share != ONE:
             raise InvalidValue(
                 "tactical_share", self.tactical_share, "sleeves must add up to the whole treasury"
+            )
+        if not ZERO <= self.put_call_greed_at_most <= self.put_call_fear_at_least:
+            raise InvalidValue(
+                "put_call_greed_at_most",
+                self.put_call_greed_at_most,
+                "must be between 0 and put_call_fear_at_least",
             )
 
 
@@ -145,7 +159,10 @@ def completeness(market: MarketData, weights: Mapping[MarketField, Decimal]) -> 
 
 
 def agreement(market: MarketData, phase: MarketPhase, config: SignalConfig) -> Decimal:
-    """Share of sentiment indicators agreeing with the phase; 0.5 for each unknown one."""
+    """Share of sentiment indicators agreeing with the phase; 0.5 for each unknown one.
+
+    The put/call ratio votes only when it is known.
+    """
     fng = market.fear_greed_index
     funding = market.funding_rate
     votes: list[Decimal] = []
@@ -170,6 +187,12 @@ def agreement(market: MarketData, phase: MarketPhase, config: SignalConfig) -> D
         votes.append(ONE if funding > 0 else ZERO)
     else:
         votes.append(ONE if funding <= 0 else ZERO)
+    ratio = market.put_call_ratio
+    if ratio is not None:
+        if wants_greed:
+            votes.append(ONE if ratio <= config.put_call_greed_at_most else ZERO)
+        else:
+            votes.append(ONE if ratio >= config.put_call_fear_at_least else ZERO)
     return sum(votes, ZERO) / len(votes)
 
 
@@ -265,6 +288,18 @@ def generate_signal(
         parts.append(f"Fear & Greed {market.fear_greed_index}.")
     if market.funding_rate is not None:
         parts.append(f"Funding {market.funding_rate * 100}% per 8 h.")
+    if market.put_call_ratio is not None:
+        parts.append(f"Options put/call open interest {market.put_call_ratio}.")
+    ivs = [
+        f"{name} {value}"
+        for name, value in (
+            ("BTC", market.btc_implied_volatility),
+            ("ETH", market.eth_implied_volatility),
+        )
+        if value is not None
+    ]
+    if ivs:
+        parts.append("Implied volatility (DVOL) " + ", ".join(ivs) + ".")
     missing = market.missing_fields()
     if missing:
         parts.append("Missing: " + ", ".join(f.value for f in missing) + ".")

@@ -95,6 +95,7 @@ class StrategyConfig:
             "max_protocol_risk_score": limits.max_protocol_risk_score,
             "black_swan_drop_24h": limits.black_swan_drop_24h,
             "depeg_tolerance": limits.depeg_tolerance,
+            "black_swan_iv_spike_24h": limits.black_swan_iv_spike_24h or "off",
             "slippage_budget_share": limits.slippage_budget.fraction,
             "slippage_budget_days": limits.slippage_budget.period.days,
             "circuit_breaker_failures": limits.circuit_breaker_failures,

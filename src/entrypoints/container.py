@@ -92,6 +92,7 @@ from entrypoints.settings.strategy import StrategySettings
 from entrypoints.settings.views import ViewSettings
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
+from entrypoints.wiring.preflight import preflight_for
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +398,7 @@ def build_services(
         performance=GetPerformanceMetrics(
             uow_factory=uow, clock=clock, risk_free_rate=settings.service.risk_free_rate
         ),
+        preflight=preflight_for(settings, market, chain),
         audit=ReadAudit(uow=uow),
         transactions=ListTransactions(uow=uow),
         health=CheckHealth(

@@ -52,6 +52,11 @@ class MarketDataContract:
             assert Decimal(-5) < data.mvrv_z_score < Decimal(20)
         if data.fear_greed_index is not None:
             assert 0 <= data.fear_greed_index <= 100
+        for iv in (data.btc_implied_volatility, data.eth_implied_volatility):
+            if iv is not None:
+                assert Decimal(0) < iv < Decimal(500)
+        if data.put_call_ratio is not None:
+            assert Decimal(0) <= data.put_call_ratio < Decimal(20)
 
     async def test_concurrent_fetches_agree(self, market: MarketDataSource) -> None:
         results = await asyncio.gather(*(market.fetch() for _ in range(10)))

@@ -211,8 +211,14 @@ def make_market(at: datetime = T0, btc: str = "60000.5") -> MarketData:
         btc_change_24h=D("-0.031"),
         eth_change_24h=None,
         stablecoin_prices={"USDC": D("0.9998"), "DAI": D("1.0001")},
+        btc_implied_volatility=D("52.37"),
+        eth_implied_volatility=D("68.1"),
+        btc_iv_change_24h=D("0.4125"),
+        eth_iv_change_24h=None,
+        put_call_ratio=D("0.6218"),
         freshness={
             MarketField.BTC_PRICE: Freshness(source="coingecko", observed_at=at),
+            MarketField.PUT_CALL_RATIO: Freshness(source="deribit", observed_at=at),
             MarketField.MVRV_Z_SCORE: Freshness(
                 source="glassnode",
                 observed_at=at - timedelta(hours=3),
@@ -536,7 +542,7 @@ class UnitOfWorkContract:
                     [make_position("aave", "USDC", "1"), make_position("aave", "USDC", "2")]
                 )
 
-    async def test_market_history_keeps_freshness_and_stablecoin_prices(
+    async def test_market_history_keeps_freshness_stablecoin_prices_and_options_fields(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:
         async with uow_factory() as uow:

@@ -90,6 +90,13 @@ def test_read_endpoints_answer_with_the_spec_fields(server: PaperServer) -> None
         # A fresh treasury may not have two snapshots yet: null figures and a note say so.
         assert metrics.status_code == 200, metrics.text
         assert metrics.json()["time_weighted_return"] is not None or metrics.json()["note"]
+        # Sharpe and Sortino at a zero rate and at the static yield, side by side.
+        assert {
+            "sharpe_at_zero_rate",
+            "sharpe_at_static_yield",
+            "sortino_at_zero_rate",
+            "sortino_at_static_yield",
+        } <= set(metrics.json())
 
 
 def test_mutations_need_a_token_with_the_right_role(server: PaperServer) -> None:

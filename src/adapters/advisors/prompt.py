@@ -70,6 +70,11 @@ Phases: accumulation when MVRV Z < {config.phases.accumulation_below}; top when
 MVRV Z > {config.phases.top_above}; bear when Fear & Greed <= {config.phases.bear_fear_at_most}
 and funding is below {config.phases.bear_funding_below} outside accumulation; euphoria otherwise.
 
+Options data from Deribit, when known: implied volatility (DVOL, annualised, percentage points)
+of BTC and ETH with its 24 h change, and the put/call open-interest ratio (high means protection
+is being bought). Null means unknown: never read an unknown as calm. The ratio already counts
+in the signal's agreement when it is known.
+
 The signal you receive already applies this table, the ratchet and the phase rules, and carries
 a confidence computed from how complete and how consistent the data is. Start from it.
 Depart from it only for a reason you can state from the data (stale or missing inputs,
@@ -170,6 +175,11 @@ def user_payload(request: AdvisorRequest) -> dict[str, Any]:
             "mvrv_z_score": _s(market.mvrv_z_score),
             "funding_rate_per_8h": _s(market.funding_rate),
             "fear_greed_index": market.fear_greed_index,
+            "btc_implied_volatility_dvol": _s(market.btc_implied_volatility),
+            "eth_implied_volatility_dvol": _s(market.eth_implied_volatility),
+            "btc_iv_change_24h": _s(market.btc_iv_change_24h),
+            "eth_iv_change_24h": _s(market.eth_iv_change_24h),
+            "options_put_call_oi_ratio": _s(market.put_call_ratio),
             "stablecoin_prices": {k: str(v) for k, v in sorted(market.stablecoin_prices.items())},
             "missing": [f.value for f in market.missing_fields()],
             "stale": [f.value for f in market.stale_fields()],

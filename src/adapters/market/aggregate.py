@@ -1,10 +1,11 @@
-"""The live MarketDataSource: four cached sources read concurrently into one MarketData.
+"""The live MarketDataSource: five cached sources read concurrently into one MarketData.
 
 Each field carries its Freshness (source, observation time, stale, manual, age). A source that
 fails leaves its fields stale or None; the fetch raises only when no field at all could be
-produced. MVRV Z falls back to the operator's manual value when Glassnode is not configured,
-or fails with no cached value young enough, or when the manual value is newer than the cached
-Glassnode point while Glassnode is failing.
+produced by the four core sources (Deribit's options fields are extras: None when Deribit
+cannot be read, and never enough on their own). MVRV Z falls back to the operator's manual
+value when Glassnode is not configured, or fails with no cached value young enough, or when
+the manual value is newer than the cached Glassnode point while Glassnode is failing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from adapters.market.coingecko import (
 from adapters.market.coinglass import DEFAULT_BASE_URL as COINGLASS_URL
 from adapters.market.coinglass import SOURCE as COINGLASS
 from adapters.market.coinglass import CoinglassFunding, FundingRates
+from adapters.market.deribit import DEFAULT_BASE_URL as DERIBIT_URL
+from adapters.market.deribit import SOURCE as DERIBIT
+from adapters.market.deribit import DeribitOptions, OptionsMarket
 from adapters.market.errors import SourceNotConfigured
 from adapters.market.fear_greed import DEFAULT_BASE_URL as FEAR_GREED_URL
 from adapters.market.fear_greed import SOURCE as FEAR_GREED
@@ -73,6 +77,7 @@ class LiveMarketConfig:
     coinglass_base_url: str = COINGLASS_URL
     coinglass_api_key: str | None = field(default=None, repr=False)
     fear_greed_base_url: str = FEAR_GREED_URL
+    deribit_base_url: str = DERIBIT_URL
     cache_ttl_s: float = DEFAULT_TTL_S
     source_timeout_s: float = 4.0
     max_stale_s: float = DEFAULT_MAX_STALE_S
@@ -90,8 +95,8 @@ def _freshness(served: Served[Any], now: datetime) -> Freshness:
 
 
 class LiveMarketData:
-    """MarketDataSource over CoinGecko, Glassnode (or the manual MVRV), Coinglass and
-    Alternative.me, each behind its own SourceCache."""
+    """MarketDataSource over CoinGecko, Glassnode (or the manual MVRV), Coinglass,
+    Alternative.me and Deribit, each behind its own SourceCache."""
 
     def __init__(
         self,
@@ -101,6 +106,7 @@ class LiveMarketData:
         funding: SourceCache[FundingRates],
         fear_greed: SourceCache[int],
         clock: Clock,
+        options: SourceCache[OptionsMarket] | None = None,
         manual_mvrv: ManualMvrvStore | None = None,
         manual_max_age_s: float = DEFAULT_MANUAL_MAX_AGE_S,
         fetch_budget_s: float | None = None,
@@ -110,6 +116,7 @@ class LiveMarketData:
         self._mvrv = mvrv
         self._funding = funding
         self._fear_greed = fear_greed
+        self._options = options
         self._clock = clock
         self._manual = manual_mvrv
         self._manual_max_age = timedelta(seconds=manual_max_age_s)
@@ -118,7 +125,7 @@ class LiveMarketData:
         self._fetched_once = False
 
     def __repr__(self) -> str:
-        return "LiveMarketData(coingecko, glassnode, coinglass, alternative.me)"
+        return "LiveMarketData(coingecko, glassnode, coinglass, alternative.me, deribit)"
 
     async def fetch(self) -> MarketData:
         """Read every source concurrently and assemble MarketData.
@@ -127,11 +134,12 @@ class LiveMarketData:
             MarketDataUnavailable: not one field could be produced.
         """
         self._fetched_once = True
-        prices, mvrv, funding, fng, manual = await asyncio.gather(
+        prices, mvrv, funding, fng, options, manual = await asyncio.gather(
             self._serve(self._prices),
             self._serve(self._mvrv) if self._mvrv is not None else _none(),
             self._serve(self._funding),
             self._serve(self._fear_greed),
+            self._serve(self._options) if self._options is not None else _none(),
             self._manual_reading(),
         )
         now = self._clock.now()
@@ -161,6 +169,7 @@ class LiveMarketData:
                 h.last_error or f"{h.source}: no value" for h in await self.health()
             )
             raise MarketDataUnavailable("market", f"no source could be read ({reasons})")
+        options_values = self._options_values(options, now, freshness)
         funding_rate = values.get("funding_rate")
         fear_greed = values.get("fear_greed_index")
         return MarketData(
@@ -174,7 +183,39 @@ class LiveMarketData:
             btc_change_24h=values.get("btc_change_24h"),
             eth_change_24h=values.get("eth_change_24h"),
             freshness=freshness,
+            btc_implied_volatility=options_values.get("btc_implied_volatility"),
+            eth_implied_volatility=options_values.get("eth_implied_volatility"),
+            btc_iv_change_24h=options_values.get("btc_iv_change_24h"),
+            eth_iv_change_24h=options_values.get("eth_iv_change_24h"),
+            put_call_ratio=options_values.get("put_call_ratio"),
         )
+
+    def _options_values(
+        self,
+        options: Served[OptionsMarket] | None,
+        now: datetime,
+        freshness: dict[MarketField, Freshness],
+    ) -> dict[str, Decimal | None]:
+        """Deribit's fields, with their freshness added; empty when Deribit gave nothing."""
+        if options is None:
+            return {}
+        info = _freshness(options, now)
+        market = options.value
+        values: dict[str, Decimal | None] = {
+            "btc_implied_volatility": market.implied_volatility.get("BTC"),
+            "eth_implied_volatility": market.implied_volatility.get("ETH"),
+            "btc_iv_change_24h": market.iv_change_24h.get("BTC"),
+            "eth_iv_change_24h": market.iv_change_24h.get("ETH"),
+            "put_call_ratio": market.put_call_ratio,
+        }
+        for market_field in (
+            MarketField.BTC_IMPLIED_VOLATILITY,
+            MarketField.ETH_IMPLIED_VOLATILITY,
+            MarketField.PUT_CALL_RATIO,
+        ):
+            if values[market_field.value] is not None:
+                freshness[market_field] = info
+        return values
 
     async def _serve(self, cache: SourceCache[T]) -> Served[T] | None:
         try:
@@ -224,7 +265,7 @@ class LiveMarketData:
         return None, None
 
     async def health(self) -> list[SourceHealth]:
-        """Health of CoinGecko, Glassnode, Coinglass and Alternative.me.
+        """Health of CoinGecko, Glassnode, Coinglass, Alternative.me and Deribit.
 
         Before the first fetch, one fetch runs so that the report says something true.
         """
@@ -254,6 +295,8 @@ class LiveMarketData:
                 )
             )
         report += [self._funding.health(), self._fear_greed.health()]
+        if self._options is not None:
+            report.append(self._options.health())
         return report
 
 
@@ -269,7 +312,7 @@ def build_live_market(
     manual_mvrv: ManualMvrvStore | None = None,
     thresholds: PhaseThresholds = DEFAULT_THRESHOLDS,
 ) -> LiveMarketData:
-    """Wire the four live sources over one shared httpx client."""
+    """Wire the five live sources over one shared httpx client."""
     budget = config.source_timeout_s
 
     def cached(source: str, read: Any) -> Any:
@@ -309,11 +352,15 @@ def build_live_market(
         budget_s=budget,
     )
     fng = FearGreedIndex(client=client, base_url=config.fear_greed_base_url, budget_s=budget)
+    options = DeribitOptions(
+        client=client, clock=clock, base_url=config.deribit_base_url, budget_s=budget
+    )
     return LiveMarketData(
         prices=cached("coingecko", prices.read),
         mvrv=cached(GLASSNODE, mvrv.read) if mvrv is not None else None,
         funding=cached(COINGLASS, funding.read),
         fear_greed=cached(FEAR_GREED, fng.read),
+        options=cached(DERIBIT, options.read),
         clock=clock,
         manual_mvrv=manual_mvrv,
         manual_max_age_s=config.manual_mvrv_max_age_s,

@@ -7,7 +7,12 @@ The model, one step per simulated day:
 - a realised price (the market's cost basis) trails the price slowly (an exponential average
   with a 300-day half-life-like weight), and MVRV Z is 3 x (price / realised - 1), so it rises
   with a rally and falls back as the realised price catches up (clamped to -1.5..10);
-- funding (a fraction per 8 h) and Fear & Greed follow 7- and 14-day momentum, with noise.
+- funding (a fraction per 8 h) and Fear & Greed follow 7- and 14-day momentum, with noise;
+- Deribit's options picture: each coin's DVOL (implied volatility, percentage points) is pulled
+  towards the regime's annualised volatility plus a premium, and jumps on a falling day (a -30 %
+  day adds about 75 points, as in March 2020); ETH's runs about 1.2 times BTC's. The put/call
+  open-interest ratio rises with fear (negative 14-day momentum). These draw from their own
+  random stream, so the prices, MVRV, funding and Fear & Greed of a seed are unchanged.
 
 Scenarios: `full-cycle` (accumulation, euphoria, top, bear, then again), `bull-to-top`,
 `crash` (a calm month, a black-swan day of -25 to -35 %, then a bear market) and `sideways`.
@@ -118,6 +123,13 @@ ETH_BETA = 1.2
 Z_SCALE = 3.0
 Z_MIN, Z_MAX = -1.5, 10.0
 FUNDING_MIN, FUNDING_MAX = -0.0005, 0.001
+IV_PLACES = D("0.01")
+IV_PREMIUM = 1.15  # implied volatility usually sits above the realised one
+IV_PULL = 0.3  # how fast DVOL returns to its regime level, per day
+IV_CRASH_POINTS = 250.0  # DVOL points added per unit of a day's fall
+IV_MIN, IV_MAX = 15.0, 250.0
+ETH_IV_RATIO = 1.2
+PUT_CALL_MIN, PUT_CALL_MAX = 0.25, 2.0
 
 
 def _dec(value: float, places: Decimal) -> Decimal:
@@ -133,6 +145,11 @@ class SimulatedDay:
     btc_change_24h: Decimal
     eth_change_24h: Decimal
     regime: str
+    btc_implied_volatility: Decimal | None = None
+    eth_implied_volatility: Decimal | None = None
+    btc_iv_change_24h: Decimal | None = None
+    eth_iv_change_24h: Decimal | None = None
+    put_call_ratio: Decimal | None = None
 
 
 class _Walk:
@@ -149,6 +166,10 @@ class _Walk:
         self._realised = float(storyline.realised_start)
         self._btc_history: list[float] = []
         self._fear_greed = 50.0
+        # A separate stream for the options picture, so adding it left every other path as it was.
+        self._options_rng = random.Random(seed * 7919 + 1)  # noqa: S311
+        self._btc_iv = self._iv_level(self.regime(0))
+        self._eth_iv = self._btc_iv * ETH_IV_RATIO
         self.days: list[SimulatedDay] = []
 
     def regime(self, index: int) -> Regime:
@@ -193,6 +214,17 @@ class _Walk:
         target = 50 + 150 * momentum_14 + 300 * min(day_change, 0.0)
         self._fear_greed += 0.5 * (target - self._fear_greed) + rng.gauss(0.0, 3.0)
         self._fear_greed = min(max(self._fear_greed, 0.0), 100.0)
+        before_iv = self._btc_iv
+        self._btc_iv += IV_PULL * (self._iv_level(regime) - self._btc_iv)
+        self._btc_iv += IV_CRASH_POINTS * max(-day_change, 0.0)
+        self._btc_iv += self._options_rng.gauss(0.0, 1.5)
+        self._btc_iv = min(max(self._btc_iv, IV_MIN), IV_MAX)
+        before_eth_iv = self._eth_iv
+        self._eth_iv = self._btc_iv * ETH_IV_RATIO + self._options_rng.gauss(0.0, 2.0)
+        self._eth_iv = min(max(self._eth_iv, IV_MIN), IV_MAX)
+        put_call = 0.6 - 1.2 * momentum_14 + 2.0 * max(-day_change, 0.0)
+        put_call += self._options_rng.gauss(0.0, 0.04)
+        put_call = min(max(put_call, PUT_CALL_MIN), PUT_CALL_MAX)
         observation = DailyObservation(
             day=self._start_day + timedelta(days=index),
             btc_price=_dec(self._btc, PRICE_PLACES),
@@ -206,7 +238,20 @@ class _Walk:
             btc_change_24h=_dec(day_change, Z_PLACES),
             eth_change_24h=_dec(self._eth / before_eth - 1, Z_PLACES),
             regime=regime.name,
+            btc_implied_volatility=_dec(self._btc_iv, IV_PLACES),
+            eth_implied_volatility=_dec(self._eth_iv, IV_PLACES),
+            btc_iv_change_24h=_dec(self._btc_iv / before_iv - 1, Z_PLACES) if index > 0 else None,
+            eth_iv_change_24h=_dec(self._eth_iv / before_eth_iv - 1, Z_PLACES)
+            if index > 0
+            else None,
+            put_call_ratio=_dec(put_call, Z_PLACES),
         )
+
+    @staticmethod
+    def _iv_level(regime: Regime) -> float:
+        # The black-swan day has no volatility of its own in the schedule: read it as a bear's.
+        volatility = regime.volatility or BEAR.volatility
+        return volatility * math.sqrt(365) * 100 * IV_PREMIUM
 
 
 class Timeline:
@@ -243,8 +288,13 @@ def market_data_from_day(
     btc_change_24h: Decimal | None,
     eth_change_24h: Decimal | None,
     thresholds: PhaseThresholds = DEFAULT_THRESHOLDS,
+    options: SimulatedDay | None = None,
 ) -> MarketData:
-    """MarketData for one simulated or replayed day, observed now, fields known per the day."""
+    """MarketData for one simulated or replayed day, observed now, fields known per the day.
+
+    `options` carries a simulated day's options picture (DVOL, put/call); a replayed history
+    has none, so those fields stay unknown.
+    """
     freshness = Freshness(source=source, observed_at=now)
     values = {
         MarketField.BTC_PRICE: day.btc_price,
@@ -252,6 +302,9 @@ def market_data_from_day(
         MarketField.MVRV_Z_SCORE: day.mvrv_z_score,
         MarketField.FUNDING_RATE: day.funding_rate,
         MarketField.FEAR_GREED_INDEX: day.fear_greed,
+        MarketField.BTC_IMPLIED_VOLATILITY: options and options.btc_implied_volatility,
+        MarketField.ETH_IMPLIED_VOLATILITY: options and options.eth_implied_volatility,
+        MarketField.PUT_CALL_RATIO: options and options.put_call_ratio,
     }
     return MarketData(
         btc_price=day.btc_price,
@@ -263,6 +316,11 @@ def market_data_from_day(
         timestamp=now,
         btc_change_24h=btc_change_24h,
         eth_change_24h=eth_change_24h,
+        btc_implied_volatility=options.btc_implied_volatility if options else None,
+        eth_implied_volatility=options.eth_implied_volatility if options else None,
+        btc_iv_change_24h=options.btc_iv_change_24h if options else None,
+        eth_iv_change_24h=options.eth_iv_change_24h if options else None,
+        put_call_ratio=options.put_call_ratio if options else None,
         freshness={f: freshness for f, v in values.items() if v is not None},
     )
 
@@ -339,6 +397,7 @@ class SimulatedMarket:
                 btc_change_24h=today.btc_change_24h,
                 eth_change_24h=today.eth_change_24h,
                 thresholds=self._thresholds,
+                options=today,
             )
         except ValueError as exc:  # a domain validation failure would be a generator bug
             raise MarketDataUnavailable(self.source, str(exc), permanent=True) from exc

@@ -92,7 +92,10 @@ def _error_detail(response: httpx.Response) -> str:
         status = body.get("status")
         if isinstance(status, dict):
             message = status.get("error_message")
-        message = message or body.get("msg") or body.get("error") or body.get("message")
+        error = body.get("error")
+        if isinstance(error, dict):  # JSON-RPC services (Deribit): {"error": {"message": ...}}
+            error = error.get("message")
+        message = message or body.get("msg") or error or body.get("message")
     if not isinstance(message, str):
         return ""
     return message[:_DETAIL_LIMIT]

@@ -193,6 +193,11 @@ def market_to_row(m: MarketData) -> t.MarketDataRow:
         btc_change_24h=m.btc_change_24h,
         eth_change_24h=m.eth_change_24h,
         stablecoin_prices=dumps(dict(m.stablecoin_prices)),
+        btc_implied_volatility=m.btc_implied_volatility,
+        eth_implied_volatility=m.eth_implied_volatility,
+        btc_iv_change_24h=m.btc_iv_change_24h,
+        eth_iv_change_24h=m.eth_iv_change_24h,
+        put_call_ratio=m.put_call_ratio,
         freshness=dumps(
             {
                 f.value: {
@@ -231,6 +236,11 @@ def market_from_row(row: t.MarketDataRow) -> MarketData:
         btc_change_24h=row.btc_change_24h,
         eth_change_24h=row.eth_change_24h,
         stablecoin_prices={k: _dec(v) for k, v in loads(row.stablecoin_prices).items()},
+        btc_implied_volatility=row.btc_implied_volatility,
+        eth_implied_volatility=row.eth_implied_volatility,
+        btc_iv_change_24h=row.btc_iv_change_24h,
+        eth_iv_change_24h=row.eth_iv_change_24h,
+        put_call_ratio=row.put_call_ratio,
         freshness=freshness,
     )
 

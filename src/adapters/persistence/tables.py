@@ -122,6 +122,11 @@ class MarketDataRow(Base):
     btc_change_24h: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     eth_change_24h: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     stablecoin_prices: Mapped[str] = mapped_column(Text)
+    btc_implied_volatility: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    eth_implied_volatility: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    btc_iv_change_24h: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    eth_iv_change_24h: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    put_call_ratio: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     freshness: Mapped[str] = mapped_column(Text)
 
 

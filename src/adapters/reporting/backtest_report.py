@@ -1,7 +1,8 @@
 """Backtest reports: a rich terminal table, JSON, an equity chart (SVG and PNG) and an HTML page.
 
 Decimals are written to JSON as strings, so no figure passes through float on its way out; the
-chart is the one place values become floats, for plotting only.
+chart is the one place values become floats, for plotting only. Every reported figure is rounded
+half-even: money to cents, returns, ratios and shares to six decimal places.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from rich.table import Table
 from application.backtest import STRATEGY, BacktestRun
 from application.errors import PermanentError
 from domain.market import MarketPhase
+from domain.money import FRACTION_PRECISION, ZERO, round_usd
+from domain.precision import MATHS_CONTEXT
 
 PHASE_COLOURS = {
     MarketPhase.ACCUMULATION: "#2e7d32",
@@ -75,8 +78,19 @@ def _usd(value: Decimal) -> str:
     return f"${value.quantize(Decimal(1)):,}"
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+def _cents(value: Decimal) -> str:
+    return str(round_usd(value))
+
+
+def _ratio(value: Decimal | None) -> str | None:
+    """A return, ratio or share to six decimal places; None stays None."""
+    if value is None:
+        return None
+    return str(value.quantize(FRACTION_PRECISION, rounding=ROUND_HALF_EVEN, context=MATHS_CONTEXT))
+
+
+def _held(held: bool) -> str:
+    return "HELD" if held else "NOT HELD"
 
 
 def report_payload(run: BacktestRun) -> dict[str, Any]:
@@ -87,21 +101,24 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
         p = curve.performance
         w = curve.six_months
         curves[curve.name] = {
-            "end_value_usd": str(p.end_value_usd),
-            "total_return": str(p.time_weighted_return),
-            "annualised_return": _text(p.apy),
-            "sharpe_365": _text(p.sharpe),
-            "sortino_365": _text(p.sortino),
-            "volatility": _text(p.volatility),
-            "max_drawdown": str(p.max_drawdown.depth),
+            "end_value_usd": _cents(p.end_value_usd),
+            "total_return": _ratio(p.time_weighted_return),
+            "annualised_return": _ratio(p.apy),
+            "sharpe_365_rf_zero": _ratio(p.sharpe),
+            "sortino_365_rf_zero": _ratio(p.sortino),
+            "sharpe_365_rf_static_yield": _ratio(curve.at_static_yield.sharpe),
+            "sortino_365_rf_static_yield": _ratio(curve.at_static_yield.sortino),
+            "volatility": _ratio(p.volatility),
+            "max_drawdown": _ratio(p.max_drawdown.depth),
             "max_drawdown_peak": p.max_drawdown.peak_at.date().isoformat(),
             "max_drawdown_trough": p.max_drawdown.trough_at.date().isoformat(),
             "six_month_windows": {
                 "count": w.count,
-                "best": _text(w.best),
-                "worst": _text(w.worst),
-                "median": _text(w.median),
-                "share_at_or_above_24pct": _text(w.share_in_spec_range_or_above),
+                "best": _ratio(w.best),
+                "worst": _ratio(w.worst),
+                "median": _ratio(w.median),
+                "share_inside_24_to_44pct": _ratio(w.share_in_spec_range),
+                "share_above_44pct": _ratio(w.share_above_spec_range),
             },
         }
     v = s.verdict
@@ -109,24 +126,34 @@ def report_payload(run: BacktestRun) -> dict[str, Any]:
         "from": s.first_day.isoformat(),
         "to": s.last_day.isoformat(),
         "days": len(run.result.days),
-        "capital_usd": str(s.capital),
+        "capital_usd": _cents(s.capital),
         "tactical_assets": list(s.tactical_assets),
+        "risk_free_rates": {"zero": _ratio(ZERO), "static_yield": _ratio(s.static_yield_rate)},
         "curves": curves,
         "trades": s.fills,
         "decisions": {o.value: n for o, n in s.decisions_by_outcome.items()},
         "costs_usd": {
-            "gas": str(s.gas_paid_usd),
-            "slippage_and_fees": str(s.slippage_paid_usd),
-            "total": str(s.gas_paid_usd + s.slippage_paid_usd),
+            "gas": _cents(s.gas_paid_usd),
+            "slippage_and_fees": _cents(s.slippage_paid_usd),
+            "total": _cents(s.gas_paid_usd + s.slippage_paid_usd),
         },
         "phase_days": {p.value: n for p, n in s.phase_days.items()},
         "spec_claims": {
+            "rule": "a claim holds when at least half of the six-month windows fall inside "
+            "its range",
             "six_month_24_to_44pct": {
-                "median_six_month_return": _text(v.six_month_median),
+                "share_of_windows_inside": _ratio(v.six_month_share_in_range),
+                "share_of_windows_above": _ratio(v.six_month_share_above_range),
+                "median_six_month_return": _ratio(v.six_month_median),
                 "held": v.six_month_claim_held,
             },
             "two_to_three_times_static_yield": {
-                "apy_multiple": _text(v.apy_multiple_of_static),
+                "full_period_apy_multiple": _ratio(v.apy_multiple_of_static),
+                "full_period_inside_range": v.full_period_multiple_in_range,
+                "six_month_windows": v.multiple_windows.count,
+                "share_of_windows_inside": _ratio(v.multiple_windows.share_in_claimed_range),
+                "share_of_windows_at_least_2x": _ratio(v.multiple_windows.share_at_least_low),
+                "share_of_windows_below_static": _ratio(v.multiple_windows.share_below_static),
                 "held": v.multiple_claim_held,
             },
         },
@@ -147,13 +174,17 @@ def summary_table(run: BacktestRun) -> Table:
     row("end value", lambda c: _usd(c.performance.end_value_usd))
     row("total return", lambda c: _pct(c.performance.time_weighted_return))
     row("annualised return", lambda c: _pct(c.performance.apy))
-    row("Sharpe (365 d)", lambda c: _num(c.performance.sharpe))
-    row("Sortino (365 d)", lambda c: _num(c.performance.sortino))
+    static = f"rf static yield {_pct(s.static_yield_rate)}"
+    row("Sharpe (365 d), rf 0", lambda c: _num(c.performance.sharpe))
+    row(f"Sharpe (365 d), {static}", lambda c: _num(c.at_static_yield.sharpe))
+    row("Sortino (365 d), rf 0", lambda c: _num(c.performance.sortino))
+    row(f"Sortino (365 d), {static}", lambda c: _num(c.at_static_yield.sortino))
     row("max drawdown", lambda c: _pct(c.performance.max_drawdown.depth))
     row("6-month best", lambda c: _pct(c.six_months.best))
     row("6-month median", lambda c: _pct(c.six_months.median))
     row("6-month worst", lambda c: _pct(c.six_months.worst))
-    row("6-month >= 24 %", lambda c: _pct(c.six_months.share_in_spec_range_or_above, "0.1"))
+    row("6-month in 24-44 %", lambda c: _pct(c.six_months.share_in_spec_range, "0.1"))
+    row("6-month above 44 %", lambda c: _pct(c.six_months.share_above_spec_range, "0.1"))
     return table
 
 
@@ -161,17 +192,25 @@ def verdict_lines(run: BacktestRun) -> list[str]:
     """Plain sentences: trades, costs, phases, and whether the spec's claims held."""
     s = run.summary
     v = s.verdict
+    m = v.multiple_windows
     phases = ", ".join(f"{p.value} {n}" for p, n in s.phase_days.items())
     decisions = ", ".join(f"{o.value} {n}" for o, n in s.decisions_by_outcome.items())
     return [
         f"Trades {s.fills} (plans: {decisions}); costs paid {_usd(s.gas_paid_usd)} gas + "
         f"{_usd(s.slippage_paid_usd)} fees and slippage.",
         f"Days per phase: {phases}. Tactical sleeve: {', '.join(s.tactical_assets)}.",
-        f"Spec claim '24% to 44% in six months': median six-month return "
-        f"{_pct(v.six_month_median)} -> {'HELD' if v.six_month_claim_held else 'NOT HELD'}.",
-        f"Spec claim '2-3x better than static yield': annualised return "
-        f"{_num(v.apy_multiple_of_static)}x the static yield's -> "
-        f"{'HELD' if v.multiple_claim_held else 'NOT HELD'}.",
+        f"Spec claim '24% to 44% in six months': {_pct(v.six_month_share_in_range, '0.1')} of "
+        f"six-month windows inside 24% to 44% ({_pct(v.six_month_share_above_range, '0.1')} "
+        f"above), median {_pct(v.six_month_median)} -> {_held(v.six_month_claim_held)}.",
+        f"Spec claim '2-3x better than static yield': over the full period "
+        f"{_num(v.apy_multiple_of_static)}x the static yield's annualised return "
+        f"({'inside' if v.full_period_multiple_in_range else 'outside'} 2-3x); over six-month "
+        f"windows {_pct(m.share_in_claimed_range, '0.1')} inside 2-3x, "
+        f"{_pct(m.share_at_least_low, '0.1')} at 2x or more, "
+        f"{_pct(m.share_below_static, '0.1')} below the static yield -> "
+        f"{_held(v.multiple_claim_held)}.",
+        "A claim holds when at least half of the six-month windows (the spec's horizon) fall "
+        "inside its range.",
     ]
 
 

@@ -29,6 +29,7 @@ from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome, CycleResult
 from application.operator import FlagChange
 from application.performance import PerformanceHistoryTooShort, TimeRange
+from application.preflight import PreflightReport
 from application.queries import Health, HealthReport
 from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
@@ -73,6 +74,11 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     needed: Role | None = handler.opt.get("role")
     if needed is None:
         return
+    require_role(connection, needed)
+
+
+def require_role(connection: ASGIConnection[Any, Any, Any, Any], needed: Role) -> None:
+    """401 without a valid token, 403 with a role below `needed`."""
     registry: TokenRegistry = connection.app.state.tokens
     token = bearer_token(connection)
     principal = registry.authenticate(token) if token else None
@@ -127,6 +133,23 @@ def cycle_body(result: CycleResult) -> Json:
         "transactions": _steps(result),
         "reasons": list(result.verdict.reasons) if result.verdict else [],
         "timings_ms": {k: float(v) for k, v in result.timings_ms.items()},
+    }
+
+
+def preflight_body(report: PreflightReport) -> Json:
+    """The preflight as JSON: ok, and each check with its fix (the CLI's `--json` shape)."""
+    return {
+        "ok": report.ok,
+        "checks": [
+            {
+                "name": r.name,
+                "ok": r.ok,
+                "required": r.required,
+                "detail": r.detail,
+                "fix": r.fix or None,
+            }
+            for r in report.results
+        ],
     }
 
 
@@ -372,8 +395,20 @@ async def config_limits(services: NamedDependency[Services]) -> Response[Json]:
     return Response({"limits": await services.limits.execute()}, status_code=200)
 
 
-@get("/health", tags=["operator"], summary="Health of every part")
-async def health(services: NamedDependency[Services]) -> Response[Json]:
+@get("/health", tags=["operator"], summary="Health of every part (deep: the preflight)")
+async def health(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    deep: FromQuery[bool] = False,
+) -> Response[Json]:
+    """`deep=true` (operator or approver): the read-only preflight, one entry per check."""
+    if deep:
+        require_role(request, Role.OPERATOR)
+        if services.preflight is None:
+            body = {"error": "the preflight is not available on this server", "type": "NotFound"}
+            return Response(body, status_code=404)
+        checks = await services.preflight.execute()
+        return Response(preflight_body(checks), status_code=200 if checks.ok else 500)
     report = await services.health.execute()
     status = 500 if report.status is Health.UNHEALTHY else 200
     return Response(health_body(report), status_code=status)

@@ -59,7 +59,8 @@ class FreshnessOut(_Out):
 
 
 class MarketDataOut(_Out):
-    """The spec's MarketData plus 24 h changes and per-field freshness."""
+    """The spec's MarketData plus 24 h changes, Deribit's options fields (null when unknown)
+    and per-field freshness."""
 
     btc_price: OptNum
     eth_price: OptNum
@@ -70,6 +71,11 @@ class MarketDataOut(_Out):
     timestamp: datetime
     btc_change_24h: OptNum = None
     eth_change_24h: OptNum = None
+    btc_implied_volatility: OptNum = None
+    eth_implied_volatility: OptNum = None
+    btc_iv_change_24h: OptNum = None
+    eth_iv_change_24h: OptNum = None
+    put_call_ratio: OptNum = None
     freshness: dict[str, FreshnessOut] = Field(default_factory=dict)
 
     @classmethod
@@ -85,6 +91,11 @@ class MarketDataOut(_Out):
             timestamp=m.timestamp,
             btc_change_24h=m.btc_change_24h,
             eth_change_24h=m.eth_change_24h,
+            btc_implied_volatility=m.btc_implied_volatility,
+            eth_implied_volatility=m.eth_implied_volatility,
+            btc_iv_change_24h=m.btc_iv_change_24h,
+            eth_iv_change_24h=m.eth_iv_change_24h,
+            put_call_ratio=m.put_call_ratio,
             freshness={
                 f.value: FreshnessOut(
                     source=i.source,
@@ -376,6 +387,10 @@ class DrawdownPointOut(_Out):
 class PerformanceMetricsOut(_Out):
     """The answer of GET /performance/metrics: returns, APY, Sharpe, drawdown, trade history.
 
+    `sharpe_ratio` and `sortino` use `risk_free_rate` (TREASURY_RISK_FREE_RATE); the
+    `*_at_zero_rate` and `*_at_static_yield` figures give the same ratios at a zero rate and at
+    `static_yield_apy`, side by side.
+
     `from`/`to`/`points` describe the snapshots actually measured; `covers_range` is false (and
     `note` says why) when the history begins after the start of the range. With fewer than two
     snapshots (a new treasury) nothing can be measured: the figures are null and `note` says why.
@@ -401,6 +416,10 @@ class PerformanceMetricsOut(_Out):
     apy: OptNum
     sharpe_ratio: OptNum
     sortino: OptNum
+    sharpe_at_zero_rate: OptNum
+    sortino_at_zero_rate: OptNum
+    sharpe_at_static_yield: OptNum
+    sortino_at_static_yield: OptNum
     volatility: OptNum
     max_drawdown: OptNum
     max_drawdown_peak_at: datetime | None
@@ -439,6 +458,10 @@ class PerformanceMetricsOut(_Out):
             apy=None,
             sharpe_ratio=None,
             sortino=None,
+            sharpe_at_zero_rate=None,
+            sortino_at_zero_rate=None,
+            sharpe_at_static_yield=None,
+            sortino_at_static_yield=None,
             volatility=None,
             max_drawdown=None,
             max_drawdown_peak_at=None,
@@ -484,6 +507,10 @@ class PerformanceMetricsOut(_Out):
             apy=m.apy,
             sharpe_ratio=m.sharpe_ratio,
             sortino=m.sortino,
+            sharpe_at_zero_rate=m.sharpe_at_zero_rate,
+            sortino_at_zero_rate=m.sortino_at_zero_rate,
+            sharpe_at_static_yield=m.sharpe_at_static_yield,
+            sortino_at_static_yield=m.sortino_at_static_yield,
             volatility=m.volatility,
             max_drawdown=m.max_drawdown.depth,
             max_drawdown_peak_at=m.max_drawdown.peak_at,

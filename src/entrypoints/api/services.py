@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from application.approvals import ApprovedExecution, DecideOnApproval, ExpirePendingDecisions
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
+from application.preflight import Preflight
 from application.queries import (
     CheckHealth,
     GetLimitsInForce,
@@ -43,5 +44,7 @@ class Services:
     views: Views
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
+    # None in a service built without it: GET /health?deep=true then answers 404.
+    preflight: Preflight | None = None
     # None in a service built without it: GET /config then answers 404.
     limits: GetLimitsInForce | None = None

@@ -13,9 +13,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.history.coinmetrics import load_history
 from adapters.market.simulated import STORYLINES, Scenario, SimulatedMarket
+from adapters.reporting import walk_forward_report
 from adapters.reporting.backtest_report import print_report, write_report
 from application.backtest import BacktestRun, run_and_summarise
 from application.errors import ApplicationError
+from application.walk_forward import WalkForwardResult, WalkForwardWindows, run_walk_forward
 from domain.backtest import BacktestConfig, BacktestCosts
 from domain.errors import DomainError
 from domain.history import DailyObservation
@@ -92,6 +94,40 @@ def _run(observations: Sequence[DailyObservation], config: BacktestConfig) -> Ba
         return run_and_summarise(observations, config, on_day=advance)
 
 
+def _walk_forward(
+    observations: Sequence[DailyObservation], config: BacktestConfig, windows: WalkForwardWindows
+) -> WalkForwardResult:
+    with Progress(
+        TextColumn("walk-forward"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} variants"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("variants", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return run_walk_forward(observations, config, windows, on_variant=advance)
+
+
+_WINDOW_OPTIONS = ("--tune-from", "--tune-to", "--test-from", "--test-to")
+
+
+def _windows(dates: Sequence[datetime | None]) -> WalkForwardWindows | None:
+    if all(d is None for d in dates):
+        return None
+    missing = [name for name, d in zip(_WINDOW_OPTIONS, dates, strict=True) if d is None]
+    if missing:
+        raise typer.BadParameter(f"walk-forward needs {', '.join(missing)} as well")
+    tune_from, tune_to, test_from, test_to = (d.date() for d in dates if d is not None)
+    return WalkForwardWindows(
+        tune_from=tune_from, tune_to=tune_to, test_from=test_from, test_to=test_to
+    )
+
+
 @backtest_app.callback()
 def backtest(
     data: Annotated[
@@ -127,6 +163,22 @@ def backtest(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write JSON, SVG, PNG and HTML here.")
     ] = None,
+    tune_from: Annotated[
+        datetime | None,
+        typer.Option("--tune-from", formats=["%Y-%m-%d"], help="Walk-forward: tuning from."),
+    ] = None,
+    tune_to: Annotated[
+        datetime | None,
+        typer.Option("--tune-to", formats=["%Y-%m-%d"], help="Walk-forward: tuning to."),
+    ] = None,
+    test_from: Annotated[
+        datetime | None,
+        typer.Option("--test-from", formats=["%Y-%m-%d"], help="Walk-forward: test from."),
+    ] = None,
+    test_to: Annotated[
+        datetime | None,
+        typer.Option("--test-to", formats=["%Y-%m-%d"], help="Walk-forward: test to."),
+    ] = None,
 ) -> None:
     """Replay history through the live decision code and compare it with the baselines."""
     if advisor != "rules":
@@ -148,6 +200,17 @@ def backtest(
             deny_approvals=deny_approvals,
             static_apy=settings.base_apy,
         )
+        windows = _windows((tune_from, tune_to, test_from, test_to))
+        if windows is not None:
+            if start is not None or end is not None:
+                raise typer.BadParameter("give --from/--to or the walk-forward windows, not both")
+            observations = _history(data, eth_data, scenario, tune_from, test_to, seed)
+            walked = _walk_forward(observations, config, windows)
+            walk_forward_report.print_report(walked, console)
+            if report is not None:
+                path = walk_forward_report.write_report(walked, report)
+                console.print(f"Walk-forward report written to {path}")
+            return
         observations = _history(data, eth_data, scenario, start, end, seed)
         run = _run(observations, config)
         print_report(run, console)

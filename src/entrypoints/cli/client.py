@@ -250,6 +250,10 @@ def metrics(
         "apy",
         "sharpe_ratio",
         "sortino",
+        "sharpe_at_zero_rate",
+        "sharpe_at_static_yield",
+        "sortino_at_zero_rate",
+        "sortino_at_static_yield",
         "max_drawdown",
         "volatility",
         "pnl_usd",
@@ -259,7 +263,7 @@ def metrics(
         value = data.get(key)
         if key == "pnl_usd":
             rows[key] = _usd(value)
-        elif key in ("sharpe_ratio", "sortino"):
+        elif key.startswith(("sharpe", "sortino")):
             rows[key] = "-" if value is None else f"{float(value):.2f}"
         else:
             rows[key] = _pct(value)

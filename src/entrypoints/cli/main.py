@@ -80,6 +80,22 @@ COMMANDS: tuple[LazyCommand, ...] = (
         summary="Lift the emergency stop (needs an approver token).",
     ),
     LazyCommand(
+        name="lift-cooldown",
+        module=_CLIENT,
+        attribute="lift_cooldown",
+        summary="End the re-entry cooldown after an exit early (needs an approver token).",
+    ),
+    LazyCommand(
+        name="preflight",
+        module="entrypoints.cli.preflight",
+        attribute="preflight",
+        summary=(
+            "Check, without sending anything, that every API, the node, the keystore, the "
+            "protocol contracts and the advisor answer as live mode needs (paper mode: its "
+            "simulated world)."
+        ),
+    ),
+    LazyCommand(
         name="advise",
         module="entrypoints.cli.advise",
         attribute="advise_app",

@@ -128,6 +128,9 @@ def _value(data: MarketData, field: MarketField) -> str:
         return "missing"
     if field is MarketField.FUNDING_RATE:
         return f"{value * 100:.4f} % / 8 h"
+    if field in (MarketField.BTC_IMPLIED_VOLATILITY, MarketField.ETH_IMPLIED_VOLATILITY):
+        change = getattr(data, field.value.replace("implied_volatility", "iv_change_24h"))
+        return f"{value} DVOL" + (f" ({change * 100:+.2f} % 24 h)" if change is not None else "")
     if field in (MarketField.BTC_PRICE, MarketField.ETH_PRICE):
         change = getattr(data, field.value.replace("price", "change_24h"))
         text = f"${value:,.2f}"

@@ -69,6 +69,12 @@ class StrategySettings(BaseSettings):
     """Slices of one large swap a rebalance sends per cycle."""
     max_slippage: Decimal = Field(default=_PLANNER.default_slippage_tolerance, gt=0, le=1)
     """A rebalance move expected to slip more than this is sliced or skipped."""
+    black_swan_iv_spike_24h: Decimal | None = Field(
+        default=_LIMITS.black_swan_iv_spike_24h, gt=0, le=10
+    )
+    """Off unless set: a fraction such as 0.5; when BTC's or ETH's Deribit implied-volatility
+    index (DVOL) rises at least that much in 24 h, the black-swan detector treats it as an early
+    warning, as it does a price fall."""
     reentry_cooldown_hours: int = Field(
         default=int(_LIMITS.reentry_cooldown.total_seconds() // 3600), ge=0
     )
@@ -105,6 +111,7 @@ class StrategySettings(BaseSettings):
             max_protocol_risk_score=self.max_protocol_risk_score,
             black_swan_drop_24h=self.black_swan_drop_24h,
             depeg_tolerance=self.depeg_tolerance,
+            black_swan_iv_spike_24h=self.black_swan_iv_spike_24h,
             slippage_budget=SlippageBudget(
                 fraction=self.slippage_budget_share,
                 period=timedelta(days=self.slippage_budget_days),

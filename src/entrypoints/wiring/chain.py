@@ -51,6 +51,12 @@ from adapters.chain.executor import GWEI, TRANSPORT_ERRORS, Web3Executor, connec
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
+from adapters.chain.preflight import (
+    ChainIdCheck,
+    ContractReadCheck,
+    GasBalanceCheck,
+    PendleMarketCheck,
+)
 from adapters.chain.treasury import (
     CachedPortfolioReader,
     CachedTvl,
@@ -70,6 +76,7 @@ from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
+from application.ports.preflight import PreflightCheck
 from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
@@ -97,6 +104,7 @@ class ChainWiring:
     fund: Callable[[Decimal], Awaitable[None]] | None = None
     chain_id: int = 0
     address: str = ""
+    checks: tuple[PreflightCheck, ...] = ()
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -240,6 +248,27 @@ def _wiring(
         fund=fund,
         chain_id=chain_id,
         address=venues.owner,
+        checks=_checks(venues, w3, chain_id),
+    )
+
+
+def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...]:
+    """The read-only preflight of this chain wiring (the same in paper and live)."""
+    return (
+        ChainIdCheck(w3, chain_id),
+        GasBalanceCheck(w3, venues.owner),
+        ContractReadCheck(
+            "aave", lambda: venues.aave.apy("USDC"), "check the Aave pool address for this chain"
+        ),
+        ContractReadCheck(
+            "curve", venues.curve.virtual_price, "check the Curve 3pool address for this chain"
+        ),
+        ContractReadCheck(
+            "pendle",
+            lambda: venues.pendle.apy(venues.pendle_market),
+            "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
+        ),
+        PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
     )
 
 

@@ -159,3 +159,15 @@ def test_no_service_is_one_clear_line() -> None:
     assert code == 75
     assert err.count("\n") == 1
     assert "cannot reach the treasury service" in err
+
+
+def test_metrics_show_sharpe_and_sortino_at_zero_and_at_the_static_yield(server: _Server) -> None:
+    code, out, _ = treasury(["metrics", "--range", "24h"], server.url)
+    assert code == 0
+    for row in (
+        "sharpe_at_zero_rate",
+        "sharpe_at_static_yield",
+        "sortino_at_zero_rate",
+        "sortino_at_static_yield",
+    ):
+        assert row in out

@@ -119,9 +119,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_anvil() -> Iterator[str]:
+def running_anvil(chain_id: int | None = None) -> Iterator[str]:
     """An anvil node on a free loopback port, stopped on exit (skips or, in CI, fails when the
-    binary is missing)."""
+    binary is missing); `chain_id` makes it answer another chain id than anvil's 31337."""
     require_server(
         "anvil",
         ANVIL_BINARY.is_file() or shutil.which("anvil") is not None,
@@ -130,7 +130,15 @@ def running_anvil() -> Iterator[str]:
     binary = str(ANVIL_BINARY) if ANVIL_BINARY.is_file() else str(shutil.which("anvil"))
     port = _free_port()
     process = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        [
+            binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--silent",
+            *(["--chain-id", str(chain_id)] if chain_id is not None else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -13,6 +13,7 @@ from tests.fakes.market import InMemoryManualMvrv, MovableClock
 from tests.integration.market.fake_services import (
     COINGECKO,
     COINGLASS,
+    DERIBIT,
     FEAR_GREED,
     GLASSNODE,
     FakeMarketServices,
@@ -49,6 +50,7 @@ def config_for(services: FakeMarketServices, **overrides: object) -> LiveMarketC
         "coinglass_base_url": urls[COINGLASS],
         "coinglass_api_key": KEYS[COINGLASS],
         "fear_greed_base_url": urls[FEAR_GREED],
+        "deribit_base_url": urls[DERIBIT],
         "source_timeout_s": 1.0,
     }
     values.update(overrides)

@@ -1,6 +1,7 @@
-"""Loopback fakes of CoinGecko, Glassnode, Coinglass and Alternative.me on one real socket.
+"""Loopback fakes of CoinGecko, Glassnode, Coinglass, Alternative.me and Deribit on one real
+socket.
 
-One standard-library threaded HTTP server on 127.0.0.1 (a free port) answers the four
+One standard-library threaded HTTP server on 127.0.0.1 (a free port) answers the five
 services' paths in their documented shapes (the payloads in tests/fakes/market_payloads, with
 timestamps rewritten to now). Each service has knobs: `delay_s`, `status` (with optional
 `retry_after`), `hang` (never answer until the server stops), `malformed` (a truncated body),
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.market import payload
 
@@ -26,12 +27,17 @@ COINGECKO = "coingecko"
 GLASSNODE = "glassnode"
 COINGLASS = "coinglass"
 FEAR_GREED = "alternative.me"
+DERIBIT = "deribit"
+DERIBIT_DVOL = "/api/v2/public/get_volatility_index_data"
+DERIBIT_BOOK = "/api/v2/public/get_book_summary_by_currency"
 
 PATHS = {
     "/api/v3/simple/price": COINGECKO,
     "/v1/metrics/market/mvrv_z_score": GLASSNODE,
     "/api/futures/funding-rate/exchange-list": COINGLASS,
     "/fng/": FEAR_GREED,
+    DERIBIT_DVOL: DERIBIT,
+    DERIBIT_BOOK: DERIBIT,
 }
 KEY_HEADERS = {
     COINGECKO: "x-cg-demo-api-key",
@@ -93,6 +99,25 @@ def fresh_body(service: str) -> Any:
     return body
 
 
+def deribit_body(path: str, query: dict[str, list[str]]) -> Any:
+    """Deribit's documented DVOL example (candles moved to end a minute ago) or the recorded
+    option records of the asked currency, in Deribit's envelope."""
+    currency = (query.get("currency") or ["BTC"])[0]
+    if path == DERIBIT_DVOL:
+        body = payload("deribit_volatility_index_doc_example")
+        candles = body["result"]["data"]
+        shift = (int(time.time()) - 60) * 1000 - int(candles[-1][0])
+        for candle in candles:
+            candle[0] = int(candle[0]) + shift
+        return body
+    recorded = payload("deribit_book_summary_options_recorded")
+    return {
+        "jsonrpc": recorded["jsonrpc"],
+        "id": recorded["id"],
+        "result": recorded["result_by_currency"].get(currency, []),
+    }
+
+
 def _drop(service: str, body: Any) -> Any:
     if service == COINGECKO:
         del body["bitcoin"]["usd"]
@@ -101,6 +126,8 @@ def _drop(service: str, body: Any) -> Any:
             del point["v"]
     elif service == COINGLASS:
         del body["code"]
+    elif service == DERIBIT:
+        del body["result"]
     else:
         del body["data"][0]["value"]
     return body
@@ -112,13 +139,22 @@ def _encode(body: Any) -> bytes:
     ).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when every source is asked at once (Deribit
+    # alone opens four connections): the kernel then drops a connect and the client retries
+    # it a second later, which reads as a timeout.
+    request_queue_size = 64
+
+
 class FakeMarketServices:
-    """The four fake services behind one loopback server; use as a context manager."""
+    """The five fake services behind one loopback server; use as a context manager."""
 
     def __init__(self) -> None:
-        self.knobs = {name: Knobs() for name in (COINGECKO, GLASSNODE, COINGLASS, FEAR_GREED)}
+        self.knobs = {
+            name: Knobs() for name in (COINGECKO, GLASSNODE, COINGLASS, FEAR_GREED, DERIBIT)
+        }
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -134,6 +170,7 @@ class FakeMarketServices:
             GLASSNODE: self.base,
             COINGLASS: self.base,
             FEAR_GREED: self.base,
+            DERIBIT: f"{self.base}/api/v2",
         }
 
     def requests(self) -> dict[str, int]:
@@ -165,7 +202,8 @@ class FakeMarketServices:
                 return  # keep test output quiet
 
             def do_GET(self) -> None:
-                path = urlsplit(self.path).path
+                parts = urlsplit(self.path)
+                path = parts.path
                 service = PATHS.get(path)
                 if service is None:
                     self._send(404, b'{"error": "not found"}')
@@ -189,7 +227,10 @@ class FakeMarketServices:
                 if knobs.malformed:
                     self._send(200, b'{"data": [{"value": "4')
                     return
-                body = fresh_body(service)
+                if service == DERIBIT:
+                    body = deribit_body(path, parse_qs(parts.query))
+                else:
+                    body = fresh_body(service)
                 if knobs.drop_field:
                     body = _drop(service, body)
                 self._send(200, _encode(body))

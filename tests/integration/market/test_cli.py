@@ -14,6 +14,7 @@ from tests.integration.market.conftest import KEYS
 from tests.integration.market.fake_services import (
     COINGECKO,
     COINGLASS,
+    DERIBIT,
     FEAR_GREED,
     GLASSNODE,
     FakeMarketServices,
@@ -46,6 +47,7 @@ def env(
         "TREASURY_COINGLASS_BASE_URL": urls[COINGLASS],
         "TREASURY_COINGLASS_API_KEY": KEYS[COINGLASS],
         "TREASURY_FEAR_GREED_BASE_URL": urls[FEAR_GREED],
+        "TREASURY_DERIBIT_BASE_URL": urls[DERIBIT],
         "TREASURY_MARKET_SOURCE_TIMEOUT_S": "2",
         "COLUMNS": "200",
     }
@@ -105,3 +107,44 @@ def test_market_fails_with_a_clear_line_when_no_source_answers(
     code, _, err = invoke(env, "market", "--json")
     assert code != 0
     assert err.startswith("error: market: no source could be read")
+
+
+def test_market_json_carries_deribits_fields_with_their_freshness(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    code, out, err = invoke(env, "market", "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["btc_implied_volatility"] == pytest.approx(0.212992597)
+    assert body["put_call_ratio"] == pytest.approx(4.6773)
+    assert body["btc_iv_change_24h"] is None
+    assert body["freshness"]["put_call_ratio"]["source"] == "deribit"
+    assert body["freshness"]["put_call_ratio"]["stale"] is False
+    assert {s["source"]: s["status"] for s in body["sources"]}["deribit"] == "ok"
+    assert services.knobs[DERIBIT].requests == 4
+
+
+def test_market_json_with_deribit_down_answers_everything_else_and_says_so(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    services.knobs[DERIBIT].status = 503
+    code, out, err = invoke(env, "market", "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["btc_price"] == pytest.approx(67187.3358936566)
+    assert body["fear_greed_index"] == 40
+    for name in ("btc_implied_volatility", "eth_implied_volatility", "put_call_ratio"):
+        assert body[name] is None
+        assert name not in body["freshness"]
+    deribit = {s["source"]: s for s in body["sources"]}["deribit"]
+    assert deribit["status"] == "down"
+    assert deribit["last_error"].startswith("deribit: HTTP 503")
+
+
+def test_market_table_lists_the_options_fields(
+    env: dict[str, str], services: FakeMarketServices
+) -> None:
+    code, out, err = invoke(env, "market")
+    assert code == 0, err
+    assert "put_call_ratio" in out
+    assert "0.212992597 DVOL" in out

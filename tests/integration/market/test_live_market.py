@@ -1,4 +1,4 @@
-"""The live market adapter against the four fake services on a real loopback socket."""
+"""The live market adapter against the five fake services on a real loopback socket."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.integration.market.conftest import KEYS
 from tests.integration.market.fake_services import (
     COINGECKO,
     COINGLASS,
+    DERIBIT,
     FEAR_GREED,
     GLASSNODE,
     FakeMarketServices,
@@ -29,7 +30,14 @@ FIELDS_OF = {
     GLASSNODE: (MarketField.MVRV_Z_SCORE,),
     COINGLASS: (MarketField.FUNDING_RATE,),
     FEAR_GREED: (MarketField.FEAR_GREED_INDEX,),
+    DERIBIT: (
+        MarketField.BTC_IMPLIED_VOLATILITY,
+        MarketField.ETH_IMPLIED_VOLATILITY,
+        MarketField.PUT_CALL_RATIO,
+    ),
 }
+# One Deribit read asks for DVOL and the option book of BTC and of ETH.
+REQUESTS_PER_READ = {COINGECKO: 1, GLASSNODE: 1, COINGLASS: 1, FEAR_GREED: 1, DERIBIT: 4}
 
 
 class TestLiveMarketContract(MarketDataContract):
@@ -38,7 +46,7 @@ class TestLiveMarketContract(MarketDataContract):
         return make_market()
 
 
-async def test_all_four_services_fill_market_data_from_their_documented_shapes(
+async def test_all_five_services_fill_market_data_from_their_documented_shapes(
     make_market: MakeMarket, services: FakeMarketServices
 ) -> None:
     market = make_market()
@@ -58,6 +66,7 @@ async def test_all_four_services_fill_market_data_from_their_documented_shapes(
         GLASSNODE: SourceStatus.OK,
         COINGLASS: SourceStatus.OK,
         FEAR_GREED: SourceStatus.OK,
+        DERIBIT: SourceStatus.OK,
     }
 
 
@@ -82,7 +91,7 @@ async def test_fifty_concurrent_callers_inside_the_ttl_cause_one_request_per_sou
     market = make_market()
     results = await asyncio.gather(*(market.fetch() for _ in range(50)))
     again = await market.fetch()
-    assert services.requests() == {COINGECKO: 1, GLASSNODE: 1, COINGLASS: 1, FEAR_GREED: 1}
+    assert services.requests() == REQUESTS_PER_READ
     assert {r.btc_price for r in [*results, again]} == {Decimal("67187.3358936566")}
 
 
@@ -150,7 +159,7 @@ async def test_a_429_with_a_long_retry_after_is_not_retried_and_the_source_is_le
     assert "retry after 120 s" in health.last_error
 
 
-@pytest.mark.parametrize("service", [COINGECKO, GLASSNODE, COINGLASS, FEAR_GREED])
+@pytest.mark.parametrize("service", [COINGECKO, GLASSNODE, COINGLASS, FEAR_GREED, DERIBIT])
 @pytest.mark.parametrize("fault", ["malformed", "drop_field", "status_401"])
 async def test_one_bad_source_costs_only_its_own_fields(
     make_market: MakeMarket, services: FakeMarketServices, service: str, fault: str
@@ -165,7 +174,7 @@ async def test_one_bad_source_costs_only_its_own_fields(
     market = make_market()
     data = await market.fetch()
     assert set(data.missing_fields()) == set(FIELDS_OF[service])
-    assert knobs.requests == 1  # permanent failures are not retried
+    assert knobs.requests == REQUESTS_PER_READ[service]  # permanent failures are not retried
     health = {h.source: h for h in await market.health()}
     assert health[service].status is SourceStatus.DOWN
     assert health[service].last_error is not None
@@ -183,3 +192,53 @@ async def test_without_a_glassnode_key_the_manual_value_is_used_and_glassnode_no
     assert data.mvrv_z_score == Decimal("2.4")
     assert data.freshness[MarketField.MVRV_Z_SCORE].manual
     assert services.knobs[GLASSNODE].requests == 0
+
+
+async def test_deribit_gives_dvol_and_the_put_call_open_interest_ratio_with_freshness(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    data = await make_market().fetch()
+    # The documented DVOL example's latest close, for both coins (the fake serves it for each).
+    assert data.btc_implied_volatility == Decimal("0.212992597")
+    assert data.eth_implied_volatility == Decimal("0.212992597")
+    # Its three candles span two minutes: no candle 24 h older, so the change is unknown.
+    assert data.btc_iv_change_24h is None
+    # BTC puts 569.7 over calls 121.8; the ETH records hold no call, so ETH has no ratio.
+    assert data.put_call_ratio == (Decimal("569.7") / Decimal("121.8")).quantize(Decimal("0.0001"))
+    info = data.freshness[MarketField.PUT_CALL_RATIO]
+    assert info.source == DERIBIT
+    assert not info.stale
+    assert 59 <= info.age_seconds < 120  # the latest candle is a minute old
+
+
+async def test_deribit_down_leaves_every_other_field_and_its_own_fields_null_and_unfreshed(
+    make_market: MakeMarket, services: FakeMarketServices
+) -> None:
+    services.knobs[DERIBIT].status = 503
+    market = make_market()
+    data = await market.fetch()
+    assert data.btc_price is not None
+    assert data.mvrv_z_score is not None
+    assert data.funding_rate is not None
+    assert data.fear_greed_index is not None
+    assert data.btc_implied_volatility is None
+    assert data.eth_implied_volatility is None
+    assert data.put_call_ratio is None
+    assert set(data.missing_fields()) == set(FIELDS_OF[DERIBIT])
+    assert not set(FIELDS_OF[DERIBIT]) & set(data.freshness)
+    health = {h.source: h for h in await market.health()}
+    assert health[DERIBIT].status is SourceStatus.DOWN
+    assert health[DERIBIT].last_error == "deribit: HTTP 503: scripted failure"
+
+
+async def test_deribit_failing_after_a_success_is_served_stale_and_flagged(
+    make_market: MakeMarket, services: FakeMarketServices, clock: MovableClock
+) -> None:
+    market = make_market(source_timeout_s=4.0)
+    first = await market.fetch()
+    clock.advance(301)
+    services.knobs[DERIBIT].status = 500
+    data = await market.fetch()
+    assert data.put_call_ratio == first.put_call_ratio
+    assert MarketField.PUT_CALL_RATIO in data.stale_fields()
+    assert data.freshness[MarketField.BTC_IMPLIED_VOLATILITY].stale

@@ -478,3 +478,30 @@ async def test_a_capital_flow_must_be_a_real_amount_the_treasury_can_hold(
         await flow.execute(D(60_000))  # more than the $50,000 the treasury holds after it
     async with uow() as u:
         assert await u.snapshots.between(days_ago(1), NOW) == []
+
+
+async def test_sharpe_and_sortino_are_given_at_a_zero_rate_and_at_the_static_yield_side_by_side(
+    uow: InMemoryUnitOfWorkFactory,
+) -> None:
+    history = [snapshot(days_ago(10 - i), v) for i, v in enumerate(DAILY[:10])]
+    await store(uow, history)
+
+    result = await use_case(uow, static_yield_apy=D("0.065")).execute(TimeRange.ALL)
+
+    curve = result.equity_curve
+    start, end = curve[0].at, curve[-1].at
+    at_zero = performance_report(curve, (), start, end, D(0))
+    at_static = performance_report(curve, (), start, end, D("0.065"))
+    assert (result.sharpe_at_zero_rate, result.sortino_at_zero_rate) == (
+        at_zero.sharpe,
+        at_zero.sortino,
+    )
+    assert (result.sharpe_at_static_yield, result.sortino_at_static_yield) == (
+        at_static.sharpe,
+        at_static.sortino,
+    )
+    assert result.sharpe_at_static_yield is not None
+    assert result.sharpe_at_zero_rate is not None
+    assert result.sharpe_at_static_yield < result.sharpe_at_zero_rate
+    # The configured rate (TREASURY_RISK_FREE_RATE) still drives `sharpe_ratio`.
+    assert result.sharpe_ratio == performance_report(curve, (), start, end, RF).sharpe

@@ -212,3 +212,17 @@ async def test_the_positions_panel_flags_a_portfolio_whose_refresh_is_failing() 
     assert "stale" not in fresh["positions"]
     assert "refresh failing: TransientError" in failing["positions"]
     assert "aave" in failing["positions"]  # the last good state is still shown
+
+
+def test_the_performance_panel_shows_sharpe_and_sortino_at_zero_and_at_the_static_yield() -> None:
+    body = METRICS | {
+        "sharpe_at_zero_rate": 1.31,
+        "sharpe_at_static_yield": 0.79,
+        "sortino_at_zero_rate": 1.9,
+        "sortino_at_static_yield": 1.1,
+    }
+    values = {m["name"]: m["value"] for m in performance_view(body)["metrics"]}
+    assert values["Sharpe, risk-free 0"] == 1.31
+    assert values["Sharpe, risk-free = static yield"] == 0.79
+    assert values["Sortino, risk-free 0"] == 1.9
+    assert values["Sortino, risk-free = static yield"] == 1.1

@@ -60,12 +60,25 @@ def market(
     eth_change: str | None = "0.01",
     stale: tuple[MarketField, ...] = (),
     stablecoins: dict[str, Decimal] | None = None,
+    btc_iv: str | None = None,
+    eth_iv: str | None = None,
+    btc_iv_change: str | None = None,
+    eth_iv_change: str | None = None,
+    put_call: str | None = None,
 ) -> MarketData:
-    """Market data with every field set unless told otherwise."""
+    """Market data with every core field set unless told otherwise; Deribit's options fields
+    are unknown unless given."""
     mvrv_d = D(mvrv) if mvrv is not None else None
     funding_d = D(funding) if funding is not None else None
+    given = {
+        MarketField.BTC_IMPLIED_VOLATILITY: btc_iv,
+        MarketField.ETH_IMPLIED_VOLATILITY: eth_iv,
+        MarketField.PUT_CALL_RATIO: put_call,
+    }
     freshness = {
-        f: Freshness(source="test", observed_at=NOW, stale=f in stale) for f in MarketField
+        f: Freshness(source="test", observed_at=NOW, stale=f in stale)
+        for f in MarketField
+        if given.get(f, "core") is not None
     }
     return MarketData(
         btc_price=D(btc) if btc else None,
@@ -78,6 +91,11 @@ def market(
         btc_change_24h=D(btc_change) if btc_change else None,
         eth_change_24h=D(eth_change) if eth_change else None,
         stablecoin_prices=stablecoins or {},
+        btc_implied_volatility=D(btc_iv) if btc_iv else None,
+        eth_implied_volatility=D(eth_iv) if eth_iv else None,
+        btc_iv_change_24h=D(btc_iv_change) if btc_iv_change else None,
+        eth_iv_change_24h=D(eth_iv_change) if eth_iv_change else None,
+        put_call_ratio=D(put_call) if put_call else None,
         freshness=freshness,
     )
 

@@ -36,6 +36,12 @@ def test_market_data_rejects_bad_prices_and_changes() -> None:
     with pytest.raises(InvalidValue):
         market(btc="0")
     with pytest.raises(InvalidValue):
+        market(btc_iv="-1")
+    with pytest.raises(InvalidValue):
+        market(eth_iv_change="-1.01")
+    with pytest.raises(NegativeAmount):
+        market(put_call="-0.1")
+    with pytest.raises(InvalidValue):
         market(btc_change="-1.5")
     with pytest.raises(NegativeAmount):
         market(stablecoins={"USDC": D(-1)})
@@ -43,7 +49,12 @@ def test_market_data_rejects_bad_prices_and_changes() -> None:
 
 def test_market_data_knows_prices_missing_and_stale_fields() -> None:
     m = market(mvrv=None, stale=(MarketField.FEAR_GREED_INDEX,), stablecoins={"DAI": D("0.999")})
-    assert m.missing_fields() == (MarketField.MVRV_Z_SCORE,)
+    assert m.missing_fields() == (
+        MarketField.MVRV_Z_SCORE,
+        MarketField.BTC_IMPLIED_VOLATILITY,
+        MarketField.ETH_IMPLIED_VOLATILITY,
+        MarketField.PUT_CALL_RATIO,
+    )
     assert m.stale_fields() == (MarketField.FEAR_GREED_INDEX,)
     assert m.price_of("wbtc") == D(60000)
     assert m.price_of("ETH") == D(3000)

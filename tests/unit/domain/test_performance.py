@@ -49,6 +49,7 @@ from domain.performance import (
     max_drawdown,
     performance_report,
     returns_over,
+    risk_adjusted,
     sharpe_ratio,
     sortino_ratio,
     standard_windows,
@@ -777,3 +778,25 @@ def test_returns_over_consecutive_ranges_compound_to_the_whole(
     assert second is not None
     assert whole is not None
     assert abs((1 + first) * (1 + second) - (1 + whole)) < D("1e-18")
+
+
+def test_the_report_is_the_same_under_a_78_digit_ambient_context_as_under_the_default() -> None:
+    # Importing vyper sets 78 digits for the whole process; the figures must not follow it.
+    plain = performance_report(SMALL, (), jan(1), jan(5), D("0.065"))
+    with localcontext() as ambient:
+        ambient.prec = 78
+        wide = performance_report(SMALL, (), jan(1), jan(5), D("0.065"))
+    assert wide == plain
+    assert plain.apy is not None
+    assert len(plain.apy.as_tuple().digits) <= 28
+
+
+def test_risk_adjusted_gives_sharpe_and_sortino_at_the_rate_it_is_asked_for() -> None:
+    daily = [r.value for r in daily_returns(SMALL)]
+
+    at_static = risk_adjusted(SMALL, D("0.065"))
+
+    assert at_static.risk_free_rate == D("0.065")
+    assert at_static.sharpe == sharpe_ratio(daily, D("0.065"))
+    assert at_static.sortino == sortino_ratio(daily, D("0.065"))
+    assert risk_adjusted(SMALL, D(0)).sharpe == sharpe_ratio(daily)

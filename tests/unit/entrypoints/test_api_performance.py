@@ -170,3 +170,20 @@ def test_the_risk_free_rate_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("TREASURY_RISK_FREE_RATE", "1.5")
     with pytest.raises(ValueError, match="risk_free_rate"):
         ServiceSettings()
+
+
+async def test_the_metrics_give_sharpe_and_sortino_at_a_zero_rate_and_at_the_static_yield(
+    client: tuple[Client, Treasury],
+) -> None:
+    c, t = client
+    await seed(t, [(7.5, 100_000, 0), (5, 95_000, 0), (3, 99_000, 0), (1, 101_000, 0)])
+
+    body = (await c.get("/performance/metrics", params={"time_range": "7d"})).json()
+
+    for name in ("sharpe", "sortino"):
+        at_zero, at_static = body[f"{name}_at_zero_rate"], body[f"{name}_at_static_yield"]
+        assert isinstance(at_zero, float)
+        assert isinstance(at_static, float)
+        assert at_static < at_zero
+    assert body["static_yield_apy"] == 0.065
+    assert body["risk_free_rate"] == 0.04

@@ -11,6 +11,7 @@ from adapters.market.aggregate import LiveMarketData
 from adapters.market.cache import Reading, SourceCache
 from adapters.market.coingecko import SpotPrices
 from adapters.market.coinglass import FundingRates
+from adapters.market.deribit import OptionsMarket
 from adapters.market.errors import SourceAuthFailed, SourceHttpError, SourceTimedOut
 from application.errors import MarketDataUnavailable
 from application.ports.market import SourceStatus
@@ -58,6 +59,16 @@ class World:
             FundingRates(average=D("0.00004294"), per_coin={"BTC": D("0.00004294")}, contracts=3),
         )
         self.fng = Source(self.clock, "alternative.me", 40, lag=3600)
+        self.options = Source(
+            self.clock,
+            "deribit",
+            OptionsMarket(
+                implied_volatility={"BTC": D("52.3"), "ETH": D("68.4")},
+                iv_change_24h={"BTC": D("0.05"), "ETH": None},
+                put_call_per_coin={"BTC": D("0.62"), "ETH": D("0.71")},
+            ),
+            lag=60,
+        )
         self.store = InMemoryManualMvrv()
 
     def cache(self, source: Source) -> SourceCache[object]:
@@ -69,6 +80,7 @@ class World:
             mvrv=self.cache(self.mvrv) if glassnode else None,  # type: ignore[arg-type]
             funding=self.cache(self.funding),  # type: ignore[arg-type]
             fear_greed=self.cache(self.fng),  # type: ignore[arg-type]
+            options=self.cache(self.options),  # type: ignore[arg-type]
             clock=self.clock,
             manual_mvrv=self.store if store else None,
         )
@@ -205,5 +217,51 @@ async def test_with_every_source_down_the_fetch_raises_naming_them(world: World)
 
 async def test_health_before_any_fetch_probes_the_sources_once(world: World) -> None:
     report = await world.market().health()
-    assert [h.source for h in report] == ["coingecko", "glassnode", "coinglass", "alternative.me"]
+    assert [h.source for h in report] == [
+        "coingecko",
+        "glassnode",
+        "coinglass",
+        "alternative.me",
+        "deribit",
+    ]
     assert all(h.status is SourceStatus.OK for h in report)
+
+
+async def test_deribit_fills_dvol_its_change_and_the_mean_put_call_ratio_with_freshness(
+    world: World,
+) -> None:
+    data = await world.market().fetch()
+    assert data.btc_implied_volatility == D("52.3")
+    assert data.eth_implied_volatility == D("68.4")
+    assert data.btc_iv_change_24h == D("0.05")
+    assert data.eth_iv_change_24h is None
+    assert data.put_call_ratio == D("0.665")
+    info = data.freshness[MarketField.PUT_CALL_RATIO]
+    assert (info.source, info.age_seconds, info.stale) == ("deribit", D(60), False)
+    assert data.freshness[MarketField.ETH_IMPLIED_VOLATILITY] == info
+
+
+async def test_deribit_failing_leaves_its_fields_unknown_and_everything_else_intact(
+    world: World,
+) -> None:
+    world.options.error = SourceHttpError("deribit", 503)
+    market = world.market()
+    data = await market.fetch()
+    assert data.missing_fields() == (
+        MarketField.BTC_IMPLIED_VOLATILITY,
+        MarketField.ETH_IMPLIED_VOLATILITY,
+        MarketField.PUT_CALL_RATIO,
+    )
+    assert data.btc_iv_change_24h is None
+    assert data.btc_price == D("67187.34")
+    assert data.fear_greed_index == 40
+    health = {h.source: h for h in await market.health()}
+    assert health["deribit"].status is SourceStatus.DOWN
+    assert health["deribit"].last_error == "deribit: HTTP 503"
+
+
+async def test_deribit_alone_does_not_make_market_data(world: World) -> None:
+    for source in (world.prices, world.mvrv, world.funding, world.fng):
+        source.error = SourceHttpError(source.name, 503)
+    with pytest.raises(MarketDataUnavailable, match="no source could be read"):
+        await world.market(store=False).fetch()

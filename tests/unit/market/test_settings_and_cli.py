@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -33,6 +34,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         "TREASURY_MODE",
         "TREASURY_MARKET_HISTORY_CSV",
         "TREASURY_MARKET_SCENARIO",
+        "TREASURY_DERIBIT_BASE_URL",
+        "TREASURY_BLACK_SWAN_IV_SPIKE_24H",
     ]:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -44,6 +47,7 @@ def test_defaults_are_the_real_public_services(clean_env: pytest.MonkeyPatch) ->
     assert config.glassnode_base_url == "https://api.glassnode.com"
     assert config.coinglass_base_url == "https://open-api-v4.coinglass.com"
     assert config.fear_greed_base_url == "https://api.alternative.me"
+    assert config.deribit_base_url == "https://www.deribit.com/api/v2"
     assert config.cache_ttl_s == 300
     assert config.source_timeout_s == 4
     assert config.max_stale_s == 3600
@@ -137,3 +141,15 @@ def test_set_mvrv_refuses_values_that_are_not_plausible(
     result = CliRunner().invoke(app, ["market", "set-mvrv", value])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_the_iv_spike_warning_is_off_by_default_and_reaches_the_safety_limits_when_set(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    from entrypoints.container import AppSettings, strategy_for
+    from entrypoints.settings.strategy import StrategySettings
+
+    assert StrategySettings().black_swan_iv_spike_24h is None
+    assert strategy_for(AppSettings.load()).limits.black_swan_iv_spike_24h is None
+    clean_env.setenv("TREASURY_BLACK_SWAN_IV_SPIKE_24H", "0.5")
+    assert strategy_for(AppSettings.load()).limits.black_swan_iv_spike_24h == Decimal("0.5")

@@ -168,3 +168,13 @@ def test_the_daily_summary_has_value_allocations_and_the_24h_return() -> None:
     assert event.title == "Daily summary: $400,000.00 (+1.25 % in 24 h)"
     assert "cash: 100.0 %" in event.body
     assert event.dedup_key == "daily_summary:2026-03-02"
+
+
+def test_a_deribit_field_is_announced_when_stale_too_long_but_not_when_unknown() -> None:
+    stale_iv = Freshness(source="deribit", observed_at=AT, stale=True, age_seconds=Decimal(3600))
+    data = replace(
+        market(mvrv="2", fng=60, funding="0.0001", btc_iv="55"),
+        freshness={MarketField.BTC_IMPLIED_VOLATILITY: stale_iv},
+    )
+    events = stale_sources(data, timedelta(minutes=15), at=AT)
+    assert [e.fields["Field"] for e in events] == ["btc_implied_volatility"]
