@@ -1,7 +1,8 @@
 """`treasury preflight` in live mode, as an operator runs it (the real CLI process), against
-loopback fakes with four faults at once: a node on the wrong chain, a refused market key, a
-matured Pendle market and an unknown Claude model. Each is one failed line naming the setting
-to change; the exit code is non-zero; no traceback and no secret is printed."""
+loopback fakes with five faults at once: a node on the wrong chain, a refused market key, a
+refused 1inch key, a matured Pendle market and an unknown Claude model. Each is one failed line
+naming the setting to change; the exit code is non-zero; no traceback and no secret is
+printed."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ from tests.integration.market.fake_services import (
     GLASSNODE,
     FakeMarketServices,
 )
-from tests.integration.preflight.test_preflight_loopback import FakePendleApi
+from tests.integration.preflight.test_preflight_loopback import FakeOneInchApi, FakePendleApi
 
 pytestmark = pytest.mark.slow(seconds=60)
 
 PASSPHRASE = "preflight-passphrase-never-print-me"
 REFUSED_KEY = "CG-a-key-the-fake-refuses-never-print-me"
+REFUSED_ONEINCH_KEY = "oneinch-key-the-fake-refuses-never-print-me"
 API_TOKEN = "preflight-api-token-never-print-me"
 DEAD = "http://127.0.0.1:9"  # nothing listens: no request may leave the machine
 
@@ -64,8 +66,6 @@ def live_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "TREASURY_DATA_DIR": str(data_dir),
         "TREASURY_LOG_JSON": "false",
         "TREASURY_API_TOKENS": f"{API_TOKEN}:approver",
-        "TREASURY_ONEINCH_BASE_URL": DEAD,
-        "TREASURY_ONEINCH_API_KEY": "oneinch-key-never-print-me",
         "TREASURY_CURVE_API_URL": DEAD,
         "TREASURY_DEFILLAMA_BASE_URL": DEAD,
         "TREASURY_DEFILLAMA_YIELDS_URL": DEAD,
@@ -85,6 +85,7 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
             running_anvil(chain_id=5) as node,
             FakeMarketServices() as market,
             FakePendleApi("2020-06-25T00:00:00.000Z") as pendle,
+            FakeOneInchApi() as oneinch,
         ):
             # The keystore's address holds gas, so the lines below are the four faults' own.
             httpx.post(
@@ -114,6 +115,8 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
                 TREASURY_DERIBIT_BASE_URL=urls[DERIBIT],
                 TREASURY_PENDLE_BASE_URL=pendle.base_url,
                 TREASURY_PENDLE_MARKET=pendle.market,
+                TREASURY_ONEINCH_BASE_URL=oneinch.base_url,
+                TREASURY_ONEINCH_API_KEY=REFUSED_ONEINCH_KEY,
                 TREASURY_ADVISOR="claude",
                 ANTHROPIC_API_KEY=API_KEY,
                 ANTHROPIC_BASE_URL=messages.base_url,
@@ -134,6 +137,7 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
     expected_fixes = {
         "rpc chain id": "-> fix: point TREASURY_RPC_URL_ETHEREUM at a node for chain 1",
         "market source coingecko": "set a valid TREASURY_COINGECKO_API_KEY",
+        "1inch api": "-> fix: the key was refused: set a valid TREASURY_ONEINCH_API_KEY",
         "pendle market": "-> fix: set TREASURY_PENDLE_MARKET to an active market",
         "claude model": "-> fix: set TREASURY_CLAUDE_MODEL to a current model id",
     }
@@ -143,6 +147,12 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
     assert "ok      keystore and gas: keystore unlocked" in done.stdout
     assert done.stdout.strip().splitlines()[-1].startswith("preflight: ")
     assert "Traceback" not in printed
-    for secret in (PASSPHRASE, REFUSED_KEY, API_TOKEN, API_KEY, *KEYS.values()):
+    for secret in (
+        PASSPHRASE,
+        REFUSED_KEY,
+        REFUSED_ONEINCH_KEY,
+        API_TOKEN,
+        API_KEY,
+        *KEYS.values(),
+    ):
         assert secret not in printed
-    assert "oneinch-key-never-print-me" not in printed

@@ -1,5 +1,6 @@
 """Preflight of the chain: the node serves the configured chain, the treasury's address holds
-ETH for gas, and every protocol contract answers a read call. Read-only: nothing is sent."""
+ETH for gas, every protocol contract answers a read call, and the swap API accepts its key.
+Read-only: nothing is sent."""
 
 from __future__ import annotations
 
@@ -166,3 +167,45 @@ class PendleMarketCheck:
 
     def _failed(self, detail: str, fix: str) -> Sequence[CheckResult]:
         return (CheckResult(name=self.name, ok=False, detail=detail, fix=fix),)
+
+
+class SwapApiKeyCheck:
+    """1inch accepts the key: one `GET /approve/spender` (a free read that needs the key)."""
+
+    name = "1inch api"
+    KEY_SETTING = "TREASURY_ONEINCH_API_KEY"
+    URL_SETTING = "TREASURY_ONEINCH_BASE_URL"
+
+    def __init__(self, spender: Callable[[], Awaitable[str]], *, has_key: bool) -> None:
+        self._spender = spender
+        self._has_key = has_key
+
+    async def run(self) -> Sequence[CheckResult]:
+        """One line; never raises."""
+        if not self._has_key:
+            return (
+                CheckResult(
+                    name=self.name, ok=False, detail="no API key", fix=f"set {self.KEY_SETTING}"
+                ),
+            )
+        try:
+            router = await self._spender()
+        except ProtocolUnavailable as exc:
+            # The message quotes the API's own description, never the request headers.
+            refused = exc.reason.startswith(("HTTP 401", "HTTP 403"))
+            fix = (
+                f"the key was refused: set a valid {self.KEY_SETTING}"
+                if refused
+                else f"check {self.URL_SETTING} and that the API answers"
+            )
+            return (CheckResult(name=self.name, ok=False, detail=str(exc), fix=fix),)
+        except Exception as exc:  # any other failure of the API is this check's answer
+            return (
+                CheckResult(
+                    name=self.name,
+                    ok=False,
+                    detail=f"the spender read failed ({_why(exc)})",
+                    fix=f"check {self.URL_SETTING} and that the API answers",
+                ),
+            )
+        return (CheckResult(name=self.name, ok=True, detail=f"key accepted; router {router}"),)

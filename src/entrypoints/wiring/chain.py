@@ -56,6 +56,7 @@ from adapters.chain.preflight import (
     ContractReadCheck,
     GasBalanceCheck,
     PendleMarketCheck,
+    SwapApiKeyCheck,
 )
 from adapters.chain.treasury import (
     CachedPortfolioReader,
@@ -266,6 +267,11 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
         PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
+        *(
+            (SwapApiKeyCheck(venues.swap.spender, has_key=venues.swap.has_api_key),)
+            if isinstance(venues.swap, OneInch)
+            else ()
+        ),
     )
 
 
