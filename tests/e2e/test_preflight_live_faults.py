@@ -1,8 +1,8 @@
 """`treasury preflight` in live mode, as an operator runs it (the real CLI process), against
-loopback fakes with five faults at once: a node on the wrong chain, a refused market key, a
-refused 1inch key, a matured Pendle market and an unknown Claude model. Each is one failed line
-naming the setting to change; the exit code is non-zero; no traceback and no secret is
-printed."""
+loopback fakes with these faults at once: nodes on the wrong chain (for two configured chains),
+a refused market key, a refused 1inch key, a matured Pendle market and an unknown Claude model.
+Each is one failed line naming the setting to change; the exit code is non-zero; no traceback
+and no secret is printed."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
             env = live_env(
                 tmp_path / "data",
                 TREASURY_RPC_URL_ETHEREUM=node,
+                TREASURY_RPC_URL_ARBITRUM=node,
                 TREASURY_KEYSTORE_PATH=str(keystore),
                 TREASURY_KEYSTORE_PASSPHRASE=PASSPHRASE,
                 TREASURY_COINGECKO_BASE_URL=urls[COINGECKO],
@@ -136,6 +137,9 @@ def test_live_preflight_names_each_of_four_faults_with_its_fix_and_exits_non_zer
     }
     expected_fixes = {
         "rpc chain id": "-> fix: point TREASURY_RPC_URL_ETHEREUM at a node for chain 1",
+        "rpc chain id arbitrum": (
+            "-> fix: point TREASURY_RPC_URL_ARBITRUM at a node for chain 42161"
+        ),
         "market source coingecko": "set a valid TREASURY_COINGECKO_API_KEY",
         "1inch api": "-> fix: the key was refused: set a valid TREASURY_ONEINCH_API_KEY",
         "pendle market": "-> fix: set TREASURY_PENDLE_MARKET to an active market",

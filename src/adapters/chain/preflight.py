@@ -1,15 +1,17 @@
-"""Preflight of the chain: the node serves the configured chain, the treasury's address holds
+"""Preflight of the chain: every configured node serves its chain, the treasury's address holds
 ETH for gas, every protocol contract answers a read call, and the swap API accepts its key.
 Read-only: nothing is sent."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.chain.addresses import CHAIN_NAMES
+from adapters.chain.executor import connect
 from adapters.chain.pendle import Pendle
 from application.ports.chain import ProtocolUnavailable
 from application.ports.preflight import CheckResult
@@ -60,6 +62,30 @@ class ChainIdCheck:
                 ),
             )
         return (CheckResult(name=self.name, ok=True, detail=f"chain {actual}"),)
+
+
+class NodeChainIdCheck:
+    """Another configured node (one the service does not trade on yet) serves its chain: its
+    own connection, opened for the check and closed after."""
+
+    def __init__(self, url: str, expected: int, *, timeout_s: float = 10.0) -> None:
+        self.name = f"rpc chain id {CHAIN_NAMES.get(expected, expected)}"
+        self._url = url
+        self._expected = expected
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        # The URL often carries a provider key: never shown.
+        return f"NodeChainIdCheck(expected={self._expected})"
+
+    async def run(self) -> Sequence[CheckResult]:
+        """One line; never raises."""
+        w3 = connect(self._url, timeout_seconds=self._timeout_s)
+        try:
+            (result,) = await ChainIdCheck(w3, self._expected).run()
+        finally:
+            await w3.provider.disconnect()
+        return (replace(result, name=self.name),)
 
 
 class GasBalanceCheck:

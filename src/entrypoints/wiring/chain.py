@@ -55,6 +55,7 @@ from adapters.chain.preflight import (
     ChainIdCheck,
     ContractReadCheck,
     GasBalanceCheck,
+    NodeChainIdCheck,
     PendleMarketCheck,
     SwapApiKeyCheck,
 )
@@ -224,6 +225,7 @@ def _wiring(
     chain_id: int,
     fund: Callable[[Decimal], Awaitable[None]] | None = None,
     faults: FaultPoints = NO_FAULTS,
+    more_checks: tuple[PreflightCheck, ...] = (),
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -246,7 +248,7 @@ def _wiring(
         fund=fund,
         chain_id=chain_id,
         address=venues.owner,
-        checks=_checks(venues, w3, chain_id),
+        checks=(*_checks(venues, w3, chain_id), *more_checks),
     )
 
 
@@ -522,6 +524,11 @@ async def _open_rpc(
                 tick=_no_tick,
                 chain_id=chain_id,
                 faults=faults,
+                more_checks=tuple(
+                    NodeChainIdCheck(url, other, timeout_s=chain.rpc_timeout_seconds)
+                    for other, url in urls.items()
+                    if other != chain_id
+                ),
             )
     finally:
         await w3.provider.disconnect()

@@ -20,7 +20,12 @@ from adapters.chain.devchain.recorded import recorded
 from adapters.chain.executor import connect
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
-from adapters.chain.preflight import ChainIdCheck, PendleMarketCheck, SwapApiKeyCheck
+from adapters.chain.preflight import (
+    ChainIdCheck,
+    NodeChainIdCheck,
+    PendleMarketCheck,
+    SwapApiKeyCheck,
+)
 from adapters.market.aggregate import build_live_market
 from adapters.market.preflight import MarketSourcesCheck
 from application.preflight import Preflight
@@ -341,3 +346,18 @@ async def test_a_1inch_api_at_the_wrong_address_names_the_url_setting() -> None:
         await w3.provider.disconnect()
     assert not result.ok
     assert result.fix == "check TREASURY_ONEINCH_BASE_URL and that the API answers"
+
+
+async def test_every_configured_node_is_checked_for_its_chain_each_naming_its_setting(
+    wrong_chain_node: str,
+) -> None:
+    (base,) = await NodeChainIdCheck(wrong_chain_node, 8453).run()
+    (right,) = await NodeChainIdCheck(wrong_chain_node, 5, timeout_s=5).run()
+    (dead,) = await NodeChainIdCheck("http://127.0.0.1:9/secret-provider-key", 42161).run()
+    assert (base.name, base.ok) == ("rpc chain id base", False)
+    assert base.detail == "the node serves chain 5, the settings name 8453"
+    assert base.fix == "point TREASURY_RPC_URL_BASE at a node for chain 8453"
+    assert right.ok
+    assert (dead.name, dead.ok) == ("rpc chain id arbitrum", False)
+    assert dead.fix == "check TREASURY_RPC_URL_ARBITRUM and that the node is up"
+    assert "secret-provider-key" not in line(dead)
