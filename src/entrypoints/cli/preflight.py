@@ -59,7 +59,8 @@ async def run_preflight(settings: AppSettings) -> PreflightReport:
         fix = "run `treasury db upgrade`" if isinstance(exc, SchemaBehind) else "see the cause"
         if isinstance(exc, StartupRefused):
             fix = "set what the message names"
-        log.warning("preflight: the service could not start", exc_info=True)
+        # The line below is what the operator reads; the traceback is for debugging only.
+        log.debug("preflight: the service could not start", exc_info=True)
         return PreflightReport(
             results=(CheckResult(name="start-up", ok=False, detail=str(exc), fix=fix),)
         )
