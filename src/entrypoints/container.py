@@ -158,6 +158,8 @@ class AppSettings:
                 and self.chain.keystore_passphrase_file is None
             ):
                 problems.append("TREASURY_KEYSTORE_PASSPHRASE or TREASURY_KEYSTORE_PASSPHRASE_FILE")
+            if not self.chain.pendle_market:
+                problems.append("TREASURY_PENDLE_MARKET (the address of an active Pendle market)")
         if self.service.advisor is AdvisorChoice.CLAUDE and self.advisor.api_key() is None:
             problems.append("ANTHROPIC_API_KEY (or choose TREASURY_ADVISOR=rules)")
         return problems

@@ -55,7 +55,9 @@ from adapters.chain.preflight import (
     ChainIdCheck,
     ContractReadCheck,
     GasBalanceCheck,
+    NodeChainIdCheck,
     PendleMarketCheck,
+    SwapApiKeyCheck,
 )
 from adapters.chain.treasury import (
     CachedPortfolioReader,
@@ -226,6 +228,7 @@ def _wiring(
     chain_id: int,
     fund: Callable[[Decimal], Awaitable[None]] | None = None,
     faults: FaultPoints = NO_FAULTS,
+    more_checks: tuple[PreflightCheck, ...] = (),
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -248,7 +251,7 @@ def _wiring(
         fund=fund,
         chain_id=chain_id,
         address=venues.owner,
-        checks=_checks(venues, w3, chain_id),
+        checks=(*_checks(venues, w3, chain_id), *more_checks),
     )
 
 
@@ -269,6 +272,11 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
         PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
+        *(
+            (SwapApiKeyCheck(venues.swap.spender, has_key=venues.swap.has_api_key),)
+            if isinstance(venues.swap, OneInch)
+            else ()
+        ),
     )
 
 
@@ -524,6 +532,11 @@ async def _open_rpc(
                 tick=_no_tick,
                 chain_id=chain_id,
                 faults=faults,
+                more_checks=tuple(
+                    NodeChainIdCheck(url, other, timeout_s=chain.rpc_timeout_seconds)
+                    for other, url in urls.items()
+                    if other != chain_id
+                ),
             )
     finally:
         await w3.provider.disconnect()
