@@ -425,7 +425,7 @@ class Container(containers.DeclarativeContainer):
     strategy = providers.Singleton(strategy_for, settings)
 
     database = providers.Resource(open_database, settings)
-    uow = providers.Singleton(SqlUnitOfWorkFactory, database, clock=clock)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, database, clock=clock.provided.now)
 
     market = providers.Resource(open_market, settings, clock, uow)
     advisor = providers.Resource(open_advisor, settings, strategy)
