@@ -239,6 +239,7 @@ class RunDecisionCycle:
                 exposure_known=signal.exposure_known,
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
+                signal_targets=signal.target_allocations,
             )
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason

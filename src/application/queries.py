@@ -6,7 +6,7 @@ saving the ratchet).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -268,3 +268,14 @@ class CheckHealth:
             checked_at=self._clock.now(),
             role=await self._role.check() if self._role is not None else None,
         )
+
+
+class GetLimitsInForce:
+    """The strategy's limits this service runs with, by setting name (for `GET /config`)."""
+
+    def __init__(self, *, limits: Mapping[str, str]) -> None:
+        self._limits = dict(limits)
+
+    async def execute(self) -> dict[str, str]:
+        """Every limit, as text."""
+        return dict(self._limits)

@@ -16,6 +16,11 @@ black swan (the advisor asked for one) obeys every limit and always waits for a 
 triggered it, an exit may only sell volatile assets into a stablecoin on its peg; anything else
 is rejected (`exit_only_sells_volatile`, `exit_into_stablecoin_on_peg`). After an exit, no plan
 may buy volatile assets until the re-entry cooldown is over (`reentry_cooldown`).
+
+One rule judges the advice rather than the plan: `advisor_deviation` (`max_advisor_deviation`)
+bounds the advisor's targets by the rule-based signal's before anything is planned. Its verdict
+has the `adjusted` severity: when it clamps, it is listed among the reasons (`CLAMPED`) but
+neither rejects the plan nor asks a human, since the plan was built from the clamped targets.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
+from domain.allocation import TargetAllocations
 from domain.budget import SlippageBudget, SlippageBudgetState, slippage_used
 from domain.errors import InvalidValue
 from domain.market import STABLECOINS, VOLATILE_ASSETS, MarketData
 from domain.money import (
+    ONE,
     ZERO,
     require_aware,
     require_fraction,
@@ -51,6 +58,9 @@ class Severity(StrEnum):
 
     HARD = "hard"
     APPROVAL = "approval"
+    ADJUSTED = "adjusted"
+    """The input was clamped to the limit and the plan built from the clamped input: it is
+    recorded among the reasons but neither rejects the plan nor asks a human."""
 
 
 class Outcome(StrEnum):
@@ -81,10 +91,12 @@ class SafetyLimits:
     circuit_breaker_failures: int = 3
     exit_stablecoins: tuple[str, ...] = ("USDC", "USDT", "DAI")
     reentry_cooldown: timedelta = timedelta(hours=72)
+    max_advisor_deviation: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
         require_no_floats(self)
         require_fraction(self.max_volatile_share, "max_volatile_share")
+        require_fraction(self.max_advisor_deviation, "max_advisor_deviation")
         require_fraction(self.max_single_position_share, "max_single_position_share")
         require_fraction(self.black_swan_drop_24h, "black_swan_drop_24h")
         spike = self.black_swan_iv_spike_24h
@@ -161,7 +173,10 @@ class RuleVerdict:
     @property
     def reason(self) -> str:
         """A line a human can read: the rule, and why it failed or passed."""
-        state = "ok" if self.passed else "FAILED"
+        if self.passed:
+            state = "ok"
+        else:
+            state = "CLAMPED" if self.severity is Severity.ADJUSTED else "FAILED"
         return f"{self.rule} {state}: {self.message} (limit {self.limit}, actual {self.actual})"
 
 
@@ -180,7 +195,7 @@ class SafetyVerdict:
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """Why the plan was rejected or needs approval (empty when allowed)."""
+        """Why the plan was rejected or needs approval, and what was clamped (see Severity)."""
         return tuple(v.reason for v in self.failures)
 
     @property
@@ -600,13 +615,101 @@ def evaluate(
     after = project(portfolio, plan)
     inputs = _Inputs(plan=plan, before=portfolio, after=after, context=context, limits=limits)
     verdicts = tuple(rule(inputs) for rule in RULES)
+    return SafetyVerdict(outcome=outcome_of(verdicts), verdicts=verdicts, projection=after)
+
+
+def outcome_of(verdicts: tuple[RuleVerdict, ...]) -> Outcome:
+    """Rejected if a hard rule failed, else needs approval if an approval rule failed."""
     if any(not v.passed and v.severity is Severity.HARD for v in verdicts):
-        outcome = Outcome.REJECTED
-    elif any(not v.passed for v in verdicts):
-        outcome = Outcome.NEEDS_APPROVAL
-    else:
-        outcome = Outcome.ALLOWED
-    return SafetyVerdict(outcome=outcome, verdicts=verdicts, projection=after)
+        return Outcome.REJECTED
+    if any(not v.passed and v.severity is Severity.APPROVAL for v in verdicts):
+        return Outcome.NEEDS_APPROVAL
+    return Outcome.ALLOWED
+
+
+def with_verdict(verdict: SafetyVerdict, extra: RuleVerdict) -> SafetyVerdict:
+    """The policy's answer with one more rule's verdict, judged again."""
+    verdicts = (extra, *verdict.verdicts)
+    return SafetyVerdict(
+        outcome=outcome_of(verdicts), verdicts=verdicts, projection=verdict.projection
+    )
+
+
+def _points(value: Decimal) -> str:
+    return f"{(value * 100).quantize(Decimal('0.01'))} points"
+
+
+def advisor_deviation(
+    advice: TargetAllocations,
+    signal: TargetAllocations,
+    limit: Decimal,
+    volatile_cap: Decimal | None = None,
+) -> tuple[TargetAllocations, RuleVerdict]:
+    """The advisor's targets bounded by the quant signal: no bucket more than `limit` from it.
+
+    Advice beyond the limit is moved along the straight line toward the signal's targets
+    (advice + k x (signal - advice), with the smallest k that brings every bucket within the
+    limit). Both sum to one, so the result does too, and every bucket ends between the advice
+    and the signal: what the advice takes beyond the limit goes back to the buckets the signal
+    chose, never to idle cash by accident. With `volatile_cap` (the planner's), a tactical
+    target above the cap is moved back the same way until it is at the cap, when the signal's
+    own tactical target is within it: the planner would otherwise cut it to the cap and leave
+    the cut in idle cash. The verdict names each bucket's advice, result and signal; its
+    severity is `adjusted` (the plan follows the clamped targets).
+    """
+    gaps = {
+        bucket: getattr(advice, bucket) - getattr(signal, bucket)
+        for bucket in ("base_yield", "tactical", "cash")
+    }
+    worst = max(gaps, key=lambda b: (abs(gaps[b]), b))
+    largest = abs(gaps[worst])
+    limit_text = f"{_points(limit)} per bucket"
+    actual = f"{_points(largest)} ({worst})"
+    # The bucket pinned exactly on its bound, and the share of the departure that is kept.
+    pinned: tuple[str, Decimal] | None = None
+    keep = ONE
+    why = "advice clamped toward the signal's targets"
+    if largest > limit:
+        keep = limit / largest
+        pinned = (worst, getattr(signal, worst) + (limit if gaps[worst] > 0 else -limit))
+    if (
+        volatile_cap is not None
+        and signal.tactical <= volatile_cap < signal.tactical + gaps["tactical"] * keep
+    ):
+        keep = (volatile_cap - signal.tactical) / gaps["tactical"]
+        pinned = ("tactical", volatile_cap)
+        why = (
+            f"advice clamped toward the signal's targets to the volatile cap ({_pct(volatile_cap)})"
+        )
+    if pinned is None:
+        return advice, _verdict(
+            "max_advisor_deviation",
+            True,
+            limit_text,
+            actual,
+            "the advice is within the limit of the signal's targets",
+            Severity.ADJUSTED,
+        )
+    moved = {b: getattr(signal, b) + gap * keep for b, gap in gaps.items()}
+    # The binding bucket lands exactly on its bound; another bucket takes the rounding.
+    moved[pinned[0]] = pinned[1]
+    last = next(b for b in ("cash", "base_yield") if b != pinned[0])
+    moved[last] = max(ZERO, ONE - sum((v for b, v in moved.items() if b != last), ZERO))
+    clamped = TargetAllocations(**moved)
+    described = ", ".join(
+        f"{b} {_pct(getattr(advice, b))} -> {_pct(getattr(clamped, b))} "
+        f"(signal {_pct(getattr(signal, b))})"
+        for b in ("base_yield", "tactical", "cash")
+        if gaps[b] != 0
+    )
+    return clamped, _verdict(
+        "max_advisor_deviation",
+        False,
+        limit_text,
+        actual,
+        f"{why}: {described}",
+        Severity.ADJUSTED,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,11 +34,14 @@ from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import (
     BlackSwan,
+    RuleVerdict,
     SafetyContext,
     SafetyLimits,
     SafetyVerdict,
+    advisor_deviation,
     detect_black_swan,
     evaluate,
+    with_verdict,
 )
 from domain.signals import RiskLevel, SignalConfig
 
@@ -74,6 +77,38 @@ class StrategyConfig:
         if self.drift_band < 0:
             raise InvalidValue("drift_band", self.drift_band, "must not be negative")
 
+    def limits_in_force(self) -> dict[str, str]:
+        """Every number a user may set, by setting name (without `TREASURY_`), as text.
+
+        What `GET /config` shows and what the start-up audit compares: one flat mapping, so
+        a change of any limit between two starts is one differing key.
+        """
+        limits, planner = self.limits, self.planner
+        values: dict[str, object] = {
+            "approval_threshold_usd": limits.approval_threshold_usd,
+            "max_volatile_share": limits.max_volatile_share,
+            "max_single_position_share": limits.max_single_position_share,
+            "max_trades_per_day": limits.max_trades_per_day,
+            "gas_cap_gwei": limits.gas_price_cap_gwei,
+            "max_gas_share": planner.max_gas_share,
+            "min_protocol_tvl_usd": limits.min_protocol_tvl_usd,
+            "max_protocol_risk_score": limits.max_protocol_risk_score,
+            "black_swan_drop_24h": limits.black_swan_drop_24h,
+            "depeg_tolerance": limits.depeg_tolerance,
+            "black_swan_iv_spike_24h": limits.black_swan_iv_spike_24h or "off",
+            "slippage_budget_share": limits.slippage_budget.fraction,
+            "slippage_budget_days": limits.slippage_budget.period.days,
+            "circuit_breaker_failures": limits.circuit_breaker_failures,
+            "max_advisor_deviation": limits.max_advisor_deviation,
+            "drift_band": self.drift_band,
+            "min_trade_usd": planner.min_trade_usd,
+            "max_slices_per_move": planner.max_slices_per_move,
+            "max_slippage": planner.default_slippage_tolerance,
+            "reentry_cooldown_hours": int(limits.reentry_cooldown.total_seconds() // 3600),
+            "exit_stablecoins": ",".join(limits.exit_stablecoins),
+        }
+        return {name: str(value) for name, value in values.items()}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Proposal:
@@ -84,6 +119,10 @@ class Proposal:
     rebalance_due: bool
     black_swan: BlackSwan | None
     reason: str
+    targets: TargetAllocations | None = None
+    """The targets the planner aimed at: the advice after `max_advisor_deviation`."""
+    deviation: RuleVerdict | None = None
+    """How far the advice was from the signal's targets, and what was clamped."""
 
 
 def exit_stablecoin(prices: Mapping[str, Decimal], limits: SafetyLimits) -> str:
@@ -193,6 +232,7 @@ def propose(
     exposure_known: bool = True,
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
+    signal_targets: TargetAllocations | None = None,
     planner: Callable[..., RebalancingPlan] = plan_rebalance,
     policy: Callable[..., SafetyVerdict] = evaluate,
 ) -> Proposal:
@@ -202,7 +242,10 @@ def propose(
     test can count calls to the real functions. `exit_requested` (the advisor asked for an exit)
     plans an exit that waits for a human unless a black swan is detected. `last_exit_at` is
     when the last exit ran (it starts the re-entry cooldown); `exposure_known` False means the
-    signal could not know the tactical exposure, so volatile holdings are held.
+    signal could not know the tactical exposure, so volatile holdings are held. With
+    `signal_targets` (the rule-based signal's), the advice is first bounded by
+    `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
+    exposure then hold BTC/ETH back from the clamped targets.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -241,6 +284,14 @@ def propose(
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
         )
+    deviation: RuleVerdict | None = None
+    if signal_targets is not None:
+        targets, deviation = advisor_deviation(
+            targets,
+            signal_targets,
+            config.limits.max_advisor_deviation,
+            volatile_cap=config.planner.max_volatile_share,
+        )
     held = portfolio.current_allocations()[Bucket.TACTICAL]
     notes: list[str] = []
     if not exposure_known:
@@ -263,6 +314,8 @@ def propose(
                     *notes,
                 ]
             ),
+            targets=targets,
+            deviation=deviation,
         )
     plan = planner(
         portfolio,
@@ -275,6 +328,8 @@ def propose(
         risk_level=risk_level,
     )
     verdict = policy(plan, portfolio, context, config.limits)
+    if deviation is not None:
+        verdict = with_verdict(verdict, deviation)
     why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
     return Proposal(
         plan=plan,
@@ -282,4 +337,6 @@ def propose(
         rebalance_due=True,
         black_swan=None,
         reason="; ".join([why, *notes]),
+        targets=targets,
+        deviation=deviation,
     )

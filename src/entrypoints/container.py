@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from application.approvals import (
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.learning import RecordDecisionOutcomes
+from application.limits import RecordLimitsInForce
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
@@ -53,6 +54,7 @@ from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
 from application.queries import (
     CheckHealth,
+    GetLimitsInForce,
     GetMarketData,
     GetPortfolioStatus,
     Health,
@@ -86,6 +88,7 @@ from entrypoints.settings.service import (
     Mode,
     ServiceSettings,
 )
+from entrypoints.settings.strategy import StrategySettings
 from entrypoints.settings.views import ViewSettings
 from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.paper import PaperClock
@@ -110,6 +113,7 @@ class AppSettings:
     devchain: DevChainSettings
     notify: NotifySettings
     paper_settings: PaperSettings
+    strategy: StrategySettings
     views: ViewSettings = field(default_factory=ViewSettings)
 
     @classmethod
@@ -125,6 +129,7 @@ class AppSettings:
             devchain=DevChainSettings(),
             notify=NotifySettings(),
             paper_settings=PaperSettings(),
+            strategy=StrategySettings(),
             views=ViewSettings(),
         )
 
@@ -153,6 +158,8 @@ class AppSettings:
                 and self.chain.keystore_passphrase_file is None
             ):
                 problems.append("TREASURY_KEYSTORE_PASSPHRASE or TREASURY_KEYSTORE_PASSPHRASE_FILE")
+            if not self.chain.pendle_market:
+                problems.append("TREASURY_PENDLE_MARKET (the address of an active Pendle market)")
         if self.service.advisor is AdvisorChoice.CLAUDE and self.advisor.api_key() is None:
             problems.append("ANTHROPIC_API_KEY (or choose TREASURY_ADVISOR=rules)")
         return problems
@@ -305,17 +312,13 @@ async def open_election(
 
 
 def strategy_for(settings: AppSettings) -> StrategyConfig:
-    """The strategy configuration: the spec's defaults, with the limits the settings change."""
-    service = settings.service
-    changes: dict[str, Any] = {}
-    if service.reentry_cooldown_hours is not None:
-        changes["reentry_cooldown"] = timedelta(hours=service.reentry_cooldown_hours)
-    if service.exit_stablecoins is not None:
-        changes["exit_stablecoins"] = tuple(service.exit_stablecoins.split(","))
-    if settings.market.black_swan_iv_spike_24h is not None:
-        changes["black_swan_iv_spike_24h"] = settings.market.black_swan_iv_spike_24h
-    defaults = StrategyConfig()
-    return replace(defaults, limits=replace(defaults.limits, **changes)) if changes else defaults
+    """The one strategy configuration, built from the strategy settings (`TREASURY_` names);
+    the planner, the policy, the executor and the advisor's prompt all get this one.
+
+    Raises:
+        InvalidValue: the numbers contradict each other.
+    """
+    return settings.strategy.strategy_config()
 
 
 def build_services(
@@ -409,6 +412,7 @@ def build_services(
             others=notifier.probes(),
             role=election,
         ),
+        limits=GetLimitsInForce(limits=strategy.limits_in_force()),
     )
 
 
@@ -421,12 +425,12 @@ class Container(containers.DeclarativeContainer):
     strategy = providers.Singleton(strategy_for, settings)
 
     database = providers.Resource(open_database, settings)
-    uow = providers.Singleton(SqlUnitOfWorkFactory, database, clock=clock)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, database, clock=clock.provided.now)
 
     market = providers.Resource(open_market, settings, clock, uow)
     advisor = providers.Resource(open_advisor, settings, strategy)
     notifier = providers.Resource(open_notifier, settings, database, clock)
-    chain = providers.Resource(open_chain, settings, clock, uow, market, database)
+    chain = providers.Resource(open_chain, settings, clock, uow, market, database, strategy)
     election = providers.Resource(open_election, settings, database)
 
     services = providers.Singleton(
@@ -558,6 +562,8 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         notifier: NotificationDispatcher = await _resolved(container.notifier())
         election: LeaderElection = await _resolved(container.election())
         clock = container.clock()
+        strategy: StrategyConfig = container.strategy()
+        await RecordLimitsInForce(clock=clock, uow=uow, limits=strategy.limits_in_force()).execute()
         return Runtime(
             settings=settings,
             services=services,
@@ -620,5 +626,6 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         devchain=settings.devchain,
         notify=settings.notify,
         paper_settings=settings.paper_settings,
+        strategy=settings.strategy,
         views=settings.views,
     ), token

@@ -86,8 +86,9 @@ class Scheduler:
                 await self.tick()
                 consecutive = 0
             except NotLeader:
+                # Wait the interval like any other round: without an election to wait on (a
+                # scheduler given no leadership), going round at once would spin.
                 log.warning("not the leader any more; the cycle did not run")
-                continue
             except (ApplicationError, DomainError, OSError) as exc:
                 consecutive += 1
                 self.failures += 1

@@ -26,6 +26,7 @@ async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     monkeypatch.setenv("TREASURY_API_TOKENS", "curve-apy-approver-token-001:approver")
     monkeypatch.setenv("TREASURY_PAPER_HOURS_PER_CYCLE", "1")
     running = await bootstrap(AppSettings.load())
+    assert await running.election.try_lead(running.take_over)  # alone: it leads at once
     try:
         yield running
     finally:

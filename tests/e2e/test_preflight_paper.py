@@ -21,6 +21,7 @@ EXPECTED = (
     "protocol curve",
     "protocol pendle",
     "pendle market",
+    "1inch api",
     "advisor",
 )
 

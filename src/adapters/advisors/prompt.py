@@ -98,6 +98,9 @@ and say so in the reasoning.
   of the volatile positions.
 - After {limits.circuit_breaker_failures} consecutive failed executions everything stops until a
   human resumes.
+- Your target for each bucket may differ from the signal's by at most
+  {_pct(limits.max_advisor_deviation)} of the treasury; a target further away is moved back toward
+  the signal's targets before anything is planned.
 
 ## Decisions
 - hold: keep the current allocation; nothing is traded this cycle.

@@ -93,6 +93,11 @@ class OneInch:
         self._base = f"{base_url.rstrip('/')}/swap/{api_version}/{chain_id}"
         self._spender: str | None = None
 
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured (the key itself never leaves this object)."""
+        return bool(self.__api_key.strip())
+
     def __repr__(self) -> str:
         return f"OneInch(chain_id={self._chain_id}, base={self._base})"
 

@@ -1,14 +1,17 @@
-"""Preflight of the chain: the node serves the configured chain, the treasury's address holds
-ETH for gas, and every protocol contract answers a read call. Read-only: nothing is sent."""
+"""Preflight of the chain: every configured node serves its chain, the treasury's address holds
+ETH for gas, every protocol contract answers a read call, and the swap API accepts its key.
+Read-only: nothing is sent."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.chain.addresses import CHAIN_NAMES
+from adapters.chain.executor import connect
 from adapters.chain.pendle import Pendle
 from application.ports.chain import ProtocolUnavailable
 from application.ports.preflight import CheckResult
@@ -59,6 +62,30 @@ class ChainIdCheck:
                 ),
             )
         return (CheckResult(name=self.name, ok=True, detail=f"chain {actual}"),)
+
+
+class NodeChainIdCheck:
+    """Another configured node (one the service does not trade on yet) serves its chain: its
+    own connection, opened for the check and closed after."""
+
+    def __init__(self, url: str, expected: int, *, timeout_s: float = 10.0) -> None:
+        self.name = f"rpc chain id {CHAIN_NAMES.get(expected, expected)}"
+        self._url = url
+        self._expected = expected
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        # The URL often carries a provider key: never shown.
+        return f"NodeChainIdCheck(expected={self._expected})"
+
+    async def run(self) -> Sequence[CheckResult]:
+        """One line; never raises."""
+        w3 = connect(self._url, timeout_seconds=self._timeout_s)
+        try:
+            (result,) = await ChainIdCheck(w3, self._expected).run()
+        finally:
+            await w3.provider.disconnect()
+        return (replace(result, name=self.name),)
 
 
 class GasBalanceCheck:
@@ -166,3 +193,45 @@ class PendleMarketCheck:
 
     def _failed(self, detail: str, fix: str) -> Sequence[CheckResult]:
         return (CheckResult(name=self.name, ok=False, detail=detail, fix=fix),)
+
+
+class SwapApiKeyCheck:
+    """1inch accepts the key: one `GET /approve/spender` (a free read that needs the key)."""
+
+    name = "1inch api"
+    KEY_SETTING = "TREASURY_ONEINCH_API_KEY"
+    URL_SETTING = "TREASURY_ONEINCH_BASE_URL"
+
+    def __init__(self, spender: Callable[[], Awaitable[str]], *, has_key: bool) -> None:
+        self._spender = spender
+        self._has_key = has_key
+
+    async def run(self) -> Sequence[CheckResult]:
+        """One line; never raises."""
+        if not self._has_key:
+            return (
+                CheckResult(
+                    name=self.name, ok=False, detail="no API key", fix=f"set {self.KEY_SETTING}"
+                ),
+            )
+        try:
+            router = await self._spender()
+        except ProtocolUnavailable as exc:
+            # The message quotes the API's own description, never the request headers.
+            refused = exc.reason.startswith(("HTTP 401", "HTTP 403"))
+            fix = (
+                f"the key was refused: set a valid {self.KEY_SETTING}"
+                if refused
+                else f"check {self.URL_SETTING} and that the API answers"
+            )
+            return (CheckResult(name=self.name, ok=False, detail=str(exc), fix=fix),)
+        except Exception as exc:  # any other failure of the API is this check's answer
+            return (
+                CheckResult(
+                    name=self.name,
+                    ok=False,
+                    detail=f"the spender read failed ({_why(exc)})",
+                    fix=f"check {self.URL_SETTING} and that the API answers",
+                ),
+            )
+        return (CheckResult(name=self.name, ok=True, detail=f"key accepted; router {router}"),)

@@ -381,6 +381,20 @@ async def performance_metrics(
     return Response(dump(PerformanceMetricsOut.from_domain(metrics)), status_code=200)
 
 
+@get(
+    "/config",
+    tags=["operator"],
+    opt={"role": Role.VIEWER},
+    summary="The strategy's limits in force",
+)
+async def config_limits(services: NamedDependency[Services]) -> Response[Json]:
+    """Every limit this service runs with, by setting name without `TREASURY_` (strings)."""
+    if services.limits is None:  # a service built without it: not available here
+        body = {"error": "the limits are not available on this server", "type": "NotFound"}
+        return Response(body, status_code=404)
+    return Response({"limits": await services.limits.execute()}, status_code=200)
+
+
 @get("/health", tags=["operator"], summary="Health of every part (deep: the preflight)")
 async def health(
     request: Request[Any, Any, Any],
@@ -416,6 +430,7 @@ ROUTES = [
     audit_tail,
     transactions,
     performance_metrics,
+    config_limits,
     health,
 ]
 

@@ -10,6 +10,7 @@ from application.performance import GetPerformanceMetrics
 from application.preflight import Preflight
 from application.queries import (
     CheckHealth,
+    GetLimitsInForce,
     GetMarketData,
     GetPortfolioStatus,
     ListDecisions,
@@ -45,3 +46,5 @@ class Services:
     performance: GetPerformanceMetrics | None = None
     # None in a service built without it: GET /health?deep=true then answers 404.
     preflight: Preflight | None = None
+    # None in a service built without it: GET /config then answers 404.
+    limits: GetLimitsInForce | None = None

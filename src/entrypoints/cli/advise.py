@@ -1,5 +1,10 @@
-"""`treasury advise [--json]`: the decision the configured advisor would make now. Nothing is
-planned, recorded or executed.
+"""`treasury advise [--json]`: the decision the configured advisor would make now, and the plan
+and verdict the safety policy would make of it. Nothing is recorded or executed.
+
+The plan comes from the same `propose` step the decision cycle runs, with the strategy
+configuration built from the settings, so the advice is bounded by `max_advisor_deviation` as
+it would be in the cycle. No chain is asked: gas is costed at the gas cap (the dearest gas the
+policy lets a plan pay) and the base fee counts as unknown; the output notes it.
 
 Market data comes from the configured market adapter (simulated in paper mode). The
 portfolio, the MVRV ratchet and the recent decision outcomes come from the database when it is
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,16 +35,21 @@ from application.advice import FallbackAdvisor
 from application.errors import ApplicationError
 from application.ports.advisor import AdvisorRequest, AllocationAdvisor
 from application.ports.persistence import DecisionOutcome
-from domain.decisions import AdvisorDecision
+from domain.decisions import AdvisorDecision, DecisionKind
+from domain.errors import DomainError
+from domain.market import MarketData
 from domain.portfolio import PortfolioState
+from domain.safety import RuleVerdict, SafetyContext
 from domain.signals import AllocationSignal, generate_signal
-from domain.strategy import StrategyConfig
+from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
 from domain.tactical import RatchetState
+from entrypoints.api.dto import RebalancingPlanOut, dump
 from entrypoints.cli.market import read_market
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.service import AdvisorChoice, ServiceSettings
+from entrypoints.settings.strategy import StrategySettings
 
 PAPER_STARTING_CASH = Decimal(400_000)
 """The paper treasury's starting state: all of it idle USDC."""
@@ -57,6 +68,40 @@ class AdviceReport:
     signal: AllocationSignal
     configured_advisor: str
     notes: list[str] = field(default_factory=list)
+    proposal: Proposal | None = None
+
+
+def _proposal(
+    decision: AdvisorDecision,
+    portfolio: PortfolioState,
+    market: MarketData,
+    signal: AllocationSignal,
+    strategy: StrategyConfig,
+    now: datetime,
+    notes: list[str],
+) -> Proposal | None:
+    """The plan and verdict the decision cycle would make of this advice (see module doc)."""
+    gas = strategy.limits.gas_price_cap_gwei
+    try:
+        proposal = propose(
+            portfolio,
+            decision.target_allocations,
+            market,
+            SafetyContext(now=now),
+            prices=planning_prices(market, gas),
+            plan_id="advise-preview",
+            now=now,
+            config=strategy,
+            threshold_crossed=signal.threshold_crossed,
+            exit_requested=decision.decision is DecisionKind.EMERGENCY_EXIT,
+            risk_level=decision.risk_assessment,
+            signal_targets=signal.target_allocations,
+        )
+    except DomainError as exc:
+        notes.append(f"no plan could be built: {exc}")
+        return None
+    notes.append(f"plan costed at the gas cap ({gas} gwei); the base fee was not read")
+    return proposal
 
 
 def build_advisor(
@@ -112,7 +157,7 @@ async def advise_now() -> AdviceReport:
     """
     service = ServiceSettings()
     settings = AdvisorSettings()
-    strategy = StrategyConfig()
+    strategy = StrategySettings().strategy_config()
     clock = SystemClock()
     notes: list[str] = []
     market = (await read_market()).data
@@ -139,9 +184,52 @@ async def advise_now() -> AdviceReport:
     finally:
         if claude is not None:
             await claude.aclose()
+    proposal = None
+    if decision.decision is not DecisionKind.HOLD:
+        proposal = _proposal(decision, portfolio, market, signal, strategy, clock.now(), notes)
     return AdviceReport(
-        decision=decision, signal=signal, configured_advisor=choice.value, notes=notes
+        decision=decision,
+        signal=signal,
+        configured_advisor=choice.value,
+        notes=notes,
+        proposal=proposal,
     )
+
+
+def _rule_json(v: RuleVerdict) -> dict[str, Any]:
+    return {
+        "rule": v.rule,
+        "passed": v.passed,
+        "severity": v.severity.value,
+        "limit": v.limit,
+        "actual": v.actual,
+        "message": v.message,
+    }
+
+
+def policy_json(proposal: Proposal | None) -> dict[str, Any] | None:
+    """The plan and verdict the policy would produce (None for a hold)."""
+    if proposal is None:
+        return None
+    return {
+        "reason": proposal.reason,
+        "targets": (
+            {k: str(v) for k, v in proposal.targets.as_dict().items()}
+            if proposal.targets is not None
+            else None
+        ),
+        "deviation": _rule_json(proposal.deviation) if proposal.deviation else None,
+        "plan": dump(RebalancingPlanOut.from_domain(proposal.plan)) if proposal.plan else None,
+        "verdict": (
+            {
+                "outcome": proposal.verdict.outcome.value,
+                "reasons": list(proposal.verdict.reasons),
+                "rules": [_rule_json(v) for v in proposal.verdict.verdicts],
+            }
+            if proposal.verdict is not None
+            else None
+        ),
+    }
 
 
 def report_json(report: AdviceReport) -> dict[str, Any]:
@@ -167,6 +255,7 @@ def report_json(report: AdviceReport) -> dict[str, Any]:
                 k: str(v) for k, v in report.signal.target_allocations.as_dict().items()
             },
         },
+        "policy": policy_json(report.proposal),
         "executed": False,
         "notes": report.notes,
     }
@@ -188,6 +277,18 @@ def report_table(report: AdviceReport) -> Table:
     for key in ("cost_usd", "latency_ms"):
         if key in d.metadata:
             rows[key] = d.metadata[key]
+    proposal = report.proposal
+    if proposal is not None:
+        if proposal.deviation is not None and not proposal.deviation.passed:
+            rows["clamped"] = proposal.deviation.message
+        rows["plan"] = (
+            f"{len(proposal.plan.required_transactions)} transaction(s)"
+            if proposal.plan is not None
+            else proposal.reason
+        )
+        if proposal.verdict is not None:
+            rows["verdict"] = proposal.verdict.outcome.value
+            rows.update({f"reason {i + 1}": r for i, r in enumerate(proposal.verdict.reasons)})
     rows.update({f"note {i + 1}": n for i, n in enumerate(report.notes)})
     return key_value_table("Advice (not executed)", rows)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -20,6 +21,7 @@ from domain.errors import DomainError
 from entrypoints.api.app import preflight_body
 from entrypoints.cli.output import EXIT_FAILURE, print_json
 from entrypoints.container import AppSettings, StartupRefused, bootstrap, paper_tokens
+from entrypoints.settings.service import AdvisorChoice
 from entrypoints.wiring.preflight import preflight_for
 
 log = logging.getLogger(__name__)
@@ -39,15 +41,26 @@ def report_json(report: PreflightReport) -> dict[str, object]:
     return preflight_body(report)
 
 
+def startup_settings(settings: AppSettings) -> AppSettings:
+    """The settings the preflight opens the runtime with: the same, except that Claude is not
+    asked at start-up. The service refuses to start on an unknown model; the preflight's own
+    Claude check reports that (and a missing or refused key) as its line, beside the others."""
+    if settings.service.advisor is not AdvisorChoice.CLAUDE:
+        return settings
+    service = settings.service.model_copy(update={"advisor": AdvisorChoice.RULES})
+    return replace(settings, service=service)
+
+
 async def run_preflight(settings: AppSettings) -> PreflightReport:
     """Open the runtime as the service would, run the checks, close it again."""
     try:
-        runtime = await bootstrap(settings)
+        runtime = await bootstrap(startup_settings(settings))
     except (StartupRefused, SchemaBehind, ApplicationError, DomainError, OSError) as exc:
         fix = "run `treasury db upgrade`" if isinstance(exc, SchemaBehind) else "see the cause"
         if isinstance(exc, StartupRefused):
             fix = "set what the message names"
-        log.warning("preflight: the service could not start", exc_info=True)
+        # The line below is what the operator reads; the traceback is for debugging only.
+        log.debug("preflight: the service could not start", exc_info=True)
         return PreflightReport(
             results=(CheckResult(name="start-up", ok=False, detail=str(exc), fix=fix),)
         )

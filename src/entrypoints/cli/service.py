@@ -29,6 +29,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from adapters.locks import DataDirectoryInUse, InstanceLock
 from adapters.persistence.errors import SchemaBehind
@@ -62,7 +63,17 @@ def _settings(mode: Mode | None, host: str | None, port: int | None) -> AppSetti
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    return AppSettings.load(**overrides)
+    try:
+        return AppSettings.load(**overrides)
+    except ValidationError as exc:
+        raise _fail(_setting_problem(exc)) from None
+
+
+def _setting_problem(exc: ValidationError) -> str:
+    """The first invalid setting as one line: its environment name, the problem and the value."""
+    error = exc.errors()[0]
+    name = "TREASURY_" + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {error['msg']} (got {error.get('input')!r}); fix the setting and start again"
 
 
 def _fail(message: str) -> typer.Exit:

@@ -1,9 +1,12 @@
-"""Chain settings: RPC nodes, keystore, gas cap and execution limits, protocol API URLs.
+"""Chain settings: RPC nodes, keystore, execution settings, protocol API URLs.
+
+The gas cap and the gas share are limits of the strategy (`settings/strategy.py`,
+`TREASURY_GAS_CAP_GWEI`, `TREASURY_MAX_GAS_SHARE`): the executor gets them from the one
+strategy configuration, as the policy and the prompt do.
 
 `TREASURY_RPC_URL_ETHEREUM|ARBITRUM|BASE` (secrets: provider URLs often embed API keys),
 `TREASURY_KEYSTORE_PATH`, `TREASURY_KEYSTORE_PASSPHRASE` or `TREASURY_KEYSTORE_PASSPHRASE_FILE`,
-`TREASURY_GAS_CAP_GWEI` (default 100), `TREASURY_CONFIRMATIONS`, `TREASURY_RECEIPT_TIMEOUT_SECONDS`,
-`TREASURY_REPLACE_AFTER_BLOCKS`, `TREASURY_MAX_GAS_SHARE` (default 0.01),
+`TREASURY_CONFIRMATIONS`, `TREASURY_RECEIPT_TIMEOUT_SECONDS`, `TREASURY_REPLACE_AFTER_BLOCKS`,
 `TREASURY_PRIORITY_FEE_PERCENTILE`, `TREASURY_ONEINCH_BASE_URL` (v6.0: `https://api.1inch.dev`;
 v6.1: `https://api.1inch.com`), `TREASURY_ONEINCH_API_VERSION` (`v6.0` or `v6.1`),
 `TREASURY_ONEINCH_API_KEY`,
@@ -13,7 +16,6 @@ APY), `TREASURY_DEFILLAMA_BASE_URL`, `TREASURY_DEFILLAMA_YIELDS_URL`.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -23,8 +25,6 @@ from adapters.chain.addresses import ChainId
 from adapters.chain.curve_api import DEFAULT_BASE_URL as CURVE_API_URL
 from adapters.chain.oneinch import DEFAULT_API_VERSION
 from application.ports.chain import KeystoreError
-
-GWEI = 10**9
 
 
 class ChainSettings(BaseSettings):
@@ -39,12 +39,10 @@ class ChainSettings(BaseSettings):
     keystore_path: Path = Path("var/keystore.json")
     keystore_passphrase: SecretStr | None = None
     keystore_passphrase_file: Path | None = None
-    gas_cap_gwei: Decimal = Field(default=Decimal(100), gt=0)
     priority_fee_percentile: float = Field(default=50.0, ge=0, le=100)
     confirmations: int = Field(default=1, ge=1)
     receipt_timeout_seconds: float = Field(default=180.0, gt=0)
     replace_after_blocks: int = Field(default=3, ge=1)
-    max_gas_share: Decimal = Field(default=Decimal("0.01"), gt=0, le=1)
     oneinch_base_url: str = "https://api.1inch.dev"
     oneinch_api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^v\d+\.\d+$")
     oneinch_api_key: SecretStr | None = None
@@ -54,11 +52,6 @@ class ChainSettings(BaseSettings):
     defillama_yields_url: str = "https://yields.llama.fi"
     # The Pendle market (address) whose PT holds the treasury's fixed-rate USDC, live.
     pendle_market: str = ""
-
-    @property
-    def gas_cap_wei(self) -> int:
-        """The gas cap in wei per gas."""
-        return int(self.gas_cap_gwei * GWEI)
 
     def rpc_urls(self) -> dict[int, str]:
         """Configured node URLs by chain id (secret values: never log them)."""

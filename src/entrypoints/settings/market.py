@@ -8,15 +8,13 @@ Live sources: `COINGECKO_BASE_URL`, `COINGECKO_API_KEY`, `COINGECKO_PLAN` (demo/
 Simulated market: `MARKET_SCENARIO` (full-cycle, bull-to-top, crash, sideways), `MARKET_SEED`,
 `MARKET_SIMULATED_DAY_S` (clock seconds per simulated day, 86400 = real time),
 `MARKET_HISTORY_CSV` (replay this daily history instead of a scenario).
-`BLACK_SWAN_IV_SPIKE_24H` (off by default): a fraction such as 0.5; when BTC's or ETH's
-Deribit implied-volatility index (DVOL) rises at least that much in 24 h, the black-swan
-detector treats it as an early warning, as it does a 20 % price fall.
+`BLACK_SWAN_IV_SPIKE_24H` (the implied-volatility early warning) is a strategy limit: see
+`settings/strategy.py`.
 Which adapter runs is `TREASURY_MARKET_DATA` (service settings).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -52,7 +50,6 @@ class MarketSettings(BaseSettings):
     coinglass_api_key: SecretStr | None = None
     fear_greed_base_url: str = FEAR_GREED_URL
     deribit_base_url: str = DERIBIT_URL
-    black_swan_iv_spike_24h: Decimal | None = Field(default=None, gt=0)
     market_cache_ttl_s: float = Field(default=300.0, gt=0)
     market_source_timeout_s: float = Field(default=4.0, gt=0, le=30)
     market_max_stale_s: float = Field(default=3600.0, ge=0)

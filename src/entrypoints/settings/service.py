@@ -15,7 +15,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.faults import FaultSpec
-from domain.market import STABLECOINS
 
 
 class Mode(StrEnum):
@@ -73,27 +72,6 @@ class ServiceSettings(BaseSettings):
     decision cycle and writes a decision, a plan and audit rows."""
     rate_limit_mutations_per_minute: int = Field(default=60, ge=1)
     """Requests to any mutating route (POST, PUT) one token may make per minute."""
-    reentry_cooldown_hours: int | None = Field(default=None, ge=0)
-    """Hours after an exit during which nothing buys BTC/ETH (`TREASURY_REENTRY_COOLDOWN_HOURS`);
-    unset keeps the safety policy's default."""
-    exit_stablecoins: str | None = None
-    """Comma-separated stablecoins an exit may sell into, in order of preference
-    (`TREASURY_EXIT_STABLECOINS`, e.g. `USDC,USDT,DAI`); unset keeps the policy's default."""
-
-    @field_validator("exit_stablecoins")
-    @classmethod
-    def _known_stablecoins(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        names = [n.strip().upper() for n in value.split(",") if n.strip()]
-        unknown = [n for n in names if n not in STABLECOINS]
-        if not names or unknown:
-            raise ValueError(
-                f"TREASURY_EXIT_STABLECOINS must list stablecoins from {sorted(STABLECOINS)};"
-                f" got {value!r}"
-            )
-        return ",".join(names)
-
     fault_at: str | None = None
     """Tests only (`TREASURY_FAULT_AT`): SIGKILL the process at this execution boundary,
     `<boundary>` or `<boundary>@<n>` (see docs/chain.md). Off unless set."""

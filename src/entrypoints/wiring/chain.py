@@ -47,7 +47,7 @@ from adapters.chain.devchain.paper import (
     seed_moves,
 )
 from adapters.chain.devchain.volume import trade_curve_volume
-from adapters.chain.executor import TRANSPORT_ERRORS, Web3Executor, connect
+from adapters.chain.executor import GWEI, TRANSPORT_ERRORS, Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
@@ -55,7 +55,9 @@ from adapters.chain.preflight import (
     ChainIdCheck,
     ContractReadCheck,
     GasBalanceCheck,
+    NodeChainIdCheck,
     PendleMarketCheck,
+    SwapApiKeyCheck,
 )
 from adapters.chain.treasury import (
     CachedPortfolioReader,
@@ -80,6 +82,7 @@ from application.ports.preflight import PreflightCheck
 from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
+from domain.strategy import StrategyConfig
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +190,12 @@ def _executor(
     journal: SqlStepJournal,
     chain_id: int,
     settings: Any,
+    strategy: StrategyConfig,
     *,
     dev: bool,
     faults: FaultPoints = NO_FAULTS,
 ) -> Web3Executor:
+    """The executor, with the gas cap and gas share of the one strategy configuration."""
     chain = settings.chain
     return Web3Executor(
         w3,
@@ -198,13 +203,13 @@ def _executor(
         journal,
         chain_id=chain_id,
         endpoint="devchain" if dev else "rpc",
-        gas_cap_wei=chain.gas_cap_wei,
+        gas_cap_wei=int(strategy.limits.gas_price_cap_gwei * GWEI),
         priority_fee_percentile=chain.priority_fee_percentile,
         confirmations=chain.confirmations,
         receipt_timeout_seconds=chain.receipt_timeout_seconds,
         poll_interval_seconds=0.05 if dev else 1.0,
         replace_after_blocks=chain.replace_after_blocks,
-        max_gas_share=chain.max_gas_share,
+        max_gas_share=strategy.planner.max_gas_share,
         faults=faults,
     )
 
@@ -223,6 +228,7 @@ def _wiring(
     chain_id: int,
     fund: Callable[[Decimal], Awaitable[None]] | None = None,
     faults: FaultPoints = NO_FAULTS,
+    more_checks: tuple[PreflightCheck, ...] = (),
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -245,7 +251,7 @@ def _wiring(
         fund=fund,
         chain_id=chain_id,
         address=venues.owner,
-        checks=_checks(venues, w3, chain_id),
+        checks=(*_checks(venues, w3, chain_id), *more_checks),
     )
 
 
@@ -266,6 +272,11 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
         PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
+        *(
+            (SwapApiKeyCheck(venues.swap.spender, has_key=venues.swap.has_api_key),)
+            if isinstance(venues.swap, OneInch)
+            else ()
+        ),
     )
 
 
@@ -307,15 +318,16 @@ async def open_chain(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     """The chain wiring the settings select (see module doc)."""
     from entrypoints.settings.service import ChainChoice
 
     if settings.service.chain is ChainChoice.DEVCHAIN:
-        async for wiring in _open_devchain(settings, clock, uow, market, engine):
+        async for wiring in _open_devchain(settings, clock, uow, market, engine, strategy):
             yield wiring
         return
-    async for wiring in _open_rpc(settings, clock, uow, market, engine):
+    async for wiring in _open_rpc(settings, clock, uow, market, engine, strategy):
         yield wiring
 
 
@@ -325,6 +337,7 @@ async def _open_devchain(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     dev = settings.devchain
     paper = settings.paper_settings
@@ -408,7 +421,7 @@ async def _open_devchain(
             faults = fault_points(settings)
             journal = await chain_journal(w3, engine, book.chain_id, adopt_unlabelled=not fresh)
             executor = _executor(
-                w3, signer, journal, book.chain_id, settings, dev=True, faults=faults
+                w3, signer, journal, book.chain_id, settings, strategy, dev=True, faults=faults
             )
             await _settle_chain_reset(journal, uow, clock, book.chain_id)
             wiring = _wiring(
@@ -438,6 +451,7 @@ async def _open_rpc(
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
     engine: AsyncEngine,
+    strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
     chain = settings.chain
     urls: dict[int, str] = chain.rpc_urls()
@@ -502,7 +516,9 @@ async def _open_rpc(
             )
             faults = fault_points(settings)
             journal = await chain_journal(w3, engine, chain_id, adopt_unlabelled=True)
-            executor = _executor(w3, signer, journal, chain_id, settings, dev=False, faults=faults)
+            executor = _executor(
+                w3, signer, journal, chain_id, settings, strategy, dev=False, faults=faults
+            )
             await _settle_chain_reset(journal, uow, clock, chain_id)
             yield _wiring(
                 venues,
@@ -516,6 +532,11 @@ async def _open_rpc(
                 tick=_no_tick,
                 chain_id=chain_id,
                 faults=faults,
+                more_checks=tuple(
+                    NodeChainIdCheck(url, other, timeout_s=chain.rpc_timeout_seconds)
+                    for other, url in urls.items()
+                    if other != chain_id
+                ),
             )
     finally:
         await w3.provider.disconnect()

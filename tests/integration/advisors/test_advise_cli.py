@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def test_advise_prints_a_table_for_people(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "Advice (not executed)" in result.output
     assert "rules" in result.output
+
+
+def test_advise_json_shows_the_plan_and_verdict_the_policy_would_make_of_a_greedy_advice(
+    env: dict[str, str], messages_api: FakeMessagesApi
+) -> None:
+    messages_api.add(tool_reply(decision_input(base="0.05", tactical="0.95", cash="0")))
+    env |= {
+        "TREASURY_ADVISOR": "claude",
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": messages_api.base_url,
+    }
+
+    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["target_allocations"]["tactical"] == "0.95"
+    policy = body["policy"]
+    signal = {k: Decimal(v) for k, v in body["signal"]["target_allocations"].items()}
+    planned = {k: Decimal(v) for k, v in policy["targets"].items()}
+    assert all(abs(planned[k] - signal[k]) <= Decimal("0.10") for k in signal)
+    deviation = next(r for r in policy["verdict"]["rules"] if r["rule"] == "max_advisor_deviation")
+    assert deviation["passed"] is False
+    assert "95.00%" in deviation["message"]
+    assert policy["plan"] is not None
+    assert policy["plan"]["required_transactions"]
+    assert policy["verdict"]["outcome"] in {"allowed", "needs_approval", "rejected"}

@@ -16,9 +16,16 @@ import pytest
 
 from adapters.advisors.claude import DEFAULT_MODEL
 from adapters.advisors.preflight import ClaudeModelCheck
+from adapters.chain.devchain.recorded import recorded
 from adapters.chain.executor import connect
+from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
-from adapters.chain.preflight import ChainIdCheck, PendleMarketCheck
+from adapters.chain.preflight import (
+    ChainIdCheck,
+    NodeChainIdCheck,
+    PendleMarketCheck,
+    SwapApiKeyCheck,
+)
 from adapters.market.aggregate import build_live_market
 from adapters.market.preflight import MarketSourcesCheck
 from application.preflight import Preflight
@@ -248,3 +255,109 @@ async def test_an_unlisted_pendle_market_is_named_with_the_market_setting(
     assert not result.ok
     assert "no market" in result.detail
     assert result.fix == "set TREASURY_PENDLE_MARKET to an active market listed on this chain"
+
+
+ONEINCH_KEY = "oneinch-loopback-key-never-print-me"
+
+
+class FakeOneInchApi:
+    """1inch's `GET /swap/v6.0/{chainId}/approve/spender` on 127.0.0.1: the recorded answer for
+    the Bearer key it was given, else 401 in the recorded error shape."""
+
+    def __init__(self, api_key: str = ONEINCH_KEY) -> None:
+        fake = self
+        self.api_key = api_key
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                status = 200
+                body: Any = recorded("oneinch_approve_spender.json")
+                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    status = 401
+                    body = recorded("oneinch_error_400.json")
+                    body.update(error="Unauthorized", description="Unauthorized", statusCode=401)
+                elif not self.path.startswith(f"/swap/v6.0/{ETHEREUM}/approve/spender"):
+                    status = 404
+                    body = {"error": "Not Found", "statusCode": 404}
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> FakeOneInchApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [(ONEINCH_KEY, True), ("oneinch-key-it-refuses", False), ("", False)],
+    ids=["accepted", "refused", "missing"],
+)
+async def test_a_refused_or_missing_1inch_key_is_named_with_the_key_setting(
+    key: str, ok: bool
+) -> None:
+    w3 = connect("http://127.0.0.1:9", timeout_seconds=1)  # the spender read needs no node
+    try:
+        with FakeOneInchApi() as api:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                swap = OneInch(client, w3, chain_id=ETHEREUM, api_key=key, base_url=api.base_url)
+                check = SwapApiKeyCheck(swap.spender, has_key=swap.has_api_key)
+                (result,) = await check.run()
+    finally:
+        await w3.provider.disconnect()
+    assert result.ok is ok
+    if ok:
+        assert result.detail == "key accepted; router 0x111111125421cA6dc452d289314280a0f8842A65"
+    elif key:
+        assert result.detail.startswith("1inch: HTTP 401")
+        assert result.fix == "the key was refused: set a valid TREASURY_ONEINCH_API_KEY"
+        assert key not in line(result)
+    else:
+        assert (result.detail, result.fix) == ("no API key", "set TREASURY_ONEINCH_API_KEY")
+
+
+async def test_a_1inch_api_at_the_wrong_address_names_the_url_setting() -> None:
+    w3 = connect("http://127.0.0.1:9", timeout_seconds=1)
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            swap = OneInch(
+                client, w3, chain_id=ETHEREUM, api_key=ONEINCH_KEY, base_url="http://127.0.0.1:9"
+            )
+            (result,) = await SwapApiKeyCheck(swap.spender, has_key=True).run()
+    finally:
+        await w3.provider.disconnect()
+    assert not result.ok
+    assert result.fix == "check TREASURY_ONEINCH_BASE_URL and that the API answers"
+
+
+async def test_every_configured_node_is_checked_for_its_chain_each_naming_its_setting(
+    wrong_chain_node: str,
+) -> None:
+    (base,) = await NodeChainIdCheck(wrong_chain_node, 8453).run()
+    (right,) = await NodeChainIdCheck(wrong_chain_node, 5, timeout_s=5).run()
+    (dead,) = await NodeChainIdCheck("http://127.0.0.1:9/secret-provider-key", 42161).run()
+    assert (base.name, base.ok) == ("rpc chain id base", False)
+    assert base.detail == "the node serves chain 5, the settings name 8453"
+    assert base.fix == "point TREASURY_RPC_URL_BASE at a node for chain 8453"
+    assert right.ok
+    assert (dead.name, dead.ok) == ("rpc chain id arbitrum", False)
+    assert dead.fix == "check TREASURY_RPC_URL_ARBITRUM and that the node is up"
+    assert "secret-provider-key" not in line(dead)

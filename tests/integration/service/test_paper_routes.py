@@ -128,3 +128,14 @@ async def test_the_data_directory_and_the_database_files_are_private_to_the_owne
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in database} == {
         p.name: 0o600 for p in database
     }
+
+
+async def test_an_audit_entry_written_without_a_time_is_stamped_by_the_service_clock(
+    paper: Paper,
+) -> None:
+    # The unit of work is given the service's clock: an entry with no explicit time takes the
+    # clock's now (the simulated time in paper mode), it does not fail.
+    async with paper.runtime.uow() as uow:
+        entry = await uow.audit.append("test:clock", "test.clock", "test", "clock", {})
+        await uow.commit()
+    assert abs(entry.at - paper.runtime.clock.now()).total_seconds() < 60

@@ -45,7 +45,22 @@ def test_live_mode_with_everything_has_no_problems(
     monkeypatch.setenv("TREASURY_KEYSTORE_PATH", str(keystore))
     monkeypatch.setenv("TREASURY_KEYSTORE_PASSPHRASE", "correct horse battery staple")
     monkeypatch.setenv("TREASURY_ADVISOR", "rules")
+    monkeypatch.setenv("TREASURY_PENDLE_MARKET", "0x34280882267ffa6383b363e278b027be083bbe3b")
     assert AppSettings.load(mode=Mode.LIVE).live_problems() == []
+
+
+def test_live_mode_without_a_pendle_market_names_the_setting_before_opening_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    keystore = tmp_path / "keystore.json"
+    keystore.write_text("{}")
+    monkeypatch.setenv("TREASURY_API_TOKENS", "a-long-enough-token-01:approver")
+    monkeypatch.setenv("TREASURY_RPC_URL_ETHEREUM", "http://127.0.0.1:8545")
+    monkeypatch.setenv("TREASURY_KEYSTORE_PATH", str(keystore))
+    monkeypatch.setenv("TREASURY_KEYSTORE_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.setenv("TREASURY_ADVISOR", "rules")
+    (problem,) = AppSettings.load(mode=Mode.LIVE).live_problems()
+    assert problem.startswith("TREASURY_PENDLE_MARKET")
 
 
 def test_paper_mode_needs_nothing() -> None:

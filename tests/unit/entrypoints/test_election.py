@@ -132,3 +132,29 @@ async def test_a_scheduler_whose_instance_lost_the_lead_skips_the_cycle_without_
     assert scheduler.failures == 0
     scheduler.stop()
     await asyncio.wait_for(running, timeout=5)
+
+
+async def test_a_scheduler_without_an_election_whose_cycles_are_refused_does_not_spin() -> None:
+    # A cycle refused with NotLeader and no election to wait on: the scheduler goes round once
+    # per interval, like after any other refused round, not as fast as the CPU allows.
+    rounds = 0
+
+    async def refused_cycle(command: object) -> None:
+        nonlocal rounds
+        rounds += 1
+        await asyncio.sleep(0)  # yield, as a real cycle does, so a spinning loop shows up
+        raise NotLeader
+
+    async def nothing_to_expire() -> None:
+        return None
+
+    services = SimpleNamespace(
+        cycle=SimpleNamespace(execute=refused_cycle),
+        expire=SimpleNamespace(execute=nothing_to_expire),
+    )
+    scheduler = Scheduler(services, SchedulerConfig(interval_s=0.05))  # type: ignore[arg-type]
+    running = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.5)
+    scheduler.stop()
+    await asyncio.wait_for(running, timeout=5)
+    assert 1 <= rounds <= 15

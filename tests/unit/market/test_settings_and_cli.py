@@ -147,8 +147,9 @@ def test_the_iv_spike_warning_is_off_by_default_and_reaches_the_safety_limits_wh
     clean_env: pytest.MonkeyPatch,
 ) -> None:
     from entrypoints.container import AppSettings, strategy_for
+    from entrypoints.settings.strategy import StrategySettings
 
-    assert MarketSettings().black_swan_iv_spike_24h is None
+    assert StrategySettings().black_swan_iv_spike_24h is None
     assert strategy_for(AppSettings.load()).limits.black_swan_iv_spike_24h is None
     clean_env.setenv("TREASURY_BLACK_SWAN_IV_SPIKE_24H", "0.5")
     assert strategy_for(AppSettings.load()).limits.black_swan_iv_spike_24h == Decimal("0.5")
