@@ -71,11 +71,16 @@ from application.ports.chain import (
     UnsignedTransaction,
 )
 from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
+from domain.planner import PlannerConfig
+from domain.safety import SafetyLimits
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 GWEI = 10**9
+# The strategy's defaults (the service always passes its configured values): one home each.
+DEFAULT_GAS_CAP_WEI = int(SafetyLimits().gas_price_cap_gwei * GWEI)
+DEFAULT_MAX_GAS_SHARE = PlannerConfig().max_gas_share
 ERROR_SELECTOR = "08c379a0"  # Error(string)
 PANIC_SELECTOR = "4e487b71"  # Panic(uint256)
 BALANCE_OF_SELECTOR = "70a08231"
@@ -231,7 +236,7 @@ class Web3Executor:
         *,
         chain_id: int,
         endpoint: str = "node",
-        gas_cap_wei: int = 100 * GWEI,
+        gas_cap_wei: int = DEFAULT_GAS_CAP_WEI,
         priority_fee_percentile: float = 50.0,
         fee_history_blocks: int = 10,
         confirmations: int = 1,
@@ -240,7 +245,7 @@ class Web3Executor:
         replace_after_blocks: int = 3,
         fee_bump: Decimal = Decimal("0.125"),
         gas_limit_margin: Decimal = Decimal("0.25"),
-        max_gas_share: Decimal = Decimal("0.01"),
+        max_gas_share: Decimal = DEFAULT_MAX_GAS_SHARE,
         simulation: SimulationMode = SimulationMode.AUTO,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         faults: FaultPoints = NO_FAULTS,
