@@ -142,7 +142,10 @@ def report_tables(report: MarketReport) -> list[Table]:
     """A table of fields with their freshness, and one of source health."""
     data = report.data
     fields = Table(title=f"Market data — phase: {data.market_phase.value}")
-    for column in ("field", "value", "source", "observed", "age", "flags"):
+    # A field's name and value are never wrapped: on a narrow terminal the other columns give.
+    fields.add_column("field", no_wrap=True)
+    fields.add_column("value", no_wrap=True)
+    for column in ("source", "observed", "age", "flags"):
         fields.add_column(column)
     for field in MarketField:
         info = data.freshness.get(field)
