@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import httpx
@@ -181,14 +181,19 @@ def restore_funding(positions: Sequence[Position], cash: Decimal) -> dict[str, D
 
 
 def restore_moves(positions: Sequence[Position]) -> list[Transaction]:
-    """Deposits that rebuild the recorded yield positions from minted USDC (by value)."""
+    """Deposits that rebuild the recorded yield positions from minted USDC (by value).
+
+    Each amount is rounded down to the cent: `restore_funding` mints the exact sum of the
+    values, so a value rounded up would leave the last deposit short by a fraction of a cent
+    (and the whole rebuild would fail its simulation). What rounding leaves stays as cash.
+    """
     return [
         _move(
             TransactionType.DEPOSIT,
             p.protocol,
             CASH,
             p.asset,
-            p.value_usd.quantize(Decimal("0.01")),
+            p.value_usd.quantize(Decimal("0.01"), rounding=ROUND_DOWN),
         )
         for p in positions
         if p.protocol in VENUE_ASSET and p.value_usd > 0
