@@ -38,6 +38,14 @@ def total_value(server: PaperServer) -> float:
     return float(response.json()["total_value_usd"])
 
 
+def holdings(server: PaperServer) -> set[tuple[str, str]]:
+    """Which positions the treasury holds: a rebuild must bring back each, not just the value."""
+    with server.client() as client:
+        response = client.get("/portfolio/status")
+    assert response.status_code == 200, response.text
+    return {(p["protocol"], p["asset"]) for p in response.json()["positions"]}
+
+
 def health(server: PaperServer) -> tuple[int, dict[str, Any]]:
     with server.client() as client:
         response = client.get("/health")
@@ -86,6 +94,7 @@ def transactions(server: PaperServer) -> list[dict[str, Any]]:
 def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env: str) -> None:
     with paper_server(data_dir, ready_timeout_s=READY_S, **env) as first:
         before = total_value(first)
+        held = holdings(first)
         funding = [t for t in transactions(first) if t["plan_id"].startswith("paper-seed-")]
         assert funding, "the first split is listed with the other transactions"
         assert {t["status"] for t in funding} == {"confirmed"}, funding
@@ -109,6 +118,7 @@ def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env:
         status, body = health(second)
         assert status == 200, body
         assert total_value(second) == pytest.approx(before, rel=0.01)
+        assert holdings(second) == held  # rebuilt position by position, not left as cash
     verified = audit_verify(data_dir)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "audit chain intact" in verified.stdout
