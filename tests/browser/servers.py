@@ -131,7 +131,9 @@ def paper_dashboard_server(data_dir: Path | None = None) -> Iterator[DashboardSe
         )
 
         def move_market() -> None:
-            with paper.client(harness.OPERATOR) as api:
+            # Three simulated days trade the dev pool's volume and push prices block by block:
+            # on a loaded two-core machine that can take longer than a page request.
+            with paper.client(harness.OPERATOR, timeout_s=180) as api:
                 response = api.post("/paper/advance", json={"days": 3})
             assert response.status_code == 200, response.text
 

@@ -38,10 +38,10 @@ class PaperServer:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def client(self, token: str | None = None) -> httpx.Client:
+    def client(self, token: str | None = None, *, timeout_s: float = 30) -> httpx.Client:
         """An HTTP client for this server, optionally with a bearer token."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
     def logs(self) -> str:
         """What the server wrote to stdout and stderr so far."""
