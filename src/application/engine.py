@@ -49,7 +49,7 @@ from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 from application.ports.persistence import UnitOfWorkFactory
 from domain.errors import DomainError
-from domain.execution import ExecutedTransaction, StepStatus
+from domain.execution import ExecutedTransaction, StepKind, StepStatus
 from domain.money import ZERO
 from domain.plans import RebalancingPlan, Transaction, TransactionType
 
@@ -142,7 +142,7 @@ class ExecutionEngine:
         built: list[tuple[Transaction, TransactionRequest]] = []
         for tx in moves:
             for request in await self._builder.build(tx):
-                if request.value_usd is None and request.kind.value != "approve":
+                if request.value_usd is None and request.kind.is_trade:
                     request = replace(request, value_usd=tx.amount_usd)
                 built.append((tx, request))
         return built
@@ -188,7 +188,7 @@ class ExecutionEngine:
                 plan_id=plan.plan_id,
                 step_index=index,
                 chain_id=self._executor.chain_id,
-                kind=tx.tx_type.value,
+                kind=StepKind(tx.tx_type.value),
                 description=tx.describe(),
                 status=StepStatus.FAILED,
                 amount_usd=tx.amount_usd,
@@ -228,7 +228,7 @@ class ExecutionEngine:
                 plan_id=plan.plan_id,
                 step_index=index,
                 chain_id=request.chain_id,
-                kind=request.kind.value,
+                kind=request.kind,
                 description=request.description,
                 status=StepStatus.PLANNED,
                 amount_usd=request.value_usd or ZERO,
@@ -323,7 +323,7 @@ class ExecutionEngine:
             step, error = await self._send(step, request, eth_usd)
             outcome.steps.append(step)
             outcome.error = error
-            if error is None and request.kind.value != "approve":
+            if error is None and request.kind.is_trade:
                 outcome.confirmed.add(id(tx))
         return outcome
 

@@ -18,21 +18,13 @@ from application.ports.persistence import OperatorFlag
 from domain.allocation import Bucket
 from domain.decisions import Decision, DecisionStatus
 from domain.errors import InvalidValue
-from domain.execution import ExecutedTransaction
+from domain.execution import TX_EXPLORERS, ExecutedTransaction, explorer_url
 from domain.market import OPTIONS_FIELDS, MarketData, MarketField
 from domain.money import ZERO
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState
 
 log = logging.getLogger(__name__)
-
-TX_EXPLORERS: Mapping[int, str] = {
-    1: "https://etherscan.io/tx/",
-    10: "https://optimistic.etherscan.io/tx/",
-    42161: "https://arbiscan.io/tx/",
-    8453: "https://basescan.org/tx/",
-}
-"""Block explorer transaction URL prefixes by chain id (the dev chain has none)."""
 
 MAX_LISTED_STEPS = 20
 
@@ -136,10 +128,10 @@ def explorer_link(
     step: ExecutedTransaction, explorers: Mapping[int, str] = TX_EXPLORERS
 ) -> Link | None:
     """A block explorer link for a step that reached the chain, where the chain has one."""
-    base = explorers.get(step.chain_id)
-    if not base or not step.tx_hash:
+    url = explorer_url(step.chain_id, step.tx_hash, explorers)
+    if url is None:
         return None
-    return Link(label=f"Step {step.step_index + 1} transaction", url=f"{base}{step.tx_hash}")
+    return Link(label=f"Step {step.step_index + 1} transaction", url=url)
 
 
 def _step_line(step: ExecutedTransaction) -> str:

@@ -44,7 +44,6 @@ from domain.performance import (
 STATIC_YIELD = "static_yield"
 BTC_HOLD = "btc_hold"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_APPROVE = "approve"
 
 
 class TimeRange(StrEnum):
@@ -254,7 +253,7 @@ class GetPerformanceMetrics:
             baselines[BTC_HOLD] = btc
 
         in_range = [s for s in steps if _on_chain(s) and first.at < s.created_at <= last.at]
-        trades = [s for s in in_range if s.kind != _APPROVE]
+        trades = [s for s in in_range if s.is_trade]
         gas_spent = trade_statistics(map(_trade_record, in_range)).gas_usd
         volume = trade_statistics(map(_trade_record, trades)).volume_usd
         scanned_all = len(steps) < self._scan_limit or min(s.created_at for s in steps) <= first.at

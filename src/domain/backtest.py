@@ -36,6 +36,7 @@ from enum import StrEnum
 from itertools import pairwise
 from types import MappingProxyType
 
+from domain.baselines import STATIC_YIELD_APY
 from domain.budget import SlippageBudgetState, consume_slippage
 from domain.errors import InvalidValue
 from domain.history import DailyObservation
@@ -60,7 +61,7 @@ DAYS_PER_YEAR = 365
 # gwei with "ETH" at $1: 1e9 x gwei x 1e-9 x 1 = gas_usd_per_tx, exactly.
 _FLAT_GAS_UNITS = 1_000_000_000
 _GAS_REFERENCE_ETH_USD = ONE
-SPEC_STATIC_APY = Decimal("0.065")
+SPEC_STATIC_APY = STATIC_YIELD_APY
 SIX_MONTHS_DAYS = 182
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +27,43 @@ class StepStatus(StrEnum):
 UNFINISHED_STATUSES = frozenset({StepStatus.PLANNED, StepStatus.SIGNED, StepStatus.BROADCAST})
 
 
+class StepKind(StrEnum):
+    """What an on-chain step does. The values are what the database stores: never rename them.
+
+    An approval lets a contract spend a token; it moves no money, so it is never a trade (it
+    does not count toward the trades-per-day limit, the trade history or a plan's outcome).
+    """
+
+    APPROVE = "approve"
+    DEPOSIT = "deposit"
+    WITHDRAW = "withdraw"
+    SWAP = "swap"
+    REDEEM = "redeem"
+    TRANSFER = "transfer"
+
+    @property
+    def is_trade(self) -> bool:
+        """Whether a step of this kind moves money (everything but an approval)."""
+        return self is not StepKind.APPROVE
+
+
+TX_EXPLORERS: Mapping[int, str] = {
+    1: "https://etherscan.io/tx/",
+    10: "https://optimistic.etherscan.io/tx/",
+    42161: "https://arbiscan.io/tx/",
+    8453: "https://basescan.org/tx/",
+}
+"""Block explorer transaction URL prefixes by chain id (the dev chain has none)."""
+
+
+def explorer_url(
+    chain_id: int, tx_hash: str | None, explorers: Mapping[int, str] = TX_EXPLORERS
+) -> str | None:
+    """The block explorer page of a transaction, when it has a hash and its chain an explorer."""
+    base = explorers.get(chain_id)
+    return f"{base}{tx_hash}" if base and tx_hash else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutedTransaction:
     """One on-chain step of a plan: approve, deposit, withdraw or swap.
@@ -39,7 +76,7 @@ class ExecutedTransaction:
     plan_id: str
     step_index: int
     chain_id: int
-    kind: str
+    kind: StepKind
     description: str
     status: StepStatus
     amount_usd: Decimal
@@ -59,6 +96,11 @@ class ExecutedTransaction:
     def __post_init__(self) -> None:
         if not self.id or not self.plan_id:
             raise InvalidValue("id", self.id, "id and plan_id are required")
+        try:
+            # A row or an older caller may give the stored string; keep the enum.
+            object.__setattr__(self, "kind", StepKind(self.kind))
+        except ValueError:
+            raise InvalidValue("kind", self.kind, f"must be one of {', '.join(StepKind)}") from None
         if self.step_index < 0:
             raise InvalidValue("step_index", self.step_index, "must be >= 0")
         require_non_negative(self.amount_usd, "amount_usd")
@@ -66,6 +108,11 @@ class ExecutedTransaction:
         require_aware(self.updated_at, "updated_at")
         if self.nonce is not None and self.nonce < 0:
             raise InvalidValue("nonce", self.nonce, "must be >= 0")
+
+    @property
+    def is_trade(self) -> bool:
+        """Whether this step moves money: an approval is not a trade."""
+        return self.kind.is_trade
 
     @property
     def finished(self) -> bool:
@@ -83,9 +130,6 @@ class PlanOutcome(StrEnum):
     EXECUTED = "executed"
     PARTIALLY_EXECUTED = "partially_executed"
     FAILED = "failed"
-
-
-APPROVAL_KIND = "approve"
 
 
 def plan_outcome(steps: Sequence[ExecutedTransaction]) -> PlanOutcome:
@@ -106,4 +150,4 @@ def plan_outcome(steps: Sequence[ExecutedTransaction]) -> PlanOutcome:
 
 def moved_money(steps: Sequence[ExecutedTransaction]) -> bool:
     """Whether a step that moves money (anything but an approval) confirmed on chain."""
-    return any(s.status is StepStatus.CONFIRMED and s.kind != APPROVAL_KIND for s in steps)
+    return any(s.status is StepStatus.CONFIRMED and s.is_trade for s in steps)

@@ -19,7 +19,7 @@ from domain.allocation import Bucket, TargetAllocations
 from domain.audit import AuditEntry, canonical_json
 from domain.budget import BreakerState, SlippageBudgetState
 from domain.decisions import Decision, DecisionKind, DecisionStatus
-from domain.execution import ExecutedTransaction, StepStatus
+from domain.execution import ExecutedTransaction, StepKind, StepStatus
 from domain.market import Freshness, MarketData, MarketField, MarketPhase
 from domain.plans import PlanKind, RebalancingPlan, SkippedMove, Transaction, TransactionType
 from domain.portfolio import AllocationLine, PortfolioState, Position
@@ -448,7 +448,7 @@ def execution_values(tx: ExecutedTransaction) -> dict[str, Any]:
         "plan_id": tx.plan_id,
         "step_index": tx.step_index,
         "chain_id": tx.chain_id,
-        "kind": tx.kind,
+        "kind": tx.kind.value,
         "description": tx.description,
         "status": tx.status.value,
         "amount_usd": tx.amount_usd,
@@ -474,7 +474,7 @@ def execution_from_row(row: t.ExecutedTransactionRow) -> ExecutedTransaction:
         plan_id=row.plan_id,
         step_index=row.step_index,
         chain_id=row.chain_id,
-        kind=row.kind,
+        kind=StepKind(row.kind),
         description=row.description,
         status=StepStatus(row.status),
         amount_usd=row.amount_usd,

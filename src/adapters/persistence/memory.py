@@ -264,10 +264,6 @@ class MemoryPlans(_Repo):
         return sorted(found, key=lambda p: (p.created_at, p.plan_id))
 
 
-APPROVAL_KIND = "approve"
-"""The step kind of a token approval, which is not a trade."""
-
-
 class MemoryExecutions(_Repo):
     """Executed transactions."""
 
@@ -315,7 +311,7 @@ class MemoryExecutions(_Repo):
         return sum(
             1
             for x in self._t.executions.values()
-            if x.status in SENT and start <= x.created_at < end and x.kind != APPROVAL_KIND
+            if x.status in SENT and start <= x.created_at < end and x.is_trade
         )
 
     async def recent(self, limit: int = 50) -> list[ExecutedTransaction]:

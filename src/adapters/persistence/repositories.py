@@ -19,7 +19,7 @@ from domain.audit import GENESIS_HASH, AuditEntry, seal_entry, verify_chain
 from domain.budget import BreakerState, SlippageBudgetState
 from domain.decisions import Decision, DecisionStatus
 from domain.errors import InvalidValue
-from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepStatus
+from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepKind, StepStatus
 from domain.market import MarketData
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState, Position
@@ -309,8 +309,8 @@ class SqlPlans(_Repo):
         return await self._load(rows)
 
 
-APPROVAL_KIND = "approve"
-"""The step kind of a token approval, which is not a trade."""
+NOT_TRADES = tuple(k.value for k in StepKind if not k.is_trade)
+"""Step kinds that are not trades (a token approval), as stored."""
 
 
 class SqlExecutions(_Repo):
@@ -381,7 +381,7 @@ class SqlExecutions(_Repo):
                 col >= start,
                 col < end,
                 t.ExecutedTransactionRow.status.in_(SENT_STATUSES),
-                t.ExecutedTransactionRow.kind != APPROVAL_KIND,
+                t.ExecutedTransactionRow.kind.not_in(NOT_TRADES),
             )
         )
         return int(result.scalar_one())

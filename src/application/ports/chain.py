@@ -13,21 +13,11 @@ from enum import StrEnum
 from typing import Protocol
 
 from application.errors import ApplicationError, PermanentError, TransientError
+from domain.execution import StepKind as StepKind  # re-exported: adapters build steps of a kind
 from domain.plans import Transaction
 
 NATIVE_TOKEN = "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE"  # noqa: S105 (an address)
 """The placeholder address for the chain's native coin (ETH) in balance checks and swaps."""
-
-
-class StepKind(StrEnum):
-    """What an on-chain step does."""
-
-    APPROVE = "approve"
-    DEPOSIT = "deposit"
-    WITHDRAW = "withdraw"
-    SWAP = "swap"
-    REDEEM = "redeem"
-    TRANSFER = "transfer"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,7 @@ from application.performance import (
     PerformanceMetrics,
 )
 from domain.decisions import Decision
-from domain.execution import ExecutedTransaction
+from domain.execution import ExecutedTransaction, explorer_url
 from domain.market import MarketData
 from domain.plans import RebalancingPlan, Transaction
 from domain.portfolio import PortfolioState, Position
@@ -315,13 +315,6 @@ class DecisionOut(_Out):
         )
 
 
-EXPLORERS: dict[int, str] = {
-    1: "https://etherscan.io/tx/",
-    42161: "https://arbiscan.io/tx/",
-    8453: "https://basescan.org/tx/",
-}
-
-
 class ExecutedTransactionOut(_Out):
     """One on-chain step with a link to a block explorer where the chain has one."""
 
@@ -347,13 +340,12 @@ class ExecutedTransactionOut(_Out):
     @classmethod
     def from_domain(cls, t: ExecutedTransaction) -> ExecutedTransactionOut:
         """Build from a domain ExecutedTransaction."""
-        base = EXPLORERS.get(t.chain_id)
         return cls(
             id=t.id,
             plan_id=t.plan_id,
             step_index=t.step_index,
             chain_id=t.chain_id,
-            kind=t.kind,
+            kind=t.kind.value,
             description=t.description,
             status=t.status.value,
             amount_usd=t.amount_usd,
@@ -366,7 +358,7 @@ class ExecutedTransactionOut(_Out):
             gas_cost_usd=t.gas_cost_usd,
             block_number=t.block_number,
             error=t.error,
-            explorer_url=f"{base}{t.tx_hash}" if base and t.tx_hash else None,
+            explorer_url=explorer_url(t.chain_id, t.tx_hash),
         )
 
 

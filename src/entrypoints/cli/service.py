@@ -109,7 +109,7 @@ def _data_directory_is_exclusive(settings: AppSettings) -> bool:
     """Whether this service must be the only one on its data directory: when the directory
     holds its database (SQLite) or its chain lives in this process. Instances sharing a
     PostgreSQL database and an outside node may share a directory: the leader election
-    decides which one runs cycles and executions (README, high availability)."""
+    decides which one runs cycles and executions (docs/high-availability.md)."""
     on_postgres = settings.database.database_url is not None and (
         settings.database.resolved_database_url().startswith("postgresql")
     )

@@ -18,8 +18,10 @@ from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
+from pydantic import ValidationError
 
 from entrypoints.api.auth import Principal, Role
+from entrypoints.api.dto import PerformanceMetricsOut
 from entrypoints.dashboard.views import (
     FILTERS,
     TIME_RANGES,
@@ -28,6 +30,7 @@ from entrypoints.dashboard.views import (
     allocation_view,
     health_view,
     market_view,
+    parse_performance,
     performance_view,
     read_api,
 )
@@ -84,6 +87,13 @@ def render_panels(answers: dict[str, Answer], viewer: Viewer, time_range: str) -
     """Every panel's HTML from the API's answers; a failed source shows its error in place."""
     market, portfolio, health = answers["market"], answers["portfolio"], answers["health"]
     performance = answers["performance"]
+    measured: PerformanceMetricsOut | None = None
+    if performance.ok:
+        try:
+            measured = parse_performance(performance.body)
+        except ValidationError as exc:
+            problem = f"the answer does not match the API's model ({exc.error_count()} errors)"
+            answers = {**answers, "performance": Answer(performance.status, error=problem)}
     context: dict[str, Any] = {
         "answers": answers,
         "viewer": viewer,
@@ -91,9 +101,7 @@ def render_panels(answers: dict[str, Answer], viewer: Viewer, time_range: str) -
         "market": market_view(market.body) if market.ok else None,
         "allocation": allocation_view(portfolio.body) if portfolio.ok else None,
         "health": health_view(health.body) if health.ok else None,
-        "performance": performance_view(performance.body)
-        if performance.ok and isinstance(performance.body, dict)
-        else None,
+        "performance": performance_view(measured) if measured is not None else None,
     }
     return {
         name: templates.get_template(f"panels/{name}.html").render(**context) for name in PANELS

@@ -12,19 +12,19 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
 from domain.tactical import TacticalLadder
+from entrypoints.api.dto import CurvePointOut, PerformanceMetricsOut
 from entrypoints.dashboard import svg
 
 # A fixed in-process origin: ASGITransport never opens a socket, whatever the host says.
 _ORIGIN = "http://dashboard.internal"
 TIME_RANGES = ("24h", "7d", "30d")
-STATIC_YIELD = Decimal("0.065")
 
 # Panel name -> the API path it reads; the panel template has the same name.
 SOURCES: dict[str, str] = {
@@ -257,107 +257,65 @@ def allocation_view(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _points(raw: Any) -> tuple[svg.Point, ...]:
-    if isinstance(raw, Mapping):
-        raw = raw.get("points") or raw.get("values")
-    points: list[svg.Point] = []
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, Mapping):
-            at = parse_time(item.get("at") or item.get("timestamp") or item.get("time"))
-            value = _dec(
-                next(
-                    (item[k] for k in ("value_usd", "value", "equity", "equity_usd") if k in item),
-                    None,
-                )
-            )
-        elif isinstance(item, list | tuple) and len(item) == 2:
-            at, value = parse_time(item[0]), _dec(item[1])
-        else:
-            continue
-        if at is not None and value is not None:
-            points.append(svg.Point(at=at, value=value))
-    return tuple(sorted(points, key=lambda p: p.at))
+def _points(curve: Sequence[CurvePointOut]) -> tuple[svg.Point, ...]:
+    return tuple(sorted((svg.Point(at=p.at, value=p.value_usd) for p in curve), key=lambda p: p.at))
 
 
-def static_yield_baseline(first: svg.Point, times: Sequence[datetime]) -> tuple[svg.Point, ...]:
-    """What the first equity value would be worth at the static 6.5 % yield, at each time."""
-    out = []
-    for at in times:
-        years = Decimal(str((at - first.at) / timedelta(days=365)))
-        growth = Decimal(str(float(1 + STATIC_YIELD) ** float(years)))
-        out.append(svg.Point(at=at, value=first.value * growth))
-    return tuple(out)
-
-
-_METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("Return", ("time_weighted_return", "total_return", "return", "returns"), "pct"),
-    ("APY", ("apy", "annualized_return"), "pct"),
-    ("Sharpe ratio", ("sharpe_ratio", "sharpe"), "number"),
-    ("Sortino ratio", ("sortino_ratio", "sortino"), "number"),
-    ("Sharpe, risk-free 0", ("sharpe_at_zero_rate",), "number"),
-    ("Sharpe, risk-free = static yield", ("sharpe_at_static_yield",), "number"),
-    ("Sortino, risk-free 0", ("sortino_at_zero_rate",), "number"),
-    ("Sortino, risk-free = static yield", ("sortino_at_static_yield",), "number"),
-    ("Max drawdown", ("max_drawdown", "drawdown"), "pct"),
-    ("Volatility", ("volatility",), "pct"),
-    ("P&L", ("pnl_usd",), "usd"),
+# Headline figures: label, the field of the API's PerformanceMetricsOut, and how to show it.
+_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("Return", "time_weighted_return", "pct"),
+    ("APY", "apy", "pct"),
+    ("Sharpe ratio", "sharpe_ratio", "number"),
+    ("Sortino ratio", "sortino", "number"),
+    ("Sharpe, risk-free 0", "sharpe_at_zero_rate", "number"),
+    ("Sharpe, risk-free = static yield", "sharpe_at_static_yield", "number"),
+    ("Sortino, risk-free 0", "sortino_at_zero_rate", "number"),
+    ("Sortino, risk-free = static yield", "sortino_at_static_yield", "number"),
+    ("Max drawdown", "max_drawdown", "pct"),
+    ("Volatility", "volatility", "pct"),
+    ("P&L", "pnl_usd", "usd"),
 )
 
 
-def _metric(body: Mapping[str, Any], keys: Sequence[str]) -> Any:
-    for key in keys:
-        if key in body:
-            value = body[key]
-            if isinstance(value, Mapping):
-                value = value.get("depth", value.get("value", value.get("total")))
-            return value
-    return None
+def parse_performance(body: Any) -> PerformanceMetricsOut:
+    """The answer of GET /performance/metrics read into the API's own model.
+
+    Raises:
+        pydantic.ValidationError: the answer is not in the shape the API sends.
+    """
+    return PerformanceMetricsOut.model_validate(body)
 
 
-def performance_view(body: Mapping[str, Any]) -> dict[str, Any]:
+def performance_view(m: PerformanceMetricsOut) -> dict[str, Any]:
     """Headline metrics and the equity curve against the baselines the endpoint returns.
 
-    Reads `equity_curve` (a list of {at, value_usd}) and `baselines` (name → list of points);
-    the static 6.5 % yield line is derived from the curve's first point when the endpoint
-    does not send one. BTC buy-and-hold is drawn only when the endpoint sends it.
+    Every line is one the API sent (`equity_curve` and each of `baselines`); nothing is derived
+    here, so the chart shows exactly the figures an API client gets.
     """
-    metrics = []
-    for name, keys, kind in _METRICS:
-        value = _metric(body, keys)
-        if value is not None and not isinstance(value, Mapping | list):
-            metrics.append({"name": name, "value": value, "kind": kind})
-    equity = _points(body.get("equity_curve") or body.get("equity"))
+    metrics = [
+        {"name": name, "value": value, "kind": kind}
+        for name, field_name, kind in _METRICS
+        if (value := getattr(m, field_name)) is not None
+    ]
+    equity = _points(m.equity_curve)
     baselines: list[svg.Series] = []
-    raw_baselines = body.get("baselines") or {}
-    for name, raw in sorted(raw_baselines.items()):
-        points = _points(raw)
+    for name, curve in sorted(m.baselines.items()):
+        points = _points(curve)
         if points:
             series_tone = "btc" if "btc" in name else ("yield" if "yield" in name else "other")
             title = label(name).replace("Btc", "BTC").replace("Eth", "ETH")
             baselines.append(svg.Series(name=title, points=points, tone=series_tone))
-    if len(equity) >= 2 and not any(s.tone == "yield" for s in baselines):
-        baselines.append(
-            svg.Series(
-                name="Static 6.5 % yield",
-                points=static_yield_baseline(equity[0], [p.at for p in equity]),
-                tone="yield",
-            )
-        )
-    trades = body.get("trade_history") or body.get("trades")
-    # A new treasury: nothing measured yet, and the answer's note says why.
-    unmeasured = body.get("note") if not equity and body.get("points", 2) < 2 else None
     return {
-        "unmeasured": unmeasured,
+        # A new treasury: nothing measured yet, and the answer's note says why.
+        "unmeasured": m.note if m.points < 2 else None,
         "metrics": metrics,
         "chart": svg.equity_chart(
             svg.Series(name="Treasury", points=equity, tone="equity"), baselines
         ),
         "legend": [("Treasury", "equity"), *((s.name, s.tone) for s in baselines)],
         "has_btc": any(s.tone == "btc" for s in baselines),
-        "trade_count": len(trades)
-        if isinstance(trades, list)
-        else _dec(trades.get("count") if isinstance(trades, Mapping) else None),
-        "range": body.get("time_range"),
+        "trade_count": m.trade_count,
+        "range": m.time_range,
     }
 
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.baselines import STATIC_YIELD_APY
+
 
 class BacktestSettings(BaseSettings):
     """Cost, yield and approval assumptions of a backtest."""
@@ -20,5 +22,5 @@ class BacktestSettings(BaseSettings):
     gas_usd: Decimal = Decimal(5)
     swap_fee: Decimal = Decimal("0.0005")
     swap_impact_per_million: Decimal = Decimal("0.001")
-    base_apy: Decimal = Decimal("0.065")
+    base_apy: Decimal = STATIC_YIELD_APY
     approval_delay_days: int = 1

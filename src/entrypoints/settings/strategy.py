@@ -3,7 +3,7 @@
 `strategy_config()` builds the one `StrategyConfig` the service gives to the planner, the
 safety policy, the executor (gas cap, gas share) and the advisor's prompt; a number set here
 reaches all of them, and the defaults are the domain's (the spec's numbers). Each setting is
-listed in the README with its default.
+listed in docs/configuration.md with its default.
 """
 
 from __future__ import annotations

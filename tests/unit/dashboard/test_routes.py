@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -15,7 +17,8 @@ from application.errors import TransientError
 from domain.portfolio import PortfolioState
 from entrypoints.api.app import create_app
 from entrypoints.dashboard import dashboard_routes
-from entrypoints.dashboard.views import performance_view
+from entrypoints.dashboard.routes import render_panels
+from entrypoints.dashboard.views import SOURCES, Answer, Viewer, parse_performance, performance_view
 from tests.fakes.treasury import FakePortfolio
 from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
 from tests.unit.domain.builders import market
@@ -32,25 +35,64 @@ async def client() -> AsyncIterator[tuple[Client, Treasury]]:
         yield c, t
 
 
-METRICS = {
-    "time_range": "7d",
-    "time_weighted_return": 0.0123,
-    "apy": 0.071,
-    "sharpe_ratio": 1.84,
-    "max_drawdown": {"depth": -0.031, "peak_at": "2026-03-01T00:00:00Z"},
-    "equity_curve": [
-        {"at": "2026-02-23T12:00:00Z", "value_usd": 400000},
-        {"at": "2026-02-26T12:00:00Z", "value_usd": 388000},
-        {"at": "2026-03-02T12:00:00Z", "value_usd": 404920},
-    ],
-    "baselines": {
-        "btc_buy_and_hold": [
-            {"at": "2026-02-23T12:00:00Z", "value_usd": 400000},
-            {"at": "2026-03-02T12:00:00Z", "value_usd": 371000},
-        ]
-    },
-    "trade_history": [{"at": "2026-03-01T00:00:00Z", "amount_usd": 20000}],
-}
+def api_body(**changes: object) -> dict[str, Any]:
+    """A GET /performance/metrics answer as the dashboard receives it (JSON numbers as Decimal)."""
+    at = ("2026-02-23T12:00:00Z", "2026-02-26T12:00:00Z", "2026-03-02T12:00:00Z")
+    body: dict[str, Any] = {
+        "time_range": "7d",
+        "requested_from": "2026-02-23T12:00:00Z",
+        "from": at[0],
+        "to": at[2],
+        "points": 3,
+        "covers_range": True,
+        "note": None,
+        "equity_curve": [
+            {"at": at[0], "value_usd": 400000},
+            {"at": at[1], "value_usd": 388000},
+            {"at": at[2], "value_usd": 404920},
+        ],
+        "drawdown": [{"at": at[1], "drawdown": 0.03}],
+        "baselines": {
+            "btc_hold": [
+                {"at": at[0], "value_usd": 400000},
+                {"at": at[2], "value_usd": 371000},
+            ]
+        },
+        "start_value_usd": 400000,
+        "end_value_usd": 404920,
+        "net_flows_usd": 0,
+        "pnl_usd": 4920,
+        "time_weighted_return": 0.0123,
+        "apy": 0.071,
+        "sharpe_ratio": 1.84,
+        "sortino": 2.5,
+        "sharpe_at_zero_rate": 1.31,
+        "sortino_at_zero_rate": 1.9,
+        "sharpe_at_static_yield": 0.79,
+        "sortino_at_static_yield": 1.1,
+        "volatility": 0.2,
+        "max_drawdown": 0.03,
+        "max_drawdown_peak_at": at[0],
+        "max_drawdown_trough_at": at[1],
+        "max_drawdown_recovered_at": at[2],
+        "risk_free_rate": 0.04,
+        "static_yield_apy": 0.065,
+        "gas_spent_usd": 12.5,
+        "trade_count": 4,
+        "trade_volume_usd": 20000,
+        "trade_history": [],
+        "trades_complete": True,
+    }
+    body.update(changes)
+    decoded: dict[str, Any] = json.loads(json.dumps(body), parse_float=Decimal)
+    return decoded
+
+
+def performance_panel(body: dict[str, Any]) -> str:
+    """The performance panel's HTML for one answer, the other sources not available."""
+    answers = {name: Answer(404, error="not available yet") for name in (*SOURCES, "performance")}
+    answers["performance"] = Answer(200, body=body)
+    return render_panels(answers, Viewer(role="viewer", fingerprint="f"), "7d")["performance"]
 
 
 async def panels(c: Client, token: str, **params: str) -> dict[str, str]:
@@ -148,23 +190,40 @@ async def test_performance_with_too_little_history_says_why(
     assert "<svg" not in html["performance"]
 
 
-def test_the_performance_view_reads_other_answer_shapes_and_derives_the_static_yield() -> None:
-    view = performance_view(METRICS)
+def test_the_performance_view_reads_the_apis_own_model() -> None:
+    view = performance_view(parse_performance(api_body()))
     values = {m["name"]: m["value"] for m in view["metrics"]}
-    assert values == {
-        "Return": 0.0123,
-        "APY": 0.071,
-        "Sharpe ratio": 1.84,
-        "Max drawdown": -0.031,
-    }
-    assert view["legend"] == [
-        ("Treasury", "equity"),
-        ("BTC buy and hold", "btc"),
-        ("Static 6.5 % yield", "yield"),
-    ]
+    assert values["Return"] == Decimal("0.0123")
+    assert values["APY"] == Decimal("0.071")
+    assert values["Sharpe ratio"] == Decimal("1.84")
+    assert values["Sortino ratio"] == Decimal("2.5")
+    assert values["Max drawdown"] == Decimal("0.03")
+    assert values["P&L"] == Decimal(4920)
     assert view["has_btc"]
-    assert view["trade_count"] == 1
+    assert view["trade_count"] == 4
     assert view["range"] == "7d"
+
+
+def test_the_dashboard_draws_only_the_baselines_the_api_sends() -> None:
+    view = performance_view(parse_performance(api_body()))
+    assert view["legend"] == [("Treasury", "equity"), ("BTC hold", "btc")]
+    html = performance_panel(api_body())
+    assert html.count('class="line yield"') == 0
+
+
+def test_an_answer_outside_the_apis_model_is_an_error_not_a_guess() -> None:
+    # Names the API never sends: `sharpe`, `equity` and a drawdown object.
+    aliases = {
+        "time_range": "7d",
+        "sharpe": 1.84,
+        "max_drawdown": {"depth": -0.031},
+        "equity": [{"timestamp": "2026-02-23T12:00:00Z", "equity": 400000}],
+    }
+    html = performance_panel(aliases)
+    assert "could not be read" in html
+    assert "does not match the API" in html
+    assert "1.84" not in html
+    assert "<svg" not in html
 
 
 async def test_performance_from_the_endpoint_draws_metrics_curve_and_baselines() -> None:
@@ -215,14 +274,9 @@ async def test_the_positions_panel_flags_a_portfolio_whose_refresh_is_failing() 
 
 
 def test_the_performance_panel_shows_sharpe_and_sortino_at_zero_and_at_the_static_yield() -> None:
-    body = METRICS | {
-        "sharpe_at_zero_rate": 1.31,
-        "sharpe_at_static_yield": 0.79,
-        "sortino_at_zero_rate": 1.9,
-        "sortino_at_static_yield": 1.1,
-    }
-    values = {m["name"]: m["value"] for m in performance_view(body)["metrics"]}
-    assert values["Sharpe, risk-free 0"] == 1.31
-    assert values["Sharpe, risk-free = static yield"] == 0.79
-    assert values["Sortino, risk-free 0"] == 1.9
-    assert values["Sortino, risk-free = static yield"] == 1.1
+    view = performance_view(parse_performance(api_body()))
+    values = {m["name"]: m["value"] for m in view["metrics"]}
+    assert values["Sharpe, risk-free 0"] == Decimal("1.31")
+    assert values["Sharpe, risk-free = static yield"] == Decimal("0.79")
+    assert values["Sortino, risk-free 0"] == Decimal("1.9")
+    assert values["Sortino, risk-free = static yield"] == Decimal("1.1")

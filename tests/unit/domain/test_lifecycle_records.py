@@ -154,7 +154,7 @@ def test_execution_records_advance_and_know_when_finished() -> None:
             plan_id="p",
             step_index=-1,
             chain_id=1,
-            kind="x",
+            kind="swap",
             description="",
             status=StepStatus.PLANNED,
             amount_usd=D(0),

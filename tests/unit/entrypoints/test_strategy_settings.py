@@ -105,15 +105,15 @@ def test_a_limit_out_of_range_is_refused_naming_the_setting(
         AppSettings.load()
 
 
-def test_every_strategy_setting_is_listed_in_the_readme_with_its_default() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_every_strategy_setting_is_listed_in_the_configuration_docs_with_its_default() -> None:
+    readme = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     for name, info in StrategySettings.model_fields.items():
         row = next(
             (line for line in readme.splitlines() if f"`TREASURY_{name.upper()}`" in line), None
         )
-        assert row is not None, f"TREASURY_{name.upper()} is not in the README"
+        assert row is not None, f"TREASURY_{name.upper()} is not in docs/configuration.md"
         default = "off" if info.default is None else info.default
-        assert f"`{default}`" in row, f"README row of {name} lacks its default"
+        assert f"`{default}`" in row, f"docs/configuration.md row of {name} lacks its default"
 
 
 def test_a_limit_out_of_range_stops_the_service_with_one_line_naming_the_setting(
