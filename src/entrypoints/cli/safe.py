@@ -238,3 +238,47 @@ def info(
         "ETH": data["eth"],
     } | {symbol: str(amount) for symbol, amount in balances.items()}
     console.print(key_value_table("safe", rows))
+
+
+@safe_app.command("permissions")
+def permissions(
+    address_book: Annotated[
+        Path | None,
+        typer.Option(
+            "--address-book",
+            help="The dev chain's address book (default TREASURY_DEVCHAIN_ADDRESS_BOOK).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The calls the agent's role allows on the Safe, generated from the adapters' calls.
+
+    Everything else (a transfer, an approval to another spender, a receiver other than the
+    Safe, the Safe's own owner management) the Roles Modifier refuses on chain.
+    """
+    from adapters.chain.devchain.address_book import AddressBookUnreadable
+    from adapters.chain.safe.permissions import dev_chain_permissions
+
+    settings = DevChainSettings()
+    path = address_book or settings.resolved_address_book()
+    try:
+        book = AddressBook.load(path)
+    except (AddressBookUnreadable, OSError) as exc:
+        typer.echo(
+            f"error: no dev chain address book at {path} ({exc}); run `treasury devchain "
+            "deploy` or paper mode first, or pass --address-book",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    rows = dev_chain_permissions(book).rows()
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="agent role: allowed calls (anything else is refused on chain)")
+    for column in ("target", "address", "function", "constraint"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["target"], row["address"], row["function"], row["constraint"])
+    console.print(table)

@@ -25,6 +25,7 @@ from adapters.chain.safe.transactions import (
 )
 from tests.integration.devchain.fixtures import DevChain
 
+pytestmark = pytest.mark.slow(seconds=40)
 USDC = 10**6
 # Throwaway keys (a public byte pattern), only ever used on dev chains.
 OWNER_KEYS = ["0x" + f"{n:02x}" * 32 for n in (0x11, 0x22, 0x33)]

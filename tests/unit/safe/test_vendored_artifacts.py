@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
-from adapters.chain.safe.contracts import artifact, link_placeholder, linked_bytecode
-from adapters.chain.safe.vendor import REPO_ROOT, ROLES_ARTIFACTS, SAFE_ARTIFACTS, extract_all
+from adapters.chain.safe.contracts import (
+    artifact,
+    erc2470_factory,
+    link_placeholder,
+    linked_bytecode,
+)
+from adapters.chain.safe.vendor import (
+    FACTORY_ARTIFACT,
+    REPO_ROOT,
+    ROLES_ARTIFACTS,
+    SAFE_ARTIFACTS,
+    VENDORED,
+    extract_all,
+)
 from tests.servers import require_server
 
 
@@ -19,12 +32,13 @@ def test_vendored_artifacts_equal_the_installed_packages() -> None:
         "run `make node` (package.json pins @safe-global/safe-contracts and zodiac-roles-sdk)",
     )
     extracted = extract_all()
-    assert set(extracted) == set(SAFE_ARTIFACTS) | set(ROLES_ARTIFACTS)
+    assert set(extracted) == {*SAFE_ARTIFACTS, *ROLES_ARTIFACTS, FACTORY_ARTIFACT}
     for name, data in extracted.items():
-        vendored = artifact(name)
-        assert vendored.bytecode == data["bytecode"], name
-        assert vendored.abi == data["abi"], name
-        assert vendored.source == data["source"], name
+        vendored = json.loads((VENDORED / f"{name}.json").read_text(encoding="utf-8"))
+        assert vendored == data, name
+    factory = erc2470_factory()
+    assert factory.address.lower() == "0xce0042b868300000d44a59004da54a005ffdcf9f"
+    assert factory.source.startswith("npm @gnosis-guild/zodiac-core@4.1.0 ")
 
 
 def test_safe_artifacts_come_from_safe_contracts_1_4_1() -> None:

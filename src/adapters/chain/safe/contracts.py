@@ -42,6 +42,30 @@ def artifact(name: str) -> Artifact:
     return Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"], source=data["source"])
 
 
+@dataclass(frozen=True, slots=True)
+class PresignedDeployment:
+    """A keyless, presigned deployment (Nick's method): fund `deployer`, send `raw`."""
+
+    address: str
+    deployer: str
+    funding_wei: int
+    raw: str
+    source: str
+
+
+@functools.cache
+def erc2470_factory() -> PresignedDeployment:
+    """The ERC-2470 singleton factory's presigned deployment (from @gnosis-guild/zodiac-core)."""
+    data = json.loads((VENDORED / "ERC2470Factory.json").read_text(encoding="utf-8"))
+    return PresignedDeployment(
+        address=data["address"],
+        deployer=data["deployer"],
+        funding_wei=int(data["funding_wei"]),
+        raw=data["signed_deploy_transaction"],
+        source=data["source"],
+    )
+
+
 def link_placeholder(qualified_name: str) -> str:
     """The placeholder solc leaves for library `qualified_name` ("contracts/X.sol:X")."""
     return "__$" + keccak(text=qualified_name).hex()[:34] + "$__"

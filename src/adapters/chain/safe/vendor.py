@@ -38,6 +38,10 @@ SAFE_ARTIFACTS = {
 }
 # TypeChain factory names in zodiac-roles-sdk/typechain.
 ROLES_ARTIFACTS = ("Roles", "Integrity", "Packer", "MultiSendUnwrapper")
+# The ERC-2470 singleton factory's presigned deployment, from @gnosis-guild/zodiac-core: Roles
+# stores each scope through that factory (its WriteOnce library), so a chain needs it first.
+ZODIAC_CORE_PACKAGE = "@gnosis-guild/zodiac-core"
+FACTORY_ARTIFACT = "ERC2470Factory"
 
 _NODE_SCRIPT = """
 const t = require("zodiac-roles-sdk/typechain");
@@ -47,6 +51,12 @@ for (const name of names) {
   const f = t[name + "__factory"];
   out[name] = {abi: f.abi, bytecode: f.bytecode};
 }
+const core = "node_modules/@gnosis-guild/zodiac-core/dist/cjs/";
+const f = require(require("path").resolve(core + "factory/erc2470Factory.js"));
+out.ERC2470Factory = {
+  address: f.address, deployer: f.deployer, funding: f.funding.toString(),
+  signedDeployTransaction: f.signedDeployTransaction,
+};
 process.stdout.write(JSON.stringify(out));
 """
 
@@ -87,7 +97,31 @@ def extract_all(node_modules: Path = REPO_ROOT / "node_modules") -> dict[str, di
     )
     if result.returncode != 0:
         raise RuntimeError(f"node could not read {ROLES_PACKAGE}: {result.stderr.strip()}")
-    for name, data in json.loads(result.stdout).items():
+    extracted = json.loads(result.stdout)
+    factory = extracted.pop(FACTORY_ARTIFACT)
+    core_version = _package_version(node_modules, ZODIAC_CORE_PACKAGE)
+    artifacts[FACTORY_ARTIFACT] = {
+        "contractName": FACTORY_ARTIFACT,
+        "abi": [
+            {
+                "type": "function",
+                "name": "deploy",
+                "inputs": [
+                    {"name": "_initCode", "type": "bytes"},
+                    {"name": "_salt", "type": "bytes32"},
+                ],
+                "outputs": [{"name": "createdContract", "type": "address"}],
+                "stateMutability": "nonpayable",
+            }
+        ],
+        "bytecode": "",
+        "address": factory["address"],
+        "deployer": factory["deployer"],
+        "funding_wei": factory["funding"],
+        "signed_deploy_transaction": factory["signedDeployTransaction"],
+        "source": f"npm {ZODIAC_CORE_PACKAGE}@{core_version} dist/cjs/factory/erc2470Factory.js",
+    }
+    for name, data in extracted.items():
         artifacts[name] = {
             "contractName": name,
             "abi": data["abi"],
@@ -108,10 +142,9 @@ def write_vendored(artifacts: dict[str, dict[str, Any]], folder: Path = VENDORED
 
 def main() -> int:
     """Refresh the vendored artifacts from node_modules."""
-    write_vendored(extract_all())
-    sys.stdout.write(
-        f"wrote {len(SAFE_ARTIFACTS) + len(ROLES_ARTIFACTS)} artifacts to {VENDORED}\n"
-    )
+    artifacts = extract_all()
+    write_vendored(artifacts)
+    sys.stdout.write(f"wrote {len(artifacts)} artifacts to {VENDORED}\n")
     return 0
 
 
