@@ -13,18 +13,12 @@ from eth_tester.exceptions import TransactionFailed
 from web3 import AsyncWeb3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from adapters.chain.devchain.deploy import fund_account
-from adapters.chain.safe.deploy import SafeContracts, create_safe, deploy_safe_contracts
-from adapters.chain.safe.permissions import PermissionSet, dev_chain_permissions
-from adapters.chain.safe.roles import (
-    RolesDeployment,
-    Status,
-    deploy_roles,
-    hand_to_safe,
-    install_scope,
-)
+from adapters.chain.safe.deploy import SafeContracts
+from adapters.chain.safe.devsetup import deploy_scoped_safe
+from adapters.chain.safe.permissions import PermissionSet
+from adapters.chain.safe.roles import RolesDeployment, Status
 from tests.integration.devchain.fixtures import DevChain
-from tests.integration.safe.test_safe_deploy import OWNER_KEYS, OWNERS
+from tests.integration.safe.test_safe_deploy import OWNER_KEYS
 
 # A throwaway key for the agent (a public byte pattern), only ever used on dev chains.
 AGENT_KEY = "0x" + "a9" * 32
@@ -35,7 +29,7 @@ CONDITION_VIOLATION = bytes(AsyncWeb3.keccak(text="ConditionViolation(uint8,byte
 
 @dataclass(frozen=True, slots=True)
 class ScopedSafe:
-    """A funded Safe whose Roles Modifier lets the agent make only the adapters' calls."""
+    """A funded, scoped Safe on a test chain."""
 
     chain: DevChain
     safe: str
@@ -45,21 +39,21 @@ class ScopedSafe:
 
 
 async def scoped_safe(chain: DevChain) -> ScopedSafe:
-    """Deploy the Safe contracts, a 2-of-3 Safe with $100K USDC, and the agent's scope."""
-    w3 = chain.w3
-    deployer = chain.book.deployer
-    contracts = await deploy_safe_contracts(w3, deployer=deployer)
-    safe = await create_safe(w3, contracts, owners=OWNERS, threshold=2, deployer=deployer)
-    await fund_account(w3, chain.book, safe, {"USDC": Decimal("100000"), "DAI": Decimal("1000")})
-    await fund_account(w3, chain.book, AGENT, {"ETH": Decimal("1")})
-    roles = await deploy_roles(w3, safe=safe, deployer=deployer)
-    permissions = dev_chain_permissions(chain.book)
-    await install_scope(
-        w3, roles, permissions, agent=AGENT, safe_contracts=contracts, deployer=deployer
+    """A 2-of-3 Safe with $100K USDC and 1,000 DAI, the agent scoped to the adapters' calls."""
+    setup = await deploy_scoped_safe(
+        chain.w3,
+        chain.book,
+        owner_keys=OWNER_KEYS,
+        threshold=2,
+        agent=AGENT,
+        funding={"USDC": Decimal("100000"), "DAI": Decimal("1000")},
     )
-    await hand_to_safe(w3, roles, safe=safe, owner_keys=OWNER_KEYS[:2], deployer=deployer)
     return ScopedSafe(
-        chain=chain, safe=safe, contracts=contracts, roles=roles, permissions=permissions
+        chain=chain,
+        safe=setup.safe,
+        contracts=setup.contracts,
+        roles=setup.roles,
+        permissions=setup.permissions,
     )
 
 
