@@ -23,6 +23,7 @@ from tests.integration.safe.test_safe_deploy import OWNER_KEYS
 # A throwaway key for the agent (a public byte pattern), only ever used on dev chains.
 AGENT_KEY = "0x" + "a9" * 32
 AGENT = str(Account.from_key(AGENT_KEY).address)
+REFUSED = (ContractCustomError, ContractLogicError, TransactionFailed)
 STRANGER = "0x000000000000000000000000000000000000bEEF"
 CONDITION_VIOLATION = bytes(AsyncWeb3.keccak(text="ConditionViolation(uint8,bytes32)")[:4])
 
@@ -108,6 +109,6 @@ async def simulated_refusal(call: Any) -> int | None:
     """Simulate `call` from the agent; the ConditionViolation status it reverts with."""
     try:
         await call.call({"from": AGENT})
-    except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
+    except REFUSED as exc:
         return violation_status(exc)
     return Status.OK

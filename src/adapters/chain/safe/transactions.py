@@ -138,6 +138,31 @@ async def next_safe_tx(
     return SafeTx(to=w3.to_checksum_address(to), data=data, operation=operation, nonce=int(nonce))
 
 
+async def execute_with_signatures(
+    w3: AsyncWeb3[Any],
+    safe: str,
+    tx: SafeTx,
+    signatures: Mapping[str, bytes],
+    *,
+    sender: str,
+    step: str,
+) -> Any:
+    """Simulate `execTransaction` with the owners' `signatures`, send it; return the receipt.
+
+    Raises:
+        SafeDeploymentFailed: simulation or execution failed.
+    """
+    contract = safe_contract(w3, safe)
+    call = contract.functions.execTransaction(*tx.args(), pack_signatures(signatures))
+    try:
+        ok = await call.call({"from": sender})
+    except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
+        raise SafeDeploymentFailed(step, f"simulation: {exc}") from exc
+    if not ok:
+        raise SafeDeploymentFailed(step, "simulation: the Safe's inner call failed")
+    return await Transactor(w3, sender).send(step, call)
+
+
 async def execute_with_owner_keys(
     w3: AsyncWeb3[Any],
     safe: str,
@@ -163,12 +188,4 @@ async def execute_with_owner_keys(
         raise SafeDeploymentFailed(step, "the off-chain safeTxHash differs from the Safe's")
     keys = list(owner_keys.values()) if isinstance(owner_keys, Mapping) else list(owner_keys)
     signatures = {str(Account.from_key(key).address): sign_safe_tx_hash(local, key) for key in keys}
-    call = contract.functions.execTransaction(*tx.args(), pack_signatures(signatures))
-    try:
-        ok = await call.call({"from": sender})
-    except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
-        raise SafeDeploymentFailed(step, f"simulation: {exc}") from exc
-    if not ok:
-        raise SafeDeploymentFailed(step, "simulation: the Safe's inner call failed")
-    receipt = await Transactor(w3, sender).send(step, call)
-    return receipt
+    return await execute_with_signatures(w3, safe, tx, signatures, sender=sender, step=step)
