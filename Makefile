@@ -25,12 +25,17 @@ lock:
 	  $(VENV)-lock/bin/pip freeze --exclude-editable | grep -v '^treasury-manager'; } > constraints.txt
 	rm -rf $(VENV)-lock
 
-# anvil (JSON-RPC dev node) ships inside the npm package @foundry-rs/anvil.
-node_modules/.bin/anvil: package.json
-	npm install --no-audit --no-fund --loglevel=error
-	@touch node_modules/.bin/anvil
+# Test tools from npm, at the exact versions package-lock.json records: anvil (the JSON-RPC dev
+# node in @foundry-rs/anvil), the Safe v1.4.1 build artifacts (@safe-global/safe-contracts) and
+# the Zodiac Roles Modifier v2 factories (zodiac-roles-sdk) the vendored artifacts are checked
+# against. Installed again whenever package.json or the lock changes.
+NODE_STAMP := node_modules/.installed
 
-node: node_modules/.bin/anvil
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -129,6 +129,14 @@ COMMANDS: tuple[LazyCommand, ...] = (
         ),
     ),
     LazyCommand(
+        name="safe",
+        module="entrypoints.cli.safe",
+        attribute="safe_app",
+        summary=(
+            "Safe custody on the dev chain: create a Safe, read it, show the agent's permissions."
+        ),
+    ),
+    LazyCommand(
         name="notify",
         module="entrypoints.cli.notify",
         attribute="notify_app",

@@ -34,6 +34,7 @@ from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import deploy_devchain
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
 from adapters.chain.devchain.node import in_process_web3
+from adapters.chain.safe.roles import ROLES_CODE_SIZE_LIMIT
 from tests.servers import port_open, require_server
 
 # A well-known throwaway key (keccak of a public phrase); only ever used on dev chains.
@@ -137,6 +138,10 @@ def running_anvil(chain_id: int | None = None) -> Iterator[str]:
             "--port",
             str(port),
             "--silent",
+            # The Roles Modifier v2 bytecode npm ships is 25,286 bytes, over EIP-170's 24,576;
+            # the Roles repository's own tests lift the limit the same way (docs/custody.md).
+            "--code-size-limit",
+            str(ROLES_CODE_SIZE_LIMIT),
             *(["--chain-id", str(chain_id)] if chain_id is not None else []),
         ],
         stdout=subprocess.DEVNULL,
