@@ -25,6 +25,7 @@ from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
 from application.errors import ApplicationError
+from application.operator import SetManualMvrv
 from application.ports.clock import Clock
 from application.ports.market import MarketDataSource, SourceHealth
 from domain.market import MarketData, MarketField
@@ -33,9 +34,7 @@ from entrypoints.cli.output import console, print_json, run_async
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.market import MarketSettings
 from entrypoints.settings.service import MarketDataChoice, ServiceSettings
-
-# MVRV Z has ranged from about -1 to 10 in Bitcoin's history; a value far outside is a typo.
-MVRV_LIMIT = Decimal(50)
+from entrypoints.wiring.local import local_units_of_work
 
 market_app = typer.Typer(
     help="Market intelligence: current market data, phase and source freshness.",
@@ -199,15 +198,17 @@ def market(
 def parse_mvrv(text: str) -> Decimal:
     """An MVRV Z-Score typed by an operator.
 
+    The range it may take is the use case's (`SetManualMvrv`), as through the API.
+
     Raises:
-        typer.BadParameter: not a finite number, or implausibly far from any seen value.
+        typer.BadParameter: not a finite number.
     """
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise typer.BadParameter(f"{text!r} is not a number") from None
-    if not value.is_finite() or abs(value) > MVRV_LIMIT:
-        raise typer.BadParameter(f"{text!r} is not a plausible MVRV Z-Score (-50..50)")
+    if not value.is_finite():
+        raise typer.BadParameter(f"{text!r} is not a plausible MVRV Z-Score")
     return value
 
 
@@ -223,13 +224,10 @@ def set_mvrv(
     who = set_by or f"cli:{getpass.getuser()}"
 
     async def work() -> str:
-        engine = create_engine(DatabaseSettings().resolved_database_url())
-        try:
-            await migrate.ensure_schema_current(engine)
-            at = SystemClock().now()
-            await UnitOfWorkManualMvrv(SqlUnitOfWorkFactory(engine)).set_manual_mvrv(mvrv, at, who)
-        finally:
-            await engine.dispose()
-        return f"manual MVRV Z-Score set to {mvrv} at {at.isoformat()} by {who}"
+        clock = SystemClock()
+        async with local_units_of_work(DatabaseSettings(), clock) as uow:
+            # The API's use case: its range, and an audit row before the value takes effect.
+            stored = await SetManualMvrv(clock=clock, uow=uow).execute(mvrv, who)
+        return f"manual MVRV Z-Score set to {stored} at {clock.now().isoformat()} by {who}"
 
     typer.echo(run_async(work()))

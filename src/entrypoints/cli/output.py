@@ -20,7 +20,7 @@ from application.errors import (
     PermanentError,
     TransientError,
 )
-from domain.errors import DecisionNotPending, DomainError
+from domain.errors import DecisionNotPending, DomainError, InvalidValue
 from entrypoints.cli.exit_codes import ExitCode
 
 T = TypeVar("T")
@@ -33,6 +33,7 @@ EXIT_BY_ERROR: tuple[tuple[type[Exception], ExitCode], ...] = (
     (ConcurrencyConflict, ExitCode.CONFLICT),
     (CycleBusy, ExitCode.TEMPORARY),
     (TransientError, ExitCode.TEMPORARY),
+    (InvalidValue, ExitCode.USAGE),
     (PermanentError, ExitCode.FAILURE),
     (DomainError, ExitCode.FAILURE),
 )
