@@ -25,15 +25,12 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from adapters.advisors.claude import ClaudeAdvisor
-from adapters.advisors.rules import RulesAdvisor
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
-from application.advice import FallbackAdvisor
 from application.errors import ApplicationError
-from application.ports.advisor import AdvisorRequest, AllocationAdvisor
+from application.ports.advisor import AdvisorRequest
 from application.ports.persistence import DecisionOutcome
 from domain.decisions import AdvisorDecision, DecisionKind
 from domain.errors import DomainError
@@ -50,6 +47,7 @@ from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.service import AdvisorChoice, ServiceSettings
 from entrypoints.settings.strategy import StrategySettings
+from entrypoints.wiring.advisor import build_advisor
 
 PAPER_STARTING_CASH = Decimal(400_000)
 """The paper treasury's starting state: all of it idle USDC."""
@@ -102,28 +100,6 @@ def _proposal(
         return None
     notes.append(f"plan costed at the gas cap ({gas} gwei); the base fee was not read")
     return proposal
-
-
-def build_advisor(
-    choice: AdvisorChoice, settings: AdvisorSettings, strategy: StrategyConfig
-) -> tuple[AllocationAdvisor, ClaudeAdvisor | None]:
-    """The advisor the settings select: the rules, or Claude with the rules as fallback.
-
-    Returns the advisor and the Claude adapter (to close), if any.
-    """
-    rules = RulesAdvisor(drift_band=strategy.drift_band, planner=strategy.planner)
-    if choice is AdvisorChoice.RULES:
-        return rules, None
-    claude = ClaudeAdvisor(
-        api_key=settings.api_key(),
-        base_url=settings.anthropic_base_url,
-        model=settings.claude_model,
-        timeout_s=settings.claude_timeout_s,
-        max_tokens=settings.claude_max_tokens,
-        max_retries=settings.claude_max_retries,
-        signal_config=strategy.signal,
-    )
-    return FallbackAdvisor(claude, rules), claude
 
 
 async def _stored_state(

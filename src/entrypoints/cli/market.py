@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -17,16 +16,13 @@ import typer
 from rich.table import Table
 
 from adapters.market.aggregate import build_live_market, create_market_client
-from adapters.market.history import ReplayMarket
 from adapters.market.manual import UnitOfWorkManualMvrv
-from adapters.market.simulated import SimulatedMarket
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
 from application.errors import ApplicationError
 from application.operator import SetManualMvrv
-from application.ports.clock import Clock
 from application.ports.market import MarketDataSource, SourceHealth
 from domain.market import MarketData, MarketField
 from entrypoints.api.dto import MarketDataOut
@@ -35,6 +31,7 @@ from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.market import MarketSettings
 from entrypoints.settings.service import MarketDataChoice, ServiceSettings
 from entrypoints.wiring.local import local_units_of_work
+from entrypoints.wiring.market import simulated_market
 
 market_app = typer.Typer(
     help="Market intelligence: current market data, phase and source freshness.",
@@ -49,27 +46,6 @@ class MarketReport:
     data: MarketData
     sources: list[SourceHealth]
     notes: list[str]
-
-
-def simulated_market(
-    settings: MarketSettings, clock: Clock, started_at: datetime | None = None
-) -> SimulatedMarket | ReplayMarket:
-    """The paper-trading market the settings describe (history replay or a scenario);
-    `started_at` is the clock time of its first day (default: now)."""
-    if settings.market_history_csv is not None:
-        return ReplayMarket.from_csv(
-            settings.market_history_csv,
-            clock=clock,
-            seconds_per_day=settings.market_simulated_day_s,
-            started_at=started_at,
-        )
-    return SimulatedMarket(
-        clock=clock,
-        scenario=settings.market_scenario,
-        seed=settings.market_seed,
-        seconds_per_day=settings.market_simulated_day_s,
-        started_at=started_at,
-    )
 
 
 async def _read(market: MarketDataSource, notes: list[str]) -> MarketReport:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -84,6 +84,9 @@ from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
+
+if TYPE_CHECKING:  # the container imports this module; it only passes its settings in
+    from entrypoints.container import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +179,7 @@ def _prices(market: MarketDataSource) -> Callable[[], Awaitable[Mapping[str, Dec
     return read
 
 
-def fault_points(settings: Any) -> FaultPoints:
+def fault_points(settings: AppSettings) -> FaultPoints:
     """Crash injection at `TREASURY_FAULT_AT` (tests only); nothing otherwise."""
     spec = settings.service.fault_spec
     if spec is None:
@@ -190,7 +193,7 @@ def _executor(
     signer: KeystoreSigner,
     journal: SqlStepJournal,
     chain_id: int,
-    settings: Any,
+    settings: AppSettings,
     strategy: StrategyConfig,
     *,
     dev: bool,
@@ -316,7 +319,7 @@ async def _settle_chain_reset(
 
 
 async def open_chain(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
@@ -335,7 +338,7 @@ async def open_chain(
 
 
 async def _open_devchain(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
@@ -451,7 +454,7 @@ async def _open_devchain(
 
 
 async def _open_rpc(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
