@@ -70,8 +70,6 @@ from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
-from entrypoints.cli.advise import build_advisor
-from entrypoints.cli.market import simulated_market
 from entrypoints.election import LeaderElection
 from entrypoints.logging_setup import register_secrets
 from entrypoints.settings.advisor import AdvisorSettings
@@ -90,7 +88,9 @@ from entrypoints.settings.service import (
 )
 from entrypoints.settings.strategy import StrategySettings
 from entrypoints.settings.views import ViewSettings
+from entrypoints.wiring.advisor import build_advisor
 from entrypoints.wiring.chain import ChainWiring, open_chain
+from entrypoints.wiring.market import simulated_market
 from entrypoints.wiring.paper import PaperClock
 from entrypoints.wiring.preflight import preflight_for
 

@@ -1,4 +1,5 @@
-"""Logging, configured once: structlog renders stdlib records as JSON (or console text).
+"""Logging, configured once: structlog renders stdlib records as console text for a person at
+a terminal, JSON otherwise (or as `TREASURY_LOG_JSON` says).
 
 A redaction processor masks values of keys that look secret and any string that equals a
 registered secret, as a last line of defence; the first is never passing secrets to loggers.
@@ -10,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -47,8 +48,21 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Route stdlib logging through structlog's renderer with redaction."""
+def renders_json(json: bool | None, stream: TextIO) -> bool:
+    """JSON when asked (`TREASURY_LOG_JSON=true`) or, unless asked otherwise, when `stream`
+    is not a terminal (a file, a pipe, a log collector); readable text for a person."""
+    if json is not None:
+        return json
+    isatty = getattr(stream, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
+def configure_logging(
+    level: str = "INFO", json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Route stdlib logging through structlog's renderer, with redaction, to `stream`
+    (stderr by default): JSON or console text as `renders_json` decides."""
+    out = stream if stream is not None else sys.stderr
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -58,13 +72,15 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         redact,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if renders_json(json, out)
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -10,16 +10,18 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import uvicorn
 
+from entrypoints.api import app as api_app
 from entrypoints.api.app import create_app
 from entrypoints.api.auth import TokenRegistry
 from entrypoints.dashboard import dashboard_routes
@@ -71,11 +73,14 @@ class DashboardServer:
 
 
 @contextmanager
-def fake_dashboard_server() -> Iterator[DashboardServer]:
-    """The real app and dashboard over in-memory fakes, on 127.0.0.1 and a free port."""
+def fake_dashboard_server(without: Sequence[object] = ()) -> Iterator[DashboardServer]:
+    """The real app and dashboard over in-memory fakes, on 127.0.0.1 and a free port;
+    `without` lists API route handlers the server leaves out (an older server)."""
     treasury = build_treasury(cash=200_000, holdings=HALF_INVESTED)
     tokens = TokenRegistry.parse(f"{VIEWER}:viewer,{OPERATOR}:operator,{APPROVER}:approver")
-    app = create_app(services_for(treasury), tokens, extra_routes=dashboard_routes())
+    kept = [r for r in api_app.ROUTES if r not in without]
+    with patch.object(api_app, "ROUTES", kept):
+        app = create_app(services_for(treasury), tokens, extra_routes=dashboard_routes())
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -72,7 +72,7 @@ def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def paper_server(
-    data_dir: Path, *, ready_timeout_s: float = 90, **extra_env: str
+    data_dir: Path, *, ready_timeout_s: float = 240, **extra_env: str
 ) -> Iterator[PaperServer]:
     """Run `treasury paper` until the block ends (SIGTERM, then SIGKILL if it hangs)."""
     port = free_port()

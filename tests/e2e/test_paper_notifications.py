@@ -56,7 +56,14 @@ def test_a_large_move_sends_exactly_one_pending_approval_notification(
             again = client.post("/portfolio/rebalance", json={"force": True})
         assert again.status_code == 202
         assert again.json()["status"] == "held"
-        time.sleep(1.0)
+        # Anything that cycle announced is queued before this stop's notice, and one channel
+        # delivers in order: once the notice arrives, a second "pending approval" would have.
+        with server.client(OPERATOR) as client:
+            assert client.post("/emergency-stop", json={"reason": "marker"}).status_code == 200
+        deadline = time.monotonic() + 60
+        while not any(r.json()["kind"] == "emergency_stop" for r in receiver.requests):
+            assert time.monotonic() < deadline, [r.json()["kind"] for r in receiver.requests]
+            time.sleep(0.1)
 
         approvals = [r for r in receiver.requests if r.json()["kind"] == "approval_pending"]
         assert len(approvals) == 1, [r.json()["kind"] for r in receiver.requests]

@@ -249,12 +249,16 @@ class Web3Executor:
         simulation: SimulationMode = SimulationMode.AUTO,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         faults: FaultPoints = NO_FAULTS,
+        write_lock: asyncio.Lock | None = None,
     ) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be >= 1")
         if fee_bump < Decimal("0.1"):
             raise ValueError("nodes refuse replacements bumped by less than 10 %")
         self._w3 = w3
+        # Held from evm_snapshot to evm_revert: anything another writer mines in between would
+        # be undone by the revert (the paper world shares this lock; see devchain/world.py).
+        self._write_lock = write_lock if write_lock is not None else asyncio.Lock()
         self._signer = signer
         self._sender = AsyncWeb3.to_checksum_address(signer.address)
         self._journal = journal
@@ -409,7 +413,8 @@ class Web3Executor:
         if method is SimulationMethod.SIMULATE_V1:
             steps = await self._simulate_v1(requests)
         elif method is SimulationMethod.SNAPSHOT:
-            steps = await self._simulate_snapshot(requests)
+            async with self._write_lock:
+                steps = await self._simulate_snapshot(requests)
         else:
             steps = await self._simulate_calls(requests)
         result = BundleSimulation(steps=tuple(steps), method=method)

@@ -8,8 +8,9 @@ policy lets a plan pay) and the base fee counts as unknown; the output notes it.
 
 Market data comes from the configured market adapter (simulated in paper mode). The
 portfolio, the MVRV ratchet and the recent decision outcomes come from the database when it is
-reachable and migrated; otherwise (a fresh machine) the paper treasury's starting state is
-used: $400,000 in USDC, a fresh ratchet and no outcomes, and the output says so.
+reachable and migrated. Without a portfolio snapshot, paper mode starts from the paper
+treasury's starting state (`TREASURY_PAPER_CAPITAL_USD` in USDC, a fresh ratchet, no
+outcomes) and the output says so; live mode invents no portfolio and says how to get one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,15 +25,12 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from adapters.advisors.claude import ClaudeAdvisor
-from adapters.advisors.rules import RulesAdvisor
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
-from application.advice import FallbackAdvisor
-from application.errors import ApplicationError
-from application.ports.advisor import AdvisorRequest, AllocationAdvisor
+from application.errors import ApplicationError, NotFound
+from application.ports.advisor import AdvisorRequest
 from application.ports.persistence import DecisionOutcome
 from domain.decisions import AdvisorDecision, DecisionKind
 from domain.errors import DomainError
@@ -48,10 +45,11 @@ from entrypoints.cli.market import read_market
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.database import DatabaseSettings
-from entrypoints.settings.service import AdvisorChoice, ServiceSettings
+from entrypoints.settings.paper import PaperSettings
+from entrypoints.settings.service import AdvisorChoice, Mode, ServiceSettings
 from entrypoints.settings.strategy import StrategySettings
+from entrypoints.wiring.advisor import build_advisor
 
-PAPER_STARTING_CASH = Decimal(400_000)
 """The paper treasury's starting state: all of it idle USDC."""
 
 advise_app = typer.Typer(
@@ -104,26 +102,15 @@ def _proposal(
     return proposal
 
 
-def build_advisor(
-    choice: AdvisorChoice, settings: AdvisorSettings, strategy: StrategyConfig
-) -> tuple[AllocationAdvisor, ClaudeAdvisor | None]:
-    """The advisor the settings select: the rules, or Claude with the rules as fallback.
+class NoPortfolioYet(NotFound):
+    """Live mode and no portfolio snapshot: there is nothing true to advise on."""
 
-    Returns the advisor and the Claude adapter (to close), if any.
-    """
-    rules = RulesAdvisor(drift_band=strategy.drift_band, planner=strategy.planner)
-    if choice is AdvisorChoice.RULES:
-        return rules, None
-    claude = ClaudeAdvisor(
-        api_key=settings.api_key(),
-        base_url=settings.anthropic_base_url,
-        model=settings.claude_model,
-        timeout_s=settings.claude_timeout_s,
-        max_tokens=settings.claude_max_tokens,
-        max_retries=settings.claude_max_retries,
-        signal_config=strategy.signal,
-    )
-    return FallbackAdvisor(claude, rules), claude
+    def __init__(self, why: str) -> None:
+        super().__init__("portfolio snapshot", "latest")
+        self.args = (
+            f"no portfolio snapshot to advise on ({why}); start the service with `treasury "
+            "serve` so that a decision cycle records one, then ask again",
+        )
 
 
 async def _stored_state(
@@ -132,7 +119,7 @@ async def _stored_state(
     url = make_url(DatabaseSettings().resolved_database_url())
     sqlite_file = url.database or "" if url.get_backend_name() == "sqlite" else None
     if sqlite_file is not None and not await asyncio.to_thread(Path(sqlite_file).exists):
-        notes.append("no database yet; using the paper starting state")
+        notes.append("no database yet")
         return None, RatchetState(), ()
     engine = create_engine(url)
     try:
@@ -143,7 +130,7 @@ async def _stored_state(
             outcomes = tuple(await uow.outcomes.recent(history)) if history else ()
         return portfolio, ratchet, outcomes
     except (ApplicationError, OSError) as exc:
-        notes.append(f"database not available ({exc}); using the paper starting state")
+        notes.append(f"database not available ({exc})")
         return None, RatchetState(), ()
     finally:
         await engine.dispose()
@@ -163,11 +150,11 @@ async def advise_now() -> AdviceReport:
     market = (await read_market()).data
     portfolio, ratchet, outcomes = await _stored_state(settings.outcome_history, notes)
     if portfolio is None:
-        if not notes:
-            notes.append("no portfolio snapshot yet; using the paper starting state")
-        portfolio = PortfolioState.build(
-            positions=(), cash_balance=PAPER_STARTING_CASH, as_of=clock.now()
-        )
+        if service.mode is not Mode.PAPER:
+            raise NoPortfolioYet(notes[-1] if notes else "the database holds no snapshot")
+        capital = PaperSettings().paper_capital_usd
+        notes.append(f"paper starting state: ${capital:,.0f} in USDC (TREASURY_PAPER_CAPITAL_USD)")
+        portfolio = PortfolioState.build(positions=(), cash_balance=capital, as_of=clock.now())
     signal, _ = generate_signal(market, ratchet, clock.now(), strategy.signal)
     choice = service.advisor or AdvisorChoice.RULES
     advisor, claude = build_advisor(choice, settings, strategy)

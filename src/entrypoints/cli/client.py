@@ -21,30 +21,21 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from entrypoints.cli.output import (
-    EXIT_CONFLICT,
-    EXIT_FAILURE,
-    EXIT_NOT_FOUND,
-    EXIT_TEMPORARY,
-    console,
-    key_value_table,
-    print_json,
-)
+from entrypoints.cli.exit_codes import ExitCode
+from entrypoints.cli.output import console, key_value_table, print_json
 
 DEFAULT_URL = "http://127.0.0.1:8600"
 TIMEOUT_S = 60.0
-EXIT_USAGE = 2
-EXIT_NO_PERMISSION = 77  # EX_NOPERM
-
-EXIT_BY_STATUS: Mapping[int, int] = {
-    400: EXIT_USAGE,
-    401: EXIT_NO_PERMISSION,
-    403: EXIT_NO_PERMISSION,
-    404: EXIT_NOT_FOUND,
-    409: EXIT_CONFLICT,
-    422: EXIT_FAILURE,
-    429: EXIT_TEMPORARY,
-    503: EXIT_TEMPORARY,
+# The API's answer -> the command's exit code (docs/cli.md).
+EXIT_BY_STATUS: Mapping[int, ExitCode] = {
+    400: ExitCode.USAGE,
+    401: ExitCode.NO_PERMISSION,
+    403: ExitCode.NO_PERMISSION,
+    404: ExitCode.NOT_FOUND,
+    409: ExitCode.CONFLICT,
+    422: ExitCode.FAILURE,
+    429: ExitCode.TEMPORARY,
+    503: ExitCode.TEMPORARY,
 }
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
@@ -74,7 +65,7 @@ class ServiceClient:
             _exit(
                 f"cannot reach the treasury service at {self.url}; start it with "
                 "`treasury serve` (or `make paper`), or set TREASURY_API_URL",
-                EXIT_TEMPORARY,
+                ExitCode.TEMPORARY,
             )
         payload = _json(raw)
         if status == 403 and path == "/portfolio/rebalance":
@@ -83,7 +74,7 @@ class ServiceClient:
             reason = _message(payload) or reason_phrase
             if status == 401:
                 reason = f"{reason} (set TREASURY_API_TOKEN to a valid token)"
-            _exit(f"{status}: {reason}", EXIT_BY_STATUS.get(status, 1))
+            _exit(f"{status}: {reason}", EXIT_BY_STATUS.get(status, ExitCode.FAILURE))
         return payload
 
 
@@ -150,7 +141,7 @@ def _message(payload: Any) -> str | None:
     return str(message) if message else None
 
 
-def _exit(message: str, code: int) -> NoReturn:
+def _exit(message: str, code: ExitCode) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -430,4 +421,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(decisions_app, name="decisions")
 
 
-__all__ = ["EXIT_FAILURE", "ServiceClient", "register"]
+__all__ = ["ServiceClient", "register"]

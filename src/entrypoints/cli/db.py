@@ -17,13 +17,10 @@ from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from application.errors import ApplicationError, PermanentError
 from domain.audit import canonical_json
 from domain.errors import DomainError
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.settings.database import DatabaseSettings
 
 T = TypeVar("T")
-
-EXIT_FAILURE = 1
-EXIT_TEMPORARY = 75  # EX_TEMPFAIL: retrying later may work (database unreachable or busy)
-EXIT_AUDIT_BROKEN = 2
 
 db_app = typer.Typer(help="Database schema: upgrade and show the revision.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
@@ -33,7 +30,7 @@ state_app = typer.Typer(help="The live portfolio state file.", no_args_is_help=T
 class CommandFailed(Exception):
     """A command's expected failure: its message is printed as one line."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.FAILURE) -> None:
         self.exit_code = exit_code
         super().__init__(message)
 
@@ -47,12 +44,16 @@ def _run(work: Callable[[DatabaseSettings], Coroutine[Any, Any, T]]) -> T:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     except (ApplicationError, DomainError) as exc:
-        code = EXIT_FAILURE if isinstance(exc, (PermanentError, DomainError)) else EXIT_TEMPORARY
+        code = (
+            ExitCode.FAILURE
+            if isinstance(exc, (PermanentError, DomainError))
+            else ExitCode.TEMPORARY  # the database unreachable or busy: later may work
+        )
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code) from exc
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE) from exc
+        raise typer.Exit(ExitCode.FAILURE) from exc
 
 
 async def _with_engine(
@@ -106,7 +107,7 @@ def db_current() -> None:
     line, up_to_date = _run(work)
     typer.echo(line)
     if not up_to_date:
-        raise typer.Exit(EXIT_FAILURE)
+        raise typer.Exit(ExitCode.FAILURE)
 
 
 @audit_app.command("verify")
@@ -122,7 +123,7 @@ def audit_verify() -> None:
                 raise CommandFailed(
                     f"audit chain broken at seq {broken}: that row was altered, inserted or a "
                     "row before it was removed",
-                    EXIT_AUDIT_BROKEN,
+                    ExitCode.AUDIT_BROKEN,
                 )
             if not tail:
                 return "audit log is empty"

@@ -15,9 +15,8 @@ import typer
 
 from adapters.chain.keystore import create_keystore, import_keystore, keystore_address
 from application.ports.chain import KeystoreError
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.settings.chain import ChainSettings
-
-EXIT_FAILURE = 1
 
 keystore_app = typer.Typer(
     help="The encrypted signing key (keystore v3, scrypt).", no_args_is_help=True
@@ -38,7 +37,7 @@ def _passphrase(settings: ChainSettings, confirm: bool) -> str:
 
 def _fail(exc: KeystoreError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(EXIT_FAILURE)
+    return typer.Exit(ExitCode.FAILURE)
 
 
 @keystore_app.command("new")

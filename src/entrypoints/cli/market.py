@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -17,15 +16,13 @@ import typer
 from rich.table import Table
 
 from adapters.market.aggregate import build_live_market, create_market_client
-from adapters.market.history import ReplayMarket
 from adapters.market.manual import UnitOfWorkManualMvrv
-from adapters.market.simulated import SimulatedMarket
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
 from application.errors import ApplicationError
-from application.ports.clock import Clock
+from application.operator import SetManualMvrv
 from application.ports.market import MarketDataSource, SourceHealth
 from domain.market import MarketData, MarketField
 from entrypoints.api.dto import MarketDataOut
@@ -33,9 +30,8 @@ from entrypoints.cli.output import console, print_json, run_async
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.market import MarketSettings
 from entrypoints.settings.service import MarketDataChoice, ServiceSettings
-
-# MVRV Z has ranged from about -1 to 10 in Bitcoin's history; a value far outside is a typo.
-MVRV_LIMIT = Decimal(50)
+from entrypoints.wiring.local import local_units_of_work
+from entrypoints.wiring.market import simulated_market
 
 market_app = typer.Typer(
     help="Market intelligence: current market data, phase and source freshness.",
@@ -50,27 +46,6 @@ class MarketReport:
     data: MarketData
     sources: list[SourceHealth]
     notes: list[str]
-
-
-def simulated_market(
-    settings: MarketSettings, clock: Clock, started_at: datetime | None = None
-) -> SimulatedMarket | ReplayMarket:
-    """The paper-trading market the settings describe (history replay or a scenario);
-    `started_at` is the clock time of its first day (default: now)."""
-    if settings.market_history_csv is not None:
-        return ReplayMarket.from_csv(
-            settings.market_history_csv,
-            clock=clock,
-            seconds_per_day=settings.market_simulated_day_s,
-            started_at=started_at,
-        )
-    return SimulatedMarket(
-        clock=clock,
-        scenario=settings.market_scenario,
-        seed=settings.market_seed,
-        seconds_per_day=settings.market_simulated_day_s,
-        started_at=started_at,
-    )
 
 
 async def _read(market: MarketDataSource, notes: list[str]) -> MarketReport:
@@ -199,15 +174,17 @@ def market(
 def parse_mvrv(text: str) -> Decimal:
     """An MVRV Z-Score typed by an operator.
 
+    The range it may take is the use case's (`SetManualMvrv`), as through the API.
+
     Raises:
-        typer.BadParameter: not a finite number, or implausibly far from any seen value.
+        typer.BadParameter: not a finite number.
     """
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise typer.BadParameter(f"{text!r} is not a number") from None
-    if not value.is_finite() or abs(value) > MVRV_LIMIT:
-        raise typer.BadParameter(f"{text!r} is not a plausible MVRV Z-Score (-50..50)")
+    if not value.is_finite():
+        raise typer.BadParameter(f"{text!r} is not a plausible MVRV Z-Score")
     return value
 
 
@@ -223,13 +200,10 @@ def set_mvrv(
     who = set_by or f"cli:{getpass.getuser()}"
 
     async def work() -> str:
-        engine = create_engine(DatabaseSettings().resolved_database_url())
-        try:
-            await migrate.ensure_schema_current(engine)
-            at = SystemClock().now()
-            await UnitOfWorkManualMvrv(SqlUnitOfWorkFactory(engine)).set_manual_mvrv(mvrv, at, who)
-        finally:
-            await engine.dispose()
-        return f"manual MVRV Z-Score set to {mvrv} at {at.isoformat()} by {who}"
+        clock = SystemClock()
+        async with local_units_of_work(DatabaseSettings(), clock) as uow:
+            # The API's use case: its range, and an audit row before the value takes effect.
+            stored = await SetManualMvrv(clock=clock, uow=uow).execute(mvrv, who)
+        return f"manual MVRV Z-Score set to {stored} at {clock.now().isoformat()} by {who}"
 
     typer.echo(run_async(work()))

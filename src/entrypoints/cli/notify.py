@@ -16,11 +16,11 @@ from adapters.persistence.engine import create_engine
 from adapters.system import SystemClock
 from application.notifications import channel_test_message
 from application.ports.notify import DeliveryOutcome, DeliveryRecord
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.cli.output import console, run_async
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.notify import NotifySettings, build_dispatcher
 
-EXIT_NOT_DELIVERED = 1
 TEST_RETRY = RetryPolicy(attempts=3, initial_wait_s=0.5, max_wait_s=5.0, max_retry_after_s=10.0)
 
 notify_app = typer.Typer(
@@ -49,13 +49,13 @@ async def send_test(
                     "TREASURY_SLACK_WEBHOOK_URL or TREASURY_TELEGRAM_BOT_TOKEN",
                     err=True,
                 )
-                raise typer.Exit(EXIT_NOT_DELIVERED)
+                raise typer.Exit(ExitCode.FAILURE)
             if channel is not None and channel not in names:
                 typer.echo(
                     f"error: no channel named {channel!r}; configured: {', '.join(names)}",
                     err=True,
                 )
-                raise typer.Exit(EXIT_NOT_DELIVERED)
+                raise typer.Exit(ExitCode.FAILURE)
             targets = [channel] if channel is not None else names
             now = clock.now()
             keys = {}
@@ -105,4 +105,4 @@ def notify_test(
         )
     console.print(table)
     if failed:
-        raise typer.Exit(EXIT_NOT_DELIVERED)
+        raise typer.Exit(ExitCode.FAILURE)

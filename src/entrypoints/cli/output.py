@@ -20,34 +20,31 @@ from application.errors import (
     PermanentError,
     TransientError,
 )
-from domain.errors import DecisionNotPending, DomainError
+from domain.errors import DecisionNotPending, DomainError, InvalidValue
+from entrypoints.cli.exit_codes import ExitCode
 
 T = TypeVar("T")
 console = Console()
 
-EXIT_FAILURE = 1
-EXIT_NOT_FOUND = 3
-EXIT_CONFLICT = 4
-EXIT_TEMPORARY = 75  # EX_TEMPFAIL: retrying later may work
-
 # Most specific first, like the HTTP table in entrypoints/api/errors.py.
-EXIT_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
-    (NotFound, EXIT_NOT_FOUND),
-    (DecisionNotPending, EXIT_CONFLICT),
-    (ConcurrencyConflict, EXIT_CONFLICT),
-    (CycleBusy, EXIT_TEMPORARY),
-    (TransientError, EXIT_TEMPORARY),
-    (PermanentError, EXIT_FAILURE),
-    (DomainError, EXIT_FAILURE),
+EXIT_BY_ERROR: tuple[tuple[type[Exception], ExitCode], ...] = (
+    (NotFound, ExitCode.NOT_FOUND),
+    (DecisionNotPending, ExitCode.CONFLICT),
+    (ConcurrencyConflict, ExitCode.CONFLICT),
+    (CycleBusy, ExitCode.TEMPORARY),
+    (TransientError, ExitCode.TEMPORARY),
+    (InvalidValue, ExitCode.USAGE),
+    (PermanentError, ExitCode.FAILURE),
+    (DomainError, ExitCode.FAILURE),
 )
 
 
-def exit_code_for(exc: Exception) -> int:
+def exit_code_for(exc: Exception) -> ExitCode:
     """The exit code for an error."""
     for kind, code in EXIT_BY_ERROR:
         if isinstance(exc, kind):
             return code
-    return EXIT_FAILURE
+    return ExitCode.FAILURE
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
@@ -59,7 +56,7 @@ def run_async(work: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(exit_code_for(exc)) from exc
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE) from exc
+        raise typer.Exit(ExitCode.FAILURE) from exc
 
 
 def print_json(data: object) -> None:

@@ -19,7 +19,8 @@ from application.ports.preflight import CheckResult
 from application.preflight import PreflightReport
 from domain.errors import DomainError
 from entrypoints.api.app import preflight_body
-from entrypoints.cli.output import EXIT_FAILURE, print_json
+from entrypoints.cli.exit_codes import ExitCode
+from entrypoints.cli.output import print_json
 from entrypoints.container import AppSettings, StartupRefused, bootstrap, paper_tokens
 from entrypoints.settings.service import AdvisorChoice
 from entrypoints.wiring.preflight import preflight_for
@@ -85,4 +86,4 @@ def preflight(
         verdict = "live mode would work" if report.ok else f"{len(report.failures)} failed"
         typer.echo(f"preflight: {verdict}")
     if not report.ok:
-        raise typer.Exit(EXIT_FAILURE)
+        raise typer.Exit(ExitCode.FAILURE)

@@ -20,6 +20,7 @@ from adapters.chain.safe.deploy import (
     deploy_safe_contracts,
     safe_info,
 )
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
 from entrypoints.settings.custody import CustodySettings, parse_addresses
 from entrypoints.settings.devchain import DevChainSettings
@@ -269,7 +270,7 @@ def permissions(
             "deploy` or paper mode first, or pass --address-book",
             err=True,
         )
-        raise typer.Exit(1) from exc
+        raise typer.Exit(ExitCode.NOT_FOUND) from exc
     rows = dev_chain_permissions(book).rows()
     if as_json:
         print_json(rows)

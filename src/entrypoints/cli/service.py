@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -36,7 +37,9 @@ from adapters.persistence.errors import SchemaBehind
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from entrypoints.api.app import create_app
+from entrypoints.api.auth import TokenConfigError, TokenRegistry
 from entrypoints.api.rate_limits import ApiLimits
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
 from entrypoints.dashboard.routes import dashboard_routes
 from entrypoints.logging_setup import configure_logging
@@ -64,21 +67,33 @@ def _settings(mode: Mode | None, host: str | None, port: int | None) -> AppSetti
     if port is not None:
         overrides["port"] = port
     try:
-        return AppSettings.load(**overrides)
+        settings = AppSettings.load(**overrides)
+        # Checked now, not once the chain and database are open: a bad token list is a
+        # setting like any other.
+        TokenRegistry.parse(settings.service.api_tokens.get_secret_value())
     except ValidationError as exc:
-        raise _fail(_setting_problem(exc)) from None
+        raise _fail(_setting_problem(exc), ExitCode.USAGE) from None
+    except TokenConfigError as exc:
+        raise _fail(f"{exc}; {_FIX}", ExitCode.USAGE) from None
+    return settings
+
+
+_FIX = "fix the setting and start again"
+_SECRET_NAME = re.compile(r"(key|token|secret|passphrase|password|private|url)", re.IGNORECASE)
 
 
 def _setting_problem(exc: ValidationError) -> str:
-    """The first invalid setting as one line: its environment name, the problem and the value."""
+    """The first invalid setting as one line: its environment name, the problem and the value
+    (never the value of a setting that may hold a secret)."""
     error = exc.errors()[0]
     name = "TREASURY_" + "_".join(str(part) for part in error["loc"]).upper()
-    return f"{name}: {error['msg']} (got {error.get('input')!r}); fix the setting and start again"
+    shown = "" if _SECRET_NAME.search(name) else f" (got {error.get('input')!r})"
+    return f"{name}: {error['msg']}{shown}; {_FIX}"
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: ExitCode = ExitCode.FAILURE) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 @contextlib.contextmanager

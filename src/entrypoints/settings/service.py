@@ -60,7 +60,9 @@ class ServiceSettings(BaseSettings):
     cycle_interval_s: float | None = Field(default=None, gt=0)
     approval_expiry_hours: float = Field(default=24, gt=0)
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None
+    """`TREASURY_LOG_JSON`: true for JSON logs, false for text; unset, JSON unless stderr is a
+    terminal."""
     dashboard_url: str | None = None
     risk_free_rate: Decimal = Field(default=Decimal("0.04"), gt=-1, lt=1)
     """Annual risk-free rate for the Sharpe and Sortino ratios (`TREASURY_RISK_FREE_RATE`)."""

@@ -15,6 +15,7 @@ Either way the same engine, executor and adapters run; only the node and address
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,7 +33,7 @@ from adapters.chain.addresses import ChainId, addresses_for
 from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
-from adapters.chain.devchain.deploy import DevChainConfig, fund_account
+from adapters.chain.devchain.deploy import DevChainConfig
 from adapters.chain.devchain.node import holds_deployment, running_devchain
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.paper import (
@@ -46,7 +47,7 @@ from adapters.chain.devchain.paper import (
     restore_moves,
     seed_moves,
 )
-from adapters.chain.devchain.volume import trade_curve_volume
+from adapters.chain.devchain.world import DevChainWorld
 from adapters.chain.executor import GWEI, TRANSPORT_ERRORS, Web3Executor, connect
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
@@ -83,6 +84,9 @@ from application.ports.treasury import ChainConditions, PortfolioReader
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
+
+if TYPE_CHECKING:  # the container imports this module; it only passes its settings in
+    from entrypoints.container import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +179,7 @@ def _prices(market: MarketDataSource) -> Callable[[], Awaitable[Mapping[str, Dec
     return read
 
 
-def fault_points(settings: Any) -> FaultPoints:
+def fault_points(settings: AppSettings) -> FaultPoints:
     """Crash injection at `TREASURY_FAULT_AT` (tests only); nothing otherwise."""
     spec = settings.service.fault_spec
     if spec is None:
@@ -189,11 +193,12 @@ def _executor(
     signer: KeystoreSigner,
     journal: SqlStepJournal,
     chain_id: int,
-    settings: Any,
+    settings: AppSettings,
     strategy: StrategyConfig,
     *,
     dev: bool,
     faults: FaultPoints = NO_FAULTS,
+    write_lock: asyncio.Lock | None = None,
 ) -> Web3Executor:
     """The executor, with the gas cap and gas share of the one strategy configuration."""
     chain = settings.chain
@@ -211,6 +216,7 @@ def _executor(
         replace_after_blocks=chain.replace_after_blocks,
         max_gas_share=strategy.planner.max_gas_share,
         faults=faults,
+        write_lock=write_lock,
     )
 
 
@@ -313,7 +319,7 @@ async def _settle_chain_reset(
 
 
 async def open_chain(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
@@ -332,7 +338,7 @@ async def open_chain(
 
 
 async def _open_devchain(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,
@@ -394,18 +400,12 @@ async def _open_devchain(
             await advance_time(w3, behind)
         await push_market_data(w3, book, first)
 
-        async def tick(data: MarketData, delta: timedelta) -> None:
-            seconds = int(delta.total_seconds())
-            if seconds > 0:
-                await advance_time(w3, seconds)
-                # Other traders' volume: the 3pool's fees are its base APY.
-                await trade_curve_volume(w3, book, seconds, config)
-            await push_market_data(w3, book, data)
+        # Time, volume, prices and deposits: one chain write at a time, never inside the
+        # executor's snapshot simulation (it shares the lock).
+        world = DevChainWorld(w3=w3, book=book, config=config, cache_dir=dev.compile_cache_dir())
 
         async def fund(usd: Decimal) -> None:
-            await fund_account(
-                w3, book, signer.address, {"USDC": usd}, cache_dir=dev.compile_cache_dir()
-            )
+            await world.fund(signer.address, usd)
 
         async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
             venues = devchain_venues(
@@ -421,7 +421,15 @@ async def _open_devchain(
             faults = fault_points(settings)
             journal = await chain_journal(w3, engine, book.chain_id, adopt_unlabelled=not fresh)
             executor = _executor(
-                w3, signer, journal, book.chain_id, settings, strategy, dev=True, faults=faults
+                w3,
+                signer,
+                journal,
+                book.chain_id,
+                settings,
+                strategy,
+                dev=True,
+                faults=faults,
+                write_lock=world.write_lock,
             )
             await _settle_chain_reset(journal, uow, clock, book.chain_id)
             wiring = _wiring(
@@ -433,7 +441,7 @@ async def _open_devchain(
                 uow=uow,
                 market=market,
                 tvl=devchain_tvl(w3, book),
-                tick=tick,
+                tick=world.tick,
                 chain_id=book.chain_id,
                 fund=fund,
                 faults=faults,
@@ -446,7 +454,7 @@ async def _open_devchain(
 
 
 async def _open_rpc(
-    settings: Any,
+    settings: AppSettings,
     clock: Clock,
     uow: UnitOfWorkFactory,
     market: MarketDataSource,

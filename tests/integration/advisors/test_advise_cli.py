@@ -106,3 +106,30 @@ def test_advise_json_shows_the_plan_and_verdict_the_policy_would_make_of_a_greed
     assert policy["plan"] is not None
     assert policy["plan"]["required_transactions"]
     assert policy["verdict"]["outcome"] in {"allowed", "needs_approval", "rejected"}
+
+
+def test_advise_in_paper_mode_without_a_snapshot_starts_from_the_configured_capital(
+    env: dict[str, str],
+) -> None:
+    env |= {"TREASURY_PAPER_CAPITAL_USD": "250000"}
+
+    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert any("$250,000 in USDC" in n for n in body["notes"]), body["notes"]
+    plan = (body.get("policy") or {}).get("plan")
+    if plan is not None:
+        assert sum(t["amount_usd"] for t in plan["required_transactions"]) <= 250_000
+
+
+def test_advise_in_live_mode_without_a_snapshot_invents_no_portfolio(env: dict[str, str]) -> None:
+    env |= {"TREASURY_MODE": "live"}
+
+    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
+
+    assert result.exit_code == 3, result.output  # not found: there is no portfolio to advise on
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "no portfolio snapshot" in lines[0]
+    assert "treasury serve" in lines[0]

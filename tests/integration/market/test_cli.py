@@ -148,3 +148,26 @@ def test_market_table_lists_the_options_fields(
     assert code == 0, err
     assert "put_call_ratio" in out
     assert "0.212992597 DVOL" in out
+
+
+def test_set_mvrv_goes_through_the_same_use_case_as_the_api(env: dict[str, str]) -> None:
+    """The API's range (-5..20), and an audit row naming who set it, from the command too."""
+    assert invoke(env, "db", "upgrade")[0] == 0
+
+    code, _, err = invoke(env, "market", "set-mvrv", "30", "--by", "ops@example")
+    assert code == 2, err  # invalid input: outside what the API accepts
+    assert "between -5 and 20" in err
+
+    code, out, err = invoke(env, "market", "set-mvrv", "2.5", "--by", "ops@example")
+    assert code == 0, err
+    code, out, err = invoke(env, "audit", "tail")
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.splitlines()]
+    manual = [
+        (actor, payload)
+        for _, _, actor, action, _, payload in rows
+        if action == "market.manual_mvrv"
+    ]
+    assert manual == [("ops@example", '{"value":"2.5"}')]
+    code, out, err = invoke(env, "audit", "verify")
+    assert code == 0, err

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
 from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.cli.main import app
 from tests.contracts.persistence import make_state
 
@@ -86,7 +87,7 @@ def test_audit_verify_names_the_first_tampered_row(env: dict[str, str]) -> None:
     invoke(env, "db", "upgrade")
     asyncio.run(seed(db_url(env), tamper=True))
     code, _, err = invoke(env, "audit", "verify")
-    assert code == 2
+    assert code == ExitCode.AUDIT_BROKEN  # not 2: that is invalid input
     assert "audit chain broken at seq 2" in err
 
 

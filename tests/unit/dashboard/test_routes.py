@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from litestar import Litestar
@@ -15,7 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from application.errors import TransientError
 from domain.portfolio import PortfolioState
-from entrypoints.api.app import create_app
+from entrypoints.api import app as api_app
+from entrypoints.api.app import create_app, performance_metrics
 from entrypoints.dashboard import dashboard_routes
 from entrypoints.dashboard.routes import render_panels
 from entrypoints.dashboard.views import SOURCES, Answer, Viewer, parse_performance, performance_view
@@ -280,3 +282,20 @@ def test_the_performance_panel_shows_sharpe_and_sortino_at_zero_and_at_the_stati
     assert values["Sharpe, risk-free = static yield"] == Decimal("0.79")
     assert values["Sortino, risk-free 0"] == Decimal("1.9")
     assert values["Sortino, risk-free = static yield"] == Decimal("1.1")
+
+
+async def test_an_endpoint_the_server_lacks_shows_not_available_instead_of_data() -> None:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    with patch.object(
+        api_app, "ROUTES", [r for r in api_app.ROUTES if r is not performance_metrics]
+    ):
+        app = create_app(services_for(t), TOKENS, extra_routes=dashboard_routes())
+    async with AsyncTestClient(app=app) as c:
+        lacking = await c.get("/performance/metrics", headers=auth(VIEWER))
+        assert lacking.status_code == 404
+        html = await panels(c, VIEWER)
+    assert 'data-state="not-available"' in html["performance"]
+    assert "not available yet on this server" in html["performance"]
+    assert "<svg" not in html["performance"]
+    # The panels whose endpoints exist still show their data.
+    assert "aave" in html["positions"]

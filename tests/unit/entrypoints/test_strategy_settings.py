@@ -127,7 +127,7 @@ def test_a_limit_out_of_range_stops_the_service_with_one_line_naming_the_setting
 
     result = CliRunner().invoke(app, ["paper", "--cycles", "1"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # invalid input: a setting
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output

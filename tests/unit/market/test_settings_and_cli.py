@@ -132,7 +132,6 @@ def test_market_command_prints_a_table_with_the_phase(clean_env: pytest.MonkeyPa
     [
         pytest.param("abc", "not a number", id="text"),
         pytest.param("NaN", "not a plausible", id="nan"),
-        pytest.param("240", "not a plausible", id="typo"),
     ],
 )
 def test_set_mvrv_refuses_values_that_are_not_plausible(

@@ -124,5 +124,5 @@ def test_treasury_safe_permissions_prints_the_set(
     missing = runner.invoke(
         app, ["safe", "permissions", "--address-book", str(tmp_path / "none.json")]
     )
-    assert missing.exit_code == 1
+    assert missing.exit_code == 3
     assert "treasury devchain deploy" in missing.output
