@@ -112,9 +112,15 @@ def fake_dashboard_server(without: Sequence[object] = ()) -> Iterator[DashboardS
         fund=fund,
     )
     try:
-        # One automatic rebalance first, so positions, transactions and audit have content.
+        # One executed rebalance first, so positions, transactions and audit have content.
+        # Deploying the idle half trades more than $50K, so it waits for an approver.
         with running.client(OPERATOR) as api:
             seeded = api.post("/portfolio/rebalance", json={"force": True})
+        if seeded.status_code == 403:
+            with running.client(APPROVER) as api:
+                seeded = api.post(
+                    f"/decisions/{seeded.json()['decision_id']}/approve", json={"approved": True}
+                )
         if seeded.status_code != 202:
             raise RuntimeError(f"seeding the fake treasury failed: {seeded.text}")
         yield running
@@ -161,7 +167,12 @@ def paper_dashboard_server(data_dir: Path | None = None) -> Iterator[DashboardSe
 
 
 def _trade_once(running: DashboardServer) -> None:
-    """New capital deployed by one executed plan, so transactions and positions have content."""
+    """New capital deployed by one executed plan, so transactions and positions have content.
+
+    Waits until that plan's steps are all settled: the seed's steps are confirmed already, so
+    "some step confirmed" would return while the new plan is still being sent."""
+    with running.client() as api:
+        confirmed_before = sum(s["status"] == "confirmed" for s in api.get("/transactions").json())
     running.fund(D(100_000))
     with running.client(running.operator) as api:
         response = api.post("/portfolio/rebalance", json={"force": True})
@@ -172,11 +183,13 @@ def _trade_once(running: DashboardServer) -> None:
         assert answer.status_code == 202, answer.text
     else:
         assert response.status_code == 202, response.text
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         with running.client() as api:
             steps = api.get("/transactions").json()
-        if any(s["status"] == "confirmed" for s in steps):
+        confirmed = sum(s["status"] == "confirmed" for s in steps)
+        unsettled = [s for s in steps if s["status"] in {"planned", "signed", "broadcast"}]
+        if confirmed > confirmed_before and not unsettled:
             return
         time.sleep(0.25)
-    raise RuntimeError("the paper treasury did not trade")
+    raise RuntimeError(f"the paper treasury did not finish trading: {steps}")
