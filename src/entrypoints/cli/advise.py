@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from adapters.advisors.claude import ClaudeAdvisor
 from adapters.advisors.rules import RulesAdvisor
 from adapters.persistence import migrate
 from adapters.persistence.engine import create_engine
@@ -43,6 +42,9 @@ from domain.safety import RuleVerdict, SafetyContext
 from domain.signals import AllocationSignal, generate_signal
 from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
 from domain.tactical import RatchetState
+
+if TYPE_CHECKING:
+    from adapters.advisors.claude import ClaudeAdvisor
 from entrypoints.api.dto import RebalancingPlanOut, dump
 from entrypoints.cli.market import read_market
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
@@ -114,6 +116,9 @@ def build_advisor(
     rules = RulesAdvisor(drift_band=strategy.drift_band, planner=strategy.planner)
     if choice is AdvisorChoice.RULES:
         return rules, None
+    # Only here: the anthropic SDK is about 75 MiB that a rules-advised service never uses.
+    from adapters.advisors.claude import ClaudeAdvisor
+
     claude = ClaudeAdvisor(
         api_key=settings.api_key(),
         base_url=settings.anthropic_base_url,
