@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from decimal import localcontext
 from functools import cache
@@ -90,8 +93,13 @@ def _compile_source(name: str, source: str, source_hash: str) -> CompiledContrac
     )
 
 
-def compile_contract(name: str, cache_dir: Path | None = None) -> CompiledContract:
+def compile_contract(
+    name: str, cache_dir: Path | None = None, *, in_process: bool = False
+) -> CompiledContract:
     """Compile one contract from `contracts/<name>.vy`, using the caches.
+
+    With a cache directory, a contract missing from it is compiled (with all the others) in a
+    child process, unless `in_process`; without one, in this process.
 
     Raises:
         ContractCompilationFailed: the source does not compile.
@@ -109,6 +117,12 @@ def compile_contract(name: str, cache_dir: Path | None = None) -> CompiledContra
         )
         _COMPILED[digest] = loaded
         return loaded
+    if cached_file is not None and not in_process:
+        # The compiler runs in a child process that fills the cache: the service never loads
+        # it (about 20 MiB it would keep for its whole life, and its 78-digit decimal context).
+        _compile_in_child(cache_dir)
+        if cached_file.is_file():
+            return compile_contract(name, cache_dir)
     compiled = _compile_source(name, source, digest)
     _COMPILED[digest] = compiled
     if cached_file is not None:
@@ -122,10 +136,38 @@ def compile_contract(name: str, cache_dir: Path | None = None) -> CompiledContra
     return compiled
 
 
-def compile_all(cache_dir: Path | None = None) -> dict[str, CompiledContract]:
+def _compile_in_child(cache_dir: Path | None) -> None:
+    """Compile every contract into `cache_dir` in a child Python process.
+
+    Raises:
+        ContractCompilationFailed: the child failed (its last line of error output is named).
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run(  # noqa: S603 - this interpreter, this module, a path we chose
+        [sys.executable, "-m", __name__, str(cache_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no error output"]
+        raise ContractCompilationFailed("contracts", lines[-1])
+
+
+def compile_all(
+    cache_dir: Path | None = None, *, in_process: bool = False
+) -> dict[str, CompiledContract]:
     """Compile every dev-chain contract.
 
     Raises:
         ContractCompilationFailed: a source does not compile.
     """
-    return {name: compile_contract(name, cache_dir) for name in CONTRACT_NAMES}
+    return {
+        name: compile_contract(name, cache_dir, in_process=in_process) for name in CONTRACT_NAMES
+    }
+
+
+if __name__ == "__main__":
+    compile_all(Path(sys.argv[1]), in_process=True)
