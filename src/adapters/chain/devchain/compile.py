@@ -107,33 +107,40 @@ def compile_contract(
     source = source_path(name).read_text(encoding="utf-8")
     digest = _source_hash(source)
     known = _COMPILED.get(digest)
-    if known is not None and known.name == name:
+    if known is not None and known.name != name:
+        known = None
+    if cache_dir is None:
+        if known is None:
+            known = _COMPILED[digest] = _compile_source(name, source, digest)
         return known
-    cached_file = cache_dir / f"{name}-{digest[:24]}.json" if cache_dir is not None else None
-    if cached_file is not None and cached_file.is_file():
-        data = json.loads(cached_file.read_text(encoding="utf-8"))
-        loaded = CompiledContract(
-            name=name, abi=data["abi"], bytecode=data["bytecode"], source_hash=digest
-        )
-        _COMPILED[digest] = loaded
-        return loaded
-    if cached_file is not None and not in_process:
+    cached_file = cache_dir / f"{name}-{digest[:24]}.json"
+    if cached_file.is_file():
+        if known is None:
+            data = json.loads(cached_file.read_text(encoding="utf-8"))
+            known = _COMPILED[digest] = CompiledContract(
+                name=name, abi=data["abi"], bytecode=data["bytecode"], source_hash=digest
+            )
+        return known
+    if known is None and not in_process:
         # The compiler runs in a child process that fills the cache: the service never loads
         # it (about 20 MiB it would keep for its whole life, and its 78-digit decimal context).
         _compile_in_child(cache_dir)
         if cached_file.is_file():
             return compile_contract(name, cache_dir)
-    compiled = _compile_source(name, source, digest)
-    _COMPILED[digest] = compiled
-    if cached_file is not None:
-        cached_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached_file.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"abi": compiled.abi, "bytecode": compiled.bytecode}), encoding="utf-8"
-        )
-        tmp.replace(cached_file)
-        logger.debug("cached compiled contract", extra={"contract": name})
-    return compiled
+    if known is None:
+        known = _COMPILED[digest] = _compile_source(name, source, digest)
+    _write_cache(cached_file, known)
+    return known
+
+
+def _write_cache(cached_file: Path, compiled: CompiledContract) -> None:
+    cached_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached_file.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({"abi": compiled.abi, "bytecode": compiled.bytecode}), encoding="utf-8"
+    )
+    tmp.replace(cached_file)
+    logger.debug("cached compiled contract", extra={"contract": compiled.name})
 
 
 def _compile_in_child(cache_dir: Path | None) -> None:
