@@ -1,11 +1,18 @@
-"""Run every benchmark module (`bench/*_bench.py`), each printing its own figures."""
+"""Run every benchmark module (`bench/*_bench.py`), each printing its own figures, then the
+must-show figures as one Markdown table (the README's benchmark table is copied from it).
+
+It refuses to start when a tool it needs (GNU time, wrk) is missing, naming how to get it."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import platform
 import sys
 import time
 from pathlib import Path
+
+from bench.measure import FIGURES, figures_table, machine_load, missing_tools
 
 
 def main() -> int:
@@ -15,8 +22,16 @@ def main() -> int:
     if not modules:
         print("no benchmarks found")
         return 1
+    missing = missing_tools()
+    if missing:
+        for line in missing:
+            print(f"make bench: {line}", file=sys.stderr)
+        return 2
     only = set(sys.argv[1:])
     failures = 0
+    print(
+        f"== machine: {os.cpu_count()} cores, Python {platform.python_version()}, {machine_load()}"
+    )
     for name in modules:
         if only and name not in only:
             continue
@@ -26,6 +41,9 @@ def main() -> int:
         status = module.main()
         print(f"   ({time.perf_counter() - started:.1f} s)")
         failures += 1 if status else 0
+    if FIGURES:
+        print(f"== must-show figures ({machine_load()} at the end)")
+        print(figures_table())
     return 1 if failures else 0
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.measure import gnu_time_available, machine_load, time_command
+from bench.measure import gnu_time_available, machine_load, record, time_command
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP_BUDGET_S = 0.5
@@ -30,13 +30,20 @@ def main() -> int:
     print(f"   conditions: {machine_load()}")
     if not gnu_time_available():
         print("   treasury --help: not measured, GNU time is missing (apt-get install time)")
-        return 0
+        return 1
     bare = time_command([sys.executable, "-c", "pass"], env)
     help_ = time_command([sys.executable, "-m", "entrypoints.cli.main", "--help"], env)
     print(f"   python -c pass (the interpreter alone): {bare}")
     print(
         f"   treasury --help: {help_}; {help_.wall_s / bare.wall_s:.1f}x the bare interpreter; "
         f"budget {HELP_BUDGET_S} s: {'within' if help_.wall_s <= HELP_BUDGET_S else 'OVER'}"
+    )
+    record(
+        "`treasury --help` wall",
+        f"{help_.wall_s:.2f} s ({help_.wall_s / bare.wall_s:.1f}x `python -c pass`), "
+        f"CPU {help_.cpu_s:.2f} s, {help_.rss_mib:.0f} MiB",
+        f"<= {HELP_BUDGET_S} s",
+        help_.wall_s <= HELP_BUDGET_S,
     )
     return 0
 

@@ -104,6 +104,44 @@ def _max_rss_kib(report: str) -> int:
     return int(match.group(1))
 
 
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One row of the closing table: a must-show figure, what it measured, its goal."""
+
+    name: str
+    value: str
+    goal: str
+    met: bool | None
+
+
+FIGURES: list[Figure] = []
+"""Every figure the benchmarks recorded in this run, in order, for the closing table."""
+
+
+def record(name: str, value: str, goal: str = "", met: bool | None = None) -> None:
+    """Keep a figure for the closing table `make bench` prints (and the README copies)."""
+    FIGURES.append(Figure(name, value, goal, met))
+
+
+def figures_table() -> str:
+    """The recorded figures as a Markdown table (figure, measured, goal, met)."""
+    lines = ["| figure | measured | goal | met |", "|---|---|---|---|"]
+    for figure in FIGURES:
+        met = "" if figure.met is None else ("yes" if figure.met else "NO")
+        lines.append(f"| {figure.name} | {figure.value} | {figure.goal} | {met} |")
+    return "\n".join(lines)
+
+
+def missing_tools() -> list[str]:
+    """The tools `make bench` needs and this machine lacks, each with how to get it."""
+    missing = []
+    if not gnu_time_available():
+        missing.append("GNU time (/usr/bin/time) is missing: apt-get install time")
+    if not wrk_available():
+        missing.append("wrk is missing: apt-get install wrk")
+    return missing
+
+
 def gnu_time_available() -> bool:
     """Whether GNU time (`/usr/bin/time`, Debian package `time`) is installed."""
     return TIME.exists()

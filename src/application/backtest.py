@@ -30,9 +30,9 @@ from domain.performance import (
     PerformanceReport,
     RiskAdjustedReturn,
     TradeRecord,
+    flow_free_returns,
     performance_report,
     risk_adjusted,
-    time_weighted_return,
 )
 from domain.precision import in_maths_context
 
@@ -174,16 +174,6 @@ def _window_pairs(days: Sequence[date]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _window_return(days: Sequence[date], values: Sequence[Decimal], i: int, j: int) -> Decimal:
-    twr = time_weighted_return(
-        [
-            EquityPoint(at=_at(days[i]), value_usd=values[i]),
-            EquityPoint(at=_at(days[j]), value_usd=values[j]),
-        ]
-    )
-    return twr if twr is not None else ZERO
-
-
 def _share(hits: int, count: int) -> Decimal:
     return Decimal(hits) / Decimal(count)
 
@@ -191,7 +181,9 @@ def _share(hits: int, count: int) -> Decimal:
 @in_maths_context
 def six_month_windows(days: Sequence[date], values: Sequence[Decimal]) -> SixMonthWindows:
     """Time-weighted return over each window from a day to the day 182 days later."""
-    returns = [_window_return(days, values, i, j) for i, j in _window_pairs(days) if values[i] > 0]
+    returns = flow_free_returns(
+        (values[i], values[j]) for i, j in _window_pairs(days) if values[i] > 0
+    )
     if not returns:
         return SixMonthWindows(
             count=0,
@@ -230,13 +222,13 @@ def multiple_of_static_windows(
     multiple and are left out.
     """
     inside = at_least = below = count = 0
-    for i, j in _window_pairs(days):
-        if strategy[i] <= 0 or static[i] <= 0:
-            continue
-        theirs = _window_return(days, static, i, j)
+    kept = [(i, j) for i, j in _window_pairs(days) if strategy[i] > 0 and static[i] > 0]
+    static_returns = flow_free_returns((static[i], static[j]) for i, j in kept)
+    strategy_returns = flow_free_returns((strategy[i], strategy[j]) for i, j in kept)
+    for theirs, ours in zip(static_returns, strategy_returns, strict=True):
         if theirs <= 0:
             continue
-        multiple = _window_return(days, strategy, i, j) / theirs
+        multiple = ours / theirs
         count += 1
         inside += SPEC_MULTIPLE_LOW <= multiple <= SPEC_MULTIPLE_HIGH
         at_least += multiple >= SPEC_MULTIPLE_LOW

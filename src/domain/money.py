@@ -43,12 +43,27 @@ def to_decimal(value: Decimal | int | str, field: str = "value") -> Decimal:
     return result
 
 
+_HOLDS_NO_FLOAT: dict[type, bool] = {}
+"""Per type: True when its values can neither be nor hold a float (Decimal, int, str, date,
+enums, dataclasses), so checking one is a dictionary lookup. Bounded by the program's types."""
+
+
+def _cannot_hold_float(kind: type) -> bool:
+    known = _HOLDS_NO_FLOAT.get(kind)
+    if known is None:
+        known = not issubclass(kind, (float, list, tuple, Mapping))
+        _HOLDS_NO_FLOAT[kind] = known
+    return known
+
+
 def _refuse_float(value: object, field: str) -> None:
     """Refuse a float, also inside a mapping, list or tuple (a dataclass checks itself).
 
     Raises:
         InvalidValue: a float was found.
     """
+    if _cannot_hold_float(type(value)):
+        return
     if isinstance(value, float):
         raise InvalidValue(field, value, "build Decimals from str or int, never float")
     if isinstance(value, Mapping):
@@ -65,10 +80,23 @@ def require_no_floats(instance: object) -> None:
     Raises:
         InvalidValue: a field, or a value in a field's mapping or tuple, is a float.
     """
-    if not is_dataclass(instance):
-        raise InvalidValue("instance", type(instance).__name__, "must be a dataclass")
-    for item in fields(instance):
-        _refuse_float(getattr(instance, item.name), item.name)
+    kind = type(instance)
+    names = None if isinstance(instance, type) else _FIELD_NAMES.get(kind)
+    if names is None:
+        if not is_dataclass(instance):
+            raise InvalidValue("instance", kind.__name__, "must be a dataclass")
+        names = tuple(item.name for item in fields(instance))
+        if not isinstance(instance, type):
+            _FIELD_NAMES[kind] = names
+    holds_no_float = _HOLDS_NO_FLOAT
+    for name in names:
+        value = getattr(instance, name)
+        if not (holds_no_float.get(type(value)) or _cannot_hold_float(type(value))):
+            _refuse_float(value, name)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+"""Per dataclass: its field names (`dataclasses.fields` is slow for a check run per object)."""
 
 
 def require_non_negative(value: Decimal, field: str) -> Decimal:

@@ -24,7 +24,6 @@ from dependency_injector import containers, providers
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.advisors.claude import ClaudeAdvisor, ClaudeModelUnknown
 from adapters.locks import leader_lock_for, lock_for
 from adapters.market.aggregate import build_live_market, create_market_client
 from adapters.market.manual import UnitOfWorkManualMvrv
@@ -264,6 +263,8 @@ async def open_advisor(
     choice = settings.service.advisor or AdvisorChoice.RULES
     advisor, claude = build_advisor(choice, settings.advisor, strategy)
     if claude is not None:
+        from adapters.advisors.claude import ClaudeModelUnknown
+
         try:
             await claude.check_model()
         except ClaudeModelUnknown as exc:
@@ -275,7 +276,7 @@ async def open_advisor(
     try:
         yield AdvisorWiring(advisor=advisor, probe=probe)
     finally:
-        if isinstance(claude, ClaudeAdvisor):
+        if claude is not None:
             await claude.aclose()
 
 

@@ -51,6 +51,15 @@ from anthropic.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from adapters.advisors.claude_defaults import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT_S,
+)
+from adapters.advisors.claude_defaults import (
+    MIN_MAX_TOKENS as MIN_MAX_TOKENS,
+)
 from adapters.advisors.prompt import prompt_hash, system_prompt, user_message
 from application.errors import AdvisorUnavailable, PermanentError
 from application.ports.advisor import AdvisorRequest
@@ -63,16 +72,7 @@ log = logging.getLogger(__name__)
 
 ADVISOR_NAME = "claude"
 TOOL_NAME = "submit_allocation_decision"
-DEFAULT_MODEL = "claude-sonnet-5-5"
-"""A current Sonnet in anthropic 2.12's `ModelParam`, not in its `DEPRECATED_MODELS`."""
-DEFAULT_TIMEOUT_S = 20.0
 REASONING_MAX_CHARS = 4000
-# The longest valid tool call is the 4,000-character reasoning (about 1,000 to 1,400 tokens of
-# English; fewer characters per token for numbers and symbols) plus the JSON of the other
-# fields: 2,048 leaves room for it, and the default doubles that.
-MIN_MAX_TOKENS = 2048
-DEFAULT_MAX_TOKENS = 4096
-DEFAULT_MAX_RETRIES = 2
 MODEL_SETTING = "TREASURY_CLAUDE_MODEL"
 MAX_TOKENS_SETTING = "TREASURY_CLAUDE_MAX_TOKENS"
 THINKING_DISABLED = ThinkingConfigDisabledParam(type="disabled")

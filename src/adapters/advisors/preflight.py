@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import anthropic
-
 from application.ports.preflight import CheckResult
 
 MODEL_SETTING = "TREASURY_CLAUDE_MODEL"
@@ -45,6 +43,9 @@ class ClaudeModelCheck:
                     fix=f"set {KEY_SETTING} (or use the rules advisor: TREASURY_ADVISOR=rules)",
                 ),
             )
+        # Loaded here: the SDK is about 75 MiB that a service with the rules advisor never uses.
+        import anthropic
+
         client = anthropic.AsyncAnthropic(
             api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=self._timeout_s
         )

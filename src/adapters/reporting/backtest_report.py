@@ -16,13 +16,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render to files only
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
 from rich.console import Console
 from rich.table import Table
 
@@ -233,6 +226,15 @@ def _phase_spans(days: Sequence[date], phases: Sequence[MarketPhase]) -> list[tu
 
 def draw_chart(run: BacktestRun, svg: Path, png: Path) -> None:
     """Equity curves (log scale) over shaded phases, and the strategy's drawdown below."""
+    # Loaded only to draw: matplotlib is about half a second of start-up that the printed
+    # report does not need.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to files only
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
     result = run.result
     days = list(result.days)
     fig, (top, bottom) = plt.subplots(

@@ -18,13 +18,12 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from adapters.advisors.claude import (
+from adapters.advisors.claude_defaults import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT_S,
     MIN_MAX_TOKENS,
-    deprecated_models,
 )
 
 
@@ -52,6 +51,12 @@ class AdvisorSettings(BaseSettings):
         value = value.strip()
         if not value:
             raise ValueError("TREASURY_CLAUDE_MODEL must not be empty")
+        if value == DEFAULT_MODEL:
+            # The default is current (a unit test holds it to the SDK's list); checking it
+            # would load the whole anthropic SDK into every process that reads settings.
+            return value
+        from adapters.advisors.claude import deprecated_models
+
         retiring = deprecated_models()
         if value in retiring:
             raise ValueError(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from adapters.advisors.claude import ClaudeAdvisor
+from typing import TYPE_CHECKING
+
 from adapters.advisors.rules import RulesAdvisor
 from application.advice import FallbackAdvisor
 from application.ports.advisor import AllocationAdvisor
 from domain.strategy import StrategyConfig
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.service import AdvisorChoice
+
+if TYPE_CHECKING:
+    from adapters.advisors.claude import ClaudeAdvisor
 
 
 def build_advisor(
@@ -21,6 +25,9 @@ def build_advisor(
     rules = RulesAdvisor(drift_band=strategy.drift_band, planner=strategy.planner)
     if choice is AdvisorChoice.RULES:
         return rules, None
+    # Only here: the anthropic SDK is about 75 MiB that a rules-advised service never uses.
+    from adapters.advisors.claude import ClaudeAdvisor
+
     claude = ClaudeAdvisor(
         api_key=settings.api_key(),
         base_url=settings.anthropic_base_url,
