@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -175,7 +175,7 @@ class ChainPortfolioReader:
         v = self._v
         now = self._clock.now()
         positions: list[Position] = []
-        stale: dict[str, str] = {}
+        stale: dict[tuple[str, str], str] = {}
         readers: tuple[tuple[str, str, Callable[[], Awaitable[ProtocolPosition]]], ...] = (
             (AAVE, CASH, lambda: v.aave.position(v.owner, CASH)),
             (CURVE, LP_ASSET, lambda: v.curve.position(v.owner, LP_ASSET)),
@@ -190,7 +190,7 @@ class ChainPortfolioReader:
                     raise
                 last, read_at = self._last[key]
                 label = f"{protocol}/{asset}"
-                stale[f"stale:{label}"] = f"{exc}; value as read at {read_at.isoformat()}"
+                stale[key] = f"{exc}; value as read at {read_at.isoformat()}"
                 logger.warning(
                     "protocol unreadable; showing its last value, flagged stale",
                     extra={"position": label, "reason": str(exc), "read_at": read_at.isoformat()},
@@ -241,10 +241,7 @@ class ChainPortfolioReader:
                 units = await balance_of(self._w3, coin.address, v.owner)
                 cash += from_base_units(units, coin.decimals)
         state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
-        if not stale:
-            return state
-        labels = ",".join(k.removeprefix("stale:") for k in stale)
-        return replace(state, extra={**state.extra, **stale, "stale_positions": labels})
+        return state.with_stale_positions(stale)
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
         """USD per LP token (virtual price) and per PT (market price with the discount)."""
