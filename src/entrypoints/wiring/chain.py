@@ -32,7 +32,12 @@ from adapters.chain.addresses import ChainId, addresses_for
 from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
-from adapters.chain.devchain.deploy import DevChainConfig, fund_account
+from adapters.chain.devchain.deploy import (
+    DevChainConfig,
+    deploy_next_pendle_market,
+    fund_account,
+)
+from adapters.chain.devchain.fake_apis import LiveBook
 from adapters.chain.devchain.node import holds_deployment, running_devchain
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.paper import (
@@ -64,6 +69,7 @@ from adapters.chain.treasury import (
     CachedTvl,
     ChainConditionsReader,
     ChainPortfolioReader,
+    PendleTerms,
     ProtocolTransactionBuilder,
     Venues,
 )
@@ -79,7 +85,7 @@ from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.preflight import PreflightCheck
-from application.ports.treasury import ChainConditions, PortfolioReader
+from application.ports.treasury import ChainConditions, PortfolioReader, TermMarkets
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
@@ -107,6 +113,7 @@ class ChainWiring:
     chain_id: int = 0
     address: str = ""
     checks: tuple[PreflightCheck, ...] = ()
+    terms: TermMarkets | None = None
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -252,6 +259,7 @@ def _wiring(
         chain_id=chain_id,
         address=venues.owner,
         checks=(*_checks(venues, w3, chain_id), *more_checks),
+        terms=PendleTerms(venues),
     )
 
 
@@ -271,7 +279,9 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             lambda: venues.pendle.apy(venues.pendle_market),
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
-        PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
+        PendleMarketCheck(
+            venues.pendle, venues.pendle_market, w3, current=PendleTerms(venues).current
+        ),
         *(
             (SwapApiKeyCheck(venues.swap.spender, has_key=venues.swap.has_api_key),)
             if isinstance(venues.swap, OneInch)
@@ -397,9 +407,10 @@ async def _open_devchain(
         async def tick(data: MarketData, delta: timedelta) -> None:
             seconds = int(delta.total_seconds())
             if seconds > 0:
-                await advance_time(w3, seconds)
+                now = await advance_time(w3, seconds)
                 # Other traders' volume: the 3pool's fees are its base APY.
                 await trade_curve_volume(w3, book, seconds, config)
+                await _list_next_pendle_market(w3, running.book, now, config, dev)
             await push_market_data(w3, book, data)
 
         async def fund(usd: Decimal) -> None:
@@ -432,7 +443,7 @@ async def _open_devchain(
                 clock=clock,
                 uow=uow,
                 market=market,
-                tvl=devchain_tvl(w3, book),
+                tvl=devchain_tvl(w3, running.book),
                 tick=tick,
                 chain_id=book.chain_id,
                 fund=fund,
@@ -443,6 +454,28 @@ async def _open_devchain(
                     funding_plan
                 )
             yield wiring
+
+
+PENDLE_LISTING_LEAD = timedelta(days=60)
+"""Paper mode lists the next Pendle market this long before the newest one matures, so a PT
+position has somewhere to roll (as live, where Pendle lists a new maturity months ahead)."""
+
+
+async def _list_next_pendle_market(
+    w3: Any, live: LiveBook, now: int, config: DevChainConfig, dev: Any
+) -> None:
+    """Deploy the next Pendle market on the dev chain once the newest one is within
+    `PENDLE_LISTING_LEAD` of maturity; the fake Pendle API lists it from then on, and a node
+    that outlives the service keeps it in its address book."""
+    book = live.book
+    markets = book.pendle_markets()
+    if not markets or max(m.expiry for m in markets) - now > PENDLE_LISTING_LEAD.total_seconds():
+        return
+    live.book = await deploy_next_pendle_market(
+        w3, book, config=config, cache_dir=dev.compile_cache_dir()
+    )
+    if dev.devchain_rpc_url is not None:
+        live.book.save(dev.resolved_address_book())
 
 
 async def _open_rpc(
