@@ -20,6 +20,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome
 from domain.decisions import DecisionStatus
 from domain.plans import RebalancingPlan, TransactionType
@@ -30,7 +31,6 @@ from entrypoints.paper_routes import paper_routes
 pytestmark = pytest.mark.slow(seconds=300)
 
 OPERATOR = "roll-operator-token-000001"
-APPROVER = "roll-approver-token-000001"
 # 365 days in three jumps, a decision cycle after each: the first market (180 days at the start)
 # nears maturity and the next is listed, then it matures, then the year ends past the second
 # market's maturity. Few jumps keep the in-process chain's work (and the test) short.
@@ -49,7 +49,7 @@ async def paper(
         monkeypatch.delenv(key)
     monkeypatch.setenv("TREASURY_MODE", "paper")
     monkeypatch.setenv("TREASURY_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("TREASURY_API_TOKENS", f"{OPERATOR}:operator,{APPROVER}:approver")
+    monkeypatch.setenv("TREASURY_API_TOKENS", f"{OPERATOR}:operator")
     runtime = await bootstrap(AppSettings.load())
     try:
         assert await runtime.election.try_lead(runtime.take_over)  # alone: it leads at once
@@ -100,12 +100,15 @@ async def test_a_simulated_year_rolls_the_pt_position_through_the_policy(
         assert result.plan is not None
         rolls.append((result.decision.id, result.plan))
         if result.outcome is CycleOutcome.PENDING_APPROVAL:
-            approved = await client.post(
-                f"/decisions/{result.decision.id}/approve",
-                json={"approved": True},
-                headers=auth(APPROVER),
+            # What `POST /decisions/{id}/approve` runs, in-process: the test client serves the
+            # app on its own event loop, where the engine's lock cannot be awaited.
+            services = runtime.services
+            await services.approve.execute(
+                ApprovalCommand(
+                    decision_id=result.decision.id, approved=True, approver="approver:e2e"
+                )
             )
-            assert approved.status_code == 202, approved.text
+            await services.execute_approved.execute(result.decision.id)
 
     assert rolls, "no plan rolled the PT position in a simulated year"
     async with runtime.uow() as unit:
