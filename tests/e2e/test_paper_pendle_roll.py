@@ -28,7 +28,7 @@ from entrypoints.api.app import create_app
 from entrypoints.container import AppSettings, Runtime, bootstrap
 from entrypoints.paper_routes import paper_routes
 
-pytestmark = pytest.mark.slow(seconds=300)
+pytestmark = pytest.mark.slow(seconds=420)
 
 OPERATOR = "roll-operator-token-000001"
 # 365 days in three jumps, a decision cycle after each: the first market (180 days at the start)
