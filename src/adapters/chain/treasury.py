@@ -308,11 +308,17 @@ class PendleTerms:
         return known
 
     async def _positions(self) -> list[tuple[PendleMarket, ProtocolPosition]]:
-        """Every known market's PT position, held or not (configured market first)."""
+        """Every known market's PT position, held or not (configured market first). A matured
+        market the treasury no longer holds PT in (rolled out of) is forgotten."""
         await self._discover()
         found: list[tuple[PendleMarket, ProtocolPosition]] = []
+        configured = self._v.pendle_market.lower()
+        now = await self._v.pendle.chain_now()
         for address in list(self._held.markets):
             market, position = await self._v.pendle.holding(self._v.owner, address)
+            if position.balance == 0 and market.expiry <= now and address != configured:
+                del self._held.markets[address]
+                continue
             self._held.note(address, market)
             found.append((market, position))
         return found
