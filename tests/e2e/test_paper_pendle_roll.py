@@ -123,7 +123,9 @@ async def test_a_simulated_year_rolls_the_pt_position_through_the_policy(
             if e.subject_id == plan.plan_id and e.action in {"plan.allowed", "plan.needs_approval"}
         ]
         assert judged, f"the roll {plan.plan_id} was never judged by the policy"
-        assert judged[0].payload["verdict"]["rules"]
+        verdict = judged[0].payload["verdict"]
+        assert isinstance(verdict, dict)
+        assert verdict["rules"]
         assert any(e.subject_id == plan.plan_id and e.action == "plan.executed" for e in entries), (
             f"the roll {plan.plan_id} was not recorded as executed"
         )

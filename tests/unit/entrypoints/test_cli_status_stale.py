@@ -15,7 +15,7 @@ runner = CliRunner()
 app = typer.Typer()
 register(app)
 
-STATUS = {
+STATUS: dict[str, Any] = {
     "age_seconds": 3,
     "stale": False,
     "stale_reason": None,
