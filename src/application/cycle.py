@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
+from application.errors import TransientError
 from application.execution import ExecutionReport, PlanRunner
 from application.notifications import (
     announce,
@@ -31,11 +32,18 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.market import MarketDataSource
 from application.ports.notify import Notifier
 from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
-from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader, StateFileWriter
+from application.ports.treasury import (
+    ChainConditions,
+    CycleLock,
+    PortfolioReader,
+    StateFileWriter,
+    TermMarkets,
+)
 from domain.budget import consume_slippage
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
 from domain.execution import PlanOutcome, StepStatus
 from domain.market import MarketData
+from domain.maturity import TermHolding, TermMarket, next_roll, roll_due
 from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, SafetyVerdict
@@ -151,7 +159,9 @@ class RunDecisionCycle:
         config: CycleConfig | None = None,
         notifier: Notifier | None = None,
         dashboard_url: str = "",
+        terms: TermMarkets | None = None,
     ) -> None:
+        self._terms = terms
         self._clock = clock
         self._ids = ids
         self._market = market
@@ -186,8 +196,9 @@ class RunDecisionCycle:
         base_fee = await self._conditions.base_fee_gwei()
         gas_price = await self._conditions.gas_price_gwei()
         tvl = await self._conditions.protocol_tvl_usd()
-        watch.lap("portfolio")
         now = self._clock.now()
+        holdings, term_markets = await self._term_markets(now)
+        watch.lap("portfolio")
         async with self._uow() as uow:
             ratchet = await uow.strategy.ratchet()
             slippage_state = await uow.strategy.slippage_budget()
@@ -222,7 +233,8 @@ class RunDecisionCycle:
         verdict: SafetyVerdict | None = None
         hold_reason = advice.reasoning
         exit_reasons: tuple[str, ...] = ()
-        if advice.decision is not DecisionKind.HOLD or command.force:
+        rolling = next_roll(holdings, term_markets, now, strategy.roll) is not None
+        if advice.decision is not DecisionKind.HOLD or command.force or rolling:
             proposal = propose(
                 portfolio,
                 advice.target_allocations,
@@ -240,6 +252,8 @@ class RunDecisionCycle:
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
                 signal_targets=signal.target_allocations,
+                term_holdings=holdings,
+                term_markets=term_markets,
             )
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason
@@ -357,6 +371,24 @@ class RunDecisionCycle:
             portfolio=refreshed,
             timings_ms=watch.timings,
         )
+
+    async def _term_markets(
+        self, now: datetime
+    ) -> tuple[tuple[TermHolding, ...], tuple[TermMarket, ...]]:
+        """Fixed-term holdings, and the markets to roll into when one is due. A protocol that
+        cannot be read now leaves the roll to a later cycle; it does not stop this one."""
+        if self._terms is None:
+            return (), ()
+        try:
+            holdings = await self._terms.holdings()
+            if not any(roll_due(h, now, self._config.strategy.roll) for h in holdings):
+                return holdings, ()
+            return holdings, await self._terms.candidates()
+        except TransientError as exc:
+            log.warning(
+                "fixed-term markets unreadable; no roll this cycle", extra={"error": str(exc)}
+            )
+            return (), ()
 
     async def _settle(
         self,

@@ -57,7 +57,9 @@ class Transaction:
 
     `amount` is in `from_asset` units; `amount_usd` its value. `estimated_gas` is gas units,
     `estimated_gas_usd` and `estimated_slippage_usd` the expected costs.
-    `slippage_tolerance` is the fraction the on-chain minimum output allows.
+    `slippage_tolerance` is the fraction the on-chain minimum output allows. `market` names
+    which of a venue's markets the move trades (a Pendle market address, for a roll); None is
+    the venue's current one.
     """
 
     tx_type: TransactionType
@@ -72,9 +74,12 @@ class Transaction:
     slippage_tolerance: Decimal
     chain: str = "ethereum"
     full_exit: bool = False
+    market: str | None = None
 
     def __post_init__(self) -> None:
         require_no_floats(self)
+        if self.market is not None and not self.market:
+            raise InvalidValue("market", self.market, "name a market, or leave it unset")
         if self.amount <= 0:
             raise InvalidValue("amount", self.amount, "must be positive")
         require_non_negative(self.amount_usd, "amount_usd")
@@ -109,9 +114,11 @@ class Transaction:
 
     def describe(self) -> str:
         """One line a human can read."""
+        market = f" market {self.market}" if self.market else ""
         return (
             f"{self.tx_type.value} {self.amount.normalize():f} {self.from_asset} -> "
-            f"{self.to_asset} via {self.protocol} (${self.amount_usd.quantize(Decimal('0.01'))})"
+            f"{self.to_asset} via {self.protocol}{market} "
+            f"(${self.amount_usd.quantize(Decimal('0.01'))})"
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -86,6 +86,10 @@ class AllocationLine:
 
     current: Decimal
     target: Decimal | None
+
+
+STALE_POSITIONS = "stale_positions"
+STALE_PREFIX = "stale:"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +200,25 @@ class PortfolioState:
     def volatile_value(self) -> Decimal:
         """USD value in BTC/ETH exposure."""
         return sum((p.value_usd for p in self.positions if p.is_volatile), ZERO)
+
+    def stale_positions(self) -> dict[tuple[str, str], str]:
+        """Positions shown at an earlier reading because their protocol could not be read now,
+        keyed (protocol, asset), with why and when (see `with_stale_positions`)."""
+        labels = [x for x in self.extra.get(STALE_POSITIONS, "").split(",") if "/" in x]
+        found: dict[tuple[str, str], str] = {}
+        for label in labels:
+            protocol, asset = label.split("/", 1)
+            found[(protocol, asset)] = self.extra.get(f"{STALE_PREFIX}{label}", "")
+        return found
+
+    def with_stale_positions(self, stale: Mapping[tuple[str, str], str]) -> PortfolioState:
+        """This state with `stale` (position key to why and when it was last read) recorded in
+        `extra`: `stale_positions` lists `protocol/asset` labels, `stale:<label>` says why."""
+        if not stale:
+            return self
+        labels = {f"{protocol}/{asset}": reason for (protocol, asset), reason in stale.items()}
+        flags = {f"{STALE_PREFIX}{label}": reason for label, reason in labels.items()}
+        return replace(self, extra={**self.extra, **flags, STALE_POSITIONS: ",".join(labels)})
 
 
 def bucket_values(positions: tuple[Position, ...], cash_balance: Decimal) -> dict[Bucket, Decimal]:

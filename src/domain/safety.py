@@ -272,12 +272,15 @@ def volatile_cap(i: _Inputs) -> RuleVerdict:
     when the share was already above the cap before the plan (a market move took it there), the
     plan passes if it leaves the share no higher than before. A large position may take several
     cycles to sell within the slippage bound; rejecting the first slices would keep the breach.
+    A plan that leaves the BTC/ETH holdings untouched (a Pendle roll) does not make it worse
+    either, though its gas and slippage shrink the total and so lift the share by a hair.
     """
     share = i.after.volatile_share
     cap = i.limits.max_volatile_share
     total_before = i.before.total_value_usd
     before = i.before.volatile_value() / total_before if total_before > 0 else ZERO
-    not_worse = before > cap and share <= before
+    untouched = i.after.volatile_value == i.before.volatile_value()
+    not_worse = before > cap and (share <= before or untouched)
     return _verdict(
         "max_volatile_share",
         share <= cap or not_worse,

@@ -14,7 +14,7 @@ never been seen) the volatile holdings are held as they are: unknown data never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from decimal import Decimal
 from domain.allocation import Bucket, Drift, TargetAllocations, rebalance_due
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import MarketData
+from domain.maturity import RollRules, TermHolding, TermMarket, next_roll, plan_roll
 from domain.money import ONE, ZERO
 from domain.planner import (
     PlannerConfig,
@@ -54,6 +55,7 @@ class StrategyConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     drift_band: Decimal = Decimal("0.05")
+    roll: RollRules = field(default_factory=RollRules)
 
     def __post_init__(self) -> None:
         if self.planner.max_single_position_share > self.limits.max_single_position_share:
@@ -106,6 +108,9 @@ class StrategyConfig:
             "max_slippage": planner.default_slippage_tolerance,
             "reentry_cooldown_hours": int(limits.reentry_cooldown.total_seconds() // 3600),
             "exit_stablecoins": ",".join(limits.exit_stablecoins),
+            "roll_days_before_maturity": self.roll.days_before_maturity,
+            "roll_min_apy": self.roll.min_apy,
+            "roll_min_liquidity_usd": self.roll.min_liquidity_usd,
         }
         return {name: str(value) for name, value in values.items()}
 
@@ -233,6 +238,8 @@ def propose(
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
     signal_targets: TargetAllocations | None = None,
+    term_holdings: Sequence[TermHolding] = (),
+    term_markets: Sequence[TermMarket] = (),
     planner: Callable[..., RebalancingPlan] = plan_rebalance,
     policy: Callable[..., SafetyVerdict] = evaluate,
 ) -> Proposal:
@@ -245,7 +252,9 @@ def propose(
     signal could not know the tactical exposure, so volatile holdings are held. With
     `signal_targets` (the rule-based signal's), the advice is first bounded by
     `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
-    exposure then hold BTC/ETH back from the clamped targets.
+    exposure then hold BTC/ETH back from the clamped targets. A fixed-term holding in
+    `term_holdings` due to roll (`domain.maturity`) is rolled into the best of `term_markets`
+    before any rebalance: its plan is judged like any other, and only an exit comes first.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -283,6 +292,21 @@ def propose(
         verdict = policy(plan, portfolio, context, config.limits)
         return Proposal(
             plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
+        )
+    roll = next_roll(term_holdings, term_markets, now, config.roll)
+    if roll is not None:
+        holding, into = roll
+        plan = plan_roll(
+            portfolio, holding, into, prices=prices, plan_id=plan_id, now=now, config=config.planner
+        )
+        verdict = policy(plan, portfolio, context, config.limits)
+        return Proposal(
+            plan=plan,
+            verdict=verdict,
+            rebalance_due=True,
+            black_swan=None,
+            reason="; ".join(plan.notes),
+            targets=plan.target_allocations,
         )
     deviation: RuleVerdict | None = None
     if signal_targets is not None:

@@ -370,6 +370,7 @@ def build_services(
         config=config,
         notifier=notifier,
         dashboard_url=url,
+        terms=chain.terms,
     )
     execute_approved = ExecuteApprovedDecision(
         clock=clock,

@@ -416,6 +416,38 @@ class UnitOfWorkContract:
             with pytest.raises(ConcurrencyConflict):
                 await uow.plans.add(make_plan())
 
+    async def test_a_roll_plan_reads_back_with_the_market_each_move_trades(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        moves = tuple(
+            Transaction(
+                tx_type=kind,
+                protocol="pendle",
+                from_asset=src,
+                to_asset=dst,
+                amount=D("72000"),
+                amount_usd=D("72000"),
+                estimated_gas=250_000,
+                estimated_gas_usd=D("15"),
+                estimated_slippage_usd=D(0),
+                slippage_tolerance=D("0.005"),
+                full_exit=kind is TransactionType.WITHDRAW,
+                market=market,
+            )
+            for kind, src, dst, market in (
+                (TransactionType.WITHDRAW, "PT-USDC", "USDC", "0x" + "ab" * 20),
+                (TransactionType.DEPOSIT, "USDC", "PT-USDC", "0x" + "cd" * 20),
+            )
+        )
+        roll = replace(make_plan("plan-roll"), required_transactions=moves)
+        async with uow_factory() as uow:
+            await uow.plans.add(roll, decision_id="dec-roll")
+            await uow.commit()
+        async with uow_factory() as uow:
+            read = await uow.plans.get("plan-roll")
+        assert [t.market for t in read.required_transactions] == [m.market for m in moves]
+        assert read == roll
+
     async def test_executed_steps_are_found_by_plan_hash_and_unfinished_status(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

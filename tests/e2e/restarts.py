@@ -112,7 +112,7 @@ def restart_after_sigterm(data_dir: Path, *, try_a_second_instance: bool, **env:
         first.process.wait(timeout=READY_S)
     # uvicorn re-raises the stop signal after its clean shutdown, so -15 is a clean exit too.
     assert first.process.returncode in (0, -15), first.logs()[-3000:]
-    assert "scheduler stopped" in first.logs()
+    assert "scheduler stopped" in first.logs(), first.logs()[-3000:]
 
     with paper_server(data_dir, ready_timeout_s=READY_S, **env) as second:
         status, body = health(second)

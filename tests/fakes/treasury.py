@@ -10,7 +10,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -135,12 +135,15 @@ class FakePortfolio:
         self.book = book
         self.reads = 0
         self.failure: Exception | None = None
+        self.extra: dict[str, str] = {}
+        """Merged into every reading's `extra` (e.g. the chain reader's stale-position flags)."""
 
     async def read(self) -> PortfolioState:
         self.reads += 1
         if self.failure is not None:
             raise self.failure
-        return self.book.state()
+        state = self.book.state()
+        return replace(state, extra={**state.extra, **self.extra}) if self.extra else state
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
         return {}

@@ -243,14 +243,35 @@ class Pendle:
         """The market's implied (fixed) APY."""
         return (await self.market(asset)).implied_apy
 
+    def accounts_in_cash(self, market: PendleMarket) -> bool:
+        """Whether the market's PT redeems for the cash token (USDC)."""
+        return market.accounting is not None and market.accounting == self._cash.lower()
+
+    async def cash_markets(self) -> tuple[PendleMarket, ...]:
+        """Active markets on this chain whose PT redeems for the cash token: what a maturing
+        PT position may be rolled into (the first page of up to 100 active markets)."""
+        return tuple(m for m in await self.markets(active_only=True) if self.accounts_in_cash(m))
+
+    async def pt_balance(self, market: PendleMarket, owner: str) -> int:
+        """The owner's PT of `market`, in base units."""
+        return await balance_of(self._w3, market.pt, owner)
+
+    async def chain_now(self) -> datetime:
+        """The latest block's time: a market has matured when this is at or past its expiry."""
+        return await self._chain_now()
+
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's PT valued at the market price with the discount to maturity."""
+        return (await self.holding(owner, asset))[1]
+
+    async def holding(self, owner: str, asset: str) -> tuple[PendleMarket, ProtocolPosition]:
+        """The market at `asset` and the owner's PT in it, valued as in `position`."""
         market = await self._usd_market(asset)
         balance = await balance_of(self._w3, market.pt, owner)
         decimals = await self.pt_decimals(market.pt)
         price = pt_price(market.implied_apy, market.expiry, await self._chain_now())
         value = from_base_units(balance, decimals) * price * self._cash_usd
-        return ProtocolPosition(
+        return market, ProtocolPosition(
             protocol=self.name,
             chain_id=self._chain_id,
             asset=market.name,
@@ -259,7 +280,11 @@ class Pendle:
             decimals=decimals,
             value_usd=value,
             apy=market.implied_apy,
-            details={"pt_price": str(price), "expiry": market.expiry.isoformat()},
+            details={
+                "pt_price": str(price),
+                "expiry": market.expiry.isoformat(),
+                "market": market.address,
+            },
         )
 
     async def _convert(

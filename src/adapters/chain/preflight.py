@@ -156,15 +156,24 @@ class ContractReadCheck:
 
 class PendleMarketCheck:
     """The configured Pendle market is listed on this chain and has not matured (by the chain's
-    own clock, which is what a deposit is checked against)."""
+    own clock, which is what a deposit is checked against). Once it has matured, the check
+    passes if the treasury's PT was rolled into a later market that is still active (`current`:
+    the market deposits go to now)."""
 
     name = "pendle market"
     SETTING = "TREASURY_PENDLE_MARKET"
 
-    def __init__(self, pendle: Pendle, address: str, w3: Any) -> None:
+    def __init__(
+        self,
+        pendle: Pendle,
+        address: str,
+        w3: Any,
+        current: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         self._pendle = pendle
         self._address = address
         self._w3 = w3
+        self._current = current
 
     async def run(self) -> Sequence[CheckResult]:
         """One line; never raises."""
@@ -184,6 +193,20 @@ class PendleMarketCheck:
             )
         now = datetime.fromtimestamp(int(block["timestamp"]), UTC)
         expiry = f"{market.expiry:%Y-%m-%d}"
+        if market.expiry <= now and self._current is not None:
+            try:
+                current = await self._pendle.market(await self._current())
+            except ProtocolUnavailable as exc:
+                return self._failed(str(exc), f"check {self.SETTING} and the Pendle API")
+            if current.address.lower() != market.address.lower() and current.expiry > now:
+                return (
+                    CheckResult(
+                        name=self.name,
+                        ok=True,
+                        detail=f"{market.name} matured on {expiry}; PT rolled into "
+                        f"{current.name}, matures {current.expiry:%Y-%m-%d}",
+                    ),
+                )
         if market.expiry <= now:
             return self._failed(
                 f"{market.name} ({self._address}) matured on {expiry}",

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,7 +34,7 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
-from adapters.chain.pendle import Pendle
+from adapters.chain.pendle import Pendle, PendleMarket
 from adapters.chain.tokens import balance_of
 from application.errors import PermanentError
 from application.ports.chain import (
@@ -48,6 +48,7 @@ from application.ports.chain import (
 )
 from application.ports.clock import Clock
 from domain.market import STABLECOINS
+from domain.maturity import TermHolding, TermMarket
 from domain.money import ZERO, from_base_units, to_base_units
 from domain.plans import Transaction, TransactionType
 from domain.portfolio import WALLET, PortfolioState, Position
@@ -68,9 +69,25 @@ class UnknownMove(PermanentError):
     """A planned move names a protocol or asset this treasury cannot trade."""
 
 
+class PendleHeld:
+    """The Pendle markets the treasury may hold PT in, by address (any case), with each
+    market's details once read (expiry and PT never change)."""
+
+    def __init__(self) -> None:
+        self.markets: dict[str, PendleMarket | None] = {}
+        self.discovered = False
+
+    def note(self, address: str, market: PendleMarket | None = None) -> None:
+        """Remember a market (its details too, when known)."""
+        key = address.lower()
+        if market is not None or key not in self.markets:
+            self.markets[key] = market if market is not None else self.markets.get(key)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Venues:
-    """The treasury's protocol adapters on one chain."""
+    """The treasury's protocol adapters on one chain; `pendle_market` is the configured
+    market, `pendle_held` the markets the treasury may hold PT in (see `PendleTerms`)."""
 
     owner: str
     tokens: Mapping[str, Token]
@@ -79,6 +96,7 @@ class Venues:
     pendle: Pendle
     pendle_market: str
     swap: SwapVenue
+    pendle_held: PendleHeld = field(default_factory=lambda: PendleHeld())
 
     def token(self, symbol: str) -> Token:
         """The token named `symbol`.
@@ -132,7 +150,9 @@ class ProtocolTransactionBuilder:
             if tx.protocol == CURVE:
                 return await v.curve.build_deposit(owner, CASH, amount, slippage)
             if tx.protocol == PENDLE:
-                return await v.pendle.build_deposit(owner, v.pendle_market, amount, slippage)
+                market = tx.market or await PendleTerms(v).current()
+                v.pendle_held.note(market)
+                return await v.pendle.build_deposit(owner, market, amount, slippage)
             raise UnknownMove(f"cannot deposit into {tx.protocol}")
         if tx.protocol == AAVE:
             position = await v.aave.position(owner, CASH)
@@ -143,11 +163,10 @@ class ProtocolTransactionBuilder:
             lp = position.balance if tx.full_exit else to_base_units(tx.amount, position.decimals)
             return await v.curve.build_remove_lp(owner, CASH, min(lp, position.balance), slippage)
         if tx.protocol == PENDLE:
-            position = await v.pendle.position(owner, v.pendle_market)
+            market = tx.market or await PendleTerms(v).largest_holding()
+            position = await v.pendle.position(owner, market)
             pt = position.balance if tx.full_exit else to_base_units(tx.amount, position.decimals)
-            return await v.pendle.build_withdraw(
-                owner, v.pendle_market, min(pt, position.balance), slippage
-            )
+            return await v.pendle.build_withdraw(owner, market, min(pt, position.balance), slippage)
         raise UnknownMove(f"cannot withdraw from {tx.protocol}")
 
 
@@ -175,11 +194,11 @@ class ChainPortfolioReader:
         v = self._v
         now = self._clock.now()
         positions: list[Position] = []
-        stale: dict[str, str] = {}
+        stale: dict[tuple[str, str], str] = {}
         readers: tuple[tuple[str, str, Callable[[], Awaitable[ProtocolPosition]]], ...] = (
             (AAVE, CASH, lambda: v.aave.position(v.owner, CASH)),
             (CURVE, LP_ASSET, lambda: v.curve.position(v.owner, LP_ASSET)),
-            (PENDLE, PT_ASSET, lambda: v.pendle.position(v.owner, v.pendle_market)),
+            (PENDLE, PT_ASSET, PendleTerms(v).position),
         )
         for protocol, asset, reading in readers:
             key = (protocol, asset)
@@ -190,7 +209,7 @@ class ChainPortfolioReader:
                     raise
                 last, read_at = self._last[key]
                 label = f"{protocol}/{asset}"
-                stale[f"stale:{label}"] = f"{exc}; value as read at {read_at.isoformat()}"
+                stale[key] = f"{exc}; value as read at {read_at.isoformat()}"
                 logger.warning(
                     "protocol unreadable; showing its last value, flagged stale",
                     extra={"position": label, "reason": str(exc), "read_at": read_at.isoformat()},
@@ -241,18 +260,136 @@ class ChainPortfolioReader:
                 units = await balance_of(self._w3, coin.address, v.owner)
                 cash += from_base_units(units, coin.decimals)
         state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
-        if not stale:
-            return state
-        labels = ",".join(k.removeprefix("stale:") for k in stale)
-        return replace(state, extra={**state.extra, **stale, "stale_positions": labels})
+        return state.with_stale_positions(stale)
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
         """USD per LP token (virtual price) and per PT (market price with the discount)."""
         v = self._v
         virtual = Decimal(await v.curve.virtual_price()) / Decimal(10**18)
-        pt = await v.pendle.position(v.owner, v.pendle_market)
+        pt = await PendleTerms(v).position()
         pt_price = Decimal(pt.details.get("pt_price", "1"))
+        if pt.balance > 0:
+            pt_price = pt.value_usd / from_base_units(pt.balance, pt.decimals)
         return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: Decimal(1)}
+
+
+class PendleTerms:
+    """The treasury's Pendle PT across markets (TermMarkets port), for the reader, the builder
+    and the roll.
+
+    PT may be held in the configured market and in every market a deposit was built for since
+    (a roll buys into a new market). On the first read, the active USDC markets are checked
+    for PT the treasury holds, so a restarted service finds PT bought into a market after the
+    configured one. Deposits that name no market go to the current market: the latest-maturing
+    known market that has not matured, else the configured one.
+    """
+
+    def __init__(self, venues: Venues) -> None:
+        self._v = venues
+        self._held = venues.pendle_held
+        self._held.note(venues.pendle_market)
+
+    async def _discover(self) -> None:
+        if self._held.discovered:
+            return
+        v = self._v
+        for market in await v.pendle.cash_markets():
+            if market.address.lower() in self._held.markets:
+                continue
+            if await v.pendle.pt_balance(market, v.owner) > 0:
+                self._held.note(market.address, market)
+        self._held.discovered = True
+
+    async def _details(self, address: str) -> PendleMarket:
+        known = self._held.markets.get(address.lower())
+        if known is None:
+            known = await self._v.pendle.market(address)
+            self._held.note(address, known)
+        return known
+
+    async def _positions(self) -> list[tuple[PendleMarket, ProtocolPosition]]:
+        """Every known market's PT position, held or not (configured market first). A matured
+        market the treasury no longer holds PT in (rolled out of) is forgotten."""
+        await self._discover()
+        found: list[tuple[PendleMarket, ProtocolPosition]] = []
+        configured = self._v.pendle_market.lower()
+        now = await self._v.pendle.chain_now()
+        for address in list(self._held.markets):
+            market, position = await self._v.pendle.holding(self._v.owner, address)
+            if position.balance == 0 and market.expiry <= now and address != configured:
+                del self._held.markets[address]
+                continue
+            self._held.note(address, market)
+            found.append((market, position))
+        return found
+
+    async def current(self) -> str:
+        """The market a deposit naming none goes to (see class doc)."""
+        now = await self._v.pendle.chain_now()
+        live = [await self._details(address) for address in list(self._held.markets)]
+        open_markets = [m for m in live if m.expiry > now]
+        if not open_markets:
+            return self._v.pendle_market
+        return max(open_markets, key=lambda m: m.expiry).address
+
+    async def largest_holding(self) -> str:
+        """The market a withdrawal naming none sells from: the one holding the most PT value
+        (the current market when none holds any)."""
+        held = [(m, p) for m, p in await self._positions() if p.balance > 0]
+        if not held:
+            return await self.current()
+        return max(held, key=lambda mp: mp[1].value_usd)[0].address
+
+    async def position(self) -> ProtocolPosition:
+        """All PT held, as one `pendle`/`PT-USDC` position: values summed, APY weighted by
+        value, `pt_price` and `expiry` of the largest holding.
+
+        Raises:
+            ProtocolUnavailable: Pendle could not be read.
+        """
+        positions = await self._positions()
+        held = [p for _, p in positions if p.balance > 0]
+        if not held:
+            return positions[0][1]
+        largest = max(held, key=lambda p: p.value_usd)
+        decimals = max(p.decimals for p in held)
+        balance = sum(p.balance * 10 ** (decimals - p.decimals) for p in held)
+        value = sum((p.value_usd for p in held), ZERO)
+        apy = (
+            sum(((p.apy or ZERO) * p.value_usd for p in held), ZERO) / value
+            if value > 0
+            else largest.apy
+        )
+        return replace(largest, balance=balance, decimals=decimals, value_usd=value, apy=apy)
+
+    def _term(self, market: PendleMarket) -> TermMarket:
+        return TermMarket(
+            protocol=PENDLE,
+            asset=PT_ASSET,
+            market=market.address,
+            name=market.name,
+            matures_at=market.expiry,
+            apy=market.implied_apy,
+            liquidity_usd=market.liquidity_usd,
+            accounting_asset=market.accounting or "",
+        )
+
+    async def holdings(self) -> tuple[TermHolding, ...]:
+        """PT held, per market, with each market's maturity."""
+        return tuple(
+            TermHolding(
+                market=self._term(market),
+                amount=from_base_units(position.balance, position.decimals),
+                value_usd=position.value_usd,
+            )
+            for market, position in await self._positions()
+            if position.balance > 0
+        )
+
+    async def candidates(self) -> tuple[TermMarket, ...]:
+        """Active markets whose PT redeems for USDC (the roll's domain rules choose among
+        them)."""
+        return tuple(self._term(m) for m in await self._v.pendle.cash_markets())
 
 
 class ChainConditionsReader:

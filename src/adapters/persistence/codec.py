@@ -391,6 +391,7 @@ def plan_to_rows(
             slippage_tolerance=tx.slippage_tolerance,
             chain=tx.chain,
             full_exit=tx.full_exit,
+            market=tx.market,
         )
         for i, tx in enumerate(plan.required_transactions)
     ]
@@ -420,6 +421,7 @@ def plan_from_rows(row: t.PlanRow, txs: list[t.PlannedTransactionRow]) -> Rebala
                 slippage_tolerance=tx.slippage_tolerance,
                 chain=tx.chain,
                 full_exit=tx.full_exit,
+                market=tx.market,
             )
             for tx in sorted(txs, key=lambda x: x.step_index)
         ),

@@ -214,6 +214,7 @@ class PlannedTransactionRow(Base):
     slippage_tolerance: Mapped[Decimal] = mapped_column(ExactDecimal)
     chain: Mapped[str] = mapped_column(String(SHORT))
     full_exit: Mapped[bool]
+    market: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
 
 
 class ExecutedTransactionRow(Base):

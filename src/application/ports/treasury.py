@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Protocol
 
+from domain.maturity import TermHolding, TermMarket
 from domain.portfolio import PortfolioState
 
 
@@ -24,6 +25,27 @@ class PortfolioReader(Protocol):
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
         """USD per unit of every non-volatile asset held (LP tokens, PTs, aTokens)."""
+        ...
+
+
+class TermMarkets(Protocol):
+    """Fixed-term positions (Pendle PT): which markets they are held in, and the markets they
+    could be rolled into."""
+
+    async def holdings(self) -> tuple[TermHolding, ...]:
+        """PT held, one entry per market holding any, with each market's maturity.
+
+        Raises:
+            ProtocolUnavailable: the protocol could not be read.
+        """
+        ...
+
+    async def candidates(self) -> tuple[TermMarket, ...]:
+        """Active markets of the same venue a holding could be rolled into.
+
+        Raises:
+            ProtocolUnavailable: the protocol could not be read.
+        """
         ...
 
 

@@ -151,10 +151,14 @@ class PositionOut(_Out):
     entered_at: datetime
     current_return: Num
     chain: str
+    stale: bool = False
+    """Its protocol could not be read now: the value shown is the last good reading."""
+    stale_reason: str | None = None
+    """Why it could not be read, and when the value shown was read."""
 
     @classmethod
-    def from_domain(cls, p: Position) -> PositionOut:
-        """Build from a domain Position."""
+    def from_domain(cls, p: Position, stale_reason: str | None = None) -> PositionOut:
+        """Build from a domain Position (`stale_reason`: it is shown at an earlier reading)."""
         return cls(
             protocol=p.protocol,
             asset=p.asset,
@@ -164,6 +168,8 @@ class PositionOut(_Out):
             entered_at=p.entered_at,
             current_return=p.current_return,
             chain=p.chain,
+            stale=stale_reason is not None,
+            stale_reason=stale_reason,
         )
 
 
@@ -190,9 +196,10 @@ class PortfolioStateOut(_Out):
     @classmethod
     def from_domain(cls, p: PortfolioState) -> PortfolioStateOut:
         """Build from a domain PortfolioState."""
+        stale = p.stale_positions()
         return cls(
             total_value_usd=p.total_value_usd,
-            positions=[PositionOut.from_domain(x) for x in p.positions],
+            positions=[PositionOut.from_domain(x, stale.get(x.key)) for x in p.positions],
             cash_balance=p.cash_balance,
             allocations={
                 b.value: AllocationLineOut(current=line.current, target=line.target)

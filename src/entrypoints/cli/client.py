@@ -187,16 +187,23 @@ def status(as_json: JsonOption = False, url: UrlOption = None) -> None:
     table = Table(title="Positions")
     for column in ("protocol", "asset", "amount", "value", "APY", "return"):
         table.add_column(column)
+    stale: list[str] = []
     for p in data.get("positions", []):
+        asset = p["asset"]
+        if p.get("stale"):
+            asset += " (stale)"
+            stale.append(f"{p['protocol']} {p['asset']}: {p.get('stale_reason') or 'unreadable'}")
         table.add_row(
             p["protocol"],
-            p["asset"],
+            asset,
             f"{float(p['amount']):,.6f}",
             _usd(p["value_usd"]),
             _pct(p.get("apy")),
             _pct(p.get("current_return")),
         )
     console.print(table)
+    for line in stale:
+        console.print(f"stale, last value shown: {line}", markup=False)
     allocations = Table(title="Allocation")
     for column in ("bucket", "now", "target"):
         allocations.add_column(column)

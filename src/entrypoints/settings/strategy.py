@@ -17,12 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.budget import SlippageBudget
 from domain.market import STABLECOINS
+from domain.maturity import RollRules
 from domain.planner import PlannerConfig
 from domain.strategy import StrategyConfig
 
 _STRATEGY = StrategyConfig()
 _LIMITS = _STRATEGY.limits
 _PLANNER = _STRATEGY.planner
+_ROLL = _STRATEGY.roll
 
 
 class StrategySettings(BaseSettings):
@@ -81,6 +83,13 @@ class StrategySettings(BaseSettings):
     """Hours after an exit during which nothing buys BTC/ETH."""
     exit_stablecoins: str = ",".join(_LIMITS.exit_stablecoins)
     """Comma-separated stablecoins an exit may sell into, in order of preference."""
+    roll_days_before_maturity: int = Field(default=_ROLL.days_before_maturity, ge=0, le=365)
+    """A Pendle PT position this close to its market's maturity (or past it) is redeemed and
+    rolled into the best eligible market."""
+    roll_min_apy: Decimal = Field(default=_ROLL.min_apy, ge=0, le=1)
+    """A market a PT position is rolled into must offer at least this fixed APY."""
+    roll_min_liquidity_usd: Decimal = Field(default=_ROLL.min_liquidity_usd, ge=0)
+    """A market a PT position is rolled into must hold at least this much liquidity."""
 
     @field_validator("exit_stablecoins")
     @classmethod
@@ -131,4 +140,11 @@ class StrategySettings(BaseSettings):
             max_slices_per_move=self.max_slices_per_move,
             default_slippage_tolerance=self.max_slippage,
         )
-        return replace(_STRATEGY, limits=limits, planner=planner, drift_band=self.drift_band)
+        roll = RollRules(
+            days_before_maturity=self.roll_days_before_maturity,
+            min_apy=self.roll_min_apy,
+            min_liquidity_usd=self.roll_min_liquidity_usd,
+        )
+        return replace(
+            _STRATEGY, limits=limits, planner=planner, drift_band=self.drift_band, roll=roll
+        )

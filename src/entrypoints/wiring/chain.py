@@ -33,7 +33,8 @@ from adapters.chain.addresses import ChainId, addresses_for
 from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
-from adapters.chain.devchain.deploy import DevChainConfig
+from adapters.chain.devchain.deploy import DevChainConfig, deploy_next_pendle_market
+from adapters.chain.devchain.fake_apis import LiveBook
 from adapters.chain.devchain.node import holds_deployment, running_devchain
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.paper import (
@@ -65,6 +66,7 @@ from adapters.chain.treasury import (
     CachedTvl,
     ChainConditionsReader,
     ChainPortfolioReader,
+    PendleTerms,
     ProtocolTransactionBuilder,
     Venues,
 )
@@ -80,7 +82,7 @@ from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.preflight import PreflightCheck
-from application.ports.treasury import ChainConditions, PortfolioReader
+from application.ports.treasury import ChainConditions, PortfolioReader, TermMarkets
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
@@ -111,6 +113,7 @@ class ChainWiring:
     chain_id: int = 0
     address: str = ""
     checks: tuple[PreflightCheck, ...] = ()
+    terms: TermMarkets | None = None
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -258,6 +261,7 @@ def _wiring(
         chain_id=chain_id,
         address=venues.owner,
         checks=(*_checks(venues, w3, chain_id), *more_checks),
+        terms=PendleTerms(venues),
     )
 
 
@@ -277,7 +281,9 @@ def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...
             lambda: venues.pendle.apy(venues.pendle_market),
             "check TREASURY_PENDLE_MARKET (an active market) and TREASURY_PENDLE_BASE_URL",
         ),
-        PendleMarketCheck(venues.pendle, venues.pendle_market, w3),
+        PendleMarketCheck(
+            venues.pendle, venues.pendle_market, w3, current=PendleTerms(venues).current
+        ),
         *(
             (SwapApiKeyCheck(venues.swap.spender, has_key=venues.swap.has_api_key),)
             if isinstance(venues.swap, OneInch)
@@ -400,9 +406,18 @@ async def _open_devchain(
             await advance_time(w3, behind)
         await push_market_data(w3, book, first)
 
-        # Time, volume, prices and deposits: one chain write at a time, never inside the
-        # executor's snapshot simulation (it shares the lock).
-        world = DevChainWorld(w3=w3, book=book, config=config, cache_dir=dev.compile_cache_dir())
+        async def list_next_pendle_market(now: int) -> None:
+            await _list_next_pendle_market(w3, running.book, now, config, dev)
+
+        # Time, volume, prices, new Pendle markets and deposits: one chain write at a time,
+        # never inside the executor's snapshot simulation (it shares the lock).
+        world = DevChainWorld(
+            w3=w3,
+            book=book,
+            config=config,
+            cache_dir=dev.compile_cache_dir(),
+            on_new_time=list_next_pendle_market,
+        )
 
         async def fund(usd: Decimal) -> None:
             await world.fund(signer.address, usd)
@@ -440,7 +455,7 @@ async def _open_devchain(
                 clock=clock,
                 uow=uow,
                 market=market,
-                tvl=devchain_tvl(w3, book),
+                tvl=devchain_tvl(w3, running.book),
                 tick=world.tick,
                 chain_id=book.chain_id,
                 fund=fund,
@@ -451,6 +466,28 @@ async def _open_devchain(
                     funding_plan
                 )
             yield wiring
+
+
+PENDLE_LISTING_LEAD = timedelta(days=60)
+"""Paper mode lists the next Pendle market this long before the newest one matures, so a PT
+position has somewhere to roll (as live, where Pendle lists a new maturity months ahead)."""
+
+
+async def _list_next_pendle_market(
+    w3: Any, live: LiveBook, now: int, config: DevChainConfig, dev: Any
+) -> None:
+    """Deploy the next Pendle market on the dev chain once the newest one is within
+    `PENDLE_LISTING_LEAD` of maturity; the fake Pendle API lists it from then on, and a node
+    that outlives the service keeps it in its address book."""
+    book = live.book
+    markets = book.pendle_markets()
+    if not markets or max(m.expiry for m in markets) - now > PENDLE_LISTING_LEAD.total_seconds():
+        return
+    live.book = await deploy_next_pendle_market(
+        w3, book, config=config, cache_dir=dev.compile_cache_dir()
+    )
+    if dev.devchain_rpc_url is not None:
+        live.book.save(dev.resolved_address_book())
 
 
 async def _open_rpc(

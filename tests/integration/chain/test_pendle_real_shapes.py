@@ -163,3 +163,23 @@ async def test_a_market_that_does_not_account_in_usdc_is_refused_not_valued_as_d
             await pendle.position("0x" + "11" * 20, wsteth_market)
         with pytest.raises(ProtocolUnavailable, match="accounts in"):
             await pendle.build_deposit("0x" + "11" * 20, wsteth_market, 10**6, Decimal("0.01"))
+
+
+@respx.mock
+async def test_roll_candidates_are_the_active_markets_that_redeem_for_usdc() -> None:
+    # The recording lists a wstETH market (accounts in stETH) and ynRWAx (accounts in USDC):
+    # only the second is a market a USDC treasury's PT may be rolled into.
+    route = respx.get(f"{PENDLE}/v2/markets/all").mock(
+        return_value=httpx.Response(200, text=recorded_text("pendle_markets_all.json"))
+    )
+    async with httpx.AsyncClient() as client:
+        pendle = Pendle(
+            client,
+            AsyncWeb3(),
+            chain_id=1,
+            cash_token="0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+        )
+        candidates = await pendle.cash_markets()
+    assert [m.address.lower() for m in candidates] == ["0xfce3f966a131c46a51b896ceea3917bc4c302577"]
+    assert candidates[0].liquidity_usd == Decimal("836946.0951419071")
+    assert route.calls.last.request.url.params["isActive"] == "true"

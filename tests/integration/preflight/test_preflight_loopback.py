@@ -238,6 +238,44 @@ async def test_a_matured_pendle_market_is_named_with_the_market_setting(
         )
 
 
+async def test_a_matured_configured_market_passes_once_the_pt_was_rolled_into_an_active_one(
+    wrong_chain_node: str,
+) -> None:
+    # After a roll the treasury holds PT of a later market: the configured one having matured
+    # is then expected, not a fault. Without a roll (the current market is still the
+    # configured one) it stays a fault.
+    w3 = connect(wrong_chain_node)
+    try:
+        with FakePendleApi("2020-06-25T00:00:00.000Z") as api:
+            later = api.body["results"][1]
+            later["expiry"] = "2099-12-30T00:00:00.000Z"
+
+            async def rolled() -> str:
+                return str(later["address"])
+
+            async def not_rolled() -> str:
+                return api.market
+
+            async with httpx.AsyncClient(trust_env=False) as client:
+                pendle = Pendle(
+                    client, w3, chain_id=ETHEREUM, cash_token=USDC, base_url=api.base_url
+                )
+                (after_roll,) = await PendleMarketCheck(
+                    pendle, api.market, w3, current=rolled
+                ).run()
+                (no_roll,) = await PendleMarketCheck(
+                    pendle, api.market, w3, current=not_rolled
+                ).run()
+    finally:
+        await w3.provider.disconnect()
+    assert after_roll.ok, after_roll
+    assert after_roll.detail == (
+        "wstETH matured on 2020-06-25; PT rolled into ynRWAx, matures 2099-12-30"
+    )
+    assert not no_roll.ok
+    assert no_roll.detail == f"wstETH ({api.market}) matured on 2020-06-25"
+
+
 async def test_an_unlisted_pendle_market_is_named_with_the_market_setting(
     wrong_chain_node: str,
 ) -> None:

@@ -299,3 +299,24 @@ async def test_an_endpoint_the_server_lacks_shows_not_available_instead_of_data(
     assert "<svg" not in html["performance"]
     # The panels whose endpoints exist still show their data.
     assert "aave" in html["positions"]
+
+
+async def test_the_positions_panel_flags_the_one_position_that_could_not_be_read() -> None:
+    t = build_treasury(cash=64_000, holdings=BALANCED)
+    chain = FakePortfolio(t.book)
+    chain.extra = {
+        "stale_positions": "pendle/PT-USDC",
+        "stale:pendle/PT-USDC": "pendle: connection refused; value as read at 2026-03-02",
+    }
+    app = create_app(services_for(t, chain), TOKENS, extra_routes=dashboard_routes())
+    async with AsyncTestClient(app=app) as c:
+        html = (await panels(c, VIEWER))["positions"]
+    rows = {
+        row.split("</td>")[0].split("<td>")[-1] + row.split("</td>")[1]: row
+        for row in html.split("<tr")[2:]
+    }
+    [pendle] = [row for key, row in rows.items() if key.startswith("pendle")]
+    [aave] = [row for key, row in rows.items() if key.startswith("aave")]
+    assert "stale" in pendle
+    assert "connection refused" in pendle
+    assert "stale" not in aave

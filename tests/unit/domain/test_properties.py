@@ -86,7 +86,12 @@ def test_a_plan_the_policy_accepts_never_breaks_a_limit(
         total = portfolio.total_value_usd
         volatile_before = portfolio.volatile_value() / total if total > 0 else Decimal(0)
         if after.volatile_share > limits.max_volatile_share:
-            assert after.volatile_share <= volatile_before  # a breach it found, not made worse
+            # A breach it found, not made worse: the share no higher, or BTC/ETH untouched (the
+            # plan's costs alone lift the share).
+            assert (
+                after.volatile_share <= volatile_before
+                or after.volatile_value == portfolio.volatile_value()
+            )
         before = holdings_of(portfolio)
         shares_before = portfolio.position_shares()
         for key, share in after.position_shares().items():

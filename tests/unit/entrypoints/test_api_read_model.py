@@ -100,3 +100,25 @@ async def test_the_schema_still_describes_the_prepared_answers() -> None:
         ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
         properties = schema["components"]["schemas"][ref]["properties"]
         assert {"age_seconds", "stale", "stale_reason", field} <= set(properties)
+
+
+STALE_PENDLE = {
+    "stale_positions": "pendle/PT-USDC",
+    "stale:pendle/PT-USDC": "pendle: connection refused; value as read at 2026-03-02T11:00:00",
+}
+
+
+async def test_a_position_the_chain_reader_could_not_read_is_shown_stale_with_its_reason() -> None:
+    # The chain reader keeps a failing protocol's last value and flags it in the state's extra;
+    # the status answer must say which position that is, not pass it off as fresh.
+    t = build_treasury(cash=64_000, holdings={("pendle", "PT-USDC"): D(72_000)})
+    t.book.units[("aave", "USDC")] = D(96_000)
+    chain = FakePortfolio(t.book)
+    chain.extra = dict(STALE_PENDLE)
+    async with AsyncTestClient(app=create_app(services_for(t, chain), TOKENS)) as client:
+        body = (await client.get("/portfolio/status")).json()
+    positions = {(p["protocol"], p["asset"]): p for p in body["positions"]}
+    assert positions[("pendle", "PT-USDC")]["stale"] is True
+    assert "connection refused" in positions[("pendle", "PT-USDC")]["stale_reason"]
+    assert positions[("aave", "USDC")]["stale"] is False
+    assert positions[("aave", "USDC")]["stale_reason"] is None

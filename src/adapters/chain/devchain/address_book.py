@@ -23,11 +23,22 @@ class AddressBookUnreadable(PermanentError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PendleListing:
+    """One dev-chain Pendle market: its address, its PT and its maturity (unix seconds)."""
+
+    market: str
+    pt: str
+    expiry: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AddressBook:
     """Where everything lives on one dev chain.
 
     `tokens` maps symbols (USDC, USDT, DAI, WETH, WBTC) to addresses, `a_tokens` maps the
-    underlying symbol to its aToken, `pendle_expiry` is the PT maturity in unix seconds.
+    underlying symbol to its aToken, `pendle_expiry` is the PT maturity in unix seconds;
+    `pendle_later` lists the Pendle markets deployed after the first (each maturing later),
+    which paper mode rolls into.
     """
 
     chain_id: int
@@ -45,6 +56,24 @@ class AddressBook:
     pendle_expiry: int = 0
     router: str = ""
     funded: tuple[str, ...] = field(default=())
+    pendle_later: tuple[PendleListing, ...] = field(default=())
+
+    def pendle_markets(self) -> tuple[PendleListing, ...]:
+        """Every Pendle market, the first one first (none before the first is deployed)."""
+        if not self.pendle_market:
+            return self.pendle_later
+        first = PendleListing(
+            market=self.pendle_market, pt=self.pendle_pt, expiry=self.pendle_expiry
+        )
+        return (first, *self.pendle_later)
+
+    def pendle_listing(self, address: str) -> PendleListing | None:
+        """The Pendle market whose market or PT address is `address` (any case), or None."""
+        wanted = address.lower()
+        for listing in self.pendle_markets():
+            if wanted in {listing.market.lower(), listing.pt.lower()}:
+                return listing
+        return None
 
     def token(self, symbol: str) -> str:
         """The address of a token by symbol.
@@ -75,6 +104,9 @@ class AddressBook:
             "pendle_pt": self.pendle_pt,
             "router": self.router,
         }
+        for i, later in enumerate(self.pendle_later, start=2):
+            named[f"pendle_market_{i}"] = later.market
+            named[f"pendle_pt_{i}"] = later.pt
         return {name: address for name, address in named.items() if address}
 
     def to_json(self) -> dict[str, Any]:
@@ -96,6 +128,9 @@ class AddressBook:
             "pendle_expiry": self.pendle_expiry,
             "router": self.router,
             "funded": list(self.funded),
+            "pendle_later": [
+                {"market": m.market, "pt": m.pt, "expiry": m.expiry} for m in self.pendle_later
+            ],
         }
 
     @classmethod
@@ -123,6 +158,10 @@ class AddressBook:
             pendle_expiry=int(data.get("pendle_expiry", 0)),
             router=str(data.get("router", "")),
             funded=tuple(str(a) for a in data.get("funded", [])),
+            pendle_later=tuple(
+                PendleListing(market=str(m["market"]), pt=str(m["pt"]), expiry=int(m["expiry"]))
+                for m in data.get("pendle_later", [])
+            ),
         )
 
     def save(self, path: Path) -> None:

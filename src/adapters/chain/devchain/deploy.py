@@ -24,7 +24,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Wei
 
-from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.address_book import AddressBook, PendleListing
 from adapters.chain.devchain.compile import CompiledContract, compile_contract
 from application.errors import PermanentError, TransientError
 from domain.money import to_base_units
@@ -348,6 +348,16 @@ async def _deploy_pendle(
     now = await chain_time(sender.w3)
     # Pendle maturities fall at 00:00 UTC.
     expiry = (now + config.pendle_days_to_expiry * DAY) // DAY * DAY
+    return await _deploy_pendle_at(sender, usdc, config, mint, expiry)
+
+
+async def _deploy_pendle_at(
+    sender: _Sender,
+    usdc: AsyncContract,
+    config: DevChainConfig,
+    mint: Callable[[str, str, Decimal], Awaitable[None]],
+    expiry: int,
+) -> tuple[AsyncContract, AsyncContract, int]:
     label = time.strftime("%d%b%Y", time.gmtime(expiry)).upper()
     pt = await sender.deploy(
         "ERC20", f"PT USDC {label} (dev)", f"PT-USDC-{label}", config.pendle_pt_decimals
@@ -365,6 +375,37 @@ async def _deploy_pendle(
     )
     await mint("USDC", market.address, config.pendle_liquidity)
     return market, pt, expiry
+
+
+async def deploy_next_pendle_market(
+    w3: AsyncWeb3[Any],
+    book: AddressBook,
+    *,
+    config: DevChainConfig | None = None,
+    cache_dir: Path | None = None,
+) -> AddressBook:
+    """Deploy another Pendle USDC market, maturing `pendle_days_to_expiry` days from the chain's
+    now (at 00:00 UTC), with its own liquidity; return the book listing it.
+
+    Raises:
+        DevChainDeploymentFailed: a deployment transaction failed.
+    """
+    config = config or DevChainConfig()
+    sender = _Sender(w3, w3.to_checksum_address(book.deployer), cache_dir)
+    usdc = contract_at(w3, "ERC20", book.token("USDC"))
+
+    async def mint(symbol: str, to: str, amount: Decimal) -> None:
+        token = contract_at(w3, "ERC20", book.token(symbol))
+        units = to_base_units(amount, book.decimals[symbol])
+        await sender.send(f"mint {symbol}", token.functions.mint(to, units))
+
+    market, pt, expiry = await _deploy_pendle(sender, usdc, config, mint)
+    listing = PendleListing(market=market.address, pt=pt.address, expiry=expiry)
+    logger.info(
+        "dev chain: next Pendle market deployed",
+        extra={"market": market.address, "expiry": expiry},
+    )
+    return replace(book, pendle_later=(*book.pendle_later, listing))
 
 
 async def fund_account(

@@ -43,7 +43,7 @@ from litestar.params import FromPath
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError, Web3Exception
 
-from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.address_book import AddressBook, PendleListing
 from adapters.chain.devchain.deploy import contract_at
 from adapters.chain.devchain.recorded import recorded
 
@@ -131,10 +131,22 @@ def _is_true(request: Request[Any, Any, Any], name: str) -> bool:
     return str(request.query_params.get(name, "false")).lower() == "true"
 
 
+class LiveBook:
+    """The dev chain's address book as it grows: paper mode deploys later Pendle markets while
+    the fake APIs serve, and they list every market deployed so far."""
+
+    def __init__(self, book: AddressBook) -> None:
+        self.book = book
+
+
 @dataclass(frozen=True, slots=True)
 class _Chain:
     w3: AsyncWeb3[Any]
-    book: AddressBook
+    live: LiveBook
+
+    @property
+    def book(self) -> AddressBook:
+        return self.live.book
 
     def checksum(self, address: str, name: str) -> str:
         if not AsyncWeb3.is_address(address):
@@ -336,6 +348,7 @@ class _OneInch:
 
 @dataclass(frozen=True, slots=True)
 class _PendleQuote:
+    market: str
     method: str
     params_names: tuple[str, ...]
     params: tuple[Any, ...]
@@ -360,21 +373,37 @@ class _Pendle:
         """A recorded `<chainId>-<address>` id moved onto the dev chain's id."""
         return self._asset_id(asset_id.split("-", 1)[1])
 
-    async def market_json(self) -> dict[str, Any]:
-        """The recorded USDC market with the dev chain's addresses and state (see
-        `payloads/README.md` for what is substituted and why)."""
+    def _listing(self, address: str) -> PendleListing:
+        """The dev market whose market or PT address is `address`."""
+        listing = self.chain.book.pendle_listing(address)
+        if listing is None:
+            raise _ApiError(404, f"market {address.lower()} not found")
+        return listing
+
+    def _listing_of_pt(self, token_in: str, token_out: str) -> PendleListing:
+        """The dev market whose PT one side of a trade is."""
+        for token in (token_in, token_out):
+            listing = self.chain.book.pendle_listing(token)
+            if listing is not None and listing.pt.lower() == token.lower():
+                return listing
+        raise _ApiError(400, "no route: the dev chain trades only USDC <-> PT")
+
+    async def market_json(self, listing: PendleListing | None = None) -> dict[str, Any]:
+        """A recorded USDC market with a dev market's addresses and state (the first market by
+        default; see `payloads/README.md` for what is substituted and why)."""
         book = self.chain.book
+        listing = listing or book.pendle_markets()[0]
         w3 = self.chain.w3
-        market = contract_at(w3, "PendleMarket", book.pendle_market)
-        pt = contract_at(w3, "ERC20", book.pendle_pt)
+        market = contract_at(w3, "PendleMarket", listing.market)
+        pt = contract_at(w3, "ERC20", listing.pt)
         usdc = contract_at(w3, "ERC20", book.token("USDC"))
         implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
         pt_decimals = int(await pt.functions.decimals().call())
-        liquidity = Decimal(int(await usdc.functions.balanceOf(book.pendle_market).call())).scaleb(
+        liquidity = Decimal(int(await usdc.functions.balanceOf(listing.market).call())).scaleb(
             -book.decimals["USDC"]
         )
         total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-pt_decimals)
-        expiry = datetime.fromtimestamp(book.pendle_expiry, UTC)
+        expiry = datetime.fromtimestamp(listing.expiry, UTC)
         item: dict[str, Any] = recorded(RECORDED_MARKETS)["results"][RECORDED_USDC_MARKET]
         recorded_usdc = item["accountingAsset"]
         usdc_id = self._asset_id(book.token("USDC"))
@@ -384,10 +413,10 @@ class _Pendle:
 
         item.update(
             chainId=book.chain_id,
-            address=book.pendle_market.lower(),
-            name="USDC (dev)",
+            address=listing.market.lower(),
+            name=f"USDC {expiry.strftime('%d%b%Y').upper()} (dev)",
             expiry=expiry.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            pt=self._asset_id(book.pendle_pt),
+            pt=self._asset_id(listing.pt),
             yt=self._reprefixed(item["yt"]),
             sy=self._reprefixed(item["sy"]),
             underlyingAsset=self._reprefixed(item["underlyingAsset"]),
@@ -405,27 +434,33 @@ class _Pendle:
         if limit > 100:
             raise _ApiError(400, "limit must not be greater than 100")
         chain_param = request.query_params.get("chainId")
-        markets = [await self.market_json()]
+        listings = list(self.chain.book.pendle_markets())
         if (
             chain_param is not None
             and _uint(str(chain_param), "chainId") != self.chain.book.chain_id
         ):
-            markets = []
+            listings = []
         ids = request.query_params.get("ids")
         if ids is not None:
             wanted = {i.strip().lower() for i in str(ids).split(",")}
-            markets = [m for m in markets if f"{m['chainId']}-{m['address']}" in wanted]
-        # The one dev market is active until maturity; isActive filters on that, as live.
+            chain_id = self.chain.book.chain_id
+            listings = [m for m in listings if f"{chain_id}-{m.market.lower()}" in wanted]
+        # A dev market is active until maturity; isActive filters on that, as live.
         active_filter = str(request.query_params.get("isActive", "")).lower()
-        active = await self.chain.now() < self.chain.book.pendle_expiry
-        if (active_filter == "true" and not active) or (active_filter == "false" and active):
-            markets = []
-        page = markets[skip : skip + limit]
-        return {"total": len(markets), "skip": skip, "limit": limit, "results": page}
+        now = await self.chain.now()
+        if active_filter == "true":
+            listings = [m for m in listings if now < m.expiry]
+        elif active_filter == "false":
+            listings = [m for m in listings if now >= m.expiry]
+        markets = [await self.market_json(m) for m in listings[skip : skip + limit]]
+        page = markets
+        return {"total": len(listings), "skip": skip, "limit": limit, "results": page}
 
     async def markets_active(self, chain_id: int) -> dict[str, Any]:
         self.chain.check_chain(chain_id)
-        return {"markets": [await self.market_json()]}
+        now = await self.chain.now()
+        listings = [m for m in self.chain.book.pendle_markets() if now < m.expiry]
+        return {"markets": [await self.market_json(m) for m in listings]}
 
     async def quote(
         self,
@@ -439,14 +474,13 @@ class _Pendle:
     ) -> _PendleQuote:
         book = self.chain.book
         w3 = self.chain.w3
-        usdc, pt = book.token("USDC").lower(), book.pendle_pt.lower()
-        market = contract_at(w3, "PendleMarket", book.pendle_market)
-        await self._require_route(token_in, token_out, aggregator)
+        listing = self._listing_of_pt(token_in, token_out)
+        usdc, pt = book.token("USDC").lower(), listing.pt.lower()
+        market = contract_at(w3, "PendleMarket", listing.market)
+        await self._require_route(listing, token_in, token_out, aggregator)
         # PT base units per USDC base unit, from the tokens themselves (a dev chain deployed
         # before PT followed the SY's 18 decimals has a 6-decimal PT: scale 1).
-        pt_decimals = int(
-            await contract_at(w3, "ERC20", book.pendle_pt).functions.decimals().call()
-        )
+        pt_decimals = int(await contract_at(w3, "ERC20", listing.pt).functions.decimals().call())
         scale = Decimal(10) ** (pt_decimals - book.decimals["USDC"])
         if amount_in == 0:
             raise _ApiError(400, "amountsIn must be greater than 0")
@@ -455,7 +489,7 @@ class _Pendle:
         implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
         fee = Decimal(int(await market.functions.swapFee().call())) / WAD
         expired = bool(await market.functions.isExpired().call())
-        years = Decimal(max(book.pendle_expiry - await self.chain.now(), 0)) / SECONDS_PER_YEAR
+        years = Decimal(max(listing.expiry - await self.chain.now(), 0)) / SECONDS_PER_YEAR
         try:
             if token_in.lower() == usdc and token_out.lower() == pt:
                 if expired:
@@ -468,6 +502,7 @@ class _Pendle:
                     else None
                 )
                 return _PendleQuote(
+                    market=listing.market,
                     method="swapExactTokenForPt",
                     params_names=("receiver", "netTokenIn", "minPtOut"),
                     params=(receiver, amount_in, minimum),
@@ -497,6 +532,7 @@ class _Pendle:
                     else None
                 )
                 return _PendleQuote(
+                    market=listing.market,
                     method=method,
                     params_names=names,
                     params=(receiver, amount_in, minimum),
@@ -513,14 +549,16 @@ class _Pendle:
             raise _ApiError(400, f"cannot quote: {exc}") from exc
         raise _ApiError(400, "no route: the dev chain trades only USDC <-> PT")
 
-    async def _require_route(self, token_in: str, token_out: str, aggregator: bool) -> None:
+    async def _require_route(
+        self, listing: PendleListing, token_in: str, token_out: str, aggregator: bool
+    ) -> None:
         """As live: a token the SY does not take in (or give out) needs the aggregator.
 
         The market's own PT is always tradable; USDC only where the recorded market lists it.
         """
         if aggregator:
             return
-        market = await self.market_json()
+        market = await self.market_json(listing)
         pt = market["pt"]
         for token, listed, side in (
             (token_in, market["inputTokens"], "tokensIn"),
@@ -571,7 +609,7 @@ class _Pendle:
                     },
                     "tx": {
                         "data": q.data,
-                        "to": self.chain.book.pendle_market.lower(),
+                        "to": q.market.lower(),
                         "from": receiver.lower(),
                         "value": "0",
                     },
@@ -585,7 +623,8 @@ class _Pendle:
         self, request: Request[Any, Any, Any], chain_id: int, market: str
     ) -> dict[str, Any]:
         self.chain.check_chain(chain_id)
-        if market.lower() != self.chain.book.pendle_market.lower():
+        listing = self._listing(market)
+        if listing.market.lower() != market.lower():
             raise _ApiError(404, f"market {market} not found")
         receiver = self.chain.checksum(_required(request, "receiver"), "receiver")
         slippage = _fraction(_required(request, "slippage"), "slippage")
@@ -603,7 +642,7 @@ class _Pendle:
             data["impliedApy"] = q.implied_apy
         return {
             "tx": {
-                "to": self.chain.book.pendle_market.lower(),
+                "to": q.market.lower(),
                 "data": q.data,
                 "from": receiver.lower(),
                 "value": "0",
@@ -679,9 +718,12 @@ class _Curve:
 # --- the app -----------------------------------------------------------------------------
 
 
-def create_fake_api_app(w3: AsyncWeb3[Any], book: AddressBook, *, oneinch_api_key: str) -> Litestar:
-    """The fake 1inch and Pendle APIs as one Litestar app over a dev chain."""
-    chain = _Chain(w3=w3, book=book)
+def create_fake_api_app(
+    w3: AsyncWeb3[Any], book: AddressBook | LiveBook, *, oneinch_api_key: str
+) -> Litestar:
+    """The fake 1inch and Pendle APIs as one Litestar app over a dev chain (a `LiveBook` lists
+    the Pendle markets deployed while it serves)."""
+    chain = _Chain(w3=w3, live=book if isinstance(book, LiveBook) else LiveBook(book))
     oneinch = _OneInch(chain, oneinch_api_key)
     pendle = _Pendle(chain)
     curve = _Curve(chain)
@@ -814,7 +856,7 @@ class FakeApiServer:
 @contextlib.asynccontextmanager
 async def serve_fake_apis(
     w3: AsyncWeb3[Any],
-    book: AddressBook,
+    book: AddressBook | LiveBook,
     *,
     oneinch_api_key: str,
     host: str = "127.0.0.1",
@@ -847,4 +889,4 @@ async def serve_fake_apis(
         await task
 
 
-__all__ = ["FakeApiServer", "create_fake_api_app", "serve_fake_apis"]
+__all__ = ["FakeApiServer", "LiveBook", "create_fake_api_app", "serve_fake_apis"]

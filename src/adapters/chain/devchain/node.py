@@ -28,7 +28,7 @@ from adapters.chain.devchain.deploy import (
     ensure_devchain,
     is_deployed,
 )
-from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
+from adapters.chain.devchain.fake_apis import FakeApiServer, LiveBook, serve_fake_apis
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +133,8 @@ class RunningDevChain:
 
     chain: OpenDevChain
     apis: FakeApiServer
+    book: LiveBook
+    """The address book as it grows (Pendle markets deployed later); the fake APIs serve it."""
 
 
 @contextlib.asynccontextmanager
@@ -164,10 +166,11 @@ async def running_devchain(
         cache_dir=cache_dir,
         deployer_key=deployer_key,
     )
+    live = LiveBook(chain.book)
     try:
         async with serve_fake_apis(
-            chain.w3, chain.book, oneinch_api_key=oneinch_api_key, port=api_port
+            chain.w3, live, oneinch_api_key=oneinch_api_key, port=api_port
         ) as apis:
-            yield RunningDevChain(chain=chain, apis=apis)
+            yield RunningDevChain(chain=chain, apis=apis, book=live)
     finally:
         await chain.close()

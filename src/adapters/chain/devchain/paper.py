@@ -25,6 +25,7 @@ from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import CurveApi
 from adapters.chain.devchain.address_book import AddressBook
+from adapters.chain.devchain.fake_apis import LiveBook
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from adapters.chain.tokens import balance_of
@@ -105,15 +106,18 @@ def devchain_venues(
 
 
 def devchain_tvl(
-    w3: AsyncWeb3[Any], book: AddressBook
+    w3: AsyncWeb3[Any], book: AddressBook | LiveBook
 ) -> Callable[[], Awaitable[Mapping[str, Decimal]]]:
-    """TVL of each dev-chain protocol: the stablecoins its contracts hold, at $1."""
+    """TVL of each dev-chain protocol: the stablecoins its contracts hold, at $1 (every Pendle
+    market deployed so far, with a `LiveBook`)."""
+    live = book if isinstance(book, LiveBook) else LiveBook(book)
 
     async def read() -> Mapping[str, Decimal]:
+        book = live.book
         holders = {
             "aave": [book.aave_pool, *book.a_tokens.values()],
             "curve": [book.curve_pool],
-            "pendle": [book.pendle_market],
+            "pendle": [m.market for m in book.pendle_markets()],
         }
         tvl: dict[str, Decimal] = {}
         for protocol, addresses in holders.items():

@@ -13,6 +13,7 @@ for each whole step.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -38,6 +39,9 @@ class DevChainWorld:
     config: DevChainConfig
     cache_dir: Path | None = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    on_new_time: Callable[[int], Awaitable[None]] | None = None
+    """Called under the lock with the chain's new timestamp after time passed (paper mode
+    lists the next Pendle market here)."""
 
     async def tick(self, market: MarketData, delta: timedelta) -> None:
         """Let `delta` pass on the chain (its clock, the 3pool's volume) and copy the market's
@@ -50,9 +54,11 @@ class DevChainWorld:
         seconds = int(delta.total_seconds())
         async with self.write_lock:
             if seconds > 0:
-                await advance_time(self.w3, seconds)
+                now = await advance_time(self.w3, seconds)
                 # Other traders' volume: the 3pool's fees are its base APY.
                 await trade_curve_volume(self.w3, self.book, seconds, self.config)
+                if self.on_new_time is not None:
+                    await self.on_new_time(now)
             await push_market_data(self.w3, self.book, market)
 
     async def fund(self, address: str, usd: Decimal) -> None:
