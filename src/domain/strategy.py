@@ -27,6 +27,7 @@ from domain.planner import (
     PlannerConfig,
     PlanningPrices,
     achievable_targets,
+    allocations_counting_sweep,
     plan_emergency_exit,
     plan_rebalance,
 )
@@ -102,6 +103,7 @@ class StrategyConfig:
             "max_advisor_deviation": limits.max_advisor_deviation,
             "drift_band": self.drift_band,
             "min_trade_usd": planner.min_trade_usd,
+            "cash_buffer_share": planner.cash_buffer_share,
             "max_slices_per_move": planner.max_slices_per_move,
             "max_slippage": planner.default_slippage_tolerance,
             "reentry_cooldown_hours": int(limits.reentry_cooldown.total_seconds() // 3600),
@@ -208,11 +210,36 @@ def reachable_drift(
 
     The caps may clamp the targets (BTC alone holds at most 24.5 % of the treasury, not the 40 %
     an accumulation signal asks for); drift from the unclamped targets would be "beyond the
-    band" every day and trade every day without getting closer.
+    band" every day and trade every day without getting closer. Cash swept into a base venue
+    counts as cash (`domain.planner.swept_cash`).
     """
     return Drift(
-        current=portfolio.current_allocations(), target=achievable_targets(targets, planner)
+        current=allocations_counting_sweep(portfolio, targets, planner),
+        target=achievable_targets(targets, planner),
     )
+
+
+def sweep_venues(config: StrategyConfig, context: SafetyContext) -> tuple[str, ...]:
+    """The base venues idle cash may be swept into, safest first.
+
+    A venue is eligible when the policy would accept a deposit into it: its risk score is
+    known and within `max_protocol_risk_score`, and its TVL is known and at least
+    `min_protocol_tvl_usd`. Lowest risk score first; ties keep the configured order. None
+    when the sweep is off (`cash_buffer_share` 1).
+    """
+    if config.planner.cash_buffer_share >= ONE:
+        return ()
+    limits = config.limits
+    eligible: list[tuple[int, int, str]] = []
+    for index, venue in enumerate(config.planner.venues):
+        score = limits.protocol_risk_scores.get(venue.protocol)
+        tvl = context.protocol_tvl_usd.get(venue.protocol)
+        if score is None or score > limits.max_protocol_risk_score:
+            continue
+        if tvl is None or tvl < limits.min_protocol_tvl_usd:
+            continue
+        eligible.append((score, index, venue.protocol))
+    return tuple(dict.fromkeys(protocol for _, _, protocol in sorted(eligible)))
 
 
 def propose(
@@ -228,6 +255,7 @@ def propose(
     threshold_crossed: bool = False,
     force: bool = False,
     exit_requested: bool = False,
+    hold: bool = False,
     last_exit_at: datetime | None = None,
     exposure_known: bool = True,
     max_slippage: Decimal | None = None,
@@ -246,6 +274,11 @@ def propose(
     `signal_targets` (the rule-based signal's), the advice is first bounded by
     `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
     exposure then hold BTC/ETH back from the clamped targets.
+
+    When no rebalance is due (or the advisor chose to `hold`), idle cash above the buffer is
+    still swept into the eligible base venues (`sweep_venues`): the plan, if any, holds only
+    the sweep's deposits. Every rebalance sweeps too, and withdraws swept cash first when a buy
+    needs it (see `domain.planner.plan_rebalance`).
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -301,7 +334,40 @@ def propose(
         targets = _cap_tactical(targets, held)
         notes.append(f"no BTC/ETH buys until {blocked_until.isoformat()} (cooldown after an exit)")
     drift = reachable_drift(portfolio, targets, config.planner)
-    due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
+    due = force or (not hold and rebalance_due(drift, config.drift_band, threshold_crossed))
+    venues = sweep_venues(config, context)
+    if not due and venues:
+        sweep = planner(
+            portfolio,
+            targets,
+            prices=prices,
+            plan_id=plan_id,
+            now=now,
+            config=config.planner,
+            max_slippage=max_slippage,
+            risk_level=risk_level,
+            sweep_venues=venues,
+            sweep_only=True,
+        )
+        if sweep.required_transactions:
+            verdict = policy(sweep, portfolio, context, config.limits)
+            if deviation is not None:
+                verdict = with_verdict(verdict, deviation)
+            return Proposal(
+                plan=sweep,
+                verdict=verdict,
+                rebalance_due=False,
+                black_swan=None,
+                reason="; ".join(
+                    [
+                        f"largest drift {drift.max_abs():.4f} is within the band "
+                        f"{config.drift_band}; {sweep.notes[-1]}",
+                        *notes,
+                    ]
+                ),
+                targets=targets,
+                deviation=deviation,
+            )
     if not due:
         return Proposal(
             plan=None,
@@ -326,6 +392,7 @@ def propose(
         config=config.planner,
         max_slippage=max_slippage,
         risk_level=risk_level,
+        sweep_venues=venues,
     )
     verdict = policy(plan, portfolio, context, config.limits)
     if deviation is not None:
