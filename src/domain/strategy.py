@@ -275,10 +275,13 @@ def propose(
     `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
     exposure then hold BTC/ETH back from the clamped targets.
 
-    When no rebalance is due (or the advisor chose to `hold`), idle cash above the buffer is
-    still swept into the eligible base venues (`sweep_venues`): the plan, if any, holds only
-    the sweep's deposits. Every rebalance sweeps too, and withdraws swept cash first when a buy
-    needs it (see `domain.planner.plan_rebalance`).
+    Every rebalance sweeps idle cash above the buffer into the eligible base venues
+    (`sweep_venues`), and withdraws swept cash first when a buy needs it (see
+    `domain.planner.plan_rebalance`). When no rebalance is due (or the advisor chose to
+    `hold`), a plan of the sweep alone is proposed once it would move at least the drift band's
+    share of the treasury, the same bar a bucket's drift must clear: the room under the caps
+    grows a little with every rise of the treasury, and topping it up by the minimum trade each
+    time would trade every few days for a few dollars of yield.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
@@ -349,7 +352,7 @@ def propose(
             sweep_venues=venues,
             sweep_only=True,
         )
-        if sweep.required_transactions:
+        if sweep.traded_notional_usd >= config.drift_band * portfolio.total_value_usd:
             verdict = policy(sweep, portfolio, context, config.limits)
             if deviation is not None:
                 verdict = with_verdict(verdict, deviation)

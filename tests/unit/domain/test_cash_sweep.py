@@ -27,7 +27,15 @@ from domain.portfolio import PortfolioState, Position
 from domain.projection import holdings_of, project
 from domain.safety import Outcome
 from domain.strategy import Proposal, StrategyConfig, propose, reachable_drift
-from tests.unit.domain.builders import NOW, PRICES, balanced_400k, context, market, position
+from tests.unit.domain.builders import (
+    NOW,
+    PRICES,
+    balanced_400k,
+    context,
+    market,
+    portfolio,
+    position,
+)
 
 D = Decimal
 CONFIG = StrategyConfig()
@@ -113,6 +121,25 @@ def test_idle_cash_above_the_buffer_goes_to_the_safest_venues_up_to_their_caps()
     assert after.cash >= BUFFER * before.total_value_usd
     # The sweep put all it could: what is left idle is the buffer plus what no cap had room for.
     assert sum((a for _, a in moved), D(0)) > D(53_000)
+
+
+def test_a_sweep_on_its_own_waits_until_it_moves_the_drift_band() -> None:
+    # $16,000 idle of $400,000: $12,000 above the $4,000 buffer is 3 % of the treasury, less
+    # than the 5 % band. No plan on its own; the next rebalance sweeps it.
+    small = portfolio(
+        position("aave", "USDC", 96_000),
+        position("pendle", "PT-USDC", 72_000, "0.96"),
+        position("curve", "3CRV", 72_000, "1.03"),
+        position("wallet", "WBTC", 72_000, 60_000),
+        position("wallet", "WETH", 72_000, 3_000),
+        cash=16_000,
+    )
+    targets = TargetAllocations(D("0.6"), D("0.36"), D("0.04"))
+    assert _propose(small, targets).plan is None
+    rebalance = _propose(small, targets, threshold_crossed=True).plan
+    assert rebalance is not None
+    # Aave's $2,000 of room first, the rest into Curve's $26,000.
+    assert [p for p, _ in deposits(rebalance)] == ["aave", "curve"]
 
 
 def test_swept_cash_still_counts_as_cash_for_drift() -> None:
