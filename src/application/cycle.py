@@ -34,13 +34,14 @@ from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWo
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader, StateFileWriter
 from domain.budget import consume_slippage
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
+from domain.errors import PlanInfeasible
 from domain.execution import PlanOutcome, StepStatus
 from domain.market import MarketData
 from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, SafetyVerdict
 from domain.signals import AllocationSignal, generate_signal
-from domain.strategy import StrategyConfig, planning_prices, propose
+from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,12 @@ class RunDecisionCycle:
         verdict: SafetyVerdict | None = None
         hold_reason = advice.reasoning
         exit_reasons: tuple[str, ...] = ()
-        if advice.decision is not DecisionKind.HOLD or command.force:
+        # A hold still sweeps idle cash above the buffer into the base venues, if it is worth
+        # a plan of its own (`domain.strategy.propose`); nothing else moves, and a hold that
+        # cannot be planned (a price unknown) moves nothing, as before.
+        holding = advice.decision is DecisionKind.HOLD and not command.force
+        proposal: Proposal | None = None
+        try:
             proposal = propose(
                 portfolio,
                 advice.target_allocations,
@@ -235,12 +241,17 @@ class RunDecisionCycle:
                 threshold_crossed=signal.threshold_crossed,
                 force=command.force,
                 exit_requested=advice.decision is DecisionKind.EMERGENCY_EXIT,
+                hold=holding,
                 last_exit_at=ratchet.last_exit_at,
                 exposure_known=signal.exposure_known,
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
                 signal_targets=signal.target_allocations,
             )
+        except PlanInfeasible:
+            if not holding:
+                raise
+        if proposal is not None and (not holding or proposal.plan is not None):
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason
             exit_reasons = proposal.black_swan.reasons if proposal.black_swan else ()

@@ -295,6 +295,14 @@ def propose(
         stablecoin_prices=market.stablecoin_prices,
         reentry_blocked_until=blocked_until if cooling else None,
     )
+    if hold and not force and black_swan is not None:
+        return Proposal(
+            plan=None,
+            verdict=None,
+            rebalance_due=False,
+            black_swan=black_swan,
+            reason="the advisor holds; a black swan is detected, so no idle cash is swept",
+        )
     if black_swan is not None or exit_requested:
         reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
         if portfolio.volatile_value() <= 0:
