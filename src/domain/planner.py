@@ -743,7 +743,7 @@ def _settle_cash(
             for key in reversed(order):
                 if estimate >= buffer:
                     break
-                if keep.get(key, ZERO) <= 0:
+                if keep.get(key, ZERO) <= 0 or slip(key) >= ONE:
                     continue
                 new = key not in wanted
                 need = (buffer - estimate + (withdraw_gas if new else ZERO)) / (ONE - slip(key))
@@ -778,7 +778,7 @@ def _settle_cash(
             surplus = wallet - buffer
             if surplus < config.min_trade_usd:
                 break
-            if key in wanted:
+            if key in wanted or slip(key) >= ONE:
                 continue
             # Room for what arrives after the venue's entry slippage, so that none is left over.
             room = (cap_value - base_after[key] - keep.get(key, ZERO)) / (ONE - slip(key))
