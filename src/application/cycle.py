@@ -41,6 +41,7 @@ from application.ports.treasury import (
 )
 from domain.budget import consume_slippage
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
+from domain.errors import PlanInfeasible
 from domain.execution import PlanOutcome, StepStatus
 from domain.market import MarketData
 from domain.maturity import TermHolding, TermMarket, next_roll, roll_due
@@ -48,7 +49,7 @@ from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, SafetyVerdict
 from domain.signals import AllocationSignal, generate_signal
-from domain.strategy import StrategyConfig, planning_prices, propose
+from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,13 @@ class RunDecisionCycle:
         hold_reason = advice.reasoning
         exit_reasons: tuple[str, ...] = ()
         rolling = next_roll(holdings, term_markets, now, strategy.roll) is not None
-        if advice.decision is not DecisionKind.HOLD or command.force or rolling:
+        # A hold still sweeps idle cash above the buffer into the base venues, if it is worth
+        # a plan of its own (`domain.strategy.propose`); nothing else moves, and a hold that
+        # cannot be planned (a price unknown) moves nothing, as before. A PT roll that is due
+        # is planned whatever the advice.
+        holding = advice.decision is DecisionKind.HOLD and not command.force and not rolling
+        proposal: Proposal | None = None
+        try:
             proposal = propose(
                 portfolio,
                 advice.target_allocations,
@@ -247,6 +254,7 @@ class RunDecisionCycle:
                 threshold_crossed=signal.threshold_crossed,
                 force=command.force,
                 exit_requested=advice.decision is DecisionKind.EMERGENCY_EXIT,
+                hold=holding,
                 last_exit_at=ratchet.last_exit_at,
                 exposure_known=signal.exposure_known,
                 max_slippage=command.max_slippage,
@@ -255,6 +263,10 @@ class RunDecisionCycle:
                 term_holdings=holdings,
                 term_markets=term_markets,
             )
+        except PlanInfeasible:
+            if not holding:
+                raise
+        if proposal is not None and (not holding or proposal.plan is not None):
             plan, verdict = proposal.plan, proposal.verdict
             hold_reason = proposal.reason
             exit_reasons = proposal.black_swan.reasons if proposal.black_swan else ()

@@ -29,6 +29,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from types import MappingProxyType
 
 from domain.allocation import Bucket, TargetAllocations, weights_sum_to_one
+from domain.allocation import shares as bucket_shares
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.market import STABLECOINS, VOLATILE_ASSETS
 from domain.money import ONE, ZERO, require_fraction, require_no_floats, require_non_negative
@@ -126,6 +127,9 @@ class PlannerConfig:
     max_volatile_share: Decimal = Decimal("0.40")
     limit_headroom: Decimal = Decimal("0.005")
     max_gas_share: Decimal = Decimal("0.01")
+    cash_buffer_share: Decimal = Decimal("0.01")
+    """Idle wallet cash kept as a working buffer; idle cash above it is swept into the safest
+    base venues (see `plan_rebalance`). 1 turns the sweep off."""
 
     def __post_init__(self) -> None:
         weights_sum_to_one(v.weight for v in self.venues)
@@ -139,6 +143,7 @@ class PlannerConfig:
             "max_volatile_share",
             "limit_headroom",
             "max_gas_share",
+            "cash_buffer_share",
         ):
             require_fraction(getattr(self, name), name)
         if self.cash_asset.upper() not in STABLECOINS:
@@ -200,6 +205,7 @@ class _Move:
     cures_breach: bool = False
     units: Decimal | None = None  # exact units to sell, when slicing fixed them
     label: str = ""  # "slice 2 of 3" for a slice
+    funds_buy: bool = False  # withdraws swept cash a buy needs: exempt from size and gas share
 
 
 def gas_cost_usd(gas_units: int, prices: PlanningPrices) -> Decimal:
@@ -332,6 +338,37 @@ def achievable_targets(targets: TargetAllocations, config: PlannerConfig) -> Tar
     )
 
 
+def swept_cash(
+    portfolio: PortfolioState, targets: TargetAllocations, config: PlannerConfig
+) -> dict[Key, Decimal]:
+    """USD each base venue holds above what `targets` want in it: idle cash swept into it.
+
+    The sweep deposits idle cash into a venue on top of its base-yield target, so whatever a
+    venue holds beyond that target is cash for allocation purposes (and a position in the
+    venue for its cap and for the black-swan exit).
+    """
+    desired, _ = desired_values(portfolio.total_value_usd, targets, config)
+    held = holdings_of(portfolio)
+    extra = {v.key: held.get(v.key, ZERO) - desired[v.key] for v in config.venues}
+    return {key: usd for key, usd in extra.items() if usd > 0}
+
+
+def allocations_counting_sweep(
+    portfolio: PortfolioState, targets: TargetAllocations, config: PlannerConfig
+) -> dict[Bucket, Decimal]:
+    """Each bucket's share of the total, with swept cash counted as cash, not base yield.
+
+    With the sweep off (`cash_buffer_share` 1: the whole treasury is buffer), as held.
+    """
+    if config.cash_buffer_share >= ONE:
+        return portfolio.current_allocations()
+    values = portfolio.bucket_values()
+    swept = sum(swept_cash(portfolio, targets, config).values(), ZERO)
+    values[Bucket.BASE_YIELD] -= swept
+    values[Bucket.CASH] += swept
+    return bucket_shares(values)
+
+
 def _venue_for(key: Key, config: PlannerConfig) -> YieldVenue | None:
     return next((v for v in config.venues if v.key == key), None)
 
@@ -411,8 +448,10 @@ class _Builder:
         gas = config.gas_units[tx_type]
         gas_usd = gas_cost_usd(gas, prices)
         too_costly = gas_usd > move.usd * config.max_gas_share
-        # A move that cures a breached cap may pay more gas, but never more than it brings in.
-        if (too_costly and not move.cures_breach) or gas_usd >= move.usd * (ONE - expected):
+        # A move that cures a breached cap, or withdraws swept cash a buy needs, may pay more
+        # gas, but never more than it brings in.
+        exempt = move.cures_breach or move.funds_buy
+        if (too_costly and not exempt) or gas_usd >= move.usd * (ONE - expected):
             return SkippedMove(
                 description=description,
                 reason=f"gas ${gas_usd:.2f} exceeds {config.max_gas_share} of the move's value",
@@ -443,8 +482,19 @@ def plan_rebalance(
     config: PlannerConfig = PlannerConfig(),
     max_slippage: Decimal | None = None,
     risk_level: RiskLevel = RiskLevel.MEDIUM,
+    sweep_venues: tuple[str, ...] = (),
+    sweep_only: bool = False,
 ) -> RebalancingPlan:
     """Build the ordered plan that moves `portfolio` to `targets` (see module doc).
+
+    `sweep_venues` names the base venues idle cash may be swept into, in order of preference
+    (the strategy passes the eligible ones, lowest risk score first); with none, nothing is
+    swept. What a sweep venue holds above its base target is swept cash (`swept_cash`): it is
+    not sold as drift; it funds the plan's buys first (withdrawn, riskiest venue first, before
+    any buy); and idle cash left above the buffer (`cash_buffer_share`) after the plan's moves
+    is deposited into the venues, in order, each up to its headroom under the single-position
+    cap, when the amount is at least the minimum trade. With `sweep_only` (the drift is within
+    the band), only the sweep is planned.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown, or a (protocol, asset)
@@ -462,12 +512,16 @@ def plan_rebalance(
     shares = {k: (v / total if total > 0 else ZERO) for k, v in current.items()}
     volatile_now = portfolio.volatile_value() / total if total > 0 else ZERO
     skipped: list[SkippedMove] = []
+    order = _sweep_keys(sweep_venues, config)
+    swept = {k: current[k] - desired[k] for k in order if current.get(k, ZERO) > desired[k]}
 
     sells: list[_Move] = []
     buys: list[_Move] = []
-    for key in sorted(set(current) | set(desired)):
+    for key in [] if sweep_only else sorted(set(current) | set(desired)):
         if key[0] == WALLET and key[1].upper() in STABLECOINS:
             continue  # wallet stablecoins are cash, not a position to trade
+        if key in swept:
+            continue  # above its base target: the excess is swept cash, settled below
         have = current.get(key, ZERO)
         want = desired.get(key, ZERO)
         delta = want - have
@@ -537,13 +591,48 @@ def plan_rebalance(
         + sum((t.amount_usd - t.estimated_slippage_usd for t in sell_txs), ZERO)
         - sum((t.estimated_gas_usd for t in sell_txs), ZERO)
     )
-    buy_txs, unfunded = _fund_buys(sliced(buys, selling=False), cash_after_sells, builder, config)
+    # Swept cash funds buys: count what withdrawing it would bring in, after its gas.
+    withdraw_gas = gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], prices)
+    withdrawable = sum(
+        (
+            max(ZERO, usd * (ONE - config.protocol_slippage.get(k[0], ZERO)) - withdraw_gas)
+            for k, usd in swept.items()
+        ),
+        ZERO,
+    )
+    buy_moves = sliced(buys, selling=False)
+    while True:
+        buy_txs, unfunded = _fund_buys(buy_moves, cash_after_sells + withdrawable, builder, config)
+        spent = sum((t.amount_usd + t.estimated_gas_usd for t in buy_txs), ZERO)
+        settled = _settle_cash(
+            wallet=cash_after_sells - spent,
+            swept=swept,
+            order=order,
+            base_after=_base_after(order, swept, current, desired, buy_txs),
+            base_deposits={t.destination_key: t for t in buy_txs if _is_deposit_into(t, order)},
+            total=total,
+            builder=builder,
+            config=config,
+            rebalancing=not sweep_only,
+        )
+        if settled.wallet >= 0 or withdrawable <= 0:
+            break
+        # A withdrawal could not pay its way: fund the buys with less of the swept cash.
+        withdrawable = max(ZERO, withdrawable + settled.wallet)
     skipped.extend(unfunded)
+    skipped.extend(settled.skipped)
+    notes.extend(settled.notes)
+    deposits = [
+        t
+        for t in buy_txs
+        if t.tx_type is TransactionType.DEPOSIT and t.destination_key not in settled.replaced
+    ] + settled.deposits
     ordered = (
         [t for t in sell_txs if t.tx_type is TransactionType.WITHDRAW]
+        + settled.withdrawals
         + [t for t in sell_txs if t.tx_type is TransactionType.SWAP]
         + [t for t in buy_txs if t.tx_type is TransactionType.SWAP]
-        + [t for t in buy_txs if t.tx_type is TransactionType.DEPOSIT]
+        + deposits
     )
     return _assemble(
         portfolio=portfolio,
@@ -557,6 +646,167 @@ def plan_rebalance(
         skipped=tuple(skipped),
         notes=tuple(notes),
         kind=PlanKind.REBALANCE,
+    )
+
+
+def _sweep_keys(protocols: tuple[str, ...], config: PlannerConfig) -> list[Key]:
+    """The configured venues of `protocols`, in their order (unknown names are ignored)."""
+    keys: list[Key] = []
+    for protocol in protocols:
+        keys.extend(v.key for v in config.venues if v.protocol == protocol and v.key not in keys)
+    return keys
+
+
+def _is_deposit_into(tx: Transaction, keys: list[Key]) -> bool:
+    return tx.tx_type is TransactionType.DEPOSIT and tx.destination_key in keys
+
+
+def _base_after(
+    order: list[Key],
+    swept: Mapping[Key, Decimal],
+    current: Mapping[Key, Decimal],
+    desired: Mapping[Key, Decimal],
+    buy_txs: list[Transaction],
+) -> dict[Key, Decimal]:
+    """What each sweep venue holds for base yield after the plan's own moves."""
+    arriving = {
+        t.destination_key: t.amount_usd - t.estimated_slippage_usd
+        for t in buy_txs
+        if _is_deposit_into(t, order)
+    }
+    return {
+        k: desired[k] if k in swept else current.get(k, ZERO) + arriving.get(k, ZERO) for k in order
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Settled:
+    """The sweep's part of a plan: its withdrawals and deposits, and the wallet it leaves."""
+
+    withdrawals: list[Transaction]
+    deposits: list[Transaction]
+    replaced: frozenset[Key | None]
+    wallet: Decimal
+    skipped: list[SkippedMove]
+    notes: list[str]
+
+
+def _settle_cash(
+    *,
+    wallet: Decimal,
+    swept: Mapping[Key, Decimal],
+    order: list[Key],
+    base_after: Mapping[Key, Decimal],
+    base_deposits: Mapping[Key | None, Transaction],
+    total: Decimal,
+    builder: _Builder,
+    config: PlannerConfig,
+    rebalancing: bool,
+) -> _Settled:
+    """Withdraw swept cash the plan needs, or sweep idle cash above the buffer (see
+    `plan_rebalance`). `wallet` is the cash the plan's other moves leave; it may be negative
+    when swept cash must fund them.
+
+    Withdrawals: swept cash above a venue's headroom (a cap the market moved it over), then,
+    when the wallet would end below zero or below the buffer by at least the minimum trade,
+    swept cash from the riskiest venue first. A withdrawal that funds a buy takes at least the
+    minimum trade (or all the venue's swept cash) and is exempt from the size and gas-share
+    rules. Deposits, only when nothing is withdrawn to fund the plan: the idle cash above the
+    buffer, into each venue in order up to its headroom, each at least the minimum trade. A
+    base deposit the plan already makes into the venue takes the sweep's amount too.
+    """
+    cap_value = (config.max_single_position_share - config.limit_headroom) * total
+    buffer = config.cash_buffer_share * total
+    prices = builder.prices
+    withdraw_gas = gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], prices)
+    deposit_gas = gas_cost_usd(config.gas_units[TransactionType.DEPOSIT], prices)
+    keep = dict(swept)
+    wanted: dict[Key, tuple[Decimal, bool, bool]] = {}  # usd, cures breach, funds a buy
+    skipped: list[SkippedMove] = []
+    notes: list[str] = []
+
+    def slip(key: Key) -> Decimal:
+        return config.protocol_slippage.get(key[0], ZERO)
+
+    estimate = wallet
+    if rebalancing:
+        for key in order:
+            room = max(ZERO, cap_value - base_after[key])
+            if keep.get(key, ZERO) > room:
+                over = keep[key] - room
+                breach = base_after[key] + keep[key] > config.max_single_position_share * total
+                wanted[key] = (over, breach, False)
+                keep[key] = room
+                estimate += over * (ONE - slip(key)) - withdraw_gas
+        funding = estimate < 0
+        if funding or buffer - estimate >= config.min_trade_usd:
+            for key in reversed(order):
+                if estimate >= buffer:
+                    break
+                if keep.get(key, ZERO) <= 0 or slip(key) >= ONE:
+                    continue
+                new = key not in wanted
+                need = (buffer - estimate + (withdraw_gas if new else ZERO)) / (ONE - slip(key))
+                if funding:
+                    need = max(need, config.min_trade_usd)
+                usd = min(keep[key], need.quantize(USD_STEP, rounding=ROUND_CEILING))
+                before, breach, funds = wanted.get(key, (ZERO, False, False))
+                wanted[key] = (before + usd, breach, funds or funding)
+                keep[key] -= usd
+                estimate += usd * (ONE - slip(key)) - (withdraw_gas if new else ZERO)
+    withdrawals: list[Transaction] = []
+    for key in order:
+        if key not in wanted:
+            continue
+        usd, breach, funds = wanted[key]
+        move = _Move(key=key, usd=usd, cures_breach=breach, funds_buy=funds)
+        if usd < config.min_trade_usd and not (breach or funds):
+            continue
+        built = builder.build(move, selling=True)
+        if isinstance(built, SkippedMove):
+            skipped.append(built)
+            continue
+        withdrawals.append(built)
+        wallet += built.amount_usd - built.estimated_slippage_usd - built.estimated_gas_usd
+    if withdrawals:
+        notes.append("swept cash withdrawn from " + ", ".join(t.protocol for t in withdrawals))
+    deposits: list[Transaction] = []
+    replaced: set[Key | None] = set()
+    funded = any(wanted[k][2] for k in wanted)
+    if not funded:
+        for key in order:
+            surplus = wallet - buffer
+            if surplus < config.min_trade_usd:
+                break
+            if key in wanted or slip(key) >= ONE:
+                continue
+            # Room for what arrives after the venue's entry slippage, so that none is left over.
+            room = (cap_value - base_after[key] - keep.get(key, ZERO)) / (ONE - slip(key))
+            base_tx = base_deposits.get(key)
+            gas = ZERO if base_tx is not None else deposit_gas
+            usd = min(room, surplus - gas).quantize(USD_STEP, rounding=ROUND_DOWN)
+            if usd < config.min_trade_usd:
+                continue
+            base_usd = base_tx.amount_usd if base_tx is not None else ZERO
+            built = builder.build(_Move(key=key, usd=base_usd + usd), selling=False)
+            if isinstance(built, SkippedMove):
+                continue  # a sweep that cannot pay its way is simply not made
+            base_gas = base_tx.estimated_gas_usd if base_tx is not None else ZERO
+            if base_tx is not None:
+                replaced.add(key)
+            deposits.append(built)
+            wallet -= usd + built.estimated_gas_usd - base_gas
+        if deposits:
+            notes.append(
+                "idle cash above the buffer swept into " + ", ".join(t.protocol for t in deposits)
+            )
+    return _Settled(
+        withdrawals=withdrawals,
+        deposits=deposits,
+        replaced=frozenset(replaced),
+        wallet=wallet,
+        skipped=skipped,
+        notes=notes,
     )
 
 

@@ -28,6 +28,7 @@ from domain.planner import (
     PlannerConfig,
     PlanningPrices,
     achievable_targets,
+    allocations_counting_sweep,
     plan_emergency_exit,
     plan_rebalance,
 )
@@ -104,6 +105,7 @@ class StrategyConfig:
             "max_advisor_deviation": limits.max_advisor_deviation,
             "drift_band": self.drift_band,
             "min_trade_usd": planner.min_trade_usd,
+            "cash_buffer_share": planner.cash_buffer_share,
             "max_slices_per_move": planner.max_slices_per_move,
             "max_slippage": planner.default_slippage_tolerance,
             "reentry_cooldown_hours": int(limits.reentry_cooldown.total_seconds() // 3600),
@@ -213,11 +215,36 @@ def reachable_drift(
 
     The caps may clamp the targets (BTC alone holds at most 24.5 % of the treasury, not the 40 %
     an accumulation signal asks for); drift from the unclamped targets would be "beyond the
-    band" every day and trade every day without getting closer.
+    band" every day and trade every day without getting closer. Cash swept into a base venue
+    counts as cash (`domain.planner.swept_cash`).
     """
     return Drift(
-        current=portfolio.current_allocations(), target=achievable_targets(targets, planner)
+        current=allocations_counting_sweep(portfolio, targets, planner),
+        target=achievable_targets(targets, planner),
     )
+
+
+def sweep_venues(config: StrategyConfig, context: SafetyContext) -> tuple[str, ...]:
+    """The base venues idle cash may be swept into, safest first.
+
+    A venue is eligible when the policy would accept a deposit into it: its risk score is
+    known and within `max_protocol_risk_score`, and its TVL is known and at least
+    `min_protocol_tvl_usd`. Lowest risk score first; ties keep the configured order. None
+    when the sweep is off (`cash_buffer_share` 1).
+    """
+    if config.planner.cash_buffer_share >= ONE:
+        return ()
+    limits = config.limits
+    eligible: list[tuple[int, int, str]] = []
+    for index, venue in enumerate(config.planner.venues):
+        score = limits.protocol_risk_scores.get(venue.protocol)
+        tvl = context.protocol_tvl_usd.get(venue.protocol)
+        if score is None or score > limits.max_protocol_risk_score:
+            continue
+        if tvl is None or tvl < limits.min_protocol_tvl_usd:
+            continue
+        eligible.append((score, index, venue.protocol))
+    return tuple(dict.fromkeys(protocol for _, _, protocol in sorted(eligible)))
 
 
 def propose(
@@ -233,6 +260,7 @@ def propose(
     threshold_crossed: bool = False,
     force: bool = False,
     exit_requested: bool = False,
+    hold: bool = False,
     last_exit_at: datetime | None = None,
     exposure_known: bool = True,
     max_slippage: Decimal | None = None,
@@ -256,6 +284,14 @@ def propose(
     `term_holdings` due to roll (`domain.maturity`) is rolled into the best of `term_markets`
     before any rebalance: its plan is judged like any other, and only an exit comes first.
 
+    Every rebalance sweeps idle cash above the buffer into the eligible base venues
+    (`sweep_venues`), and withdraws swept cash first when a buy needs it (see
+    `domain.planner.plan_rebalance`). When no rebalance is due (or the advisor chose to
+    `hold`), a plan of the sweep alone is proposed once it would move at least the drift band's
+    share of the treasury, the same bar a bucket's drift must clear: the room under the caps
+    grows a little with every rise of the treasury, and topping it up by the minimum trade each
+    time would trade every few days for a few dollars of yield.
+
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
     """
@@ -268,6 +304,14 @@ def propose(
         stablecoin_prices=market.stablecoin_prices,
         reentry_blocked_until=blocked_until if cooling else None,
     )
+    if hold and not force and black_swan is not None:
+        return Proposal(
+            plan=None,
+            verdict=None,
+            rebalance_due=False,
+            black_swan=black_swan,
+            reason="the advisor holds; a black swan is detected, so no idle cash is swept",
+        )
     if black_swan is not None or exit_requested:
         reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
         if portfolio.volatile_value() <= 0:
@@ -325,7 +369,40 @@ def propose(
         targets = _cap_tactical(targets, held)
         notes.append(f"no BTC/ETH buys until {blocked_until.isoformat()} (cooldown after an exit)")
     drift = reachable_drift(portfolio, targets, config.planner)
-    due = force or rebalance_due(drift, config.drift_band, threshold_crossed)
+    due = force or (not hold and rebalance_due(drift, config.drift_band, threshold_crossed))
+    venues = sweep_venues(config, context)
+    if not due and venues:
+        sweep = planner(
+            portfolio,
+            targets,
+            prices=prices,
+            plan_id=plan_id,
+            now=now,
+            config=config.planner,
+            max_slippage=max_slippage,
+            risk_level=risk_level,
+            sweep_venues=venues,
+            sweep_only=True,
+        )
+        if sweep.traded_notional_usd >= config.drift_band * portfolio.total_value_usd:
+            verdict = policy(sweep, portfolio, context, config.limits)
+            if deviation is not None:
+                verdict = with_verdict(verdict, deviation)
+            return Proposal(
+                plan=sweep,
+                verdict=verdict,
+                rebalance_due=False,
+                black_swan=None,
+                reason="; ".join(
+                    [
+                        f"largest drift {drift.max_abs():.4f} is within the band "
+                        f"{config.drift_band}; {sweep.notes[-1]}",
+                        *notes,
+                    ]
+                ),
+                targets=targets,
+                deviation=deviation,
+            )
     if not due:
         return Proposal(
             plan=None,
@@ -350,6 +427,7 @@ def propose(
         config=config.planner,
         max_slippage=max_slippage,
         risk_level=risk_level,
+        sweep_venues=venues,
     )
     verdict = policy(plan, portfolio, context, config.limits)
     if deviation is not None:

@@ -67,6 +67,9 @@ class StrategySettings(BaseSettings):
     """A bucket further than this from its target makes a rebalance due."""
     min_trade_usd: Decimal = Field(default=_PLANNER.min_trade_usd, ge=0)
     """Smaller moves are skipped."""
+    cash_buffer_share: Decimal = Field(default=_PLANNER.cash_buffer_share, ge=0, le=1)
+    """Idle stablecoins kept in the wallet, as a share of the treasury; idle cash above it
+    (by at least the minimum trade) is swept into the safest base venues. 1 turns it off."""
     max_slices_per_move: int = Field(default=_PLANNER.max_slices_per_move, ge=1)
     """Slices of one large swap a rebalance sends per cycle."""
     max_slippage: Decimal = Field(default=_PLANNER.default_slippage_tolerance, gt=0, le=1)
@@ -137,6 +140,7 @@ class StrategySettings(BaseSettings):
             max_single_position_share=self.max_single_position_share,
             max_gas_share=self.max_gas_share,
             min_trade_usd=self.min_trade_usd,
+            cash_buffer_share=self.cash_buffer_share,
             max_slices_per_move=self.max_slices_per_move,
             default_slippage_tolerance=self.max_slippage,
         )

@@ -122,15 +122,15 @@ def test_the_real_2018_to_2025_run_matches_the_figures_in_the_docs(
     assert result.exit_code == 0, result.output
     payload = _check_report(tmp_path)
     strategy = payload["curves"]["strategy"]
-    assert strategy["end_value_usd"].startswith("1343533.")
-    assert Decimal(strategy["sharpe_365_rf_zero"]).quantize(Decimal("0.01")) == Decimal("1.28")
+    assert strategy["end_value_usd"].startswith("1449351.")
+    assert Decimal(strategy["sharpe_365_rf_zero"]).quantize(Decimal("0.01")) == Decimal("1.35")
     assert Decimal(strategy["sharpe_365_rf_static_yield"]).quantize(Decimal("0.01")) == Decimal(
-        "0.76"
+        "0.83"
     )
     claims = payload["spec_claims"]
     assert claims["six_month_24_to_44pct"]["held"] is False
-    assert claims["six_month_24_to_44pct"]["share_of_windows_inside"].startswith("0.109")
+    assert claims["six_month_24_to_44pct"]["share_of_windows_inside"].startswith("0.108")
     multiple = claims["two_to_three_times_static_yield"]
     assert multiple["full_period_inside_range"] is True
-    assert multiple["share_of_windows_below_static"].startswith("0.388")
+    assert multiple["share_of_windows_below_static"].startswith("0.372")
     assert multiple["held"] is False

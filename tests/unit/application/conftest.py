@@ -119,10 +119,20 @@ BALANCED = {
 }
 
 
+# The same treasury once the cash sweep has run: of its 16 % of tactical stablecoins, all but
+# $10,000 (the 1 % buffer and what no cap has room for) sits in the base venues, each at 24.5 %
+# of the treasury (the 25 % cap less the planner's headroom).
+SWEPT = BALANCED | {
+    ("aave", "USDC"): D(98_000),
+    ("pendle", "PT-USDC"): D(98_000),
+    ("curve", "3CRV"): D(98_000),
+}
+
+
 @pytest.fixture
 def balanced() -> Treasury:
-    """The reference $400K treasury at its euphoria targets."""
-    return build_treasury(cash=64_000, holdings=BALANCED)
+    """The reference $400K treasury at its euphoria targets, its idle cash swept."""
+    return build_treasury(cash=10_000, holdings=SWEPT)
 
 
 @pytest.fixture

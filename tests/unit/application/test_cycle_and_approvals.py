@@ -16,7 +16,7 @@ from application.ports.persistence import EMERGENCY_STOP
 from domain.decisions import DecisionStatus
 from domain.errors import DecisionExpired, DecisionNotPending, InvalidValue
 from domain.execution import StepStatus
-from tests.unit.application.conftest import Treasury
+from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
 
 D = Decimal
 
@@ -24,6 +24,23 @@ D = Decimal
 async def audit_actions(t: Treasury) -> list[str]:
     async with t.uow() as uow:
         return [e.action for e in await uow.audit.entries(limit=1000)]
+
+
+async def test_a_hold_still_sweeps_idle_cash_above_the_buffer_into_the_base_venues() -> None:
+    # At its euphoria targets with the tactical sleeve's 16 % idle in the wallet: the advisor
+    # holds (no drift), and the cycle proposes the sweep alone, deposits of wallet USDC into
+    # Aave, Curve and Pendle up to their caps. $54,000 in all: above $50,000, so it waits for a
+    # human like any plan that size.
+    treasury = build_treasury(cash=64_000, holdings=BALANCED)
+    result = await treasury.cycle.execute(CycleCommand())
+    assert result.plan is not None
+    assert [(t.tx_type.value, t.protocol) for t in result.plan.required_transactions] == [
+        ("deposit", "aave"),
+        ("deposit", "curve"),
+        ("deposit", "pendle"),
+    ]
+    assert "idle cash above the buffer swept into aave, curve, pendle" in result.plan.notes
+    assert result.outcome is CycleOutcome.PENDING_APPROVAL
 
 
 async def test_a_balanced_treasury_holds_and_records_why(balanced: Treasury) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from domain.backtest import BacktestConfig, BacktestCosts
 from domain.history import DailyObservation
+from domain.money import ONE
 from domain.planner import DEFAULT_VENUES, PlannerConfig
 from domain.strategy import StrategyConfig
 
@@ -42,8 +43,13 @@ def free_config(
     approval_delay_days: int = 0,
     deny_approvals: bool = False,
     venue_weights: tuple[Decimal, Decimal, Decimal] | None = None,
+    sweep: bool = False,
 ) -> BacktestConfig:
     """No gas, no swap fee, no entry slippage, no yield: every figure is plain arithmetic.
+
+    The cash sweep is off unless `sweep` (a buffer of the whole treasury), so that the idle
+    tactical cash of these hand-worked series stays in the wallet; `sweep=True` keeps the
+    default 1 % buffer.
 
     Approvals are granted without delay unless told otherwise: deploying $100,000 trades more
     than the $50,000 approval limit in total, and these series are about arithmetic, so every
@@ -54,7 +60,9 @@ def free_config(
         venues = tuple(
             replace(v, weight=w) for v, w in zip(DEFAULT_VENUES, venue_weights, strict=True)
         )
-    planner = PlannerConfig(protocol_slippage={}, venues=venues)
+    planner = PlannerConfig(
+        protocol_slippage={}, venues=venues, cash_buffer_share=Decimal("0.01") if sweep else ONE
+    )
     return BacktestConfig(
         capital=Decimal(capital),
         strategy=StrategyConfig(planner=planner),

@@ -79,6 +79,27 @@ def test_base_yield_accrues_its_apy_daily_on_deposited_money() -> None:
     assert list(result.equity) == _d(["100000", "100000", "100060.000", "100120.060000"])
 
 
+def test_with_the_sweep_idle_cash_above_the_buffer_earns_the_base_rate_within_the_caps() -> None:
+    # Day 0 (MVRV unknown, so no BTC) deposits the base targets $24,000 / $18,000 / $18,000
+    # and sweeps the idle $40,000 less the $1,000 buffer into the room under each venue's
+    # 24.5 % cap (25 % less the 0.5 % headroom), Aave first: +$500 aave, +$6,500 curve,
+    # +$6,500 pendle; $73,500 earns the rate from day 1. Day 1 sees MVRV 2: buy $24,000 of
+    # BTC from the $26,500 left idle (nothing to withdraw). 36.5 %/year = 0.1 %/day:
+    # +$73.50 on day 2, +$73.5735 on day 3 (against $60 and $60.06 without the sweep).
+    result = run_backtest(history([10_000] * 4), free_config(apy="0.365", sweep=True))
+
+    assert list(result.equity) == _d(["100000", "100000", "100073.5", "100147.0735"])
+    day_one = [(f.to_asset, f.amount_usd) for f in result.fills if f.day.day == 2]
+    assert day_one == [
+        ("USDC", Decimal(24_500)),
+        ("3CRV", Decimal(24_500)),
+        ("PT-USDC", Decimal(24_500)),
+    ]
+    assert [(f.to_asset, f.amount_usd) for f in result.fills if f.day.day == 3] == [
+        ("WBTC", Decimal(24_000))
+    ]
+
+
 def test_a_crash_of_twenty_percent_in_a_day_triggers_the_black_swan_exit_at_the_next_price() -> (
     None
 ):

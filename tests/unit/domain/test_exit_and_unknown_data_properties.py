@@ -178,7 +178,13 @@ def test_no_unknown_input_causes_a_trade(data: st.DataObject, market: MarketData
         after = decide(_without(market, missing, kept))
     except PlanInfeasible:
         return  # a price needed to plan is unknown: nothing is planned, nothing trades
-    assert after.plan is None or after.plan.is_empty, (missing, after.reason)
+    # Sweeping idle cash into a base venue depends on the cash and the venues' limits, not on
+    # market inputs: a missing market field may leave it to run, but nothing else.
+    sweep_only = after.plan is not None and all(
+        t.tx_type is TransactionType.DEPOSIT and t.from_asset == "USDC"
+        for t in after.plan.required_transactions
+    )
+    assert after.plan is None or after.plan.is_empty or sweep_only, (missing, after.reason)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

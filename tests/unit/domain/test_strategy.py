@@ -9,7 +9,7 @@ import pytest
 from domain.allocation import TargetAllocations
 from domain.errors import InvalidValue, PlanInfeasible
 from domain.planner import PlannerConfig
-from domain.plans import PlanKind
+from domain.plans import PlanKind, TransactionType
 from domain.safety import Outcome, SafetyLimits
 from domain.strategy import StrategyConfig, planning_prices, propose
 from tests.unit.domain.builders import (
@@ -26,13 +26,28 @@ D = Decimal
 EUPHORIA = TargetAllocations(D("0.6"), D("0.24"), D("0.16"))
 
 
-def test_no_plan_while_drift_is_within_the_band() -> None:
+def test_no_rebalance_while_drift_is_within_the_band_only_the_cash_sweep() -> None:
     result = propose(
         balanced_400k(), EUPHORIA, market(), context(), prices=PRICES, plan_id="p", now=NOW
     )
-    assert result.plan is None
     assert not result.rebalance_due
     assert "within the band" in result.reason
+    # The 16 % of idle stablecoins is swept into the base venues; nothing else moves.
+    assert result.plan is not None
+    assert {t.tx_type for t in result.plan.required_transactions} == {TransactionType.DEPOSIT}
+    assert {t.from_asset for t in result.plan.required_transactions} == {"USDC"}
+    # Without idle cash above the buffer, there is nothing to do.
+    settled = propose(
+        balanced_400k(),
+        EUPHORIA,
+        market(),
+        context(),
+        prices=PRICES,
+        plan_id="p",
+        now=NOW,
+        config=StrategyConfig(planner=PlannerConfig(cash_buffer_share=D("0.16"))),
+    )
+    assert settled.plan is None
 
 
 def test_forced_and_threshold_rebalances_plan_even_within_the_band() -> None:
@@ -66,7 +81,10 @@ def test_drift_beyond_the_band_plans_and_judges() -> None:
     result = propose(balanced_400k(), top, market(), context(), prices=PRICES, plan_id="p", now=NOW)
     assert result.plan is not None
     assert result.verdict is not None
-    assert result.verdict.outcome is Outcome.ALLOWED
+    # It sells $48,000 of BTC/ETH and sweeps it with the idle cash into the base venues: more
+    # than $50,000 traded in all, so a human approves it.
+    assert result.verdict.outcome is Outcome.NEEDS_APPROVAL, result.verdict.reasons
+    assert [r.split(" ")[0] for r in result.verdict.reasons] == ["approval_total"]
     assert result.reason == "drift beyond band"
 
 

@@ -25,7 +25,7 @@ from entrypoints.api.app import create_app
 from entrypoints.api.auth import TokenRegistry
 from entrypoints.api.services import Services
 from tests.fakes.treasury import FakePortfolio, StaticProbe
-from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
+from tests.unit.application.conftest import SWEPT, Treasury, build_treasury
 
 VIEWER = "viewer-token-000000000001"
 OPERATOR = "operator-token-0000000001"
@@ -87,7 +87,7 @@ async def cash_client() -> AsyncIterator[tuple[AsyncTestClient, Treasury]]:  # t
 
 @pytest.fixture
 async def balanced_client() -> AsyncIterator[tuple[AsyncTestClient, Treasury]]:  # type: ignore[type-arg]
-    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t = build_treasury(cash=10_000, holdings=SWEPT)  # its idle cash already swept
     async with AsyncTestClient(app=create_app(services_for(t), TOKENS)) as client:
         yield client, t
 

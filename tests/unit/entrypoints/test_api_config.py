@@ -26,3 +26,4 @@ async def test_the_limits_in_force_are_visible_to_a_viewer_and_not_anonymously()
     assert body["approval_threshold_usd"] == "50000"
     assert body["gas_cap_gwei"] == "100"
     assert body["max_advisor_deviation"] == "0.10"
+    assert body["cash_buffer_share"] == "0.01"

@@ -64,6 +64,9 @@ def test_the_gas_cap_quoted_to_claude_is_the_one_set_in_the_environment(
         ),
         pytest.param("DRIFT_BAND", "0.08", lambda s: s.drift_band, id="drift-band"),
         pytest.param(
+            "CASH_BUFFER_SHARE", "0.03", lambda s: s.planner.cash_buffer_share, id="cash-buffer"
+        ),
+        pytest.param(
             "MAX_ADVISOR_DEVIATION", "0.15", lambda s: s.limits.max_advisor_deviation, id="advisor"
         ),
         pytest.param(

@@ -14,7 +14,7 @@ from application.ports.notify import Event, EventKind
 from application.queries import GetPortfolioStatus
 from domain.decisions import DecisionStatus
 from tests.fakes.treasury import FakePortfolio, SequentialIds
-from tests.unit.application.conftest import BALANCED, Treasury, build_treasury
+from tests.unit.application.conftest import SWEPT, Treasury, build_treasury
 from tests.unit.notify.samples import RecordingNotifier
 
 URL = "http://127.0.0.1:8600"
@@ -63,7 +63,7 @@ async def test_a_broken_notifier_never_fails_a_cycle() -> None:
 
 
 async def test_a_balanced_treasury_that_holds_publishes_nothing() -> None:
-    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t = build_treasury(cash=10_000, holdings=SWEPT)
     notifier = RecordingNotifier()
     result = await cycle_with(t, notifier).execute(CycleCommand())
     assert result.outcome is CycleOutcome.HELD
@@ -71,7 +71,7 @@ async def test_a_balanced_treasury_that_holds_publishes_nothing() -> None:
 
 
 async def test_an_automatic_execution_publishes_the_executed_plan() -> None:
-    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t = build_treasury(cash=10_000, holdings=SWEPT)
     notifier = RecordingNotifier()
     cycle = cycle_with(t, notifier)
     await cycle.execute(CycleCommand())
@@ -83,7 +83,7 @@ async def test_an_automatic_execution_publishes_the_executed_plan() -> None:
 
 
 async def test_repeated_failures_publish_each_failure_and_the_tripped_breaker() -> None:
-    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t = build_treasury(cash=10_000, holdings=SWEPT)
     notifier = RecordingNotifier()
     cycle = cycle_with(t, notifier)
     t.runner.fail_at = 0
@@ -145,7 +145,7 @@ async def test_the_daily_summary_reports_the_portfolio_value() -> None:
 
 
 async def test_an_exit_the_advisor_asks_for_is_announced_as_pending_not_as_a_black_swan() -> None:
-    t = build_treasury(cash=64_000, holdings=BALANCED)
+    t = build_treasury(cash=10_000, holdings=SWEPT)
     t.advisor.asks_exit = True
     notifier = RecordingNotifier()
     result = await cycle_with(t, notifier).execute(CycleCommand())
