@@ -91,12 +91,19 @@ class Scheduler:
                 log.warning("not the leader any more; the cycle did not run")
             except (ApplicationError, DomainError, OSError) as exc:
                 consecutive += 1
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                backoff = min(self._config.max_backoff_s, self._config.interval_s * 2**consecutive)
-                delay = backoff * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+                delay = self._failed(exc, consecutive)
                 log.warning(
                     "decision cycle failed; backing off",
+                    extra={"error": self.last_error, "retry_in_s": round(delay, 1)},
+                )
+            except Exception as exc:  # a bug must not end the schedule silently
+                # Anything else is a bug (an adapter's unexpected error, say). Ending the loop
+                # would stop every future cycle with nothing said; log it whole and go on,
+                # backing off like any failure (the circuit breaker still counts executions).
+                consecutive += 1
+                delay = self._failed(exc, consecutive)
+                log.exception(
+                    "decision cycle failed on an unexpected error; backing off",
                     extra={"error": self.last_error, "retry_in_s": round(delay, 1)},
                 )
             if self._config.max_cycles is not None and self.cycles >= self._config.max_cycles:
@@ -106,6 +113,14 @@ class Scheduler:
             except TimeoutError:
                 continue
         log.info("scheduler stopped", extra={"cycles": self.cycles, "failures": self.failures})
+
+    def _failed(self, exc: Exception, consecutive: int) -> float:
+        """Count a failed round and return how long to wait before the next (backoff with
+        jitter)."""
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        backoff = min(self._config.max_backoff_s, self._config.interval_s * 2**consecutive)
+        return float(backoff * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not crypto
 
     async def _wait_leading(self, leadership: Leadership) -> None:
         leading = asyncio.ensure_future(leadership.wait_leading())

@@ -24,7 +24,8 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -165,6 +166,26 @@ async def _end(task: asyncio.Task[None], timeout_s: float) -> None:
         await asyncio.wait_for(task, timeout=timeout_s)
 
 
+class _ServiceServer(uvicorn.Server):
+    """uvicorn's server that ends the scheduler and the election inside its own shutdown.
+
+    uvicorn re-raises the stop signal (SIGTERM, SIGINT) once `serve()` returns, which kills the
+    process before any code after `serve()` runs; a cycle in progress would be cut off and
+    "scheduler stopped" never said. So the background work ends here, while the server shuts
+    down: the cycle in progress finishes, then the HTTP side closes.
+    """
+
+    def __init__(self, config: uvicorn.Config, end_work: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._end_work = end_work
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await self._end_work()
+        finally:
+            await super().shutdown(sockets)
+
+
 async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> None:
     """Open the service, serve HTTP and run the scheduler until a stop signal."""
     runtime = await _open(settings)
@@ -185,15 +206,19 @@ async def serve_forever(settings: AppSettings, *, cycles: int | None = None) -> 
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
-        server = uvicorn.Server(config)
         schedule = asyncio.create_task(scheduler.run(), name="scheduler")
-        try:
-            await server.serve()
-        finally:
+
+        async def end_work() -> None:
             scheduler.stop()
             runtime.election.stop()
             await _end(schedule, 60)
             await _end(electing, 60)
+
+        server = _ServiceServer(config, end_work)
+        try:
+            await server.serve()
+        finally:
+            await end_work()
     finally:
         await runtime.aclose()
 

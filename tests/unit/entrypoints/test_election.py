@@ -158,3 +158,35 @@ async def test_a_scheduler_without_an_election_whose_cycles_are_refused_does_not
     scheduler.stop()
     await asyncio.wait_for(running, timeout=5)
     assert 1 <= rounds <= 15
+
+
+async def test_an_unexpected_error_in_a_cycle_is_logged_and_the_schedule_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A bug in an adapter (an error outside the application's own kinds) must not end the
+    # scheduler's loop: every later cycle would silently never run.
+    rounds = 0
+
+    async def cycle_with_a_bug_once(command: object) -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            raise KeyError("an adapter's bug")
+
+    async def nothing_to_expire() -> None:
+        return None
+
+    services = SimpleNamespace(
+        cycle=SimpleNamespace(execute=cycle_with_a_bug_once),
+        expire=SimpleNamespace(execute=nothing_to_expire),
+    )
+    scheduler = Scheduler(
+        services,  # type: ignore[arg-type]  # the scheduler calls only these two use cases
+        SchedulerConfig(interval_s=0.01, max_backoff_s=0.02, max_cycles=1),
+    )
+    with caplog.at_level("ERROR", logger="entrypoints.scheduler"):
+        await asyncio.wait_for(scheduler.run(), timeout=5)
+    assert rounds == 2  # the loop went on after the bug and ran the next cycle
+    assert scheduler.failures == 1
+    assert scheduler.cycles == 1
+    assert any("unexpected error" in r.getMessage() and r.exc_info for r in caplog.records)
