@@ -33,7 +33,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import deploy_devchain
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
-from adapters.chain.devchain.node import in_process_web3
+from adapters.chain.devchain.node import in_process_web3, new_tester
 from tests.servers import port_open, require_server
 
 # A well-known throwaway key (keccak of a public phrase); only ever used on dev chains.
@@ -79,8 +79,9 @@ def _treasury() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def devchain_deployment() -> Deployment:
-    """Deploy the dev chain once per session to an in-process EVM."""
-    tester = EthereumTester()
+    """Deploy the dev chain once per session to an in-process EVM (Multicall3 included, as in
+    paper mode)."""
+    tester = new_tester()
     address, key = _treasury()
 
     async def deploy() -> AddressBook:

@@ -1,5 +1,8 @@
 """Deploy the dev chain to any node (in-process eth-tester or JSON-RPC) and fund accounts.
 
+Multicall3 is put at its canonical address first (see `devchain/multicall3.py`), as on the
+public chains, so the treasury batches its reads on the dev chain as it does live.
+
 The deployer is the node's first unlocked account (eth-tester and anvil both have ten), or, for
 a node without unlocked accounts, a key given to `sign_as_deployer` (then every later funding
 or oracle call on that web3 signs with it too). Every
@@ -26,6 +29,7 @@ from web3.types import Wei
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.compile import CompiledContract, compile_contract
+from adapters.chain.devchain.multicall3 import install_multicall3
 from application.errors import PermanentError, TransientError
 from domain.money import to_base_units
 
@@ -236,6 +240,7 @@ async def deploy_devchain(
     started = time.monotonic()
     try:
         chain_id = await w3.eth.chain_id
+        await install_multicall3(w3)
     except (OSError, Web3Exception) as exc:
         raise DevChainUnreachable(str(exc)) from exc
     sender = _Sender(w3, await _deployer_account(w3, deployer), cache_dir)
@@ -436,6 +441,10 @@ async def ensure_devchain(
         if await is_deployed(w3, existing):
             book = existing
             logger.info("dev chain reused", extra={"address_book": str(address_book)})
+            try:
+                await install_multicall3(w3)  # a deployment made before Multicall3 was put on
+            except (OSError, Web3Exception) as exc:
+                raise DevChainUnreachable(str(exc)) from exc
     if book is None:
         book = await deploy_devchain(
             w3, config=config, fund=fund, funding=funding, deployer=deployer, cache_dir=cache_dir

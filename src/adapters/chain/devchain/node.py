@@ -29,6 +29,7 @@ from adapters.chain.devchain.deploy import (
     is_deployed,
 )
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
+from adapters.chain.devchain.multicall3 import genesis_state_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +46,30 @@ class OpenDevChain:
             await self.w3.provider.disconnect()
 
 
-def in_process_web3(tester: EthereumTester | None = None) -> AsyncWeb3[Any]:
-    """An AsyncWeb3 over an in-process EVM (eth-tester with py-evm): `tester`, or a fresh one.
+def new_tester(*, multicall3: bool = True) -> EthereumTester:
+    """A fresh in-process EVM (eth-tester with py-evm): ten funded unlocked accounts and, unless
+    told otherwise, Multicall3 at its canonical address (in the genesis state).
 
-    A fresh one gets random genesis extra data, so its genesis block hash (the journal's name
-    for a chain instance) differs from every earlier in-process chain, even one started in the
-    same second with the same chain id.
+    It gets random genesis extra data, so its genesis block hash (the journal's name for a
+    chain instance) differs from every earlier in-process chain, even one started in the same
+    second with the same chain id.
     """
+    params = PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(32)})
+    accounts = PyEVMBackend.generate_genesis_state()
+    state = dict(accounts)
+    if multicall3:
+        address, account = genesis_state_entry()
+        state[address] = account
+    backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)
+    # eth-tester derives one unlocked key per genesis account; Multicall3's is not one.
+    backend.account_keys = backend.account_keys[: len(accounts)]
+    return EthereumTester(backend)
+
+
+def in_process_web3(tester: EthereumTester | None = None) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 over an in-process EVM: `tester`, or a fresh one (`new_tester`)."""
     if tester is None:
-        params = PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(32)})
-        tester = EthereumTester(PyEVMBackend(genesis_parameters=params))
+        tester = new_tester()
     provider = AsyncEthereumTesterProvider()
     provider.ethereum_tester = tester
     return AsyncWeb3(provider)
