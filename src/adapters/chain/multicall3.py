@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,23 @@ def decode_answer(w3: AsyncWeb3[Any], call: ViewCall, data: bytes) -> Answer:
     return Answer(value=values[0] if len(values) == 1 else values)
 
 
+def balance_call(w3: AsyncWeb3[Any], token: str, owner: str, source: str = "") -> ViewCall:
+    """An ERC-20 `balanceOf(owner)` read."""
+    erc20 = contract(w3, "erc20", token)
+    return ViewCall(source or f"ERC-20 {token}", erc20.functions.balanceOf(owner))
+
+
+_READERS: weakref.WeakKeyDictionary[AsyncWeb3[Any], BatchReader] = weakref.WeakKeyDictionary()
+
+
+def batch_reader(w3: AsyncWeb3[Any]) -> BatchReader:
+    """The connection's batch reader (one per connection, so Multicall3 is probed once)."""
+    found = _READERS.get(w3)
+    if found is None:
+        found = _READERS[w3] = BatchReader(w3)
+    return found
+
+
 class BatchReader:
     """Contract reads in one `eth_call` per batch through Multicall3 (see module doc)."""
 
@@ -136,13 +154,16 @@ class BatchReader:
             return self._present
 
     async def read(self, calls: Sequence[ViewCall]) -> list[Answer]:
-        """One answer per call, in order: one `eth_call` with Multicall3, one per call without.
+        """One answer per call, in order: one `eth_call` with Multicall3, one per call without
+        (a lone read goes straight to its contract).
 
         Raises:
             RpcUnavailable: the node did not answer.
         """
         if not calls:
             return []
+        if len(calls) == 1:
+            return [await self._one(calls[0])]  # one read is one eth_call either way
         if await self.present():
             return await self._aggregate(calls)
         return await self._singly(calls)

@@ -34,8 +34,9 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
-from adapters.chain.pendle import Pendle
-from adapters.chain.tokens import balance_of
+from adapters.chain.multicall3 import BatchReader, ViewCall, balance_call, batch_reader
+from adapters.chain.pendle import Pendle, PendleMarket
+from adapters.chain.pendle import pt_price as pendle_pt_price
 from application.errors import PermanentError
 from application.ports.chain import (
     GasPriceAboveCap,
@@ -152,15 +153,30 @@ class ProtocolTransactionBuilder:
 
 
 class ChainPortfolioReader:
-    """The treasury's positions and cash, read from chain (see module doc)."""
+    """The treasury's positions and cash, read from chain (see module doc).
+
+    Every contract read a portfolio read needs (the Aave reserve and aToken balance, the Curve
+    LP balance and virtual price, the PT balance, the wallet's tokens) goes in one batch: one
+    `eth_call` through Multicall3, all from the same block (`BatchReader`; one call per read
+    where the chain has no Multicall3). Only the Pendle market (its PT and implied APY) comes
+    from Pendle's API, before the batch. An aToken seen for the first time, or changed since
+    the last read, is read in a second batch.
+    """
 
     def __init__(
-        self, venues: Venues, *, w3: AsyncWeb3[Any], prices: PriceSource, clock: Clock
+        self,
+        venues: Venues,
+        *,
+        w3: AsyncWeb3[Any],
+        prices: PriceSource,
+        clock: Clock,
+        batch: BatchReader | None = None,
     ) -> None:
         self._v = venues
         self._w3 = w3
         self._prices = prices
         self._clock = clock
+        self._batch = batch or batch_reader(w3)
         # The last good reading per protocol position (None: it held nothing), and when.
         self._last: dict[tuple[str, str], tuple[Position | None, datetime]] = {}
 
@@ -174,12 +190,56 @@ class ChainPortfolioReader:
         """
         v = self._v
         now = self._clock.now()
+        market: PendleMarket | ProtocolUnavailable
+        try:
+            market = await v.pendle.usd_market(v.pendle_market)
+        except ProtocolUnavailable as exc:
+            market = exc
+        calls: dict[str, ViewCall] = {
+            "aave.reserve": v.aave.reserve_call(CASH),
+            "curve.lp": v.curve.lp_balance_call(v.owner),
+            "curve.price": v.curve.virtual_price_call(),
+        }
+        a_token = v.aave.known_a_token(CASH)
+        if a_token is not None:
+            calls["aave.balance"] = v.aave.a_token_balance_call(a_token, v.owner)
+        if isinstance(market, PendleMarket):
+            calls["pendle.balance"] = v.pendle.pt_balance_call(market, v.owner)
+            if v.pendle.known_pt_decimals(market.pt) is None:
+                calls["pendle.decimals"] = v.pendle.pt_decimals_call(market.pt)
+        wallet = [s for s in (*VOLATILE, *sorted(STABLECOINS)) if s in v.tokens]
+        for symbol in wallet:
+            calls[symbol] = balance_call(self._w3, v.tokens[symbol].address, v.owner)
+        answers = dict(zip(calls, await self._batch.read(list(calls.values())), strict=True))
+
+        async def aave() -> ProtocolPosition:
+            a_token, rate = v.aave.reserve_from(CASH, answers["aave.reserve"].get())
+            balance = answers.get("aave.balance")
+            if balance is None or calls["aave.balance"].function.address != a_token:
+                [balance] = await self._batch.read([v.aave.a_token_balance_call(a_token, v.owner)])
+            return v.aave.position_from(CASH, a_token, rate, int(balance.get()))
+
+        async def curve() -> ProtocolPosition:
+            lp, price = answers["curve.lp"].get(), answers["curve.price"].get()
+            return await v.curve.position_from(int(lp), int(price), LP_ASSET)
+
+        async def pendle() -> ProtocolPosition:
+            if isinstance(market, ProtocolUnavailable):
+                raise market
+            balance = int(answers["pendle.balance"].get())
+            decimals = v.pendle.known_pt_decimals(market.pt)
+            if decimals is None:
+                decimals = v.pendle.remember_pt_decimals(
+                    market.pt, answers["pendle.decimals"].get()
+                )
+            return v.pendle.position_from(market, balance, decimals, await v.pendle.chain_now())
+
         positions: list[Position] = []
         stale: dict[str, str] = {}
         readers: tuple[tuple[str, str, Callable[[], Awaitable[ProtocolPosition]]], ...] = (
-            (AAVE, CASH, lambda: v.aave.position(v.owner, CASH)),
-            (CURVE, LP_ASSET, lambda: v.curve.position(v.owner, LP_ASSET)),
-            (PENDLE, PT_ASSET, lambda: v.pendle.position(v.owner, v.pendle_market)),
+            (AAVE, CASH, aave),
+            (CURVE, LP_ASSET, curve),
+            (PENDLE, PT_ASSET, pendle),
         )
         for protocol, asset, reading in readers:
             key = (protocol, asset)
@@ -215,7 +275,7 @@ class ChainPortfolioReader:
             token = v.tokens.get(symbol)
             if token is None:
                 continue
-            units = await balance_of(self._w3, token.address, v.owner)
+            units = int(answers[symbol].get())
             if units <= 0:
                 continue
             price = prices.get(market_symbol)
@@ -238,8 +298,7 @@ class ChainPortfolioReader:
         for symbol in sorted(STABLECOINS):
             coin = v.tokens.get(symbol)
             if coin is not None:
-                units = await balance_of(self._w3, coin.address, v.owner)
-                cash += from_base_units(units, coin.decimals)
+                cash += from_base_units(int(answers[symbol].get()), coin.decimals)
         state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
         if not stale:
             return state
@@ -250,8 +309,8 @@ class ChainPortfolioReader:
         """USD per LP token (virtual price) and per PT (market price with the discount)."""
         v = self._v
         virtual = Decimal(await v.curve.virtual_price()) / Decimal(10**18)
-        pt = await v.pendle.position(v.owner, v.pendle_market)
-        pt_price = Decimal(pt.details.get("pt_price", "1"))
+        market = await v.pendle.usd_market(v.pendle_market)
+        pt_price = pendle_pt_price(market.implied_apy, market.expiry, await v.pendle.chain_now())
         return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: Decimal(1)}
 
 

@@ -107,6 +107,8 @@ class ChainWiring:
     chain_id: int = 0
     address: str = ""
     checks: tuple[PreflightCheck, ...] = ()
+    web3: Any = None
+    """The treasury's own chain connection (the bench and tests count the requests it sends)."""
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -252,6 +254,7 @@ def _wiring(
         chain_id=chain_id,
         address=venues.owner,
         checks=(*_checks(venues, w3, chain_id), *more_checks),
+        web3=w3,
     )
 
 

@@ -39,11 +39,26 @@ class OpenDevChain:
     w3: AsyncWeb3[Any]
     book: AddressBook
     in_process: bool
+    tester: EthereumTester | None = None
+    rpc_url: str | None = None
+
+    def another_connection(self) -> AsyncWeb3[Any]:
+        """A second connection to the same chain (close it with `close_connection`)."""
+        if self.tester is not None:
+            return in_process_web3(self.tester)
+        if self.rpc_url is None:
+            raise ValueError("the dev chain has neither an in-process EVM nor an RPC URL")
+        return rpc_web3(self.rpc_url)
+
+    @staticmethod
+    async def close_connection(w3: AsyncWeb3[Any]) -> None:
+        """Close a connection to a node (nothing to close in-process)."""
+        if not isinstance(w3.provider, AsyncEthereumTesterProvider):
+            await w3.provider.disconnect()
 
     async def close(self) -> None:
         """Close the node connection (nothing to close in-process)."""
-        if not self.in_process:
-            await self.w3.provider.disconnect()
+        await self.close_connection(self.w3)
 
 
 def new_tester(*, multicall3: bool = True) -> EthereumTester:
@@ -119,12 +134,13 @@ async def open_devchain(
         DevChainDeploymentFailed: deploying or funding failed.
     """
     if rpc_url is None:
-        w3 = in_process_web3()
+        tester = new_tester()
+        w3 = in_process_web3(tester)
         book = await deploy_devchain(
             w3, config=config, fund=fund, funding=funding, cache_dir=cache_dir
         )
         book.save(address_book)
-        return OpenDevChain(w3=w3, book=book, in_process=True)
+        return OpenDevChain(w3=w3, book=book, in_process=True, tester=tester)
     w3 = rpc_web3(rpc_url)
     try:
         book = await ensure_devchain(
@@ -139,7 +155,7 @@ async def open_devchain(
     except BaseException:
         await w3.provider.disconnect()
         raise
-    return OpenDevChain(w3=w3, book=book, in_process=False)
+    return OpenDevChain(w3=w3, book=book, in_process=False, rpc_url=rpc_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +195,16 @@ async def running_devchain(
         cache_dir=cache_dir,
         deployer_key=deployer_key,
     )
+    # The fake APIs stand in for outside services: they read the chain over a connection of
+    # their own, so the treasury's connection carries (and counts) only the treasury's requests.
+    api_w3 = chain.another_connection()
     try:
         async with serve_fake_apis(
-            chain.w3, chain.book, oneinch_api_key=oneinch_api_key, port=api_port
+            api_w3, chain.book, oneinch_api_key=oneinch_api_key, port=api_port
         ) as apis:
             yield RunningDevChain(chain=chain, apis=apis)
     finally:
-        await chain.close()
+        try:
+            await chain.close_connection(api_w3)
+        finally:
+            await chain.close()
