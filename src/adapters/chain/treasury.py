@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,7 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
+from adapters.chain.executor import TRANSPORT_ERRORS
 from adapters.chain.multicall3 import BatchReader, ViewCall, balance_call, batch_reader
 from adapters.chain.pendle import Pendle, PendleMarket
 from adapters.chain.pendle import pt_price as pendle_pt_price
@@ -56,6 +57,8 @@ from domain.portfolio import WALLET, PortfolioState, Position
 logger = logging.getLogger(__name__)
 
 GWEI = Decimal(10) ** 9
+WAD = Decimal(10) ** 18
+ONE = Decimal(1)
 CASH = "USDC"
 VOLATILE = {"WBTC": "BTC", "WETH": "ETH"}
 AAVE, CURVE, PENDLE = "aave", "curve", "pendle"
@@ -160,7 +163,9 @@ class ChainPortfolioReader:
     `eth_call` through Multicall3, all from the same block (`BatchReader`; one call per read
     where the chain has no Multicall3). Only the Pendle market (its PT and implied APY) comes
     from Pendle's API, before the batch. An aToken seen for the first time, or changed since
-    the last read, is read in a second batch.
+    the last read, is read in a second batch. The unit prices (LP virtual price, PT price) the
+    read saw are kept with its block number: `unit_prices` right after, in the same block,
+    answers with them instead of reading the pool and the market again.
     """
 
     def __init__(
@@ -179,6 +184,8 @@ class ChainPortfolioReader:
         self._batch = batch or batch_reader(w3)
         # The last good reading per protocol position (None: it held nothing), and when.
         self._last: dict[tuple[str, str], tuple[Position | None, datetime]] = {}
+        # The unit prices the last read saw, and its block number.
+        self._priced: tuple[int, dict[str, Decimal]] | None = None
 
     async def read(self) -> PortfolioState:
         """Every non-zero position plus idle stablecoins (USDC, USDT, DAI), valued now (see the
@@ -190,6 +197,8 @@ class ChainPortfolioReader:
         """
         v = self._v
         now = self._clock.now()
+        block = await self._latest_block()
+        chain_now = datetime.fromtimestamp(int(block["timestamp"]), UTC)
         market: PendleMarket | ProtocolUnavailable
         try:
             market = await v.pendle.usd_market(v.pendle_market)
@@ -232,7 +241,7 @@ class ChainPortfolioReader:
                 decimals = v.pendle.remember_pt_decimals(
                     market.pt, answers["pendle.decimals"].get()
                 )
-            return v.pendle.position_from(market, balance, decimals, await v.pendle.chain_now())
+            return v.pendle.position_from(market, balance, decimals, chain_now)
 
         positions: list[Position] = []
         stale: dict[str, str] = {}
@@ -299,6 +308,12 @@ class ChainPortfolioReader:
             coin = v.tokens.get(symbol)
             if coin is not None:
                 cash += from_base_units(int(answers[symbol].get()), coin.decimals)
+        self._priced = None
+        if isinstance(market, PendleMarket) and answers["curve.price"].error is None:
+            # The unit prices of this block, for `unit_prices` while no new block is mined.
+            virtual = Decimal(int(answers["curve.price"].get())) / WAD
+            pt = pendle_pt_price(market.implied_apy, market.expiry, chain_now)
+            self._priced = (int(block["number"]), {LP_ASSET: virtual, PT_ASSET: pt, CASH: ONE})
         state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
         if not stale:
             return state
@@ -306,12 +321,35 @@ class ChainPortfolioReader:
         return replace(state, extra={**state.extra, **stale, "stale_positions": labels})
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
-        """USD per LP token (virtual price) and per PT (market price with the discount)."""
+        """USD per LP token (virtual price) and per PT (market price with the discount), as of
+        the latest block: the prices the last `read` saw while no block has been mined since
+        (a decision cycle asks right after its read), else read afresh.
+
+        Raises:
+            RpcUnavailable: the chain could not be read.
+            ProtocolUnavailable: the Curve pool or the Pendle market could not be read.
+        """
+        if self._priced is not None:
+            number, prices = self._priced
+            if await self._block_number() == number:
+                return dict(prices)
         v = self._v
-        virtual = Decimal(await v.curve.virtual_price()) / Decimal(10**18)
+        virtual = Decimal(await v.curve.virtual_price()) / WAD
         market = await v.pendle.usd_market(v.pendle_market)
         pt_price = pendle_pt_price(market.implied_apy, market.expiry, await v.pendle.chain_now())
-        return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: Decimal(1)}
+        return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: ONE}
+
+    async def _latest_block(self) -> Any:
+        try:
+            return await self._w3.eth.get_block("latest")
+        except TRANSPORT_ERRORS as exc:
+            raise RpcUnavailable("node", f"reading the latest block: {type(exc).__name__}") from exc
+
+    async def _block_number(self) -> int:
+        try:
+            return int(await self._w3.eth.block_number)
+        except TRANSPORT_ERRORS as exc:
+            raise RpcUnavailable("node", f"reading the block number: {type(exc).__name__}") from exc
 
 
 class ChainConditionsReader:

@@ -85,3 +85,20 @@ async def test_unit_prices_are_the_same_either_way(rig: Rig, venues: Venues) -> 
     batched, single = reader(rig, venues, multicall3=True), reader(rig, venues, multicall3=False)
 
     assert await batched.unit_prices() == await single.unit_prices()
+
+
+async def test_unit_prices_right_after_a_read_are_that_blocks_without_reading_again(
+    rig: Rig, venues: Venues
+) -> None:
+    batched = reader(rig, venues, multicall3=True)
+    await batched.read()
+    counter = RpcCounter.attach(rig.chain.w3)
+
+    same_block = await batched.unit_prices()
+
+    assert counter.eth_calls == 0
+    assert same_block == await reader(rig, venues, multicall3=True).unit_prices()  # read afresh
+    await rig.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    counter.reset()
+    await batched.unit_prices()
+    assert counter.eth_calls == 1  # a new block: the virtual price is read again

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -131,10 +132,22 @@ def _ray(value: Decimal) -> int:
     return to_base_units(value, 27)
 
 
+_CONTRACTS: weakref.WeakKeyDictionary[AsyncWeb3[Any], dict[tuple[str, str], AsyncContract]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def contract_at(w3: AsyncWeb3[Any], name: str, address: str) -> AsyncContract:
-    """A web3 contract object for a dev-chain contract (ABI from the compiled source)."""
-    compiled = compile_contract(name)
-    return w3.eth.contract(address=w3.to_checksum_address(address), abi=compiled.abi)
+    """A web3 contract object for a dev-chain contract (ABI from the compiled source), built
+    once per connection, contract and address."""
+    built = _CONTRACTS.setdefault(w3, {})
+    key = (name, address.lower())
+    found = built.get(key)
+    if found is None:
+        compiled = compile_contract(name)
+        found = w3.eth.contract(address=w3.to_checksum_address(address), abi=compiled.abi)
+        built[key] = found
+    return found
 
 
 class _Sender:
