@@ -85,13 +85,8 @@ class GetPortfolioStatus:
         now = self._clock.now()
         async with self._uow() as uow:
             signal = await uow.signals.latest()
-            history = await uow.snapshots.between(now - timedelta(days=31), now)
+            points = await uow.snapshots.equity_between(now - timedelta(days=31), now)
             executed = await uow.decisions.list_by_status(DecisionStatus.EXECUTED, limit=1000)
-        points = [
-            EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
-            for s in history
-            if s.as_of is not None
-        ]
         points.append(EquityPoint(at=now, value_usd=state.total_value_usd))
         windows = standard_windows(points, now)
         allocations = dict(state.allocations)

@@ -27,6 +27,7 @@ from domain.budget import BreakerState, SlippageBudgetState
 from domain.decisions import Decision, DecisionKind, DecisionStatus
 from domain.execution import ExecutedTransaction, StepStatus
 from domain.market import Freshness, MarketData, MarketField, MarketPhase
+from domain.performance import EquityPoint
 from domain.plans import PlanKind, RebalancingPlan, SkippedMove, Transaction, TransactionType
 from domain.portfolio import PortfolioState, Position
 from domain.signals import AllocationMode, AllocationSignal, RiskLevel
@@ -555,6 +556,25 @@ class UnitOfWorkContract:
         assert [s.as_of for s in window] == [T0, T0 + timedelta(hours=1)]
         assert latest is not None
         assert latest.as_of == T0 + timedelta(hours=2)
+
+    async def test_equity_points_are_each_snapshots_value_and_flow_by_time(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        async with uow_factory() as uow:
+            for hours, cash, flow in ((2, "1", "0"), (0, "64000.5", "100"), (1, "7", "-5.25")):
+                state = make_state(T0 + timedelta(hours=hours), cash=cash)
+                await uow.snapshots.add(replace(state, net_flow_usd=D(flow)))
+            await uow.commit()
+        async with uow_factory() as uow:
+            points = await uow.snapshots.equity_between(T0, T0 + timedelta(hours=1))
+            window = await uow.snapshots.between(T0, T0 + timedelta(hours=1))
+        assert [p.at for p in points] == [T0, T0 + timedelta(hours=1)]
+        assert points == [
+            EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
+            for s in window
+            if s.as_of is not None
+        ]
+        assert points[1].net_flow_usd == D("-5.25")
 
     async def test_current_positions_are_replaced_as_a_whole(
         self, uow_factory: UnitOfWorkFactory

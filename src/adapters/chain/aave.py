@@ -13,6 +13,7 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from adapters.chain.addresses import Token
+from adapters.chain.multicall3 import ViewCall, balance_call
 from adapters.chain.tokens import (
     AllowanceLedger,
     approvals_for,
@@ -80,6 +81,7 @@ class AaveV3:
         self._pool = contract(w3, "aave_v3_pool", pool)
         self._tokens = {symbol.upper(): token for symbol, token in tokens.items()}
         self._prices = dict(prices_usd)
+        self._a_tokens: dict[str, str] = {}
 
     def _token(self, asset: str) -> Token:
         try:
@@ -87,14 +89,33 @@ class AaveV3:
         except KeyError:
             raise KeyError(f"aave-v3: no {asset} reserve configured") from None
 
+    def reserve_call(self, asset: str) -> ViewCall:
+        """The read of a reserve's data (see `reserve_from`)."""
+        token = self._token(asset)
+        return ViewCall(
+            f"aave-v3 pool {self._pool.address}",
+            self._pool.functions.getReserveData(token.address),
+        )
+
+    def reserve_from(self, asset: str, data: Any) -> tuple[str, int]:
+        """The aToken address and liquidity rate (ray) in a reserve's data; the aToken is
+        remembered (`known_a_token`) so the next read can batch its balance."""
+        a_token, rate = str(data[A_TOKEN_INDEX]), int(data[LIQUIDITY_RATE_INDEX])
+        self._a_tokens[self._token(asset).symbol] = a_token
+        return a_token, rate
+
+    def known_a_token(self, asset: str) -> str | None:
+        """The reserve's aToken as last read, if it has been read."""
+        return self._a_tokens.get(self._token(asset).symbol)
+
+    def a_token_balance_call(self, a_token: str, owner: str) -> ViewCall:
+        """The read of the owner's aToken balance (accrued interest included)."""
+        return balance_call(self._w3, a_token, owner, f"aave-v3 aToken {a_token}")
+
     async def reserve(self, asset: str) -> tuple[str, int]:
         """The aToken address and current liquidity rate (ray) of a reserve."""
-        token = self._token(asset)
-        data = await read(
-            f"aave-v3 pool {self._pool.address}",
-            self._pool.functions.getReserveData(token.address).call(),
-        )
-        return str(data[A_TOKEN_INDEX]), int(data[LIQUIDITY_RATE_INDEX])
+        call = self.reserve_call(asset)
+        return self.reserve_from(asset, await read(call.source, call.function.call()))
 
     async def apy(self, asset: str) -> Decimal:
         """The reserve's supply APY as a fraction."""
@@ -103,9 +124,13 @@ class AaveV3:
 
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's aToken balance (accrued) valued in USD, with the supply APY."""
-        token = self._token(asset)
         a_token, rate = await self.reserve(asset)
         balance = await balance_of(self._w3, a_token, owner)
+        return self.position_from(asset, a_token, rate, balance)
+
+    def position_from(self, asset: str, a_token: str, rate: int, balance: int) -> ProtocolPosition:
+        """The position an aToken balance and the reserve's liquidity rate make."""
+        token = self._token(asset)
         price = self._prices.get(token.symbol, Decimal(0))
         return ProtocolPosition(
             protocol=self.name,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from web3 import AsyncWeb3
 
 from adapters.chain.addresses import Token
+from adapters.chain.multicall3 import ViewCall, balance_call
 from adapters.chain.tokens import (
     AllowanceLedger,
     approvals_for,
@@ -96,6 +97,14 @@ class Curve3Pool:
     def _source(self) -> str:
         return f"curve pool {self._pool.address}"
 
+    def virtual_price_call(self) -> ViewCall:
+        """The read of the pool's virtual price (1e18 scale)."""
+        return ViewCall(self._source(), self._pool.functions.get_virtual_price())
+
+    def lp_balance_call(self, owner: str) -> ViewCall:
+        """The read of the owner's LP token balance."""
+        return balance_call(self._w3, self._lp, owner, f"curve LP {self._lp}")
+
     async def virtual_price(self) -> int:
         """The pool's virtual price (1e18 scale)."""
         return int(await read(self._source(), self._pool.functions.get_virtual_price().call()))
@@ -103,7 +112,13 @@ class Curve3Pool:
     async def position(self, owner: str, asset: str = "3CRV") -> ProtocolPosition:
         """LP balance valued at virtual price times balance (the pool's stablecoins at $1)."""
         balance = await balance_of(self._w3, self._lp, owner)
-        price = await self.virtual_price()
+        return await self.position_from(balance, await self.virtual_price(), asset)
+
+    async def position_from(
+        self, balance: int, price: int, asset: str = "3CRV"
+    ) -> ProtocolPosition:
+        """The position an LP balance makes at `price` (the virtual price, 1e18 scale), with
+        the base APY from the APY source (None when it cannot be read)."""
         apy: Decimal | None = None
         if self._apy_source is not None:
             try:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from web3 import AsyncWeb3
 
 from adapters.chain.http_api import get_json
+from adapters.chain.multicall3 import ViewCall, balance_call
 from adapters.chain.tokens import (
     AllowanceLedger,
     approvals_for,
@@ -163,16 +164,33 @@ class Pendle:
         self._cash_usd = cash_usd
         self._pt_decimals: dict[str, int] = {}
 
-    async def pt_decimals(self, pt: str) -> int:
-        """The PT's decimals, read from the token once (they follow the SY, often 18)."""
-        if pt not in self._pt_decimals:
-            token = contract(self._w3, "erc20", pt)
-            self._pt_decimals[pt] = int(
-                await read(f"{SOURCE} PT {pt}", token.functions.decimals().call())
-            )
+    def pt_decimals_call(self, pt: str) -> ViewCall:
+        """The read of the PT's decimals (see `remember_pt_decimals`)."""
+        return ViewCall(f"{SOURCE} PT {pt}", contract(self._w3, "erc20", pt).functions.decimals())
+
+    def known_pt_decimals(self, pt: str) -> int | None:
+        """The PT's decimals if they have been read (they never change)."""
+        return self._pt_decimals.get(pt)
+
+    def remember_pt_decimals(self, pt: str, decimals: Any) -> int:
+        """Keep the PT's decimals as read; return them."""
+        self._pt_decimals[pt] = int(decimals)
         return self._pt_decimals[pt]
 
-    async def _chain_now(self) -> datetime:
+    def pt_balance_call(self, market: PendleMarket, owner: str) -> ViewCall:
+        """The read of the owner's PT balance in `market`."""
+        return balance_call(self._w3, market.pt, owner, f"{SOURCE} PT {market.pt}")
+
+    async def pt_decimals(self, pt: str) -> int:
+        """The PT's decimals, read from the token once (they follow the SY, often 18)."""
+        known = self.known_pt_decimals(pt)
+        if known is not None:
+            return known
+        call = self.pt_decimals_call(pt)
+        return self.remember_pt_decimals(pt, await read(call.source, call.function.call()))
+
+    async def chain_now(self) -> datetime:
+        """The latest block's time: PT prices discount to maturity from chain time."""
         block = await self._w3.eth.get_block("latest")
         return datetime.fromtimestamp(int(block["timestamp"]), UTC)
 
@@ -222,7 +240,7 @@ class Pendle:
             SOURCE, f"no market {address} on chain {self._chain_id}", permanent=True
         )
 
-    async def _usd_market(self, address: str) -> PendleMarket:
+    async def usd_market(self, address: str) -> PendleMarket:
         """The market, which must account in the cash token: its PT redeems for USDC, so a PT
         price in the accounting asset is a price in dollars.
 
@@ -256,22 +274,24 @@ class Pendle:
         """The owner's PT of `market`, in base units."""
         return await balance_of(self._w3, market.pt, owner)
 
-    async def chain_now(self) -> datetime:
-        """The latest block's time: a market has matured when this is at or past its expiry."""
-        return await self._chain_now()
-
     async def position(self, owner: str, asset: str) -> ProtocolPosition:
         """The owner's PT valued at the market price with the discount to maturity."""
         return (await self.holding(owner, asset))[1]
 
     async def holding(self, owner: str, asset: str) -> tuple[PendleMarket, ProtocolPosition]:
         """The market at `asset` and the owner's PT in it, valued as in `position`."""
-        market = await self._usd_market(asset)
+        market = await self.usd_market(asset)
         balance = await balance_of(self._w3, market.pt, owner)
         decimals = await self.pt_decimals(market.pt)
-        price = pt_price(market.implied_apy, market.expiry, await self._chain_now())
+        return market, self.position_from(market, balance, decimals, await self.chain_now())
+
+    def position_from(
+        self, market: PendleMarket, balance: int, decimals: int, now: datetime
+    ) -> ProtocolPosition:
+        """The position a PT balance makes at the market's price at chain time `now`."""
+        price = pt_price(market.implied_apy, market.expiry, now)
         value = from_base_units(balance, decimals) * price * self._cash_usd
-        return market, ProtocolPosition(
+        return ProtocolPosition(
             protocol=self.name,
             chain_id=self._chain_id,
             asset=market.name,
@@ -399,8 +419,8 @@ class Pendle:
         Raises:
             InsufficientBalance: the owner holds less than `amount` USDC.
         """
-        market = await self._usd_market(asset)
-        if market.expiry <= await self._chain_now():
+        market = await self.usd_market(asset)
+        if market.expiry <= await self.chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has matured", permanent=True)
         await require_balance(self._w3, self._cash, owner, amount, "USDC")
         return await self._build(
@@ -423,11 +443,11 @@ class Pendle:
         Raises:
             InsufficientBalance: the owner holds less than `amount` PT.
         """
-        market = await self._usd_market(asset)
+        market = await self.usd_market(asset)
         held = await balance_of(self._w3, market.pt, owner)
         if held < amount or amount <= 0:
             raise InsufficientBalance("PT", amount, held)
-        matured = market.expiry <= await self._chain_now()
+        matured = market.expiry <= await self.chain_now()
         return await self._build(
             owner,
             market.pt,
@@ -448,6 +468,6 @@ class Pendle:
             ProtocolUnavailable: the market has not matured.
         """
         market = await self.market(asset)
-        if market.expiry > await self._chain_now():
+        if market.expiry > await self.chain_now():
             raise ProtocolUnavailable(SOURCE, f"market {market.name} has not matured")
         return await self.build_withdraw(owner, asset, amount, Decimal(0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Awaitable
 from decimal import ROUND_DOWN, Decimal
 from functools import cache
@@ -35,9 +36,21 @@ def load_abi(name: str) -> list[dict[str, Any]]:
     return abi
 
 
+_CONTRACTS: weakref.WeakKeyDictionary[AsyncWeb3[Any], dict[tuple[str, str], AsyncContract]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def contract(w3: AsyncWeb3[Any], abi: str, address: str) -> AsyncContract:
-    """A contract object over one of our ABIs."""
-    return w3.eth.contract(address=w3.to_checksum_address(address), abi=load_abi(abi))
+    """A contract object over one of our ABIs, built once per connection, ABI and address
+    (building one parses the ABI; a portfolio read needs a dozen)."""
+    built = _CONTRACTS.setdefault(w3, {})
+    key = (abi, address.lower())
+    found = built.get(key)
+    if found is None:
+        found = w3.eth.contract(address=w3.to_checksum_address(address), abi=load_abi(abi))
+        built[key] = found
+    return found
 
 
 async def read(source: str, call: Awaitable[T]) -> T:

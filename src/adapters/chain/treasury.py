@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,8 +34,9 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
+from adapters.chain.executor import TRANSPORT_ERRORS
+from adapters.chain.multicall3 import BatchReader, ViewCall, balance_call, batch_reader
 from adapters.chain.pendle import Pendle, PendleMarket
-from adapters.chain.tokens import balance_of
 from application.errors import PermanentError
 from application.ports.chain import (
     GasPriceAboveCap,
@@ -56,6 +57,8 @@ from domain.portfolio import WALLET, PortfolioState, Position
 logger = logging.getLogger(__name__)
 
 GWEI = Decimal(10) ** 9
+WAD = Decimal(10) ** 18
+ONE = Decimal(1)
 CASH = "USDC"
 VOLATILE = {"WBTC": "BTC", "WETH": "ETH"}
 AAVE, CURVE, PENDLE = "aave", "curve", "pendle"
@@ -171,17 +174,36 @@ class ProtocolTransactionBuilder:
 
 
 class ChainPortfolioReader:
-    """The treasury's positions and cash, read from chain (see module doc)."""
+    """The treasury's positions and cash, read from chain (see module doc).
+
+    Every contract read a portfolio read needs (the Aave reserve and aToken balance, the Curve
+    LP balance and virtual price, the PT balance, the wallet's tokens) goes in one batch: one
+    `eth_call` through Multicall3, all from the same block (`BatchReader`; one call per read
+    where the chain has no Multicall3). Only the Pendle market (its PT and implied APY) comes
+    from Pendle's API, before the batch. An aToken seen for the first time, or changed since
+    the last read, is read in a second batch. The unit prices (LP virtual price, PT price) the
+    read saw are kept with its block number: `unit_prices` right after, in the same block,
+    answers with them instead of reading the pool and the market again.
+    """
 
     def __init__(
-        self, venues: Venues, *, w3: AsyncWeb3[Any], prices: PriceSource, clock: Clock
+        self,
+        venues: Venues,
+        *,
+        w3: AsyncWeb3[Any],
+        prices: PriceSource,
+        clock: Clock,
+        batch: BatchReader | None = None,
     ) -> None:
         self._v = venues
         self._w3 = w3
         self._prices = prices
         self._clock = clock
+        self._batch = batch or batch_reader(w3)
         # The last good reading per protocol position (None: it held nothing), and when.
         self._last: dict[tuple[str, str], tuple[Position | None, datetime]] = {}
+        # The unit prices the last read saw, and its block number.
+        self._priced: tuple[int, dict[str, Decimal]] | None = None
 
     async def read(self) -> PortfolioState:
         """Every non-zero position plus idle stablecoins (USDC, USDT, DAI), valued now (see the
@@ -193,12 +215,70 @@ class ChainPortfolioReader:
         """
         v = self._v
         now = self._clock.now()
+        block = await self._latest_block()
+        chain_now = datetime.fromtimestamp(int(block["timestamp"]), UTC)
+        # Pendle PT may be spread over several markets (a roll buys into a new one): the
+        # markets come from Pendle's API, their PT balances ride in the batch.
+        terms = PendleTerms(v)
+        pendle_markets: list[PendleMarket] | ProtocolUnavailable
+        try:
+            pendle_markets = await terms.markets()
+        except ProtocolUnavailable as exc:
+            pendle_markets = exc
+        calls: dict[str, ViewCall] = {
+            "aave.reserve": v.aave.reserve_call(CASH),
+            "curve.lp": v.curve.lp_balance_call(v.owner),
+            "curve.price": v.curve.virtual_price_call(),
+        }
+        a_token = v.aave.known_a_token(CASH)
+        if a_token is not None:
+            calls["aave.balance"] = v.aave.a_token_balance_call(a_token, v.owner)
+        if isinstance(pendle_markets, list):
+            for i, m in enumerate(pendle_markets):
+                calls[f"pendle.balance.{i}"] = v.pendle.pt_balance_call(m, v.owner)
+                if v.pendle.known_pt_decimals(m.pt) is None:
+                    calls[f"pendle.decimals.{i}"] = v.pendle.pt_decimals_call(m.pt)
+        wallet = [s for s in (*VOLATILE, *sorted(STABLECOINS)) if s in v.tokens]
+        for symbol in wallet:
+            calls[symbol] = balance_call(self._w3, v.tokens[symbol].address, v.owner)
+        answers = dict(zip(calls, await self._batch.read(list(calls.values())), strict=True))
+
+        async def aave() -> ProtocolPosition:
+            a_token, rate = v.aave.reserve_from(CASH, answers["aave.reserve"].get())
+            balance = answers.get("aave.balance")
+            if balance is None or calls["aave.balance"].function.address != a_token:
+                [balance] = await self._batch.read([v.aave.a_token_balance_call(a_token, v.owner)])
+            return v.aave.position_from(CASH, a_token, rate, int(balance.get()))
+
+        async def curve() -> ProtocolPosition:
+            lp, price = answers["curve.lp"].get(), answers["curve.price"].get()
+            return await v.curve.position_from(int(lp), int(price), LP_ASSET)
+
+        pt_price: Decimal | None = None  # per PT, kept for `unit_prices`
+
+        async def pendle() -> ProtocolPosition:
+            nonlocal pt_price
+            if isinstance(pendle_markets, ProtocolUnavailable):
+                raise pendle_markets
+            read: list[tuple[PendleMarket, int, int]] = []
+            for i, m in enumerate(pendle_markets):
+                balance = int(answers[f"pendle.balance.{i}"].get())
+                decimals = v.pendle.known_pt_decimals(m.pt)
+                if decimals is None:
+                    decimals = v.pendle.remember_pt_decimals(
+                        m.pt, answers[f"pendle.decimals.{i}"].get()
+                    )
+                read.append((m, balance, decimals))
+            held = PendleTerms.combine(terms.settle(read, chain_now))
+            pt_price = _pt_unit_price(held)
+            return held
+
         positions: list[Position] = []
         stale: dict[tuple[str, str], str] = {}
         readers: tuple[tuple[str, str, Callable[[], Awaitable[ProtocolPosition]]], ...] = (
-            (AAVE, CASH, lambda: v.aave.position(v.owner, CASH)),
-            (CURVE, LP_ASSET, lambda: v.curve.position(v.owner, LP_ASSET)),
-            (PENDLE, PT_ASSET, PendleTerms(v).position),
+            (AAVE, CASH, aave),
+            (CURVE, LP_ASSET, curve),
+            (PENDLE, PT_ASSET, pendle),
         )
         for protocol, asset, reading in readers:
             key = (protocol, asset)
@@ -234,7 +314,7 @@ class ChainPortfolioReader:
             token = v.tokens.get(symbol)
             if token is None:
                 continue
-            units = await balance_of(self._w3, token.address, v.owner)
+            units = int(answers[symbol].get())
             if units <= 0:
                 continue
             price = prices.get(market_symbol)
@@ -257,20 +337,66 @@ class ChainPortfolioReader:
         for symbol in sorted(STABLECOINS):
             coin = v.tokens.get(symbol)
             if coin is not None:
-                units = await balance_of(self._w3, coin.address, v.owner)
-                cash += from_base_units(units, coin.decimals)
+                cash += from_base_units(int(answers[symbol].get()), coin.decimals)
+        self._priced = None
+        if pt_price is not None and answers["curve.price"].error is None:
+            # The unit prices of this block, for `unit_prices` while no new block is mined.
+            virtual = Decimal(int(answers["curve.price"].get())) / WAD
+            self._priced = (
+                int(block["number"]),
+                {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: ONE},
+            )
         state = PortfolioState.build(positions=tuple(positions), cash_balance=cash, as_of=now)
         return state.with_stale_positions(stale)
 
     async def unit_prices(self) -> Mapping[str, Decimal]:
-        """USD per LP token (virtual price) and per PT (market price with the discount)."""
+        """USD per LP token (virtual price) and per PT (market price with the discount), as of
+        the latest block: the prices the last `read` saw while no block has been mined since
+        (a decision cycle asks right after its read), else read afresh.
+
+        Raises:
+            RpcUnavailable: the chain could not be read.
+            ProtocolUnavailable: the Curve pool or the Pendle market could not be read.
+        """
+        if self._priced is not None:
+            number, prices = self._priced
+            if await self._block_number() == number:
+                return dict(prices)
         v = self._v
-        virtual = Decimal(await v.curve.virtual_price()) / Decimal(10**18)
-        pt = await PendleTerms(v).position()
-        pt_price = Decimal(pt.details.get("pt_price", "1"))
-        if pt.balance > 0:
-            pt_price = pt.value_usd / from_base_units(pt.balance, pt.decimals)
-        return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: Decimal(1)}
+        # One batch: the virtual price and the PT balances that weight the PT price.
+        terms = PendleTerms(v)
+        markets = await terms.markets()
+        answers = await self._batch.read(
+            [v.curve.virtual_price_call(), *(v.pendle.pt_balance_call(m, v.owner) for m in markets)]
+        )
+        virtual = Decimal(int(answers[0].get())) / WAD
+        now = await v.pendle.chain_now()
+        read = [
+            (m, int(answer.get()), await v.pendle.pt_decimals(m.pt))
+            for m, answer in zip(markets, answers[1:], strict=True)
+        ]
+        pt_price = _pt_unit_price(PendleTerms.combine(terms.settle(read, now)))
+        return {LP_ASSET: virtual, PT_ASSET: pt_price, CASH: ONE}
+
+    async def _latest_block(self) -> Any:
+        try:
+            return await self._w3.eth.get_block("latest")
+        except TRANSPORT_ERRORS as exc:
+            raise RpcUnavailable("node", f"reading the latest block: {type(exc).__name__}") from exc
+
+    async def _block_number(self) -> int:
+        try:
+            return int(await self._w3.eth.block_number)
+        except TRANSPORT_ERRORS as exc:
+            raise RpcUnavailable("node", f"reading the block number: {type(exc).__name__}") from exc
+
+
+def _pt_unit_price(held: ProtocolPosition) -> Decimal:
+    """USD per PT: what the held PT is worth per token across its markets, else the current
+    market's price."""
+    if held.balance > 0:
+        return held.value_usd / from_base_units(held.balance, held.decimals)
+    return Decimal(held.details.get("pt_price", "1"))
 
 
 class PendleTerms:
@@ -307,21 +433,46 @@ class PendleTerms:
             self._held.note(address, known)
         return known
 
-    async def _positions(self) -> list[tuple[PendleMarket, ProtocolPosition]]:
-        """Every known market's PT position, held or not (configured market first). A matured
-        market the treasury no longer holds PT in (rolled out of) is forgotten."""
+    async def markets(self) -> list[PendleMarket]:
+        """Every known market (configured first), from Pendle's API; on the first call, the
+        active USDC markets are checked for PT the treasury holds (see class doc).
+
+        Raises:
+            ProtocolUnavailable: Pendle could not be read.
+        """
         await self._discover()
+        return [await self._v.pendle.usd_market(address) for address in list(self._held.markets)]
+
+    def settle(
+        self, read: Sequence[tuple[PendleMarket, int, int]], now: datetime
+    ) -> list[tuple[PendleMarket, ProtocolPosition]]:
+        """Each market's PT position from its (market, balance, decimals) at chain time `now`.
+        A matured market the treasury no longer holds PT in (rolled out of) is forgotten."""
         found: list[tuple[PendleMarket, ProtocolPosition]] = []
         configured = self._v.pendle_market.lower()
-        now = await self._v.pendle.chain_now()
-        for address in list(self._held.markets):
-            market, position = await self._v.pendle.holding(self._v.owner, address)
-            if position.balance == 0 and market.expiry <= now and address != configured:
-                del self._held.markets[address]
+        for market, balance, decimals in read:
+            address = market.address.lower()
+            if balance == 0 and market.expiry <= now and address != configured:
+                self._held.markets.pop(address, None)
                 continue
-            self._held.note(address, market)
-            found.append((market, position))
+            self._held.note(market.address, market)
+            found.append((market, self._v.pendle.position_from(market, balance, decimals, now)))
         return found
+
+    async def _positions(self) -> list[tuple[PendleMarket, ProtocolPosition]]:
+        """Every known market's PT position, held or not (configured market first), read with
+        single calls (the portfolio reader batches the same reads)."""
+        markets = await self.markets()
+        now = await self._v.pendle.chain_now()
+        read = [
+            (
+                m,
+                await self._v.pendle.pt_balance(m, self._v.owner),
+                await self._v.pendle.pt_decimals(m.pt),
+            )
+            for m in markets
+        ]
+        return self.settle(read, now)
 
     async def current(self) -> str:
         """The market a deposit naming none goes to (see class doc)."""
@@ -347,7 +498,12 @@ class PendleTerms:
         Raises:
             ProtocolUnavailable: Pendle could not be read.
         """
-        positions = await self._positions()
+        return self.combine(await self._positions())
+
+    @staticmethod
+    def combine(positions: Sequence[tuple[PendleMarket, ProtocolPosition]]) -> ProtocolPosition:
+        """The markets' positions as one: values summed, APY weighted by value, `pt_price` and
+        `expiry` of the largest holding (the first market's position when none holds PT)."""
         held = [p for _, p in positions if p.balance > 0]
         if not held:
             return positions[0][1]

@@ -25,6 +25,7 @@ from domain.decisions import Decision, DecisionStatus
 from domain.errors import InvalidValue
 from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepStatus
 from domain.market import MarketData
+from domain.performance import EquityPoint
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState, Position
 from domain.signals import AllocationSignal
@@ -123,6 +124,14 @@ class MemoryPortfolioSnapshots(_Repo):
     async def between(self, start: datetime, end: datetime) -> list[PortfolioState]:
         """Snapshots in [start, end], oldest first."""
         return [s for s in self._ordered() if s.as_of and _in(start, end, s.as_of)]
+
+    async def equity_between(self, start: datetime, end: datetime) -> list[EquityPoint]:
+        """Each snapshot's time, value and net flow in [start, end], oldest first."""
+        return [
+            EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
+            for s in await self.between(start, end)
+            if s.as_of is not None
+        ]
 
 
 class MemoryPositions(_Repo):

@@ -21,6 +21,7 @@ from domain.decisions import Decision, DecisionStatus
 from domain.errors import InvalidValue
 from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepKind, StepStatus
 from domain.market import MarketData
+from domain.performance import EquityPoint
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState, Position
 from domain.signals import AllocationSignal
@@ -104,6 +105,19 @@ class SqlPortfolioSnapshots(_Repo):
             .order_by(col, t.PortfolioSnapshotRow.id)
         )
         return await self._load(rows)
+
+    async def equity_between(self, start: datetime, end: datetime) -> list[EquityPoint]:
+        """Each snapshot's time, value and net flow in [start, end], oldest first."""
+        snap = t.PortfolioSnapshotRow
+        result = await self._session.execute(
+            select(snap.as_of, snap.total_value_usd, snap.net_flow_usd)
+            .where(snap.as_of >= start, snap.as_of <= end)
+            .order_by(snap.as_of, snap.id)
+        )
+        return [
+            EquityPoint(at=at, value_usd=value, net_flow_usd=flow)
+            for at, value, flow in result.all()
+        ]
 
 
 class SqlPositions(_Repo):

@@ -22,6 +22,7 @@ from domain.errors import InvalidValue
 from domain.execution import ExecutedTransaction
 from domain.market import MarketData
 from domain.money import require_aware
+from domain.performance import EquityPoint
 from domain.plans import RebalancingPlan
 from domain.portfolio import PortfolioState, Position
 from domain.signals import AllocationSignal
@@ -102,6 +103,11 @@ class PortfolioSnapshotRepository(Protocol):
 
     async def between(self, start: datetime, end: datetime) -> list[PortfolioState]:
         """Snapshots with start <= as_of <= end, oldest first."""
+        ...
+
+    async def equity_between(self, start: datetime, end: datetime) -> list[EquityPoint]:
+        """The value and net flow of each snapshot with start <= as_of <= end, oldest first:
+        what performance needs, without reading every snapshot's positions."""
         ...
 
 

@@ -114,6 +114,8 @@ class ChainWiring:
     address: str = ""
     checks: tuple[PreflightCheck, ...] = ()
     terms: TermMarkets | None = None
+    web3: Any = None
+    """The treasury's own chain connection (the bench and tests count the requests it sends)."""
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -262,6 +264,7 @@ def _wiring(
         address=venues.owner,
         checks=(*_checks(venues, w3, chain_id), *more_checks),
         terms=PendleTerms(venues),
+        web3=w3,
     )
 
 

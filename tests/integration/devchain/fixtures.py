@@ -33,7 +33,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import deploy_devchain
 from adapters.chain.devchain.fake_apis import FakeApiServer, serve_fake_apis
-from adapters.chain.devchain.node import in_process_web3
+from adapters.chain.devchain.node import in_process_web3, new_tester
 from adapters.chain.safe.roles import ROLES_CODE_SIZE_LIMIT
 from tests.servers import port_open, require_server
 
@@ -80,8 +80,9 @@ def _treasury() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def devchain_deployment() -> Deployment:
-    """Deploy the dev chain once per session to an in-process EVM."""
-    tester = EthereumTester()
+    """Deploy the dev chain once per session to an in-process EVM (Multicall3 included, as in
+    paper mode)."""
+    tester = new_tester()
     address, key = _treasury()
 
     async def deploy() -> AddressBook:
@@ -220,18 +221,32 @@ FAKE_ONEINCH_API_KEY = "devchain-test-1inch-key"
 
 
 @pytest_asyncio.fixture
-async def fake_apis(devchain: DevChain) -> AsyncIterator[FakeApiServer]:
-    """The fake 1inch and Pendle APIs on 127.0.0.1 over the in-process dev chain."""
+async def fake_apis(
+    devchain: DevChain, devchain_deployment: Deployment
+) -> AsyncIterator[FakeApiServer]:
+    """The fake 1inch and Pendle APIs on 127.0.0.1 over the in-process dev chain, reading it
+    over a connection of their own (as outside services would: the test's connection carries
+    only the test's requests)."""
     async with serve_fake_apis(
-        devchain.w3, devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
+        in_process_web3(devchain_deployment.tester),
+        devchain.book,
+        oneinch_api_key=FAKE_ONEINCH_API_KEY,
     ) as server:
         yield server
 
 
 @pytest_asyncio.fixture
-async def anvil_fake_apis(anvil_devchain: DevChain) -> AsyncIterator[FakeApiServer]:
-    """The fake 1inch and Pendle APIs on 127.0.0.1 over the anvil dev chain."""
-    async with serve_fake_apis(
-        anvil_devchain.w3, anvil_devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
-    ) as server:
-        yield server
+async def anvil_fake_apis(
+    anvil_devchain: DevChain, anvil_deployment: Deployment
+) -> AsyncIterator[FakeApiServer]:
+    """The fake 1inch and Pendle APIs on 127.0.0.1 over the anvil dev chain, on a connection
+    of their own."""
+    assert anvil_deployment.rpc_url is not None
+    w3 = AsyncWeb3(AsyncHTTPProvider(anvil_deployment.rpc_url))
+    try:
+        async with serve_fake_apis(
+            w3, anvil_devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY
+        ) as server:
+            yield server
+    finally:
+        await w3.provider.disconnect()

@@ -1,5 +1,8 @@
 """Deploy the dev chain to any node (in-process eth-tester or JSON-RPC) and fund accounts.
 
+Multicall3 is put at its canonical address first (see `devchain/multicall3.py`), as on the
+public chains, so the treasury batches its reads on the dev chain as it does live.
+
 The deployer is the node's first unlocked account (eth-tester and anvil both have ten), or, for
 a node without unlocked accounts, a key given to `sign_as_deployer` (then every later funding
 or oracle call on that web3 signs with it too). Every
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -26,6 +30,7 @@ from web3.types import Wei
 
 from adapters.chain.devchain.address_book import AddressBook, PendleListing
 from adapters.chain.devchain.compile import CompiledContract, compile_contract
+from adapters.chain.devchain.multicall3 import install_multicall3
 from application.errors import PermanentError, TransientError
 from domain.money import to_base_units
 
@@ -127,10 +132,22 @@ def _ray(value: Decimal) -> int:
     return to_base_units(value, 27)
 
 
+_CONTRACTS: weakref.WeakKeyDictionary[AsyncWeb3[Any], dict[tuple[str, str], AsyncContract]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def contract_at(w3: AsyncWeb3[Any], name: str, address: str) -> AsyncContract:
-    """A web3 contract object for a dev-chain contract (ABI from the compiled source)."""
-    compiled = compile_contract(name)
-    return w3.eth.contract(address=w3.to_checksum_address(address), abi=compiled.abi)
+    """A web3 contract object for a dev-chain contract (ABI from the compiled source), built
+    once per connection, contract and address."""
+    built = _CONTRACTS.setdefault(w3, {})
+    key = (name, address.lower())
+    found = built.get(key)
+    if found is None:
+        compiled = compile_contract(name)
+        found = w3.eth.contract(address=w3.to_checksum_address(address), abi=compiled.abi)
+        built[key] = found
+    return found
 
 
 class _Sender:
@@ -236,6 +253,7 @@ async def deploy_devchain(
     started = time.monotonic()
     try:
         chain_id = await w3.eth.chain_id
+        await install_multicall3(w3)
     except (OSError, Web3Exception) as exc:
         raise DevChainUnreachable(str(exc)) from exc
     sender = _Sender(w3, await _deployer_account(w3, deployer), cache_dir)
@@ -477,6 +495,10 @@ async def ensure_devchain(
         if await is_deployed(w3, existing):
             book = existing
             logger.info("dev chain reused", extra={"address_book": str(address_book)})
+            try:
+                await install_multicall3(w3)  # a deployment made before Multicall3 was put on
+            except (OSError, Web3Exception) as exc:
+                raise DevChainUnreachable(str(exc)) from exc
     if book is None:
         book = await deploy_devchain(
             w3, config=config, fund=fund, funding=funding, deployer=deployer, cache_dir=cache_dir

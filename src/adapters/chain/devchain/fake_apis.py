@@ -46,6 +46,8 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from adapters.chain.devchain.address_book import AddressBook, PendleListing
 from adapters.chain.devchain.deploy import contract_at
 from adapters.chain.devchain.recorded import recorded
+from adapters.chain.multicall3 import ViewCall, batch_reader
+from application.ports.chain import ProtocolUnavailable, RpcUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -397,12 +399,19 @@ class _Pendle:
         market = contract_at(w3, "PendleMarket", listing.market)
         pt = contract_at(w3, "ERC20", listing.pt)
         usdc = contract_at(w3, "ERC20", book.token("USDC"))
-        implied = Decimal(int(await market.functions.impliedApy().call())) / WAD
-        pt_decimals = int(await pt.functions.decimals().call())
-        liquidity = Decimal(int(await usdc.functions.balanceOf(listing.market).call())).scaleb(
-            -book.decimals["USDC"]
+        # One eth_call through Multicall3 where the dev chain has it, as a real backend batches.
+        answers = await batch_reader(w3).read(
+            [
+                ViewCall("pendle market", market.functions.impliedApy()),
+                ViewCall("PT", pt.functions.decimals()),
+                ViewCall("USDC", usdc.functions.balanceOf(listing.market)),
+                ViewCall("PT", pt.functions.totalSupply()),
+            ]
         )
-        total_pt = Decimal(int(await pt.functions.totalSupply().call())).scaleb(-pt_decimals)
+        implied_wad, pt_decimals, market_usdc, pt_supply = (int(a.get()) for a in answers)
+        implied = Decimal(implied_wad) / WAD
+        liquidity = Decimal(market_usdc).scaleb(-book.decimals["USDC"])
+        total_pt = Decimal(pt_supply).scaleb(-pt_decimals)
         expiry = datetime.fromtimestamp(listing.expiry, UTC)
         item: dict[str, Any] = recorded(RECORDED_MARKETS)["results"][RECORDED_USDC_MARKET]
         recorded_usdc = item["accountingAsset"]
@@ -745,7 +754,7 @@ def create_fake_api_app(
             return _json(await coro)
         except _ApiError as error:
             return _pendle_error(error)
-        except (Web3Exception, OSError) as exc:
+        except (Web3Exception, OSError, RpcUnavailable, ProtocolUnavailable) as exc:
             logger.warning("fake Pendle API: dev chain unavailable", extra={"error": str(exc)})
             return _pendle_error(_ApiError(500, "dev chain node unavailable"))
 

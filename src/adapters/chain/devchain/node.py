@@ -29,6 +29,7 @@ from adapters.chain.devchain.deploy import (
     is_deployed,
 )
 from adapters.chain.devchain.fake_apis import FakeApiServer, LiveBook, serve_fake_apis
+from adapters.chain.devchain.multicall3 import genesis_state_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +39,52 @@ class OpenDevChain:
     w3: AsyncWeb3[Any]
     book: AddressBook
     in_process: bool
+    tester: EthereumTester | None = None
+    rpc_url: str | None = None
+
+    def another_connection(self) -> AsyncWeb3[Any]:
+        """A second connection to the same chain (close it with `close_connection`)."""
+        if self.tester is not None:
+            return in_process_web3(self.tester)
+        if self.rpc_url is None:
+            raise ValueError("the dev chain has neither an in-process EVM nor an RPC URL")
+        return rpc_web3(self.rpc_url)
+
+    @staticmethod
+    async def close_connection(w3: AsyncWeb3[Any]) -> None:
+        """Close a connection to a node (nothing to close in-process)."""
+        if not isinstance(w3.provider, AsyncEthereumTesterProvider):
+            await w3.provider.disconnect()
 
     async def close(self) -> None:
         """Close the node connection (nothing to close in-process)."""
-        if not self.in_process:
-            await self.w3.provider.disconnect()
+        await self.close_connection(self.w3)
+
+
+def new_tester(*, multicall3: bool = True) -> EthereumTester:
+    """A fresh in-process EVM (eth-tester with py-evm): ten funded unlocked accounts and, unless
+    told otherwise, Multicall3 at its canonical address (in the genesis state).
+
+    It gets random genesis extra data, so its genesis block hash (the journal's name for a
+    chain instance) differs from every earlier in-process chain, even one started in the same
+    second with the same chain id.
+    """
+    params = PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(32)})
+    accounts = PyEVMBackend.generate_genesis_state()
+    state = dict(accounts)
+    if multicall3:
+        address, account = genesis_state_entry()
+        state[address] = account
+    backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)
+    # eth-tester derives one unlocked key per genesis account; Multicall3's is not one.
+    backend.account_keys = backend.account_keys[: len(accounts)]
+    return EthereumTester(backend)
 
 
 def in_process_web3(tester: EthereumTester | None = None) -> AsyncWeb3[Any]:
-    """An AsyncWeb3 over an in-process EVM (eth-tester with py-evm): `tester`, or a fresh one.
-
-    A fresh one gets random genesis extra data, so its genesis block hash (the journal's name
-    for a chain instance) differs from every earlier in-process chain, even one started in the
-    same second with the same chain id.
-    """
+    """An AsyncWeb3 over an in-process EVM: `tester`, or a fresh one (`new_tester`)."""
     if tester is None:
-        params = PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(32)})
-        tester = EthereumTester(PyEVMBackend(genesis_parameters=params))
+        tester = new_tester()
     provider = AsyncEthereumTesterProvider()
     provider.ethereum_tester = tester
     return AsyncWeb3(provider)
@@ -104,12 +134,13 @@ async def open_devchain(
         DevChainDeploymentFailed: deploying or funding failed.
     """
     if rpc_url is None:
-        w3 = in_process_web3()
+        tester = new_tester()
+        w3 = in_process_web3(tester)
         book = await deploy_devchain(
             w3, config=config, fund=fund, funding=funding, cache_dir=cache_dir
         )
         book.save(address_book)
-        return OpenDevChain(w3=w3, book=book, in_process=True)
+        return OpenDevChain(w3=w3, book=book, in_process=True, tester=tester)
     w3 = rpc_web3(rpc_url)
     try:
         book = await ensure_devchain(
@@ -124,7 +155,7 @@ async def open_devchain(
     except BaseException:
         await w3.provider.disconnect()
         raise
-    return OpenDevChain(w3=w3, book=book, in_process=False)
+    return OpenDevChain(w3=w3, book=book, in_process=False, rpc_url=rpc_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +198,16 @@ async def running_devchain(
         deployer_key=deployer_key,
     )
     live = LiveBook(chain.book)
+    # The fake APIs stand in for outside services: they read the chain over a connection of
+    # their own, so the treasury's connection carries (and counts) only the treasury's requests.
+    api_w3 = chain.another_connection()
     try:
         async with serve_fake_apis(
-            chain.w3, live, oneinch_api_key=oneinch_api_key, port=api_port
+            api_w3, live, oneinch_api_key=oneinch_api_key, port=api_port
         ) as apis:
             yield RunningDevChain(chain=chain, apis=apis, book=live)
     finally:
-        await chain.close()
+        try:
+            await chain.close_connection(api_w3)
+        finally:
+            await chain.close()

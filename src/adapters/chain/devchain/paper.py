@@ -26,9 +26,9 @@ from adapters.chain.curve import Curve3Pool
 from adapters.chain.curve_api import CurveApi
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.fake_apis import LiveBook
+from adapters.chain.multicall3 import balance_call, batch_reader
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
-from adapters.chain.tokens import balance_of
 from adapters.chain.treasury import CASH, Venues
 from domain.allocation import TargetAllocations
 from domain.plans import Transaction, TransactionType
@@ -119,16 +119,18 @@ def devchain_tvl(
             "curve": [book.curve_pool],
             "pendle": [m.market for m in book.pendle_markets()],
         }
-        tvl: dict[str, Decimal] = {}
-        for protocol, addresses in holders.items():
-            total = Decimal(0)
-            for symbol in ("USDC", "USDT", "DAI"):
-                if symbol not in book.tokens:
-                    continue
-                for address in addresses:
-                    units = await balance_of(w3, book.tokens[symbol], address)
-                    total += Decimal(units) / Decimal(10) ** book.decimals[symbol]
-            tvl[protocol] = total
+        reads = [
+            (protocol, symbol, balance_call(w3, book.tokens[symbol], address))
+            for protocol, addresses in holders.items()
+            for symbol in ("USDC", "USDT", "DAI")
+            if symbol in book.tokens
+            for address in addresses
+        ]
+        answers = await batch_reader(w3).read([call for _, _, call in reads])
+        tvl: dict[str, Decimal] = dict.fromkeys(holders, Decimal(0))
+        for (protocol, symbol, _), answer in zip(reads, answers, strict=True):
+            units = int(answer.get())
+            tvl[protocol] += Decimal(units) / Decimal(10) ** book.decimals[symbol]
         return tvl
 
     return read
