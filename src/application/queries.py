@@ -20,6 +20,7 @@ from domain.audit import AuditEntry
 from domain.decisions import Decision, DecisionStatus
 from domain.execution import ExecutedTransaction
 from domain.market import MarketData
+from domain.planner import PlannerConfig, allocations_counting_sweep
 from domain.portfolio import AllocationLine, PortfolioState
 from domain.signals import AllocationSignal, SignalConfig, generate_signal
 
@@ -68,10 +69,18 @@ class GetPortfolioStatus:
     """The treasury now: positions from chain, allocations against the latest signal's targets,
     and time-weighted performance over 24 h, 7 d and 30 d from stored snapshots."""
 
-    def __init__(self, *, clock: Clock, portfolio: PortfolioReader, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        portfolio: PortfolioReader,
+        uow: UnitOfWorkFactory,
+        planner: PlannerConfig | None = None,
+    ) -> None:
         self._clock = clock
         self._portfolio = portfolio
         self._uow = uow
+        self._planner = planner
 
     async def execute(self) -> PortfolioState:
         """Read the portfolio and decorate it with targets, last rebalance and performance."""
@@ -91,8 +100,17 @@ class GetPortfolioStatus:
         windows = standard_windows(points, now)
         allocations = dict(state.allocations)
         if signal is not None:
+            # Cash the sweep put into the base venues counts as cash, as the planner and the
+            # drift rule count it (`domain.planner.allocations_counting_sweep`).
+            current = (
+                allocations_counting_sweep(state, signal.target_allocations, self._planner)
+                if self._planner is not None
+                else {b: line.current for b, line in state.allocations.items()}
+            )
             allocations = {
-                b: AllocationLine(current=line.current, target=signal.target_allocations.of(b))
+                b: AllocationLine(
+                    current=current.get(b, line.current), target=signal.target_allocations.of(b)
+                )
                 for b, line in state.allocations.items()
             }
         last = max((d.decided_at for d in executed if d.decided_at is not None), default=None)

@@ -343,7 +343,9 @@ def build_services(
         strategy=strategy,
         approval_expiry=timedelta(hours=settings.service.approval_expiry_hours),
     )
-    status = GetPortfolioStatus(clock=clock, portfolio=chain.views or chain.portfolio, uow=uow)
+    status = GetPortfolioStatus(
+        clock=clock, portfolio=chain.views or chain.portfolio, uow=uow, planner=strategy.planner
+    )
     market_data = GetMarketData(market=market)
     signal = PreviewSignal(clock=clock, market=market, uow=uow, config=strategy.signal)
     views = build_views(
