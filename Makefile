@@ -43,11 +43,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Two workers (CI has two cores); files are the unit of distribution, slow files first.
+# Two workers (CI has two cores); files are the unit of distribution, slow files first (in the
+# order tests/conftest.py sorts them: xdist would otherwise start the files with most tests first).
 PYTEST_WORKERS ?= 2
 
 test: lint node
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider
 	$(BIN)/coverage report --include='src/domain/*' --fail-under=95 --skip-covered
 
 unit: $(STAMP)
