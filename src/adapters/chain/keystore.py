@@ -130,15 +130,18 @@ def _write_new(path: Path, keystore: dict[str, Any]) -> None:
         json.dump(keystore, handle)
 
 
-def create_keystore(path: Path, passphrase: str) -> str:
+def create_keystore(path: Path, passphrase: str, *, scrypt_work: int | None = None) -> str:
     """Create a keystore with a fresh random key; return its address.
+
+    `scrypt_work` is scrypt's cost parameter (a power of two); None keeps eth-account's default
+    (2**18), which is what a keystore guarding real money should use.
 
     Raises:
         KeystoreError: the file exists or the passphrase is too short.
     """
     _check_passphrase(passphrase)
     account = Account.create(secrets.token_hex(32))
-    _write_new(path, Account.encrypt(account.key, passphrase, kdf="scrypt"))
+    _write_new(path, Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=scrypt_work))
     logger.info("keystore created", extra={"address": account.address, "path": str(path)})
     return str(account.address)
 

@@ -146,9 +146,15 @@ def _probes(venues: Venues) -> tuple[HealthProbe, ...]:
     )
 
 
+PAPER_SCRYPT_WORK = 2**12
+"""scrypt's cost for the paper keystore. Its passphrase is kept in the file beside it, so a
+costly key derivation would protect nothing; eth-account's default (2**18) took about a second
+of every paper start, twice on the first."""
+
+
 def paper_signer(directory: Path) -> KeystoreSigner:
     """The paper treasury's own key: an encrypted keystore with a generated passphrase, both
-    kept in `directory` (files readable by the owner only)."""
+    kept in `directory` (files readable by the owner only). It holds only dev-chain money."""
     directory.mkdir(parents=True, exist_ok=True)
     keystore = directory / "paper_keystore.json"
     passphrase_file = directory / "paper_keystore.pass"
@@ -156,7 +162,7 @@ def paper_signer(directory: Path) -> KeystoreSigner:
         passphrase = secrets.token_urlsafe(24)
         passphrase_file.touch(mode=0o600)
         passphrase_file.write_text(passphrase, encoding="utf-8")
-        create_keystore(keystore, passphrase)
+        create_keystore(keystore, passphrase, scrypt_work=PAPER_SCRYPT_WORK)
     passphrase = passphrase_file.read_text(encoding="utf-8").strip()
     return KeystoreSigner.from_keystore(keystore, passphrase)
 

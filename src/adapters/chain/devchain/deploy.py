@@ -150,8 +150,20 @@ def contract_at(w3: AsyncWeb3[Any], name: str, address: str) -> AsyncContract:
     return found
 
 
+DEPLOY_GAS = 6_000_000
+"""The gas limit of a dev-chain deployment (the largest uses about 1.7M)."""
+CALL_GAS = 1_000_000
+"""The gas limit of a dev-chain set-up call (mint, list, init: each well under 300k)."""
+
+
 class _Sender:
-    """Sends checked transactions from one unlocked account."""
+    """Sends checked transactions from one unlocked account.
+
+    Each transaction carries a fixed gas limit: without one, web3 asks the node to estimate it,
+    and the in-process EVM estimates by a binary search that executes the transaction a dozen
+    times, which was most of a paper start's deployment time. A limit too low shows as a
+    reverted receipt, which fails the deployment.
+    """
 
     def __init__(self, w3: AsyncWeb3[Any], sender: str, cache_dir: Path | None) -> None:
         self.w3 = w3
@@ -163,7 +175,9 @@ class _Sender:
         factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
         step = f"deploy {name}"
         try:
-            tx_hash = await factory.constructor(*args).transact({"from": self.sender})
+            tx_hash = await factory.constructor(*args).transact(
+                {"from": self.sender, "gas": DEPLOY_GAS}
+            )
             receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (ContractLogicError, Web3Exception, ValueError) as exc:
             raise DevChainDeploymentFailed(step, str(exc)) from exc
@@ -173,7 +187,9 @@ class _Sender:
 
     async def send(self, step: str, call: Any, value: int = 0) -> None:
         try:
-            tx_hash = await call.transact({"from": self.sender, "value": Wei(value)})
+            tx_hash = await call.transact(
+                {"from": self.sender, "value": Wei(value), "gas": CALL_GAS}
+            )
             receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (ContractLogicError, Web3Exception, ValueError) as exc:
             raise DevChainDeploymentFailed(step, str(exc)) from exc
@@ -184,7 +200,12 @@ class _Sender:
         step = f"send {wei} wei to {to}"
         try:
             tx_hash = await self.w3.eth.send_transaction(
-                {"from": self.sender, "to": self.w3.to_checksum_address(to), "value": Wei(wei)}
+                {
+                    "from": self.sender,
+                    "to": self.w3.to_checksum_address(to),
+                    "value": Wei(wei),
+                    "gas": CALL_GAS,
+                }
             )
             receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (Web3Exception, ValueError) as exc:

@@ -20,6 +20,7 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
+from adapters.chain.devchain import gas
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import (
     DEFAULT_FUNDING,
@@ -78,6 +79,7 @@ def new_tester(*, multicall3: bool = True) -> EthereumTester:
     backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)
     # eth-tester derives one unlocked key per genesis account; Multicall3's is not one.
     backend.account_keys = backend.account_keys[: len(accounts)]
+    gas.install(backend.chain)
     return EthereumTester(backend)
 
 
