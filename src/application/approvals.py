@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from application.cycle import settle_execution
 from application.errors import (
     CycleBusy,
     EmergencyStopActive,
@@ -25,7 +24,7 @@ from application.errors import (
     NotFound,
     NotLeader,
 )
-from application.execution import ExecutionReport, PlanRunner
+from application.execution import ExecutionReport, PlanRunner, settle_execution
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
