@@ -2,8 +2,7 @@
 
 Approving re-checks nothing but the decision's state; executing re-runs the safety policy
 against the treasury as it is then (emergency stop, trades today, gas, limits), waiving only
-the approval threshold the human just answered. Pending decisions expire after their window
-or when a re-plan shows the market moved materially.
+the approval threshold the human just answered. Pending decisions expire after their window.
 
 With several service instances, only the leader executes: an approval recorded on a standby
 leaves the decision approved, and the leader's `ExecuteWaitingApprovals` runs it.
@@ -14,10 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
-from application.cycle import settle_execution
 from application.errors import (
     CycleBusy,
     EmergencyStopActive,
@@ -25,7 +22,7 @@ from application.errors import (
     NotFound,
     NotLeader,
 )
-from application.execution import ExecutionReport, PlanRunner
+from application.execution import ExecutionReport, PlanRunner, settle_execution
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
@@ -33,10 +30,7 @@ from application.ports.persistence import EMERGENCY_STOP, UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader
 from domain.decisions import Decision, DecisionStatus
 from domain.errors import DecisionExpired
-from domain.money import ZERO
-from domain.planner import PlanningPrices, plan_rebalance
 from domain.plans import RebalancingPlan
-from domain.portfolio import PortfolioState
 from domain.safety import Outcome, SafetyContext, Severity, evaluate
 from domain.strategy import StrategyConfig, reentry_blocked_until
 
@@ -295,49 +289,36 @@ class ExpiryResult:
 
 
 class ExpirePendingDecisions:
-    """Expire pending decisions whose window passed or whose plan no longer fits the market."""
+    """Expire pending decisions whose approval window has passed."""
 
     def __init__(
         self,
         *,
         clock: Clock,
         uow: UnitOfWorkFactory,
-        strategy: StrategyConfig | None = None,
-        material_change: Decimal = Decimal("0.2"),
         notifier: Notifier | None = None,
         dashboard_url: str = "",
     ) -> None:
         self._clock = clock
         self._uow = uow
-        self._strategy = strategy or StrategyConfig()
-        self._material_change = material_change
         self._notifier = notifier
         self._dashboard_url = dashboard_url
 
     async def execute(
         self,
-        portfolio: PortfolioState | None = None,
-        prices: PlanningPrices | None = None,
         *,
         actor: str = "scheduler",
         cause: Mapping[str, object] | None = None,
     ) -> ExpiryResult:
-        """Expire what is due. With a portfolio and prices, also re-plan each pending decision
-        and expire it when the total it would move changed by more than `material_change`.
-        Each expiry is audited as done by `actor`, with `cause` (what made it due) added to
-        its payload."""
+        """Expire what is due. Each expiry is audited as done by `actor`, with `cause` (what
+        made it due) added to its payload."""
         now = self._clock.now()
+        reason = "approval window passed"
         expired: list[tuple[str, str]] = []
         answered: list[Decision] = []
         async with self._uow() as uow:
             for decision in await uow.decisions.list_by_status(DecisionStatus.PENDING):
-                reason: str | None = None
-                if decision.is_expired(now):
-                    reason = "approval window passed"
-                elif portfolio is not None and prices is not None and decision.plan_id:
-                    plan = await uow.plans.get(decision.plan_id)
-                    reason = self._moved(plan, portfolio, prices, decision)
-                if reason is None:
+                if not decision.is_expired(now):
                     continue
                 gone = decision.expire(now, reason)
                 await uow.decisions.update(gone)
@@ -355,28 +336,3 @@ class ExpirePendingDecisions:
         url = self._dashboard_url
         announce(self._notifier, lambda: [decision_answered(d, url) for d in answered])
         return ExpiryResult(expired=tuple(expired))
-
-    def _moved(
-        self,
-        plan: RebalancingPlan,
-        portfolio: PortfolioState,
-        prices: PlanningPrices,
-        decision: Decision,
-    ) -> str | None:
-        fresh = plan_rebalance(
-            portfolio,
-            decision.target_allocations,
-            prices=prices,
-            plan_id=f"{plan.plan_id}-recheck",
-            now=self._clock.now(),
-            config=self._strategy.planner,
-            max_slippage=plan.max_slippage,
-        )
-        before = sum((t.amount_usd for t in plan.required_transactions), ZERO)
-        after = sum((t.amount_usd for t in fresh.required_transactions), ZERO)
-        if before == 0:
-            return None
-        change = abs(after - before) / before
-        if change > self._material_change:
-            return f"market moved: the plan would now move ${after:,.0f} instead of ${before:,.0f}"
-        return None

@@ -1,5 +1,7 @@
 """The decision cycle: market data, signal, advice, plan, safety verdict, then act.
 
+Gather (market, portfolio, chain conditions, stored strategy state, signal), ask the advisor,
+propose (`domain.strategy.propose`), decide (`domain.deciding.decide`), record, then act.
 One cycle or execution at a time, in this process and across processes (`CycleLock`). Every step is
 recorded in units of work with audit entries, before it takes effect: the decision, plan and
 verdict are committed before any transaction is sent. Per-stage timings are kept.
@@ -17,21 +19,13 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from application.errors import TransientError
-from application.execution import ExecutionReport, PlanRunner
-from application.notifications import (
-    announce,
-    approval_pending,
-    black_swan_exit,
-    breaker_tripped,
-    execution_failed,
-    plan_executed,
-    stale_sources,
-)
+from application.execution import ExecutionReport, PlanRunner, settle_execution
+from application.notifications import announce, approval_pending, black_swan_exit, stale_sources
 from application.ports.advisor import AdvisorRequest, AllocationAdvisor
 from application.ports.clock import Clock, IdGenerator
 from application.ports.market import MarketDataSource
 from application.ports.notify import Notifier
-from application.ports.persistence import EMERGENCY_STOP, OperatorFlag, UnitOfWorkFactory
+from application.ports.persistence import EMERGENCY_STOP, DecisionOutcome, UnitOfWorkFactory
 from application.ports.treasury import (
     ChainConditions,
     CycleLock,
@@ -39,17 +33,17 @@ from application.ports.treasury import (
     StateFileWriter,
     TermMarkets,
 )
-from domain.budget import consume_slippage
+from domain.deciding import acted_on, decide, exit_reasons
 from domain.decisions import AdvisorDecision, Decision, DecisionKind, DecisionStatus
 from domain.errors import PlanInfeasible
-from domain.execution import PlanOutcome, StepStatus
 from domain.market import MarketData
 from domain.maturity import TermHolding, TermMarket, next_roll, roll_due
 from domain.plans import PlanKind, RebalancingPlan
 from domain.portfolio import PortfolioState
-from domain.safety import Outcome, SafetyContext, SafetyVerdict
+from domain.safety import SafetyContext, SafetyVerdict
 from domain.signals import AllocationSignal, generate_signal
 from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
+from domain.tactical import RatchetState
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +107,78 @@ class _Stopwatch:
         self._last = now
 
 
-def decision_kind(plan: RebalancingPlan | None, advice: AdvisorDecision) -> DecisionKind:
-    """What kind of decision this is: the plan's kind when there is one, else the advice's."""
-    if plan is None:
-        return advice.decision
-    if plan.kind is PlanKind.EMERGENCY_EXIT:
-        return DecisionKind.EMERGENCY_EXIT
-    return DecisionKind.REBALANCE
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Gathered:
+    """What a cycle read before deciding."""
+
+    market: MarketData
+    portfolio: PortfolioState
+    unit_prices: Mapping[str, Decimal]
+    gas_price_gwei: Decimal
+    now: datetime
+    holdings: tuple[TermHolding, ...]
+    term_markets: tuple[TermMarket, ...]
+    ratchet: RatchetState
+    new_ratchet: RatchetState
+    signal: AllocationSignal
+    context: SafetyContext
+    outcomes: tuple[DecisionOutcome, ...]
+    pending: Decision | None
+    """The decision waiting for a human, if any (one at a time)."""
+
+
+_OUTCOME_OF_STATUS: Mapping[DecisionStatus, CycleOutcome] = MappingProxyType(
+    {
+        DecisionStatus.HELD: CycleOutcome.HELD,
+        DecisionStatus.REJECTED: CycleOutcome.REJECTED,
+        DecisionStatus.PENDING: CycleOutcome.PENDING_APPROVAL,
+        DecisionStatus.APPROVED: CycleOutcome.EXECUTED,
+    }
+)
+
+
+def cycle_outcome(decided: DecisionStatus, execution: ExecutionReport | None) -> CycleOutcome:
+    """How the cycle ended: from the decision's status as decided, or when its plan ran, from
+    whether the execution succeeded."""
+    if execution is not None:
+        return CycleOutcome.EXECUTED if execution.succeeded else CycleOutcome.FAILED
+    return _OUTCOME_OF_STATUS[decided]
+
+
+def decision_payload(
+    decision: Decision,
+    advice: AdvisorDecision,
+    signal: AllocationSignal,
+    timings: Mapping[str, Decimal],
+) -> dict[str, object]:
+    """The decision as audit payload: status, who advised what, the signal and stage timings."""
+    return {
+        "status": decision.status.value,
+        "advisor": advice.advisor,
+        "model": advice.model,
+        "fallback_reason": advice.fallback_reason,
+        "advice": advice.decision.value,
+        "targets": {k: str(v) for k, v in advice.target_allocations.as_dict().items()},
+        "signal": {
+            "phase": signal.market_phase.value,
+            "trigger": signal.trigger,
+            "confidence": str(signal.confidence),
+        },
+        "metadata": dict(advice.metadata),
+        "timings_ms": {k: str(v) for k, v in timings.items()},
+    }
+
+
+def plan_payload(
+    decision: Decision, plan: RebalancingPlan, verdict: SafetyVerdict | None
+) -> dict[str, object]:
+    """The plan as audit payload: its transactions, what it skipped, and the verdict."""
+    return {
+        "decision_id": decision.id,
+        "transactions": [t.describe() for t in plan.required_transactions],
+        "skipped": [f"{s.description}: {s.reason}" for s in plan.skipped],
+        "verdict": verdict_payload(verdict),
+    }
 
 
 def verdict_payload(verdict: SafetyVerdict | None) -> dict[str, object]:
@@ -189,7 +248,61 @@ class RunDecisionCycle:
 
     async def _run(self, command: CycleCommand) -> CycleResult:
         watch = _Stopwatch()
-        strategy = self._config.strategy
+        seen = await self._gather(watch)
+        advice = await self._advisor.advise(
+            AdvisorRequest(
+                market=seen.market,
+                portfolio=seen.portfolio,
+                signal=seen.signal,
+                limits=self._config.strategy.limits,
+                recent_outcomes=seen.outcomes,
+            )
+        )
+        watch.lap("advisor")
+        decision_id = self._ids.new_id("dec")  # taken before the plan's id
+        proposal = self._propose(seen, advice, command)
+        decision = decide(
+            proposal,
+            advice,
+            seen.pending,
+            decision_id=decision_id,
+            signal=seen.signal,
+            now=seen.now,
+            expiry=self._config.approval_expiry,
+        )
+        plan = proposal.plan if proposal is not None else None
+        verdict = proposal.verdict if proposal is not None else None
+        watch.lap("plan")
+        await self._record(command.requested_by, seen, advice, decision, proposal, watch.timings)
+        watch.lap("record")
+        self._announce_decision(seen.market, decision, plan, exit_reasons(proposal), seen.now)
+        decided = decision.status
+        decision, execution, refreshed = await self._act(decision, plan, seen.portfolio, watch)
+        outcome = cycle_outcome(decided, execution)
+        log.info(
+            "decision cycle finished",
+            extra={
+                "decision_id": decision.id,
+                "outcome": outcome.value,
+                "timings_ms": {k: str(v) for k, v in watch.timings.items()},
+            },
+        )
+        return CycleResult(
+            decision=decision,
+            market=seen.market,
+            signal=seen.signal,
+            advice=advice,
+            plan=plan,
+            verdict=verdict,
+            outcome=outcome,
+            execution=execution,
+            portfolio=refreshed,
+            timings_ms=watch.timings,
+        )
+
+    async def _gather(self, watch: _Stopwatch) -> _Gathered:
+        """Market data, the portfolio and chain conditions, the stored strategy state, and the
+        signal they give."""
         market = await self._market.fetch()
         watch.lap("market")
         portfolio = await self._portfolio.read()
@@ -208,133 +321,102 @@ class RunDecisionCycle:
             trades_today = await uow.executions.count_sent_on(now.date())
             outcomes = await uow.outcomes.recent(self._config.recent_outcomes)
             waiting = await uow.decisions.list_by_status(DecisionStatus.PENDING, limit=1)
-        signal, new_ratchet = generate_signal(market, ratchet, now, strategy.signal)
+        signal, new_ratchet = generate_signal(market, ratchet, now, self._config.strategy.signal)
         watch.lap("signal")
-        advice = await self._advisor.advise(
-            AdvisorRequest(
-                market=market,
-                portfolio=portfolio,
-                signal=signal,
-                limits=strategy.limits,
-                recent_outcomes=tuple(outcomes),
-            )
-        )
-        watch.lap("advisor")
-        context = SafetyContext(
+        return _Gathered(
+            market=market,
+            portfolio=portfolio,
+            unit_prices=unit_prices,
+            gas_price_gwei=gas_price,
             now=now,
-            emergency_stop=stopped,
-            trades_today=trades_today,
-            base_fee_gwei=base_fee,
-            protocol_tvl_usd=tvl,
-            slippage_state=slippage_state,
-            consecutive_failures=breaker.consecutive_failures,
+            holdings=holdings,
+            term_markets=term_markets,
+            ratchet=ratchet,
+            new_ratchet=new_ratchet,
+            signal=signal,
+            context=SafetyContext(
+                now=now,
+                emergency_stop=stopped,
+                trades_today=trades_today,
+                base_fee_gwei=base_fee,
+                protocol_tvl_usd=tvl,
+                slippage_state=slippage_state,
+                consecutive_failures=breaker.consecutive_failures,
+            ),
+            outcomes=tuple(outcomes),
+            pending=waiting[0] if waiting else None,
         )
-        decision_id = self._ids.new_id("dec")
-        plan: RebalancingPlan | None = None
-        verdict: SafetyVerdict | None = None
-        hold_reason = advice.reasoning
-        exit_reasons: tuple[str, ...] = ()
-        rolling = next_roll(holdings, term_markets, now, strategy.roll) is not None
-        # A hold still sweeps idle cash above the buffer into the base venues, if it is worth
-        # a plan of its own (`domain.strategy.propose`); nothing else moves, and a hold that
-        # cannot be planned (a price unknown) moves nothing, as before. A PT roll that is due
-        # is planned whatever the advice.
+
+    def _propose(
+        self, seen: _Gathered, advice: AdvisorDecision, command: CycleCommand
+    ) -> Proposal | None:
+        """The strategy's proposal the cycle acts on (`domain.deciding.acted_on`).
+
+        A hold still sweeps idle cash above the buffer into the base venues, if it is worth a
+        plan of its own; nothing else moves, and a hold that cannot be planned (a price
+        unknown) moves nothing. A PT roll that is due is planned whatever the advice.
+        """
+        strategy = self._config.strategy
+        rolling = next_roll(seen.holdings, seen.term_markets, seen.now, strategy.roll) is not None
         holding = advice.decision is DecisionKind.HOLD and not command.force and not rolling
-        proposal: Proposal | None = None
         try:
             proposal = propose(
-                portfolio,
+                seen.portfolio,
                 advice.target_allocations,
-                market,
-                context,
-                prices=planning_prices(market, gas_price, unit_prices),
+                seen.market,
+                seen.context,
+                prices=planning_prices(seen.market, seen.gas_price_gwei, seen.unit_prices),
                 plan_id=self._ids.new_id("plan"),
-                now=now,
+                now=seen.now,
                 config=strategy,
-                threshold_crossed=signal.threshold_crossed,
+                threshold_crossed=seen.signal.threshold_crossed,
                 force=command.force,
                 exit_requested=advice.decision is DecisionKind.EMERGENCY_EXIT,
                 hold=holding,
-                last_exit_at=ratchet.last_exit_at,
-                exposure_known=signal.exposure_known,
+                last_exit_at=seen.ratchet.last_exit_at,
+                exposure_known=seen.signal.exposure_known,
                 max_slippage=command.max_slippage,
                 risk_level=advice.risk_assessment,
-                signal_targets=signal.target_allocations,
-                term_holdings=holdings,
-                term_markets=term_markets,
+                signal_targets=seen.signal.target_allocations,
+                term_holdings=seen.holdings,
+                term_markets=seen.term_markets,
             )
         except PlanInfeasible:
             if not holding:
                 raise
-        if proposal is not None and (not holding or proposal.plan is not None):
-            plan, verdict = proposal.plan, proposal.verdict
-            hold_reason = proposal.reason
-            exit_reasons = proposal.black_swan.reasons if proposal.black_swan else ()
-        watch.lap("plan")
-        if plan is None or plan.is_empty or verdict is None:
-            status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
-        elif waiting and not exit_reasons and verdict.outcome is not (Outcome.REJECTED):
-            # One human decision at a time: no trading around a plan someone is reviewing.
-            # Expiry (time, or a material market move) clears the way for a fresh plan. Only a
-            # black-swan exit goes ahead; an exit the advisor asked for waits its turn.
-            status, outcome = DecisionStatus.HELD, CycleOutcome.HELD
-            hold_reason = f"decision {waiting[0].id} is waiting for approval"
-        elif verdict.outcome is Outcome.REJECTED:
-            status, outcome = DecisionStatus.REJECTED, CycleOutcome.REJECTED
-        elif verdict.outcome is Outcome.NEEDS_APPROVAL:
-            status, outcome = DecisionStatus.PENDING, CycleOutcome.PENDING_APPROVAL
-        else:
-            status, outcome = DecisionStatus.APPROVED, CycleOutcome.EXECUTED
-        decision = Decision(
-            id=decision_id,
-            created_at=now,
-            signal=signal,
-            advisor=advice.advisor,
-            target_allocations=advice.target_allocations,
-            reasoning=advice.reasoning
-            if status is not DecisionStatus.HELD
-            else f"{advice.reasoning} Held: {hold_reason}",
-            risk_assessment=advice.risk_assessment,
-            status=status,
-            kind=decision_kind(plan, advice),
-            plan_id=plan.plan_id if plan is not None else None,
-            verdict_reasons=verdict.reasons if verdict is not None else (),
-            approver="policy" if status is DecisionStatus.APPROVED else None,
-            expires_at=now + self._config.approval_expiry
-            if status is DecisionStatus.PENDING
-            else None,
-            model=advice.model,
-            fallback_reason=advice.fallback_reason,
-        )
+            return None
+        return acted_on(proposal, hold=holding)
+
+    async def _record(
+        self,
+        actor: str,
+        seen: _Gathered,
+        advice: AdvisorDecision,
+        decision: Decision,
+        proposal: Proposal | None,
+        timings: Mapping[str, Decimal],
+    ) -> None:
+        """Commit market data, signal, ratchet, decision and plan with their audit entries, in
+        one unit of work, before anything takes effect."""
+        plan = proposal.plan if proposal is not None else None
+        verdict = proposal.verdict if proposal is not None else None
         async with self._uow() as uow:
-            await uow.market_data.add(market)
-            await uow.signals.add(signal)
+            await uow.market_data.add(seen.market)
+            await uow.signals.add(seen.signal)
             # The exit time may have changed since the cycle read it (a human lifted the
             # cooldown): keep the stored one, which only settling an exit or a lift writes.
             stored = await uow.strategy.ratchet()
-            await uow.strategy.save_ratchet(replace(new_ratchet, last_exit_at=stored.last_exit_at))
+            await uow.strategy.save_ratchet(
+                replace(seen.new_ratchet, last_exit_at=stored.last_exit_at)
+            )
             await uow.decisions.add(decision)
             await uow.audit.append(
-                command.requested_by,
+                actor,
                 "decision.created",
                 "decision",
                 decision.id,
-                {
-                    "status": decision.status.value,
-                    "advisor": advice.advisor,
-                    "model": advice.model,
-                    "fallback_reason": advice.fallback_reason,
-                    "advice": advice.decision.value,
-                    "targets": {k: str(v) for k, v in advice.target_allocations.as_dict().items()},
-                    "signal": {
-                        "phase": signal.market_phase.value,
-                        "trigger": signal.trigger,
-                        "confidence": str(signal.confidence),
-                    },
-                    "metadata": dict(advice.metadata),
-                    "timings_ms": {k: str(v) for k, v in watch.timings.items()},
-                },
-                at=now,
+                decision_payload(decision, advice, seen.signal, timings),
+                at=seen.now,
             )
             if plan is not None:
                 await uow.plans.add(plan, decision_id=decision.id)
@@ -343,46 +425,30 @@ class RunDecisionCycle:
                     f"plan.{verdict.outcome.value}" if verdict else "plan.empty",
                     "plan",
                     plan.plan_id,
-                    {
-                        "decision_id": decision.id,
-                        "transactions": [t.describe() for t in plan.required_transactions],
-                        "skipped": [f"{s.description}: {s.reason}" for s in plan.skipped],
-                        "verdict": verdict_payload(verdict),
-                    },
-                    at=now,
+                    plan_payload(decision, plan, verdict),
+                    at=seen.now,
                 )
             await uow.commit()
-        watch.lap("record")
-        self._announce_decision(market, decision, plan, exit_reasons, now)
+
+    async def _act(
+        self,
+        decision: Decision,
+        plan: RebalancingPlan | None,
+        before: PortfolioState,
+        watch: _Stopwatch,
+    ) -> tuple[Decision, ExecutionReport | None, PortfolioState]:
+        """Execute a plan the policy approved and settle it; then snapshot the portfolio (read
+        again when money may have moved). Returns the settled decision, the execution report
+        (None when nothing ran) and the portfolio snapshotted."""
         execution: ExecutionReport | None = None
-        if status is DecisionStatus.APPROVED and plan is not None:
+        if decision.status is DecisionStatus.APPROVED and plan is not None:
             execution = await self._runner.execute(plan, decision.id)
-            decision = await self._settle(decision, plan, execution, portfolio)
-            outcome = CycleOutcome.EXECUTED if execution.succeeded else CycleOutcome.FAILED
+            decision = await self._settle(decision, plan, execution, before)
             watch.lap("execute")
-        refreshed = await self._portfolio.read() if execution is not None else portfolio
+        refreshed = await self._portfolio.read() if execution is not None else before
         await self._snapshot(refreshed)
         watch.lap("snapshot")
-        log.info(
-            "decision cycle finished",
-            extra={
-                "decision_id": decision.id,
-                "outcome": outcome.value,
-                "timings_ms": {k: str(v) for k, v in watch.timings.items()},
-            },
-        )
-        return CycleResult(
-            decision=decision,
-            market=market,
-            signal=signal,
-            advice=advice,
-            plan=plan,
-            verdict=verdict,
-            outcome=outcome,
-            execution=execution,
-            portfolio=refreshed,
-            timings_ms=watch.timings,
-        )
+        return decision, execution, refreshed
 
     async def _term_markets(
         self, now: datetime
@@ -447,109 +513,3 @@ class RunDecisionCycle:
             await uow.positions.replace_all(state.positions)
             await uow.commit()
         await self._state_file.write(state)
-
-
-async def settle_execution(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    decision: Decision,
-    plan: RebalancingPlan,
-    report: ExecutionReport,
-    before: PortfolioState | None,
-    strategy: StrategyConfig,
-    *,
-    notifier: Notifier | None = None,
-    dashboard_url: str = "",
-    actor: str = "engine",
-) -> Decision:
-    """Record an execution's result: decision executed, partially executed or failed, circuit
-    breaker, slippage budget (when money moved and the portfolio before is known), last
-    rebalance, the emergency stop if the breaker trips, and for an exit that sold anything the
-    time of the exit (it starts the re-entry cooldown). Once committed, tell the notifier (if
-    any) what happened."""
-    now = clock.now()
-    outcome = report.outcome
-    async with uow_factory() as uow:
-        breaker = (await uow.strategy.breaker()).after(report.succeeded)
-        await uow.strategy.save_breaker(breaker)
-        sold = report.succeeded or any(s.status is StepStatus.CONFIRMED for s in report.steps)
-        if plan.kind is PlanKind.EMERGENCY_EXIT and sold:
-            ratchet = await uow.strategy.ratchet()
-            await uow.strategy.save_ratchet(replace(ratchet, last_exit_at=now))
-        if outcome is PlanOutcome.EXECUTED:
-            settled = decision.mark_executed(now)
-        elif outcome is PlanOutcome.PARTIALLY_EXECUTED:
-            settled = decision.mark_partially_executed(now, report.error or "execution failed")
-        else:
-            settled = decision.mark_failed(now, report.error or "execution failed")
-        if outcome is not PlanOutcome.FAILED and before is not None:
-            spent = report.realised_slippage_usd or plan.estimated_slippage
-            budget = await uow.strategy.slippage_budget()
-            await uow.strategy.save_slippage_budget(
-                consume_slippage(
-                    budget, strategy.limits.slippage_budget, before.total_value_usd, spent, now
-                )
-            )
-        await uow.decisions.update(settled)
-        await uow.audit.append(
-            actor,
-            "plan.executed" if report.succeeded else "plan.failed",
-            "plan",
-            plan.plan_id,
-            {
-                "decision_id": decision.id,
-                "outcome": outcome.value,
-                "error": report.error,
-                "steps": [
-                    {
-                        "id": s.id,
-                        "step": s.step_index,
-                        "kind": s.kind,
-                        "status": s.status.value,
-                        "tx_hash": s.tx_hash,
-                        "nonce": s.nonce,
-                        "error": s.error,
-                    }
-                    for s in report.steps
-                ],
-                "gas_cost_usd": str(report.gas_cost_usd),
-            },
-            at=now,
-        )
-        tripped = breaker.tripped(strategy.limits.circuit_breaker_failures)
-        if tripped:
-            await uow.flags.set(
-                OperatorFlag(
-                    name=EMERGENCY_STOP,
-                    active=True,
-                    set_by="circuit_breaker",
-                    reason=f"{breaker.consecutive_failures} consecutive failed executions",
-                    set_at=now,
-                )
-            )
-            await uow.audit.append(
-                "circuit_breaker",
-                "emergency_stop.on",
-                "flag",
-                EMERGENCY_STOP,
-                {"consecutive_failures": breaker.consecutive_failures},
-                at=now,
-            )
-        await uow.commit()
-    if report.succeeded:
-        announce(
-            notifier,
-            lambda: plan_executed(decision.id, plan, report.steps, dashboard_url, at=now),
-        )
-    else:
-        error = report.error or "execution failed"
-        if outcome is PlanOutcome.PARTIALLY_EXECUTED:
-            error = f"partially executed: {error}"
-        announce(
-            notifier,
-            lambda: execution_failed(decision.id, plan, error, report.steps, dashboard_url, at=now),
-        )
-    if tripped:
-        limit = strategy.limits.circuit_breaker_failures
-        announce(notifier, lambda: breaker_tripped(breaker.consecutive_failures, limit, at=now))
-    return settled

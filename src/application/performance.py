@@ -16,7 +16,7 @@ Fewer than two snapshots cannot make a curve: `PerformanceHistoryTooShort`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +29,7 @@ from application.ports.persistence import UnitOfWorkFactory
 from domain.baselines import STATIC_YIELD_APY, PricePoint, buy_and_hold_curve, static_yield_curve
 from domain.errors import InvalidValue
 from domain.execution import ExecutedTransaction, StepStatus
+from domain.market import MarketData
 from domain.money import ZERO
 from domain.performance import (
     DrawdownPoint,
@@ -40,6 +41,7 @@ from domain.performance import (
     risk_adjusted,
     trade_statistics,
 )
+from domain.portfolio import PortfolioState
 
 STATIC_YIELD = "static_yield"
 BTC_HOLD = "btc_hold"
@@ -219,18 +221,7 @@ class GetPerformanceMetrics:
             snapshots = await uow.snapshots.between(read_from, now)
             markets = await uow.market_data.between(read_from - self._lookback, now)
             steps = await uow.executions.recent(self._scan_limit)
-
-        points = [
-            EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
-            for s in snapshots
-            if s.as_of is not None  # always set on stored snapshots
-        ]
-        if requested_from is not None:
-            before = [p for p in points if p.at <= requested_from]
-            points = before[-1:] + [p for p in points if p.at > requested_from]
-            covers_range = bool(before)
-        else:
-            covers_range = True
+        points, covers_range = equity_points(snapshots, requested_from)
         if len(points) < 2:
             raise PerformanceHistoryTooShort(
                 time_range, len(points), points[0].at if points else None
@@ -239,24 +230,7 @@ class GetPerformanceMetrics:
         report = performance_report(points, (), first.at, last.at, self._risk_free_rate)
         at_zero = risk_adjusted(points, ZERO)
         at_static = risk_adjusted(points, self._static_yield)
-
-        baselines = {STATIC_YIELD: static_yield_curve(points, self._static_yield)}
-        btc = buy_and_hold_curve(
-            points,
-            (
-                PricePoint(at=m.timestamp, price=m.btc_price)
-                for m in markets
-                if m.btc_price is not None
-            ),
-        )
-        if btc is not None:
-            baselines[BTC_HOLD] = btc
-
-        in_range = [s for s in steps if _on_chain(s) and first.at < s.created_at <= last.at]
-        trades = [s for s in in_range if s.is_trade]
-        gas_spent = trade_statistics(map(_trade_record, in_range)).gas_usd
-        volume = trade_statistics(map(_trade_record, trades)).volume_usd
-        scanned_all = len(steps) < self._scan_limit or min(s.created_at for s in steps) <= first.at
+        trades = self._trades(steps, first.at, last.at)
         return PerformanceMetrics(
             time_range=time_range,
             requested_from=requested_from,
@@ -266,7 +240,7 @@ class GetPerformanceMetrics:
             covers_range=covers_range,
             equity_curve=tuple(points),
             drawdown=drawdown_curve(points),
-            baselines=baselines,
+            baselines=self._baselines(points, markets),
             start_value_usd=report.start_value_usd,
             end_value_usd=report.end_value_usd,
             net_flows_usd=report.net_flows_usd,
@@ -283,9 +257,70 @@ class GetPerformanceMetrics:
             max_drawdown=report.max_drawdown,
             risk_free_rate=report.risk_free_rate,
             static_yield_apy=self._static_yield,
-            gas_spent_usd=gas_spent,
-            trade_count=len(trades),
-            trade_volume_usd=volume,
-            trade_history=tuple(trades[: self._history_limit]),
-            trades_complete=scanned_all,
+            gas_spent_usd=trades.gas_spent_usd,
+            trade_count=trades.count,
+            trade_volume_usd=trades.volume_usd,
+            trade_history=trades.history,
+            trades_complete=trades.complete,
         )
+
+    def _baselines(
+        self, points: Sequence[EquityPoint], markets: Iterable[MarketData]
+    ) -> dict[str, tuple[EquityPoint, ...]]:
+        """The static yield and, when a BTC price is known at the start, BTC buy-and-hold, on
+        the equity curve's timestamps."""
+        baselines = {STATIC_YIELD: static_yield_curve(points, self._static_yield)}
+        btc = buy_and_hold_curve(
+            points,
+            (
+                PricePoint(at=m.timestamp, price=m.btc_price)
+                for m in markets
+                if m.btc_price is not None
+            ),
+        )
+        if btc is not None:
+            baselines[BTC_HOLD] = btc
+        return baselines
+
+    def _trades(
+        self, steps: Sequence[ExecutedTransaction], start: datetime, end: datetime
+    ) -> _Trades:
+        """The on-chain steps in (`start`, `end`]: gas over all of them, count, volume and
+        history (newest first, up to the limit) over the trades."""
+        in_range = [s for s in steps if _on_chain(s) and start < s.created_at <= end]
+        trades = [s for s in in_range if s.is_trade]
+        return _Trades(
+            gas_spent_usd=trade_statistics(map(_trade_record, in_range)).gas_usd,
+            count=len(trades),
+            volume_usd=trade_statistics(map(_trade_record, trades)).volume_usd,
+            history=tuple(trades[: self._history_limit]),
+            complete=len(steps) < self._scan_limit or min(s.created_at for s in steps) <= start,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Trades:
+    """The trade figures of one range."""
+
+    gas_spent_usd: Decimal
+    count: int
+    volume_usd: Decimal
+    history: tuple[ExecutedTransaction, ...]
+    complete: bool
+
+
+def equity_points(
+    snapshots: Iterable[PortfolioState], requested_from: datetime | None
+) -> tuple[list[EquityPoint], bool]:
+    """The equity curve from stored snapshots: the last one at or before `requested_from`, then
+    every later one (all of them for the whole history); and whether the curve covers the
+    range (a snapshot at or before its start was found)."""
+    points = [
+        EquityPoint(at=s.as_of, value_usd=s.total_value_usd, net_flow_usd=s.net_flow_usd)
+        for s in snapshots
+        if s.as_of is not None  # always set on stored snapshots
+    ]
+    if requested_from is None:
+        return points, True
+    before = [p for p in points if p.at <= requested_from]
+    return before[-1:] + [p for p in points if p.at > requested_from], bool(before)

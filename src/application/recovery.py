@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from application.cycle import settle_execution
-from application.execution import ExecutionReport, PlanRunner
+from application.execution import ExecutionReport, PlanRunner, settle_execution
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
 from application.ports.persistence import UnitOfWorkFactory

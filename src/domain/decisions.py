@@ -156,7 +156,7 @@ class Decision:
         )
 
     def expire(self, now: datetime, reason: str) -> Decision:
-        """Expire a pending decision (window passed or market moved).
+        """Expire a pending decision (its approval window passed).
 
         Raises:
             DecisionNotPending: the decision is not pending.

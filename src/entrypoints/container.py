@@ -394,9 +394,7 @@ def build_services(
         decisions=ListDecisions(uow=uow),
         approve=DecideOnApproval(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
         execute_approved=ExecutionFeedingViews(execution=execute_approved, views=views),
-        expire=ExpirePendingDecisions(
-            clock=clock, uow=uow, strategy=strategy, notifier=notifier, dashboard_url=url
-        ),
+        expire=ExpirePendingDecisions(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
         emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),
         resume=Resume(clock=clock, uow=uow, notifier=notifier),
         lift_cooldown=LiftReentryCooldown(clock=clock, uow=uow, strategy=strategy),
