@@ -36,6 +36,17 @@ class ConcurrencyConflict(PermanentError):
         self.key = key
         super().__init__(f"{kind} {key!r} {detail}")
 
+    @classmethod
+    def stale_version(
+        cls, kind: str, key: str, stored_version: int, read_version: int
+    ) -> ConcurrencyConflict:
+        """The record is at `stored_version`, but the change was made from `read_version`."""
+        return cls(
+            kind,
+            key,
+            f"is at version {stored_version}; this change was made from version {read_version}",
+        )
+
 
 class MarketDataUnavailable(TransientError):
     """A market data source could not be read."""
