@@ -6,6 +6,10 @@ and alert an operator (bad credentials, malformed data, a contract that reverts)
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ApplicationError(Exception):
     """Base class of errors raised by use cases and ports."""
@@ -26,6 +30,17 @@ class NotFound(PermanentError):
         self.kind = kind
         self.key = key
         super().__init__(f"{kind} {key!r} not found")
+
+
+def require_found(found: T | None, kind: str, key: str) -> T:
+    """`found`, which a lookup of the `kind` named `key` returned.
+
+    Raises:
+        NotFound: the lookup found nothing (None).
+    """
+    if found is None:
+        raise NotFound(kind, key)
+    return found
 
 
 class ConcurrencyConflict(PermanentError):

@@ -18,7 +18,7 @@ from typing import Self
 
 from adapters.persistence.audit_append import AppendsSealedEntries
 from adapters.persistence.errors import DatabaseUnavailable
-from application.errors import ConcurrencyConflict, NotFound
+from application.errors import ConcurrencyConflict, NotFound, require_found
 from application.ports.persistence import DecisionOutcome, ManualMvrv, OperatorFlag
 from domain.audit import AuditEntry, verify_chain
 from domain.budget import BreakerState, SlippageBudgetState
@@ -207,10 +207,7 @@ class MemoryDecisions(_Repo):
 
     async def get(self, decision_id: str) -> Decision:
         """The decision, or NotFound."""
-        found = await self.find(decision_id)
-        if found is None:
-            raise NotFound("decision", decision_id)
-        return found
+        return require_found(await self.find(decision_id), "decision", decision_id)
 
     async def update(self, decision: Decision) -> None:
         """Store a changed decision if nobody changed it since it was read."""
@@ -258,10 +255,7 @@ class MemoryPlans(_Repo):
 
     async def get(self, plan_id: str) -> RebalancingPlan:
         """The plan, or NotFound."""
-        found = await self.find(plan_id)
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return require_found(await self.find(plan_id), "plan", plan_id)
 
     async def for_decision(self, decision_id: str) -> list[RebalancingPlan]:
         """A decision's plans, oldest first."""
@@ -286,10 +280,7 @@ class MemoryExecutions(_Repo):
 
     async def get(self, tx_id: str) -> ExecutedTransaction:
         """The step, or NotFound."""
-        found = self._t.executions.get(tx_id)
-        if found is None:
-            raise NotFound("executed transaction", tx_id)
-        return found
+        return require_found(self._t.executions.get(tx_id), "executed transaction", tx_id)
 
     async def by_plan(self, plan_id: str) -> list[ExecutedTransaction]:
         """A plan's steps in order."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.persistence import codec
 from adapters.persistence import tables as t
 from adapters.persistence.audit_append import AppendsSealedEntries
-from application.errors import ConcurrencyConflict, NotFound
+from application.errors import ConcurrencyConflict, NotFound, require_found
 from application.ports.persistence import DecisionOutcome, ManualMvrv, OperatorFlag
 from domain.audit import GENESIS_HASH, AuditEntry, verify_chain
 from domain.budget import BreakerState, SlippageBudgetState
@@ -207,10 +207,7 @@ class SqlDecisions(_Repo):
 
     async def get(self, decision_id: str) -> Decision:
         """The decision, or NotFound."""
-        found = await self.find(decision_id)
-        if found is None:
-            raise NotFound("decision", decision_id)
-        return found
+        return require_found(await self.find(decision_id), "decision", decision_id)
 
     async def update(self, decision: Decision) -> None:
         """Store a changed decision if nobody changed it since it was read.
@@ -302,10 +299,7 @@ class SqlPlans(_Repo):
 
     async def get(self, plan_id: str) -> RebalancingPlan:
         """The plan, or NotFound."""
-        found = await self.find(plan_id)
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return require_found(await self.find(plan_id), "plan", plan_id)
 
     async def for_decision(self, decision_id: str) -> list[RebalancingPlan]:
         """A decision's plans, oldest first."""
