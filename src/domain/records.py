@@ -11,18 +11,22 @@ refuses it), and never goes missing silently.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import fields
+from dataclasses import Field, fields
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
-V = TypeVar("V", bound="DataclassInstance")
+class DataclassValue(Protocol):
+    """Any dataclass instance (what `dataclasses.fields` accepts)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+
+V = TypeVar("V", bound=DataclassValue)
 
 
 def field_values(
-    value: DataclassInstance, /, *, omit: Collection[str] = (), **given: Any
+    value: DataclassValue, /, *, omit: Collection[str] = (), **given: Any
 ) -> dict[str, Any]:
     """The value's fields by name, shallow, an enum as its value (its string); `omit` names
     fields left out and `given` replaces or adds entries.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -32,12 +32,9 @@ from domain.execution import ExecutedTransaction, explorer_url
 from domain.market import MarketData
 from domain.plans import RebalancingPlan, Transaction
 from domain.portfolio import PortfolioState, Position
-from domain.records import field_values
+from domain.records import DataclassValue, field_values
 from domain.signals import AllocationSignal
 from entrypoints.api.request_body import refuse_unprintable
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 Num = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 OptNum = Annotated[
@@ -52,7 +49,7 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     @classmethod
-    def _of(cls, value: DataclassInstance, /, **given: Any) -> Self:
+    def _of(cls, value: DataclassValue, /, **given: Any) -> Self:
         """The model with each field taken from the domain value's field of the same name (an
         enum as its value, as `domain.records.field_values` gives it), except those in `given`.
 
