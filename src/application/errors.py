@@ -6,6 +6,10 @@ and alert an operator (bad credentials, malformed data, a contract that reverts)
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ApplicationError(Exception):
     """Base class of errors raised by use cases and ports."""
@@ -28,6 +32,17 @@ class NotFound(PermanentError):
         super().__init__(f"{kind} {key!r} not found")
 
 
+def require_found(found: T | None, kind: str, key: str) -> T:
+    """`found`, which a lookup of the `kind` named `key` returned.
+
+    Raises:
+        NotFound: the lookup found nothing (None).
+    """
+    if found is None:
+        raise NotFound(kind, key)
+    return found
+
+
 class ConcurrencyConflict(PermanentError):
     """Another writer changed the same record first."""
 
@@ -35,6 +50,17 @@ class ConcurrencyConflict(PermanentError):
         self.kind = kind
         self.key = key
         super().__init__(f"{kind} {key!r} {detail}")
+
+    @classmethod
+    def stale_version(
+        cls, kind: str, key: str, stored_version: int, read_version: int
+    ) -> ConcurrencyConflict:
+        """The record is at `stored_version`, but the change was made from `read_version`."""
+        return cls(
+            kind,
+            key,
+            f"is at version {stored_version}; this change was made from version {read_version}",
+        )
 
 
 class MarketDataUnavailable(TransientError):

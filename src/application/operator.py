@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from application.errors import NotFound
 from application.notifications import announce, emergency_switched
@@ -25,71 +26,64 @@ class FlagChange:
     reason: str
 
 
-class EmergencyStop:
+class _EmergencySwitch:
+    """Turn the emergency stop on or off: the one implementation behind EmergencyStop and
+    Resume, which differ only in the direction (`_active`)."""
+
+    _active: ClassVar[bool]
+
+    def __init__(
+        self, *, clock: Clock, uow: UnitOfWorkFactory, notifier: Notifier | None = None
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._notifier = notifier
+
+    async def execute(self, change: FlagChange) -> OperatorFlag:
+        """Set or clear the flag, audited in the same transaction; clearing it also resets the
+        circuit breaker.
+
+        Raises:
+            InvalidValue: no reason given.
+        """
+        if not change.reason.strip():
+            raise InvalidValue("reason", change.reason, "say why")
+        active = self._active
+        now = self._clock.now()
+        flag = OperatorFlag(
+            name=EMERGENCY_STOP,
+            active=active,
+            set_by=change.actor,
+            reason=change.reason,
+            set_at=now,
+        )
+        async with self._uow() as uow:
+            await uow.audit.append(
+                change.actor,
+                "emergency_stop.on" if active else "emergency_stop.off",
+                "flag",
+                EMERGENCY_STOP,
+                {"reason": change.reason},
+                at=now,
+            )
+            await uow.flags.set(flag)
+            if not active:
+                await uow.strategy.save_breaker(BreakerState())
+            await uow.commit()
+        announce(self._notifier, lambda: emergency_switched(flag))
+        return flag
+
+
+class EmergencyStop(_EmergencySwitch):
     """Turn the emergency stop on: every plan is blocked until a human resumes."""
 
-    def __init__(
-        self, *, clock: Clock, uow: UnitOfWorkFactory, notifier: Notifier | None = None
-    ) -> None:
-        self._clock = clock
-        self._uow = uow
-        self._notifier = notifier
-
-    async def execute(self, change: FlagChange) -> OperatorFlag:
-        """Set the flag and audit it in the same transaction.
-
-        Raises:
-            InvalidValue: no reason given.
-        """
-        flag = await _set_stop(self._clock, self._uow, change, active=True)
-        announce(self._notifier, lambda: emergency_switched(flag))
-        return flag
+    _active = True
 
 
-class Resume:
+class Resume(_EmergencySwitch):
     """Turn the emergency stop off and reset the circuit breaker; a human decision."""
 
-    def __init__(
-        self, *, clock: Clock, uow: UnitOfWorkFactory, notifier: Notifier | None = None
-    ) -> None:
-        self._clock = clock
-        self._uow = uow
-        self._notifier = notifier
-
-    async def execute(self, change: FlagChange) -> OperatorFlag:
-        """Clear the flag and the breaker, audited.
-
-        Raises:
-            InvalidValue: no reason given.
-        """
-        flag = await _set_stop(self._clock, self._uow, change, active=False)
-        announce(self._notifier, lambda: emergency_switched(flag))
-        return flag
-
-
-async def _set_stop(
-    clock: Clock, uow_factory: UnitOfWorkFactory, change: FlagChange, *, active: bool
-) -> OperatorFlag:
-    if not change.reason.strip():
-        raise InvalidValue("reason", change.reason, "say why")
-    now = clock.now()
-    flag = OperatorFlag(
-        name=EMERGENCY_STOP, active=active, set_by=change.actor, reason=change.reason, set_at=now
-    )
-    async with uow_factory() as uow:
-        await uow.audit.append(
-            change.actor,
-            "emergency_stop.on" if active else "emergency_stop.off",
-            "flag",
-            EMERGENCY_STOP,
-            {"reason": change.reason},
-            at=now,
-        )
-        await uow.flags.set(flag)
-        if not active:
-            await uow.strategy.save_breaker(BreakerState())
-        await uow.commit()
-    return flag
+    _active = False
 
 
 class SetManualMvrv:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -25,6 +25,16 @@ class StepStatus(StrEnum):
 
 
 UNFINISHED_STATUSES = frozenset({StepStatus.PLANNED, StepStatus.SIGNED, StepStatus.BROADCAST})
+
+SENT_STATUSES = frozenset({StepStatus.BROADCAST, StepStatus.CONFIRMED})
+"""A step in one of these went out to the chain: a trade in one counts against the day's
+transaction limit."""
+
+
+def utc_day(day: date) -> tuple[datetime, datetime]:
+    """The UTC calendar day as a half-open window: its first instant and the next day's."""
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
 
 
 class StepKind(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -135,9 +135,7 @@ class PortfolioState:
                 self.total_value_usd,
                 f"must equal positions ({positions_value}) plus cash ({self.cash_balance})",
             )
-        keys = [(p.chain, p.protocol, p.asset) for p in self.positions]
-        if len(set(keys)) != len(keys):
-            raise InvalidValue("positions", keys, "each (chain, protocol, asset) appears once")
+        distinct_holdings(self.positions)
         if self.last_rebalance is not None:
             require_aware(self.last_rebalance, "last_rebalance")
         if self.as_of is not None:
@@ -219,6 +217,29 @@ class PortfolioState:
         labels = {f"{protocol}/{asset}": reason for (protocol, asset), reason in stale.items()}
         flags = {f"{STALE_PREFIX}{label}": reason for label, reason in labels.items()}
         return replace(self, extra={**self.extra, **flags, STALE_POSITIONS: ",".join(labels)})
+
+
+def distinct_holdings(positions: Iterable[Position]) -> list[tuple[str, str, str]]:
+    """Each position's (chain, protocol, asset), in order: a holding is listed once.
+
+    Raises:
+        InvalidValue: two positions are the same holding.
+    """
+    keys = [(p.chain, p.protocol, p.asset) for p in positions]
+    if len(set(keys)) != len(keys):
+        raise InvalidValue("positions", keys, "each (chain, protocol, asset) appears once")
+    return keys
+
+
+def snapshot_time(state: PortfolioState) -> datetime:
+    """The time a stored snapshot is filed under (its `as_of`).
+
+    Raises:
+        InvalidValue: the state has no `as_of`.
+    """
+    if state.as_of is None:
+        raise InvalidValue("as_of", None, "a snapshot needs its time")
+    return state.as_of
 
 
 def bucket_values(positions: tuple[Position, ...], cash_balance: Decimal) -> dict[Bucket, Decimal]:

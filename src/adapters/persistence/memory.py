@@ -9,29 +9,32 @@ audit log is the same hash chain.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
+from adapters.persistence.audit_append import AppendsSealedEntries
 from adapters.persistence.errors import DatabaseUnavailable
-from application.errors import ConcurrencyConflict, NotFound
+from application.errors import ConcurrencyConflict, NotFound, require_found
 from application.ports.persistence import DecisionOutcome, ManualMvrv, OperatorFlag
-from domain.audit import GENESIS_HASH, AuditEntry, seal_entry, verify_chain
+from domain.audit import AuditEntry, verify_chain
 from domain.budget import BreakerState, SlippageBudgetState
 from domain.decisions import Decision, DecisionStatus
-from domain.errors import InvalidValue
-from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepStatus
+from domain.execution import (
+    SENT_STATUSES,
+    UNFINISHED_STATUSES,
+    ExecutedTransaction,
+    utc_day,
+)
 from domain.market import MarketData
 from domain.performance import EquityPoint
 from domain.plans import RebalancingPlan
-from domain.portfolio import PortfolioState, Position
+from domain.portfolio import PortfolioState, Position, distinct_holdings, snapshot_time
 from domain.signals import AllocationSignal
 from domain.tactical import RatchetState
-
-SENT = frozenset({StepStatus.BROADCAST, StepStatus.CONFIRMED})
 
 
 def _utc_now() -> datetime:
@@ -107,8 +110,7 @@ class MemoryPortfolioSnapshots(_Repo):
 
     async def add(self, state: PortfolioState) -> None:
         """Store a snapshot (`as_of` required)."""
-        if state.as_of is None:
-            raise InvalidValue("as_of", None, "a snapshot needs its time")
+        snapshot_time(state)
         self._t.snapshots.append(state)
 
     def _ordered(self) -> list[PortfolioState]:
@@ -139,10 +141,7 @@ class MemoryPositions(_Repo):
 
     async def replace_all(self, positions: Sequence[Position]) -> None:
         """Replace every current position."""
-        keys = [(p.chain, p.protocol, p.asset) for p in positions]
-        if len(set(keys)) != len(keys):
-            raise InvalidValue("positions", keys, "each (chain, protocol, asset) appears once")
-        self._t.positions = dict(zip(keys, positions, strict=True))
+        self._t.positions = dict(zip(distinct_holdings(positions), positions, strict=True))
 
     async def list_all(self) -> list[Position]:
         """Every current position, by chain, protocol and asset."""
@@ -208,10 +207,7 @@ class MemoryDecisions(_Repo):
 
     async def get(self, decision_id: str) -> Decision:
         """The decision, or NotFound."""
-        found = await self.find(decision_id)
-        if found is None:
-            raise NotFound("decision", decision_id)
-        return found
+        return require_found(await self.find(decision_id), "decision", decision_id)
 
     async def update(self, decision: Decision) -> None:
         """Store a changed decision if nobody changed it since it was read."""
@@ -219,11 +215,8 @@ class MemoryDecisions(_Repo):
         if stored is None:
             raise NotFound("decision", decision.id)
         if stored.version != decision.version - 1:
-            raise ConcurrencyConflict(
-                "decision",
-                decision.id,
-                f"is at version {stored.version}; this change was made from version "
-                f"{decision.version - 1}",
+            raise ConcurrencyConflict.stale_version(
+                "decision", decision.id, stored.version, decision.version - 1
             )
         self._t.decisions[decision.id] = decision
 
@@ -262,10 +255,7 @@ class MemoryPlans(_Repo):
 
     async def get(self, plan_id: str) -> RebalancingPlan:
         """The plan, or NotFound."""
-        found = await self.find(plan_id)
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return require_found(await self.find(plan_id), "plan", plan_id)
 
     async def for_decision(self, decision_id: str) -> list[RebalancingPlan]:
         """A decision's plans, oldest first."""
@@ -290,10 +280,7 @@ class MemoryExecutions(_Repo):
 
     async def get(self, tx_id: str) -> ExecutedTransaction:
         """The step, or NotFound."""
-        found = self._t.executions.get(tx_id)
-        if found is None:
-            raise NotFound("executed transaction", tx_id)
-        return found
+        return require_found(self._t.executions.get(tx_id), "executed transaction", tx_id)
 
     async def by_plan(self, plan_id: str) -> list[ExecutedTransaction]:
         """A plan's steps in order."""
@@ -315,12 +302,11 @@ class MemoryExecutions(_Repo):
 
     async def count_sent_on(self, day: date) -> int:
         """Steps created that UTC day and broadcast or confirmed."""
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        end = start + timedelta(days=1)
+        start, end = utc_day(day)
         return sum(
             1
             for x in self._t.executions.values()
-            if x.status in SENT and start <= x.created_at < end and x.is_trade
+            if x.status in SENT_STATUSES and start <= x.created_at < end and x.is_trade
         )
 
     async def recent(self, limit: int = 50) -> list[ExecutedTransaction]:
@@ -415,37 +401,20 @@ class MemoryDecisionOutcomes(_Repo):
         return ordered[:limit]
 
 
-class MemoryAuditLog(_Repo):
+class MemoryAuditLog(_Repo, AppendsSealedEntries):
     """The hash-chained audit log."""
 
     def __init__(self, uow: InMemoryUnitOfWork, clock: Callable[[], datetime]) -> None:
-        super().__init__(uow)
-        self._clock = clock
+        _Repo.__init__(self, uow)
+        AppendsSealedEntries.__init__(self, clock)
 
-    async def append(
-        self,
-        actor: str,
-        action: str,
-        subject_type: str,
-        subject_id: str,
-        payload: Mapping[str, object],
-        *,
-        at: datetime | None = None,
-    ) -> AuditEntry:
-        """Seal and append an entry after the head."""
+    async def _head(self) -> tuple[int, str] | None:
+        # The unit of work holds the database's write lock, so the head cannot move under it.
         head = self._t.audit[-1] if self._t.audit else None
-        entry = seal_entry(
-            after_seq=head.seq if head else 0,
-            prev_hash=head.hash if head else GENESIS_HASH,
-            at=at if at is not None else self._clock(),
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            payload=payload,
-        )
+        return (head.seq, head.hash) if head else None
+
+    async def _keep(self, entry: AuditEntry) -> None:
         self._t.audit.append(entry)
-        return entry
 
     async def entries(self, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
         """Entries after a seq, oldest first."""

@@ -4,7 +4,7 @@ unit of work's transaction) and maps rows to domain values through `codec`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -13,17 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence import codec
 from adapters.persistence import tables as t
-from application.errors import ConcurrencyConflict, NotFound
+from adapters.persistence.audit_append import AppendsSealedEntries
+from application.errors import ConcurrencyConflict, NotFound, require_found
 from application.ports.persistence import DecisionOutcome, ManualMvrv, OperatorFlag
-from domain.audit import GENESIS_HASH, AuditEntry, seal_entry, verify_chain
+from domain.audit import GENESIS_HASH, AuditEntry, verify_chain
 from domain.budget import BreakerState, SlippageBudgetState
 from domain.decisions import Decision, DecisionStatus
-from domain.errors import InvalidValue
-from domain.execution import UNFINISHED_STATUSES, ExecutedTransaction, StepKind, StepStatus
+from domain.execution import (
+    SENT_STATUSES,
+    UNFINISHED_STATUSES,
+    ExecutedTransaction,
+    StepKind,
+    utc_day,
+)
 from domain.market import MarketData
 from domain.performance import EquityPoint
 from domain.plans import RebalancingPlan
-from domain.portfolio import PortfolioState, Position
+from domain.portfolio import PortfolioState, Position, distinct_holdings, snapshot_time
 from domain.signals import AllocationSignal
 from domain.tactical import RatchetState
 
@@ -34,7 +40,6 @@ DEFAULT_NAME = "default"
 # PostgreSQL ("audit" in ASCII).
 AUDIT_LOCK_KEY = 0x6175646974
 VERIFY_BATCH = 1000
-SENT_STATUSES = (StepStatus.BROADCAST.value, StepStatus.CONFIRMED.value)
 
 
 class _Repo:
@@ -51,19 +56,12 @@ class _Repo:
         return rows[0] if rows else None
 
 
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=UTC)
-    return start, start + timedelta(days=1)
-
-
 class SqlPortfolioSnapshots(_Repo):
     """Portfolio snapshots with their positions."""
 
     async def add(self, state: PortfolioState) -> None:
         """Store a snapshot (`as_of` required)."""
-        if state.as_of is None:
-            raise InvalidValue("as_of", None, "a snapshot needs its time")
-        row = codec.snapshot_to_row(state, state.as_of)
+        row = codec.snapshot_to_row(state, snapshot_time(state))
         self._session.add(row)
         await self._session.flush()
         for i, p in enumerate(state.positions):
@@ -125,9 +123,7 @@ class SqlPositions(_Repo):
 
     async def replace_all(self, positions: Sequence[Position]) -> None:
         """Replace every current position."""
-        keys = [(p.chain, p.protocol, p.asset) for p in positions]
-        if len(set(keys)) != len(keys):
-            raise InvalidValue("positions", keys, "each (chain, protocol, asset) appears once")
+        distinct_holdings(positions)
         await self._session.execute(delete(t.PositionRow))
         self._session.add_all(t.PositionRow(**codec.position_fields(p)) for p in positions)
         await self._session.flush()
@@ -211,10 +207,7 @@ class SqlDecisions(_Repo):
 
     async def get(self, decision_id: str) -> Decision:
         """The decision, or NotFound."""
-        found = await self.find(decision_id)
-        if found is None:
-            raise NotFound("decision", decision_id)
-        return found
+        return require_found(await self.find(decision_id), "decision", decision_id)
 
     async def update(self, decision: Decision) -> None:
         """Store a changed decision if nobody changed it since it was read.
@@ -237,10 +230,8 @@ class SqlDecisions(_Repo):
         stored = current.scalar_one_or_none()
         if stored is None:
             raise NotFound("decision", decision.id)
-        raise ConcurrencyConflict(
-            "decision",
-            decision.id,
-            f"is at version {stored}; this change was made from version {decision.version - 1}",
+        raise ConcurrencyConflict.stale_version(
+            "decision", decision.id, stored, decision.version - 1
         )
 
     async def list_by_status(self, status: DecisionStatus, limit: int = 100) -> list[Decision]:
@@ -308,10 +299,7 @@ class SqlPlans(_Repo):
 
     async def get(self, plan_id: str) -> RebalancingPlan:
         """The plan, or NotFound."""
-        found = await self.find(plan_id)
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return require_found(await self.find(plan_id), "plan", plan_id)
 
     async def for_decision(self, decision_id: str) -> list[RebalancingPlan]:
         """A decision's plans, oldest first."""
@@ -386,7 +374,7 @@ class SqlExecutions(_Repo):
 
     async def count_sent_on(self, day: date) -> int:
         """Steps created that UTC day and broadcast or confirmed."""
-        start, end = _day_bounds(day)
+        start, end = utc_day(day)
         col = t.ExecutedTransactionRow.created_at
         result = await self._session.execute(
             select(func.count())
@@ -394,7 +382,7 @@ class SqlExecutions(_Repo):
             .where(
                 col >= start,
                 col < end,
-                t.ExecutedTransactionRow.status.in_(SENT_STATUSES),
+                t.ExecutedTransactionRow.status.in_([s.value for s in SENT_STATUSES]),
                 t.ExecutedTransactionRow.kind.not_in(NOT_TRADES),
             )
         )
@@ -548,54 +536,33 @@ class SqlDecisionOutcomes(_Repo):
         return [codec.outcome_from_row(r) for r in rows]
 
 
-class SqlAuditLog(_Repo):
+class SqlAuditLog(_Repo, AppendsSealedEntries):
     """The hash-chained audit log."""
 
     def __init__(
         self, session: AsyncSession, clock: Callable[[], datetime], dialect_name: str
     ) -> None:
-        super().__init__(session)
-        self._clock = clock
+        _Repo.__init__(self, session)
+        AppendsSealedEntries.__init__(self, clock)
         self._dialect = dialect_name
 
-    async def _serialise(self) -> None:
+    async def _head(self) -> tuple[int, str] | None:
         # PostgreSQL: writers queue on one advisory lock held until commit or rollback, so no
         # two transactions read the same head. SQLite: BEGIN IMMEDIATE already serialises.
         if self._dialect == "postgresql":
             await self._session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY}
             )
-
-    async def append(
-        self,
-        actor: str,
-        action: str,
-        subject_type: str,
-        subject_id: str,
-        payload: Mapping[str, object],
-        *,
-        at: datetime | None = None,
-    ) -> AuditEntry:
-        """Seal and append an entry after the head."""
-        await self._serialise()
         head = (
             await self._session.execute(
                 select(t.AuditRow.seq, t.AuditRow.hash).order_by(t.AuditRow.seq.desc()).limit(1)
             )
         ).first()
-        entry = seal_entry(
-            after_seq=head.seq if head else 0,
-            prev_hash=head.hash if head else GENESIS_HASH,
-            at=at if at is not None else self._clock(),
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            payload=payload,
-        )
+        return (head.seq, head.hash) if head else None
+
+    async def _keep(self, entry: AuditEntry) -> None:
         self._session.add(codec.audit_to_row(entry))
         await self._session.flush()
-        return entry
 
     async def entries(self, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
         """Entries after a seq, oldest first."""

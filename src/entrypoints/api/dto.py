@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +32,7 @@ from domain.execution import ExecutedTransaction, explorer_url
 from domain.market import MarketData
 from domain.plans import RebalancingPlan, Transaction
 from domain.portfolio import PortfolioState, Position
+from domain.records import DataclassValue, field_values
 from domain.signals import AllocationSignal
 from entrypoints.api.request_body import refuse_unprintable
 
@@ -46,6 +47,17 @@ OptNum = Annotated[
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def _of(cls, value: DataclassValue, /, **given: Any) -> Self:
+        """The model with each field taken from the domain value's field of the same name (an
+        enum as its value, as `domain.records.field_values` gives it), except those in `given`.
+
+        Raises:
+            KeyError: the domain value lacks a field of the model that is not given.
+        """
+        values = field_values(value, **given)
+        return cls(**{name: values[name] for name in cls.model_fields})
 
 
 class FreshnessOut(_Out):
@@ -81,32 +93,7 @@ class MarketDataOut(_Out):
     @classmethod
     def from_domain(cls, m: MarketData) -> MarketDataOut:
         """Build from domain MarketData."""
-        return cls(
-            btc_price=m.btc_price,
-            eth_price=m.eth_price,
-            mvrv_z_score=m.mvrv_z_score,
-            funding_rate=m.funding_rate,
-            fear_greed_index=m.fear_greed_index,
-            market_phase=m.market_phase.value,
-            timestamp=m.timestamp,
-            btc_change_24h=m.btc_change_24h,
-            eth_change_24h=m.eth_change_24h,
-            btc_implied_volatility=m.btc_implied_volatility,
-            eth_implied_volatility=m.eth_implied_volatility,
-            btc_iv_change_24h=m.btc_iv_change_24h,
-            eth_iv_change_24h=m.eth_iv_change_24h,
-            put_call_ratio=m.put_call_ratio,
-            freshness={
-                f.value: FreshnessOut(
-                    source=i.source,
-                    observed_at=i.observed_at,
-                    stale=i.stale,
-                    manual=i.manual,
-                    age_seconds=i.age_seconds,
-                )
-                for f, i in m.freshness.items()
-            },
-        )
+        return cls._of(m, freshness={f.value: FreshnessOut._of(i) for f, i in m.freshness.items()})
 
 
 class AllocationSignalOut(_Out):
@@ -126,18 +113,7 @@ class AllocationSignalOut(_Out):
     @classmethod
     def from_domain(cls, s: AllocationSignal) -> AllocationSignalOut:
         """Build from a domain AllocationSignal."""
-        return cls(
-            mode=s.mode.value,
-            target_allocations=s.target_allocations.as_dict(),
-            confidence=s.confidence,
-            reasoning=s.reasoning,
-            trigger=s.trigger,
-            recommended_actions=list(s.recommended_actions),
-            risk_level=s.risk_level.value,
-            market_phase=s.market_phase.value,
-            tactical_exposure=s.tactical_exposure,
-            created_at=s.created_at,
-        )
+        return cls._of(s, target_allocations=s.target_allocations.as_dict())
 
 
 class PositionOut(_Out):
@@ -159,18 +135,7 @@ class PositionOut(_Out):
     @classmethod
     def from_domain(cls, p: Position, stale_reason: str | None = None) -> PositionOut:
         """Build from a domain Position (`stale_reason`: it is shown at an earlier reading)."""
-        return cls(
-            protocol=p.protocol,
-            asset=p.asset,
-            amount=p.amount,
-            value_usd=p.value_usd,
-            apy=p.apy,
-            entered_at=p.entered_at,
-            current_return=p.current_return,
-            chain=p.chain,
-            stale=stale_reason is not None,
-            stale_reason=stale_reason,
-        )
+        return cls._of(p, stale=stale_reason is not None, stale_reason=stale_reason)
 
 
 class AllocationLineOut(_Out):
@@ -197,19 +162,10 @@ class PortfolioStateOut(_Out):
     def from_domain(cls, p: PortfolioState) -> PortfolioStateOut:
         """Build from a domain PortfolioState."""
         stale = p.stale_positions()
-        return cls(
-            total_value_usd=p.total_value_usd,
+        return cls._of(
+            p,
             positions=[PositionOut.from_domain(x, stale.get(x.key)) for x in p.positions],
-            cash_balance=p.cash_balance,
-            allocations={
-                b.value: AllocationLineOut(current=line.current, target=line.target)
-                for b, line in p.allocations.items()
-            },
-            last_rebalance=p.last_rebalance,
-            performance_24h=p.performance_24h,
-            performance_7d=p.performance_7d,
-            performance_30d=p.performance_30d,
-            as_of=p.as_of,
+            allocations={b.value: AllocationLineOut._of(line) for b, line in p.allocations.items()},
         )
 
 
@@ -230,18 +186,7 @@ class TransactionOut(_Out):
     @classmethod
     def from_domain(cls, t: Transaction) -> TransactionOut:
         """Build from a domain Transaction."""
-        return cls(
-            tx_type=t.tx_type.value,
-            protocol=t.protocol,
-            from_asset=t.from_asset,
-            to_asset=t.to_asset,
-            amount=t.amount,
-            amount_usd=t.amount_usd,
-            estimated_gas=t.estimated_gas,
-            estimated_gas_usd=t.estimated_gas_usd,
-            estimated_slippage_usd=t.estimated_slippage_usd,
-            slippage_tolerance=t.slippage_tolerance,
-        )
+        return cls._of(t)
 
 
 class RebalancingPlanOut(_Out):
@@ -262,18 +207,12 @@ class RebalancingPlanOut(_Out):
     @classmethod
     def from_domain(cls, p: RebalancingPlan) -> RebalancingPlanOut:
         """Build from a domain RebalancingPlan."""
-        return cls(
-            plan_id=p.plan_id,
-            kind=p.kind.value,
+        return cls._of(
+            p,
             current_allocations={b.value: v for b, v in p.current_allocations.items()},
             target_allocations=p.target_allocations.as_dict(),
             required_transactions=[TransactionOut.from_domain(t) for t in p.required_transactions],
-            estimated_gas_cost=p.estimated_gas_cost,
-            estimated_slippage=p.estimated_slippage,
-            requires_approval=p.requires_approval,
-            risk_level=p.risk_level.value,
-            skipped=[{"description": s.description, "reason": s.reason} for s in p.skipped],
-            notes=list(p.notes),
+            skipped=[field_values(s) for s in p.skipped],
         )
 
 
@@ -301,24 +240,8 @@ class DecisionOut(_Out):
     @classmethod
     def from_domain(cls, d: Decision) -> DecisionOut:
         """Build from a domain Decision."""
-        return cls(
-            id=d.id,
-            created_at=d.created_at,
-            status=d.status.value,
-            kind=d.kind.value,
-            advisor=d.advisor,
-            model=d.model,
-            target_allocations=d.target_allocations.as_dict(),
-            reasoning=d.reasoning,
-            risk_assessment=d.risk_assessment.value,
-            plan_id=d.plan_id,
-            verdict_reasons=list(d.verdict_reasons),
-            approver=d.approver,
-            notes=d.notes,
-            decided_at=d.decided_at,
-            expires_at=d.expires_at,
-            fallback_reason=d.fallback_reason,
-            trigger=d.signal.trigger,
+        return cls._of(
+            d, target_allocations=d.target_allocations.as_dict(), trigger=d.signal.trigger
         )
 
 
@@ -347,26 +270,7 @@ class ExecutedTransactionOut(_Out):
     @classmethod
     def from_domain(cls, t: ExecutedTransaction) -> ExecutedTransactionOut:
         """Build from a domain ExecutedTransaction."""
-        return cls(
-            id=t.id,
-            plan_id=t.plan_id,
-            step_index=t.step_index,
-            chain_id=t.chain_id,
-            kind=t.kind.value,
-            description=t.description,
-            status=t.status.value,
-            amount_usd=t.amount_usd,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-            nonce=t.nonce,
-            tx_hash=t.tx_hash,
-            gas_estimated=t.gas_estimated,
-            gas_used=t.gas_used,
-            gas_cost_usd=t.gas_cost_usd,
-            block_number=t.block_number,
-            error=t.error,
-            explorer_url=explorer_url(t.chain_id, t.tx_hash),
-        )
+        return cls._of(t, explorer_url=explorer_url(t.chain_id, t.tx_hash))
 
 
 class CurvePointOut(_Out):

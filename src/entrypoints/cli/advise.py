@@ -1,23 +1,16 @@
 """`treasury advise [--json]`: the decision the configured advisor would make now, and the plan
 and verdict the safety policy would make of it. Nothing is recorded or executed.
 
-The plan comes from the same `propose` step the decision cycle runs, with the strategy
-configuration built from the settings, so the advice is bounded by `max_advisor_deviation` as
-it would be in the cycle. No chain is asked: gas is costed at the gas cap (the dearest gas the
-policy lets a plan pay) and the base fee counts as unknown; the output notes it.
-
-Market data comes from the configured market adapter (simulated in paper mode). The
-portfolio, the MVRV ratchet and the recent decision outcomes come from the database when it is
-reachable and migrated. Without a portfolio snapshot, paper mode starts from the paper
-treasury's starting state (`TREASURY_PAPER_CAPITAL_USD` in USDC, a fresh ratchet, no
-outcomes) and the output says so; live mode invents no portfolio and says how to get one.
+The work is the `PreviewAdvice` use case (`application/preview_advice.py`), over the narrow
+local bootstrap (`entrypoints/wiring/local.py`): the stored portfolio, MVRV ratchet and recent
+outcomes, market data from the configured market adapter (simulated in paper mode). Without a
+portfolio snapshot (or without a database at all, which this command does not create) it
+invents no portfolio: one line says so and the command exits 3 (not found).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,32 +18,19 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from adapters.persistence import migrate
-from adapters.persistence.engine import create_engine
-from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
-from application.errors import ApplicationError, NotFound
-from application.ports.advisor import AdvisorRequest
-from application.ports.persistence import DecisionOutcome
-from domain.decisions import AdvisorDecision, DecisionKind
-from domain.errors import DomainError
-from domain.market import MarketData
-from domain.portfolio import PortfolioState
-from domain.safety import RuleVerdict, SafetyContext
-from domain.signals import AllocationSignal, generate_signal
-from domain.strategy import Proposal, StrategyConfig, planning_prices, propose
-from domain.tactical import RatchetState
+from application.preview_advice import AdvicePreview, NoPortfolioSnapshot, PreviewAdvice
+from domain.safety import RuleVerdict
+from domain.strategy import Proposal
 from entrypoints.api.dto import RebalancingPlanOut, dump
 from entrypoints.cli.market import read_market
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.database import DatabaseSettings
-from entrypoints.settings.paper import PaperSettings
-from entrypoints.settings.service import AdvisorChoice, Mode, ServiceSettings
+from entrypoints.settings.service import AdvisorChoice, ServiceSettings
 from entrypoints.settings.strategy import StrategySettings
 from entrypoints.wiring.advisor import build_advisor
-
-"""The paper treasury's starting state: all of it idle USDC."""
+from entrypoints.wiring.local import local_units_of_work
 
 advise_app = typer.Typer(
     help="The decision the configured advisor would make now (nothing is executed).",
@@ -58,129 +38,44 @@ advise_app = typer.Typer(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AdviceReport:
-    """What `treasury advise` shows."""
-
-    decision: AdvisorDecision
-    signal: AllocationSignal
-    configured_advisor: str
-    notes: list[str] = field(default_factory=list)
-    proposal: Proposal | None = None
+async def _no_database_file(database: DatabaseSettings) -> bool:
+    """Whether the database is an SQLite file that does not exist (opening would create it)."""
+    url = make_url(database.resolved_database_url())
+    if url.get_backend_name() != "sqlite":
+        return False
+    return not await asyncio.to_thread(Path(url.database or "").exists)
 
 
-def _proposal(
-    decision: AdvisorDecision,
-    portfolio: PortfolioState,
-    market: MarketData,
-    signal: AllocationSignal,
-    strategy: StrategyConfig,
-    now: datetime,
-    notes: list[str],
-) -> Proposal | None:
-    """The plan and verdict the decision cycle would make of this advice (see module doc)."""
-    gas = strategy.limits.gas_price_cap_gwei
-    try:
-        proposal = propose(
-            portfolio,
-            decision.target_allocations,
-            market,
-            SafetyContext(now=now),
-            prices=planning_prices(market, gas),
-            plan_id="advise-preview",
-            now=now,
-            config=strategy,
-            threshold_crossed=signal.threshold_crossed,
-            exit_requested=decision.decision is DecisionKind.EMERGENCY_EXIT,
-            risk_level=decision.risk_assessment,
-            signal_targets=signal.target_allocations,
-        )
-    except DomainError as exc:
-        notes.append(f"no plan could be built: {exc}")
-        return None
-    notes.append(f"plan costed at the gas cap ({gas} gwei); the base fee was not read")
-    return proposal
-
-
-class NoPortfolioYet(NotFound):
-    """Live mode and no portfolio snapshot: there is nothing true to advise on."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__("portfolio snapshot", "latest")
-        self.args = (
-            f"no portfolio snapshot to advise on ({why}); start the service with `treasury "
-            "serve` so that a decision cycle records one, then ask again",
-        )
-
-
-async def _stored_state(
-    history: int, notes: list[str]
-) -> tuple[PortfolioState | None, RatchetState, tuple[DecisionOutcome, ...]]:
-    url = make_url(DatabaseSettings().resolved_database_url())
-    sqlite_file = url.database or "" if url.get_backend_name() == "sqlite" else None
-    if sqlite_file is not None and not await asyncio.to_thread(Path(sqlite_file).exists):
-        notes.append("no database yet")
-        return None, RatchetState(), ()
-    engine = create_engine(url)
-    try:
-        await migrate.ensure_schema_current(engine)
-        async with SqlUnitOfWorkFactory(engine)() as uow:
-            portfolio = await uow.snapshots.latest()
-            ratchet = await uow.strategy.ratchet()
-            outcomes = tuple(await uow.outcomes.recent(history)) if history else ()
-        return portfolio, ratchet, outcomes
-    except (ApplicationError, OSError) as exc:
-        notes.append(f"database not available ({exc})")
-        return None, RatchetState(), ()
-    finally:
-        await engine.dispose()
-
-
-async def advise_now() -> AdviceReport:
-    """Ask the configured advisor once, with current data.
+async def advise_now() -> tuple[AdvicePreview, AdvisorChoice]:
+    """Ask the configured advisor once, with current data, about the stored portfolio.
 
     Raises:
         MarketDataUnavailable: no market data could be read.
+        NoPortfolioSnapshot: there is no database yet, or it holds no portfolio snapshot.
+        SchemaBehind: the database schema is older than this code.
     """
-    service = ServiceSettings()
+    database = DatabaseSettings()
+    if await _no_database_file(database):
+        raise NoPortfolioSnapshot("no database yet")
     settings = AdvisorSettings()
     strategy = StrategySettings().strategy_config()
     clock = SystemClock()
-    notes: list[str] = []
     market = (await read_market()).data
-    portfolio, ratchet, outcomes = await _stored_state(settings.outcome_history, notes)
-    if portfolio is None:
-        if service.mode is not Mode.PAPER:
-            raise NoPortfolioYet(notes[-1] if notes else "the database holds no snapshot")
-        capital = PaperSettings().paper_capital_usd
-        notes.append(f"paper starting state: ${capital:,.0f} in USDC (TREASURY_PAPER_CAPITAL_USD)")
-        portfolio = PortfolioState.build(positions=(), cash_balance=capital, as_of=clock.now())
-    signal, _ = generate_signal(market, ratchet, clock.now(), strategy.signal)
-    choice = service.advisor or AdvisorChoice.RULES
+    choice = ServiceSettings().advisor or AdvisorChoice.RULES
     advisor, claude = build_advisor(choice, settings, strategy)
     try:
-        decision = await advisor.advise(
-            AdvisorRequest(
-                market=market,
-                portfolio=portfolio,
-                signal=signal,
-                limits=strategy.limits,
-                recent_outcomes=outcomes,
-            )
-        )
+        async with local_units_of_work(database, clock) as uow:
+            preview = await PreviewAdvice(
+                clock=clock,
+                uow=uow,
+                advisor=advisor,
+                strategy=strategy,
+                outcome_history=settings.outcome_history,
+            ).execute(market)
     finally:
         if claude is not None:
             await claude.aclose()
-    proposal = None
-    if decision.decision is not DecisionKind.HOLD:
-        proposal = _proposal(decision, portfolio, market, signal, strategy, clock.now(), notes)
-    return AdviceReport(
-        decision=decision,
-        signal=signal,
-        configured_advisor=choice.value,
-        notes=notes,
-        proposal=proposal,
-    )
+    return preview, choice
 
 
 def _rule_json(v: RuleVerdict) -> dict[str, Any]:
@@ -219,7 +114,7 @@ def policy_json(proposal: Proposal | None) -> dict[str, Any] | None:
     }
 
 
-def report_json(report: AdviceReport) -> dict[str, Any]:
+def report_json(report: AdvicePreview, configured: AdvisorChoice) -> dict[str, Any]:
     """The spec's advisor output fields plus who decided, why not Claude, and the log data."""
     d = report.decision
     return {
@@ -229,7 +124,7 @@ def report_json(report: AdviceReport) -> dict[str, Any]:
         "risk_assessment": d.risk_assessment.value,
         "confidence": str(d.confidence),
         "advisor": d.advisor,
-        "configured_advisor": report.configured_advisor,
+        "configured_advisor": configured.value,
         "model": d.model,
         "fallback_reason": d.fallback_reason,
         "metadata": dict(d.metadata),
@@ -248,7 +143,7 @@ def report_json(report: AdviceReport) -> dict[str, Any]:
     }
 
 
-def report_table(report: AdviceReport) -> Table:
+def report_table(report: AdvicePreview) -> Table:
     """A table for people."""
     d = report.decision
     rows: dict[str, object] = {
@@ -285,8 +180,8 @@ def advise(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Print the decision the configured advisor would make now; nothing is executed."""
-    report = run_async(advise_now())
+    report, configured = run_async(advise_now())
     if as_json:
-        print_json(report_json(report))
+        print_json(report_json(report, configured))
     else:
         console.print(report_table(report))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from adapters.persistence.engine import create_engine
+from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from domain.portfolio import PortfolioState
 from entrypoints.cli.main import app
 from tests.integration.advisors.conftest import API_KEY
 from tests.integration.advisors.fake_messages_api import FakeMessagesApi, tool_reply
@@ -23,8 +29,38 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"TREASURY_DATA_DIR": str(tmp_path / "var"), "TREASURY_MARKET_DATA": "simulated"}
 
 
-def test_advise_in_paper_mode_prints_the_rules_decision_as_json(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
+def migrated_database(env: dict[str, str], sqlite_template: Path) -> Path:
+    """The data directory's database, migrated and empty."""
+    path = Path(env["TREASURY_DATA_DIR"]) / "treasury.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template, path)
+    return path
+
+
+@pytest.fixture
+def stocked(env: dict[str, str], sqlite_template: Path) -> dict[str, str]:
+    """`env` with a database holding one portfolio snapshot: $400,000 of idle USDC."""
+    path = migrated_database(env, sqlite_template)
+
+    async def store() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with SqlUnitOfWorkFactory(engine)() as uow:
+                await uow.snapshots.add(
+                    PortfolioState.build(
+                        positions=(), cash_balance=Decimal(400_000), as_of=datetime.now(UTC)
+                    )
+                )
+                await uow.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(store())
+    return env
+
+
+def test_advise_in_paper_mode_prints_the_rules_decision_as_json(stocked: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["advise", "--json"], env=stocked)
 
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
@@ -35,15 +71,13 @@ def test_advise_in_paper_mode_prints_the_rules_decision_as_json(env: dict[str, s
     assert sum(float(v) for v in body["target_allocations"].values()) == pytest.approx(1)
     assert body["risk_assessment"] in {"low", "medium", "high"}
     assert 0 <= float(body["confidence"]) <= 1
-    assert any("paper starting state" in n for n in body["notes"])
-    assert not (Path(env["TREASURY_DATA_DIR"]) / "treasury.db").exists()
 
 
 def test_advise_with_claude_configured_asks_the_messages_api(
-    env: dict[str, str], messages_api: FakeMessagesApi
+    stocked: dict[str, str], messages_api: FakeMessagesApi
 ) -> None:
     messages_api.add(tool_reply(decision_input()))
-    env |= {
+    env = stocked | {
         "TREASURY_ADVISOR": "claude",
         "ANTHROPIC_API_KEY": API_KEY,
         "ANTHROPIC_BASE_URL": messages_api.base_url,
@@ -61,8 +95,9 @@ def test_advise_with_claude_configured_asks_the_messages_api(
     assert API_KEY not in result.output
 
 
-def test_advise_with_claude_but_no_key_says_why_the_rules_decided(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["advise", "--json"], env=env | {"TREASURY_ADVISOR": "claude"})
+def test_advise_with_claude_but_no_key_says_why_the_rules_decided(stocked: dict[str, str]) -> None:
+    env = stocked | {"TREASURY_ADVISOR": "claude"}
+    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
 
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
@@ -73,8 +108,8 @@ def test_advise_with_claude_but_no_key_says_why_the_rules_decided(env: dict[str,
     )
 
 
-def test_advise_prints_a_table_for_people(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["advise"], env=env)
+def test_advise_prints_a_table_for_people(stocked: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["advise"], env=stocked)
 
     assert result.exit_code == 0, result.output
     assert "Advice (not executed)" in result.output
@@ -82,10 +117,10 @@ def test_advise_prints_a_table_for_people(env: dict[str, str]) -> None:
 
 
 def test_advise_json_shows_the_plan_and_verdict_the_policy_would_make_of_a_greedy_advice(
-    env: dict[str, str], messages_api: FakeMessagesApi
+    stocked: dict[str, str], messages_api: FakeMessagesApi
 ) -> None:
     messages_api.add(tool_reply(decision_input(base="0.05", tactical="0.95", cash="0")))
-    env |= {
+    env = stocked | {
         "TREASURY_ADVISOR": "claude",
         "ANTHROPIC_API_KEY": API_KEY,
         "ANTHROPIC_BASE_URL": messages_api.base_url,
@@ -108,19 +143,20 @@ def test_advise_json_shows_the_plan_and_verdict_the_policy_would_make_of_a_greed
     assert policy["verdict"]["outcome"] in {"allowed", "needs_approval", "rejected"}
 
 
-def test_advise_in_paper_mode_without_a_snapshot_starts_from_the_configured_capital(
+def test_advise_in_paper_mode_without_a_snapshot_invents_no_portfolio(
     env: dict[str, str],
 ) -> None:
     env |= {"TREASURY_PAPER_CAPITAL_USD": "250000"}
 
     result = CliRunner().invoke(app, ["advise", "--json"], env=env)
 
-    assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
-    assert any("$250,000 in USDC" in n for n in body["notes"]), body["notes"]
-    plan = (body.get("policy") or {}).get("plan")
-    if plan is not None:
-        assert sum(t["amount_usd"] for t in plan["required_transactions"]) <= 250_000
+    assert result.exit_code == 3, result.output  # not found: there is no portfolio to advise on
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "no portfolio snapshot" in lines[0]
+    assert "250,000" not in result.output
+    assert result.stdout == ""
+    assert not (Path(env["TREASURY_DATA_DIR"]) / "treasury.db").exists()
 
 
 def test_advise_in_live_mode_without_a_snapshot_invents_no_portfolio(env: dict[str, str]) -> None:
@@ -133,3 +169,16 @@ def test_advise_in_live_mode_without_a_snapshot_invents_no_portfolio(env: dict[s
     assert len(lines) == 1, result.output
     assert "no portfolio snapshot" in lines[0]
     assert "treasury serve" in lines[0]
+
+
+def test_advise_with_a_database_but_no_snapshot_invents_no_portfolio(
+    env: dict[str, str], sqlite_template: Path
+) -> None:
+    migrated_database(env, sqlite_template)
+
+    result = CliRunner().invoke(app, ["advise", "--json"], env=env)
+
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "no portfolio snapshot to advise on (the database holds no snapshot)" in lines[0]

@@ -24,14 +24,18 @@ from typing import Any
 from eth_account import Account
 from web3 import AsyncWeb3
 from web3.contract import AsyncContract
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import Web3Exception
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import Wei
+from web3.types import TxParams, Wei
 
+from adapters.chain.deployment import (
+    CheckedSender,
+    DeploymentNodeUnreachable,
+    DeploymentStepFailed,
+)
 from adapters.chain.devchain.address_book import AddressBook, PendleListing
 from adapters.chain.devchain.compile import CompiledContract, compile_contract
 from adapters.chain.devchain.multicall3 import install_multicall3
-from application.errors import PermanentError, TransientError
 from domain.money import to_base_units
 
 logger = logging.getLogger(__name__)
@@ -41,19 +45,16 @@ WAD = 10**18
 MAX_UINT256 = 2**256 - 1
 
 
-class DevChainDeploymentFailed(PermanentError):
+class DevChainDeploymentFailed(DeploymentStepFailed):
     """A dev-chain deployment or funding step failed."""
 
-    def __init__(self, step: str, reason: str) -> None:
-        self.step = step
-        super().__init__(f"dev chain: {step} failed: {reason}")
+    scope = "dev chain"
 
 
-class DevChainUnreachable(TransientError):
+class DevChainUnreachable(DeploymentNodeUnreachable):
     """The dev chain node did not answer."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"dev chain node unreachable: {reason}")
+    heading = "dev chain node unreachable"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,68 +151,39 @@ def contract_at(w3: AsyncWeb3[Any], name: str, address: str) -> AsyncContract:
     return found
 
 
-DEPLOY_GAS = 6_000_000
-"""The gas limit of a dev-chain deployment (the largest uses about 1.7M)."""
-CALL_GAS = 1_000_000
-"""The gas limit of a dev-chain set-up call (mint, list, init: each well under 300k)."""
-
-
-class _Sender:
-    """Sends checked transactions from one unlocked account.
+class _Sender(CheckedSender):
+    """Sends checked transactions from one account, compiling the dev-chain contracts it
+    deploys (not simulated first: the deploy steps are our own contracts on our own chain).
 
     Each transaction carries a fixed gas limit: without one, web3 asks the node to estimate it,
-    and the in-process EVM estimates by a binary search that executes the transaction a dozen
-    times, which was most of a paper start's deployment time. A limit too low shows as a
-    reverted receipt, which fails the deployment.
+    and the in-process EVM used to estimate by a binary search that executed the transaction a
+    dozen times, most of a paper start's deployment time. A limit too low shows as a reverted
+    receipt, which fails the deployment.
     """
 
+    failed = DevChainDeploymentFailed
+    unreachable = DevChainUnreachable
+    simulates_first = False
+    deploy_gas = 6_000_000  # the largest dev-chain deployment uses about 1.7M
+    call_gas = 1_000_000  # mint, list, init: each well under 300k
+
     def __init__(self, w3: AsyncWeb3[Any], sender: str, cache_dir: Path | None) -> None:
-        self.w3 = w3
-        self.sender = sender
+        super().__init__(w3, sender)
         self.cache_dir = cache_dir
 
     async def deploy(self, name: str, *args: Any) -> AsyncContract:
         compiled: CompiledContract = compile_contract(name, self.cache_dir)
-        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
-        step = f"deploy {name}"
-        try:
-            tx_hash = await factory.constructor(*args).transact(
-                {"from": self.sender, "gas": DEPLOY_GAS}
-            )
-            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        except (ContractLogicError, Web3Exception, ValueError) as exc:
-            raise DevChainDeploymentFailed(step, str(exc)) from exc
-        if receipt["status"] != 1 or not receipt["contractAddress"]:
-            raise DevChainDeploymentFailed(step, "transaction reverted")
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=compiled.abi)
-
-    async def send(self, step: str, call: Any, value: int = 0) -> None:
-        try:
-            tx_hash = await call.transact(
-                {"from": self.sender, "value": Wei(value), "gas": CALL_GAS}
-            )
-            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        except (ContractLogicError, Web3Exception, ValueError) as exc:
-            raise DevChainDeploymentFailed(step, str(exc)) from exc
-        if receipt["status"] != 1:
-            raise DevChainDeploymentFailed(step, "transaction reverted")
+        address = await self.deploy_code(name, compiled.abi, compiled.bytecode, *args)
+        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=compiled.abi)
 
     async def send_eth(self, to: str, wei: int) -> None:
-        step = f"send {wei} wei to {to}"
-        try:
-            tx_hash = await self.w3.eth.send_transaction(
-                {
-                    "from": self.sender,
-                    "to": self.w3.to_checksum_address(to),
-                    "value": Wei(wei),
-                    "gas": CALL_GAS,
-                }
-            )
-            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        except (Web3Exception, ValueError) as exc:
-            raise DevChainDeploymentFailed(step, str(exc)) from exc
-        if receipt["status"] != 1:
-            raise DevChainDeploymentFailed(step, "transaction reverted")
+        params: TxParams = {
+            "from": self.sender,
+            "to": self.w3.to_checksum_address(to),
+            "value": Wei(wei),
+            "gas": self.call_gas,
+        }
+        await self.mined(f"send {wei} wei to {to}", lambda: self.w3.eth.send_transaction(params))
 
 
 DEPLOYER_MIDDLEWARE = "devchain_deployer"
@@ -235,18 +207,6 @@ def sign_as_deployer(w3: AsyncWeb3[Any], private_key: str) -> str:
             SignAndSendRawMiddlewareBuilder.build(account), name=DEPLOYER_MIDDLEWARE, layer=0
         )
     return str(account.address)
-
-
-async def _deployer_account(w3: AsyncWeb3[Any], deployer: str | None) -> str:
-    if deployer is not None:
-        return w3.to_checksum_address(deployer)
-    try:
-        accounts = await w3.eth.accounts
-    except (OSError, Web3Exception) as exc:
-        raise DevChainUnreachable(str(exc)) from exc
-    if not accounts:
-        raise DevChainDeploymentFailed("find deployer", "the node has no unlocked account")
-    return str(accounts[0])
 
 
 async def chain_time(w3: AsyncWeb3[Any]) -> int:
@@ -277,7 +237,7 @@ async def deploy_devchain(
         await install_multicall3(w3)
     except (OSError, Web3Exception) as exc:
         raise DevChainUnreachable(str(exc)) from exc
-    sender = _Sender(w3, await _deployer_account(w3, deployer), cache_dir)
+    sender = _Sender(w3, await _Sender.account(w3, deployer, "find deployer"), cache_dir)
     prices = stable_prices(config)
 
     tokens: dict[str, AsyncContract] = {}

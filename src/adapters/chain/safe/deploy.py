@@ -21,26 +21,27 @@ from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractLogicError, Web3Exception
 
+from adapters.chain.deployment import (
+    CheckedSender,
+    DeploymentNodeUnreachable,
+    DeploymentStepFailed,
+)
 from adapters.chain.safe.contracts import artifact
-from application.errors import PermanentError, TransientError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 SAFE_VERSION = "1.4.1"
 
 
-class SafeDeploymentFailed(PermanentError):
+class SafeDeploymentFailed(DeploymentStepFailed):
     """A Safe deployment, creation or funding step failed."""
 
-    def __init__(self, step: str, reason: str) -> None:
-        self.step = step
-        super().__init__(f"safe: {step} failed: {reason}")
+    scope = "safe"
 
 
-class SafeNodeUnreachable(TransientError):
+class SafeNodeUnreachable(DeploymentNodeUnreachable):
     """The chain's node did not answer."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"safe: node unreachable: {reason}")
+    heading = "safe: node unreachable"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,56 +124,27 @@ def safe_contract(
     )
 
 
-class Transactor:
+class Transactor(CheckedSender):
     """Sends simulated-then-checked transactions from one account."""
 
-    def __init__(self, w3: AsyncWeb3[Any], sender: str) -> None:
-        self.w3 = w3
-        self.sender = w3.to_checksum_address(sender)
+    failed = SafeDeploymentFailed
+    unreachable = SafeNodeUnreachable
+    simulates_first = True
 
     async def deploy(self, name: str, *args: Any, bytecode: str | None = None) -> str:
         """Deploy artifact `name` (or `bytecode` with its ABI); return its address."""
         item = artifact(name)
-        factory = self.w3.eth.contract(abi=item.abi, bytecode=bytecode or item.bytecode)
-        step = f"deploy {name}"
-        try:
-            await factory.constructor(*args).estimate_gas({"from": self.sender})
-            tx_hash = await factory.constructor(*args).transact({"from": self.sender})
-            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
-            raise SafeDeploymentFailed(step, str(exc)) from exc
-        if receipt["status"] != 1 or not receipt["contractAddress"]:
-            raise SafeDeploymentFailed(step, "transaction reverted")
-        return str(receipt["contractAddress"])
-
-    async def send(self, step: str, call: Any) -> Any:
-        """Simulate `call` from the sender, send it, wait for a successful receipt."""
-        try:
-            await call.call({"from": self.sender})
-            tx_hash = await call.transact({"from": self.sender})
-            receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-        except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
-            raise SafeDeploymentFailed(step, str(exc)) from exc
-        if receipt["status"] != 1:
-            raise SafeDeploymentFailed(step, "transaction reverted")
-        return receipt
+        return await self.deploy_code(name, item.abi, bytecode or item.bytecode, *args)
 
 
 async def default_sender(w3: AsyncWeb3[Any], sender: str | None) -> str:
     """`sender`, or the node's first unlocked account.
 
     Raises:
+        SafeNodeUnreachable: no sender given and the node did not answer.
         SafeDeploymentFailed: no sender given and the node has no unlocked account.
     """
-    if sender is not None:
-        return w3.to_checksum_address(sender)
-    try:
-        accounts = await w3.eth.accounts
-    except (OSError, Web3Exception) as exc:
-        raise SafeNodeUnreachable(str(exc)) from exc
-    if not accounts:
-        raise SafeDeploymentFailed("find a sender", "the node has no unlocked account")
-    return str(accounts[0])
+    return await Transactor.account(w3, sender, "find a sender")
 
 
 async def deploy_safe_contracts(
