@@ -424,162 +424,215 @@ def run_backtest(
     for before, after in pairwise(observations):
         if after.day <= before.day:
             raise InvalidValue("observations", after.day, "days must be strictly ascending")
-    tactical = tactical_assets_for(observations)
-    planner_config = backtest_planner_config(config.strategy.planner, config.costs, tactical)
-    strategy = replace(config.strategy, planner=planner_config)
-    costs = config.costs
-    gas = costs.gas_usd_per_tx
-    daily_growth = {p: ONE + apy / DAYS_PER_YEAR for p, apy in costs.protocol_apy.items()}
-    tvl = dict.fromkeys(
-        [v.protocol for v in planner_config.venues] + [planner_config.swap_protocol],
-        costs.assumed_protocol_tvl_usd,
-    )
-    first = observations[0]
-    book = _Book(cash=config.capital, units={}, deposits={}, entered_at=_at(first.day))
-    baselines = _Baselines(
-        first, config.capital, config.static_apy, strategy.signal.base_yield_share, tactical
-    )
-    ratchet = RatchetState()
-    slippage_state = SlippageBudgetState()
-    pending: _Order | None = None
-    days: list[date] = []
-    equity: list[Decimal] = []
-    volatile_usd: list[Decimal] = []
-    phases: list[MarketPhase] = []
-    exposures: list[Decimal] = []
-    decisions: list[DecisionRecord] = []
-    fills: list[Fill] = []
-    last_day = first.day
+    replay = _Replay(observations, config, functions)
     total_days = len(observations)
-
-    for index, obs in enumerate(observations):
-        elapsed = (obs.day - last_day).days
-        if elapsed > 0:
-            for key, value in book.deposits.items():
-                growth = daily_growth.get(key[0], ONE)
-                book.deposits[key] = value * growth**elapsed
-            last_day = obs.day
-        trades_today = 0
-        if pending is not None and pending.fills_at == index:
-            for tx in pending.plan.required_transactions:
-                moved = _fill(tx, book, obs, gas)
-                if moved is None:
-                    continue
-                if pending.plan.kind is PlanKind.EMERGENCY_EXIT:
-                    # As live: an exit that sold anything starts the re-entry cooldown.
-                    ratchet = replace(ratchet, last_exit_at=_at(obs.day))
-                slip = moved * (tx.estimated_slippage_usd / tx.amount_usd)
-                trades_today += 1
-                fills.append(
-                    Fill(
-                        day=obs.day,
-                        decided_on=pending.decided_on,
-                        plan_id=pending.plan.plan_id,
-                        tx_type=tx.tx_type,
-                        from_asset=tx.from_asset,
-                        to_asset=tx.to_asset,
-                        amount_usd=moved,
-                        gas_usd=gas,
-                        slippage_usd=slip,
-                    )
-                )
-                slippage_state = consume_slippage(
-                    slippage_state,
-                    strategy.limits.slippage_budget,
-                    max(_equity(book, obs), ZERO),
-                    slip,
-                    _at(obs.day),
-                )
-            pending = None
-        days.append(obs.day)
-        volatile = _volatile(book, obs)
-        volatile_usd.append(volatile)
-        equity.append(book.cash + sum(book.deposits.values(), ZERO) + volatile)
-        baselines.record(obs)
-
-        now = _at(obs.day)
-        market = market_on(observations, index, config.mvrv_lag_days)
-        signal, ratchet = functions.signal(market, ratchet, now, strategy.signal)
-        phases.append(signal.market_phase)
-        exposures.append(signal.tactical_exposure)
-        if pending is None and index + 1 < total_days:
-            pending = _decide(
-                index=index,
-                observations=observations,
-                book=book,
-                market=market,
-                signal=signal,
-                strategy=strategy,
-                config=config,
-                functions=functions,
-                context=SafetyContext(
-                    now=now,
-                    trades_today=trades_today,
-                    protocol_tvl_usd=tvl,
-                    slippage_state=slippage_state,
-                ),
-                decisions=decisions,
-                last_exit_at=ratchet.last_exit_at,
-            )
+    for index in range(total_days):
+        replay.run_day(index)
         if on_day is not None:
             on_day(index + 1, total_days)
-
-    return BacktestResult(
-        days=tuple(days),
-        equity=tuple(equity),
-        volatile_usd=tuple(volatile_usd),
-        baselines={k: tuple(v) for k, v in baselines.series.items()},
-        phases=tuple(phases),
-        exposures=tuple(exposures),
-        decisions=tuple(decisions),
-        fills=tuple(fills),
-        tactical_assets=tuple(t.asset for t in tactical),
-        final_ratchet=ratchet,
-    )
+    return replay.result()
 
 
-def _decide(
-    *,
-    index: int,
-    observations: Sequence[DailyObservation],
-    book: _Book,
-    market: MarketData,
-    signal: AllocationSignal,
-    strategy: StrategyConfig,
-    config: BacktestConfig,
-    functions: DecisionFunctions,
-    context: SafetyContext,
-    decisions: list[DecisionRecord],
-    last_exit_at: datetime | None,
-) -> _Order | None:
-    obs = observations[index]
+class _Replay:
+    """The replay's running state, one day at a time in the module doc's order."""
+
+    def __init__(
+        self,
+        observations: Sequence[DailyObservation],
+        config: BacktestConfig,
+        functions: DecisionFunctions,
+    ) -> None:
+        self.observations = observations
+        self.config = config
+        self.functions = functions
+        self.tactical = tactical_assets_for(observations)
+        planner = backtest_planner_config(config.strategy.planner, config.costs, self.tactical)
+        self.strategy = replace(config.strategy, planner=planner)
+        self.daily_growth = {
+            p: ONE + apy / DAYS_PER_YEAR for p, apy in config.costs.protocol_apy.items()
+        }
+        self.tvl = dict.fromkeys(
+            [v.protocol for v in planner.venues] + [planner.swap_protocol],
+            config.costs.assumed_protocol_tvl_usd,
+        )
+        first = observations[0]
+        self.book = _Book(cash=config.capital, units={}, deposits={}, entered_at=_at(first.day))
+        self.baselines = _Baselines(
+            first,
+            config.capital,
+            config.static_apy,
+            self.strategy.signal.base_yield_share,
+            self.tactical,
+        )
+        self.ratchet = RatchetState()
+        self.slippage_state = SlippageBudgetState()
+        self.pending: _Order | None = None
+        self.last_day = first.day
+        self.days: list[date] = []
+        self.equity: list[Decimal] = []
+        self.volatile_usd: list[Decimal] = []
+        self.phases: list[MarketPhase] = []
+        self.exposures: list[Decimal] = []
+        self.decisions: list[DecisionRecord] = []
+        self.fills: list[Fill] = []
+
+    def run_day(self, index: int) -> None:
+        """Revalue, fill what is due, record the equity, then signal and decide."""
+        obs = self.observations[index]
+        self._accrue(obs)
+        trades_today = self._fill_due(index, obs)
+        self.days.append(obs.day)
+        volatile = _volatile(self.book, obs)
+        self.volatile_usd.append(volatile)
+        self.equity.append(self.book.cash + sum(self.book.deposits.values(), ZERO) + volatile)
+        self.baselines.record(obs)
+
+        now = _at(obs.day)
+        market = market_on(self.observations, index, self.config.mvrv_lag_days)
+        signal, self.ratchet = self.functions.signal(
+            market, self.ratchet, now, self.strategy.signal
+        )
+        self.phases.append(signal.market_phase)
+        self.exposures.append(signal.tactical_exposure)
+        if self.pending is None and index + 1 < len(self.observations):
+            context = SafetyContext(
+                now=now,
+                trades_today=trades_today,
+                protocol_tvl_usd=self.tvl,
+                slippage_state=self.slippage_state,
+            )
+            self.pending = self._decide(index, market, signal, context)
+
+    def _accrue(self, obs: DailyObservation) -> None:
+        """Yield positions earn their APY for the days since the last observation."""
+        elapsed = (obs.day - self.last_day).days
+        if elapsed > 0:
+            for key, value in self.book.deposits.items():
+                growth = self.daily_growth.get(key[0], ONE)
+                self.book.deposits[key] = value * growth**elapsed
+            self.last_day = obs.day
+
+    def _fill_due(self, index: int, obs: DailyObservation) -> int:
+        """Execute the waiting order if it is due today; return how many steps were traded."""
+        pending = self.pending
+        if pending is None or pending.fills_at != index:
+            return 0
+        trades = 0
+        for tx in pending.plan.required_transactions:
+            moved = _fill(tx, self.book, obs, self.config.costs.gas_usd_per_tx)
+            if moved is None:
+                continue
+            if pending.plan.kind is PlanKind.EMERGENCY_EXIT:
+                # As live: an exit that sold anything starts the re-entry cooldown.
+                self.ratchet = replace(self.ratchet, last_exit_at=_at(obs.day))
+            trades += 1
+            self._record_fill(tx, moved, pending, obs)
+        self.pending = None
+        return trades
+
+    def _record_fill(
+        self, tx: Transaction, moved: Decimal, order: _Order, obs: DailyObservation
+    ) -> None:
+        """Keep the fill and charge its slippage to the rolling budget."""
+        slip = moved * (tx.estimated_slippage_usd / tx.amount_usd)
+        self.fills.append(
+            Fill(
+                day=obs.day,
+                decided_on=order.decided_on,
+                plan_id=order.plan.plan_id,
+                tx_type=tx.tx_type,
+                from_asset=tx.from_asset,
+                to_asset=tx.to_asset,
+                amount_usd=moved,
+                gas_usd=self.config.costs.gas_usd_per_tx,
+                slippage_usd=slip,
+            )
+        )
+        self.slippage_state = consume_slippage(
+            self.slippage_state,
+            self.strategy.limits.slippage_budget,
+            max(_equity(self.book, obs), ZERO),
+            slip,
+            _at(obs.day),
+        )
+
+    def _decide(
+        self, index: int, market: MarketData, signal: AllocationSignal, context: SafetyContext
+    ) -> _Order | None:
+        """Propose today's plan and record it; the order to fill, if the plan goes ahead."""
+        obs = self.observations[index]
+        proposal = self.functions.propose(
+            _portfolio(self.book, obs, self.config.costs),
+            signal.target_allocations,
+            market,
+            context,
+            prices=_planning_prices(obs, self.config.costs),
+            plan_id=f"bt-{obs.day.isoformat()}",
+            now=context.now,
+            config=self.strategy,
+            threshold_crossed=signal.threshold_crossed,
+            last_exit_at=self.ratchet.last_exit_at,
+            exposure_known=signal.exposure_known,
+            risk_level=signal.risk_level,
+            planner=self.functions.planner,
+            policy=self.functions.policy,
+        )
+        plan, verdict = proposal.plan, proposal.verdict
+        if plan is None or verdict is None or plan.is_empty:
+            return None
+        outcome, fills_at = _order_outcome(verdict, index, len(self.observations), self.config)
+        filled = outcome is OrderOutcome.FILLED
+        self.decisions.append(
+            DecisionRecord(
+                day=obs.day,
+                plan_id=plan.plan_id,
+                reason=proposal.reason,
+                outcome=outcome,
+                policy_outcome=verdict.outcome,
+                emergency_exit=proposal.black_swan is not None,
+                planned_usd=sum((t.amount_usd for t in plan.required_transactions), ZERO),
+                policy_reasons=verdict.reasons,
+                fills_on=self.observations[fills_at].day if filled else None,
+            )
+        )
+        return _Order(plan=plan, decided_on=obs.day, fills_at=fills_at) if filled else None
+
+    def result(self) -> BacktestResult:
+        """The series, decisions and fills of the whole replay."""
+        return BacktestResult(
+            days=tuple(self.days),
+            equity=tuple(self.equity),
+            volatile_usd=tuple(self.volatile_usd),
+            baselines={k: tuple(v) for k, v in self.baselines.series.items()},
+            phases=tuple(self.phases),
+            exposures=tuple(self.exposures),
+            decisions=tuple(self.decisions),
+            fills=tuple(self.fills),
+            tactical_assets=tuple(t.asset for t in self.tactical),
+            final_ratchet=self.ratchet,
+        )
+
+
+def _planning_prices(obs: DailyObservation, costs: BacktestCosts) -> PlanningPrices:
+    """The day's closes, with gas priced so that each step costs `gas_usd_per_tx`."""
     asset_usd = {"WBTC": obs.btc_price, "BTC": obs.btc_price}
     if obs.eth_price is not None:
         asset_usd |= {"WETH": obs.eth_price, "ETH": obs.eth_price}
-    prices = PlanningPrices(
+    return PlanningPrices(
         asset_usd=asset_usd,
-        gas_price_gwei=config.costs.gas_usd_per_tx,
+        gas_price_gwei=costs.gas_usd_per_tx,
         eth_usd=_GAS_REFERENCE_ETH_USD,
     )
-    proposal = functions.propose(
-        _portfolio(book, obs, config.costs),
-        signal.target_allocations,
-        market,
-        context,
-        prices=prices,
-        plan_id=f"bt-{obs.day.isoformat()}",
-        now=context.now,
-        config=strategy,
-        threshold_crossed=signal.threshold_crossed,
-        last_exit_at=last_exit_at,
-        exposure_known=signal.exposure_known,
-        risk_level=signal.risk_level,
-        planner=functions.planner,
-        policy=functions.policy,
-    )
-    plan, verdict = proposal.plan, proposal.verdict
-    if plan is None or verdict is None or plan.is_empty:
-        return None
+
+
+def _order_outcome(
+    verdict: SafetyVerdict, index: int, total_days: int, config: BacktestConfig
+) -> tuple[OrderOutcome, int]:
+    """What becomes of a plan decided on day `index`, and the day it would fill.
+
+    A plan that needs approval waits `approval_delay_days` more, or is denied; one whose fill
+    day is past the end of the history is left awaiting approval.
+    """
     delay = 0
     if verdict.outcome is Outcome.REJECTED:
         outcome = OrderOutcome.REJECTED
@@ -589,20 +642,6 @@ def _decide(
     else:
         outcome = OrderOutcome.FILLED
     fills_at = index + 1 + delay
-    if outcome is OrderOutcome.FILLED and fills_at >= len(observations):
+    if outcome is OrderOutcome.FILLED and fills_at >= total_days:
         outcome = OrderOutcome.AWAITING_APPROVAL  # the history ends before the approval lands
-    order = _Order(plan=plan, decided_on=obs.day, fills_at=fills_at)
-    decisions.append(
-        DecisionRecord(
-            day=obs.day,
-            plan_id=plan.plan_id,
-            reason=proposal.reason,
-            outcome=outcome,
-            policy_outcome=verdict.outcome,
-            emergency_exit=proposal.black_swan is not None,
-            planned_usd=sum((t.amount_usd for t in plan.required_transactions), ZERO),
-            policy_reasons=verdict.reasons,
-            fills_on=observations[fills_at].day if outcome is OrderOutcome.FILLED else None,
-        )
-    )
-    return order if outcome is OrderOutcome.FILLED else None
+    return outcome, fills_at

@@ -390,17 +390,28 @@ def protocol_risk_score(i: _Inputs) -> RuleVerdict:
     )
 
 
-def approval_threshold(i: _Inputs) -> RuleVerdict:
-    """A single move above $50K needs a human (waived for the black-swan exit)."""
-    largest = i.plan.largest_move_usd
+def _within_approval_limit(
+    i: _Inputs, rule: str, usd: Decimal, per: str, measured: str
+) -> RuleVerdict:
+    """`usd` at most the approval limit passes; above it a human must approve.
+
+    Waived for the black-swan exit.
+    """
     limit = i.limits.approval_threshold_usd
     return _verdict(
-        "approval_threshold",
-        i.waived or largest <= limit,
-        f"${limit:,.0f} per move",
-        f"${largest:,.2f}",
-        "black-swan exit is automatic" if i.waived else "largest single move",
+        rule,
+        i.waived or usd <= limit,
+        f"${limit:,.0f} per {per}",
+        f"${usd:,.2f}",
+        "black-swan exit is automatic" if i.waived else measured,
         Severity.APPROVAL,
+    )
+
+
+def approval_threshold(i: _Inputs) -> RuleVerdict:
+    """A single move above $50K needs a human (waived for the black-swan exit)."""
+    return _within_approval_limit(
+        i, "approval_threshold", i.plan.largest_move_usd, "move", "largest single move"
     )
 
 
@@ -411,15 +422,8 @@ def approval_total(i: _Inputs) -> RuleVerdict:
     is every swap plus the larger of withdrawals and deposits (`domain.plans`), the same measure
     the planner uses for the plan's `requires_approval`.
     """
-    total = i.plan.traded_notional_usd
-    limit = i.limits.approval_threshold_usd
-    return _verdict(
-        "approval_total",
-        i.waived or total <= limit,
-        f"${limit:,.0f} per plan",
-        f"${total:,.2f}",
-        "black-swan exit is automatic" if i.waived else "value the plan trades in total",
-        Severity.APPROVAL,
+    return _within_approval_limit(
+        i, "approval_total", i.plan.traded_notional_usd, "plan", "value the plan trades in total"
     )
 
 
@@ -642,6 +646,9 @@ def _points(value: Decimal) -> str:
     return f"{(value * 100).quantize(Decimal('0.01'))} points"
 
 
+_BUCKETS = ("base_yield", "tactical", "cash")
+
+
 def advisor_deviation(
     advice: TargetAllocations,
     signal: TargetAllocations,
@@ -660,18 +667,53 @@ def advisor_deviation(
     the cut in idle cash. The verdict names each bucket's advice, result and signal; its
     severity is `adjusted` (the plan follows the clamped targets).
     """
-    gaps = {
-        bucket: getattr(advice, bucket) - getattr(signal, bucket)
-        for bucket in ("base_yield", "tactical", "cash")
-    }
+    gaps = {bucket: getattr(advice, bucket) - getattr(signal, bucket) for bucket in _BUCKETS}
     worst = max(gaps, key=lambda b: (abs(gaps[b]), b))
     largest = abs(gaps[worst])
     limit_text = f"{_points(limit)} per bucket"
     actual = f"{_points(largest)} ({worst})"
-    # The bucket pinned exactly on its bound, and the share of the departure that is kept.
+    keep, pinned, why = _departure_kept(signal, gaps, worst, limit, volatile_cap)
+    if pinned is None:
+        return advice, _verdict(
+            "max_advisor_deviation",
+            True,
+            limit_text,
+            actual,
+            "the advice is within the limit of the signal's targets",
+            Severity.ADJUSTED,
+        )
+    clamped = _moved_toward(signal, gaps, keep, pinned)
+    described = ", ".join(
+        f"{b} {_pct(getattr(advice, b))} -> {_pct(getattr(clamped, b))} "
+        f"(signal {_pct(getattr(signal, b))})"
+        for b in _BUCKETS
+        if gaps[b] != 0
+    )
+    return clamped, _verdict(
+        "max_advisor_deviation",
+        False,
+        limit_text,
+        actual,
+        f"{why}: {described}",
+        Severity.ADJUSTED,
+    )
+
+
+def _departure_kept(
+    signal: TargetAllocations,
+    gaps: Mapping[str, Decimal],
+    worst: str,
+    limit: Decimal,
+    volatile_cap: Decimal | None,
+) -> tuple[Decimal, tuple[str, Decimal] | None, str]:
+    """The share of the advice's departure from the signal that is kept, and why.
+
+    Also the bucket pinned exactly on its bound, with that bound (None: the advice stands).
+    """
     pinned: tuple[str, Decimal] | None = None
     keep = ONE
     why = "advice clamped toward the signal's targets"
+    largest = abs(gaps[worst])
     if largest > limit:
         keep = limit / largest
         pinned = (worst, getattr(signal, worst) + (limit if gaps[worst] > 0 else -limit))
@@ -684,35 +726,24 @@ def advisor_deviation(
         why = (
             f"advice clamped toward the signal's targets to the volatile cap ({_pct(volatile_cap)})"
         )
-    if pinned is None:
-        return advice, _verdict(
-            "max_advisor_deviation",
-            True,
-            limit_text,
-            actual,
-            "the advice is within the limit of the signal's targets",
-            Severity.ADJUSTED,
-        )
+    return keep, pinned, why
+
+
+def _moved_toward(
+    signal: TargetAllocations,
+    gaps: Mapping[str, Decimal],
+    keep: Decimal,
+    pinned: tuple[str, Decimal],
+) -> TargetAllocations:
+    """The signal's targets plus `keep` of the advice's departure from them.
+
+    The binding bucket lands exactly on its bound; another bucket takes the rounding.
+    """
     moved = {b: getattr(signal, b) + gap * keep for b, gap in gaps.items()}
-    # The binding bucket lands exactly on its bound; another bucket takes the rounding.
     moved[pinned[0]] = pinned[1]
     last = next(b for b in ("cash", "base_yield") if b != pinned[0])
     moved[last] = max(ZERO, ONE - sum((v for b, v in moved.items() if b != last), ZERO))
-    clamped = TargetAllocations(**moved)
-    described = ", ".join(
-        f"{b} {_pct(getattr(advice, b))} -> {_pct(getattr(clamped, b))} "
-        f"(signal {_pct(getattr(signal, b))})"
-        for b in ("base_yield", "tactical", "cash")
-        if gaps[b] != 0
-    )
-    return clamped, _verdict(
-        "max_advisor_deviation",
-        False,
-        limit_text,
-        actual,
-        f"{why}: {described}",
-        Severity.ADJUSTED,
-    )
+    return TargetAllocations(**moved)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -254,12 +254,7 @@ def generate_signal(
     exposure, new_ratchet = tactical_exposure(
         market.mvrv_z_score, phase, ratchet, now, config.ladder
     )
-    tactical = config.tactical_share * exposure.exposure
-    targets = TargetAllocations(
-        base_yield=config.base_yield_share,
-        tactical=tactical,
-        cash=config.tactical_share - tactical,
-    )
+    targets = _targets(exposure, config)
     complete = completeness(market, config.input_weights)
     agree = agreement(market, phase, config)
     confidence = (complete * (Decimal("0.6") + Decimal("0.4") * agree)).quantize(
@@ -273,45 +268,17 @@ def generate_signal(
         config.ladder,
         exposure_changed=exposure.exposure != held_exposure(ratchet, config.ladder),
     )
-    mvrv_text = "unknown" if market.mvrv_z_score is None else str(market.mvrv_z_score)
-    parts = [
-        f"MVRV Z {mvrv_text} puts the market in {phase.value}.",
-        f"Tactical exposure {_pct(exposure.exposure)} of the sleeve "
-        f"(base {_pct(exposure.base_exposure)}, sold {_pct(exposure.sold_fraction)}).",
+    reasoning = [
+        *_exposure_sentences(market, phase, exposure),
+        *_indicator_sentences(market),
+        *_data_quality_sentences(market),
+        f"Confidence {confidence} (completeness {complete}, agreement {agree}).",
     ]
-    if exposure.ratchet_held:
-        parts.append(
-            f"The ratchet keeps {_pct(exposure.sold_fraction)} sold although the ladder alone "
-            f"would sell {_pct(exposure.ladder_sell_fraction)}."
-        )
-    if market.fear_greed_index is not None:
-        parts.append(f"Fear & Greed {market.fear_greed_index}.")
-    if market.funding_rate is not None:
-        parts.append(f"Funding {market.funding_rate * 100}% per 8 h.")
-    if market.put_call_ratio is not None:
-        parts.append(f"Options put/call open interest {market.put_call_ratio}.")
-    ivs = [
-        f"{name} {value}"
-        for name, value in (
-            ("BTC", market.btc_implied_volatility),
-            ("ETH", market.eth_implied_volatility),
-        )
-        if value is not None
-    ]
-    if ivs:
-        parts.append("Implied volatility (DVOL) " + ", ".join(ivs) + ".")
-    missing = market.missing_fields()
-    if missing:
-        parts.append("Missing: " + ", ".join(f.value for f in missing) + ".")
-    stale = market.stale_fields()
-    if stale:
-        parts.append("Stale: " + ", ".join(f.value for f in stale) + ".")
-    parts.append(f"Confidence {confidence} (completeness {complete}, agreement {agree}).")
     signal = AllocationSignal(
         mode=MODE_BY_PHASE[phase],
         target_allocations=targets,
         confidence=confidence,
-        reasoning=" ".join(parts),
+        reasoning=" ".join(reasoning),
         trigger=trigger,
         recommended_actions=_actions(exposure, targets, phase),
         risk_level=RISK_BY_PHASE[phase],
@@ -322,3 +289,65 @@ def generate_signal(
         exposure_known=exposure.exposure_known,
     )
     return signal, new_ratchet
+
+
+def _targets(exposure: TacticalExposure, config: SignalConfig) -> TargetAllocations:
+    """The base sleeve as configured; the tactical sleeve split by exposure into BTC/ETH, cash."""
+    tactical = config.tactical_share * exposure.exposure
+    return TargetAllocations(
+        base_yield=config.base_yield_share,
+        tactical=tactical,
+        cash=config.tactical_share - tactical,
+    )
+
+
+def _exposure_sentences(
+    market: MarketData, phase: MarketPhase, exposure: TacticalExposure
+) -> list[str]:
+    """The reasoning's first sentences: the phase MVRV shows and the exposure it gives."""
+    mvrv_text = "unknown" if market.mvrv_z_score is None else str(market.mvrv_z_score)
+    sentences = [
+        f"MVRV Z {mvrv_text} puts the market in {phase.value}.",
+        f"Tactical exposure {_pct(exposure.exposure)} of the sleeve "
+        f"(base {_pct(exposure.base_exposure)}, sold {_pct(exposure.sold_fraction)}).",
+    ]
+    if exposure.ratchet_held:
+        sentences.append(
+            f"The ratchet keeps {_pct(exposure.sold_fraction)} sold although the ladder alone "
+            f"would sell {_pct(exposure.ladder_sell_fraction)}."
+        )
+    return sentences
+
+
+def _indicator_sentences(market: MarketData) -> list[str]:
+    """The sentiment and options readings that are known, one sentence each."""
+    sentences: list[str] = []
+    if market.fear_greed_index is not None:
+        sentences.append(f"Fear & Greed {market.fear_greed_index}.")
+    if market.funding_rate is not None:
+        sentences.append(f"Funding {market.funding_rate * 100}% per 8 h.")
+    if market.put_call_ratio is not None:
+        sentences.append(f"Options put/call open interest {market.put_call_ratio}.")
+    ivs = [
+        f"{name} {value}"
+        for name, value in (
+            ("BTC", market.btc_implied_volatility),
+            ("ETH", market.eth_implied_volatility),
+        )
+        if value is not None
+    ]
+    if ivs:
+        sentences.append("Implied volatility (DVOL) " + ", ".join(ivs) + ".")
+    return sentences
+
+
+def _data_quality_sentences(market: MarketData) -> list[str]:
+    """Which inputs are missing and which are served stale, when any are."""
+    sentences: list[str] = []
+    missing = market.missing_fields()
+    if missing:
+        sentences.append("Missing: " + ", ".join(f.value for f in missing) + ".")
+    stale = market.stale_fields()
+    if stale:
+        sentences.append("Stale: " + ", ".join(f.value for f in stale) + ".")
+    return sentences

@@ -247,6 +247,44 @@ def sweep_venues(config: StrategyConfig, context: SafetyContext) -> tuple[str, .
     return tuple(dict.fromkeys(protocol for _, _, protocol in sorted(eligible)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What one `propose` step plans and judges with, whichever rule acts."""
+
+    portfolio: PortfolioState
+    context: SafetyContext
+    prices: PlanningPrices
+    plan_id: str
+    now: datetime
+    config: StrategyConfig
+    max_slippage: Decimal | None
+    risk_level: RiskLevel
+    planner: Callable[..., RebalancingPlan]
+    policy: Callable[..., SafetyVerdict]
+
+    def plan(
+        self, targets: TargetAllocations, venues: tuple[str, ...], *, sweep_only: bool = False
+    ) -> RebalancingPlan:
+        """The planner's plan toward `targets`, sweeping idle cash into `venues`."""
+        return self.planner(
+            self.portfolio,
+            targets,
+            prices=self.prices,
+            plan_id=self.plan_id,
+            now=self.now,
+            config=self.config.planner,
+            max_slippage=self.max_slippage,
+            risk_level=self.risk_level,
+            sweep_venues=venues,
+            sweep_only=sweep_only,
+        )
+
+    def judge(self, plan: RebalancingPlan, deviation: RuleVerdict | None = None) -> SafetyVerdict:
+        """The policy's verdict on `plan`, with the advice's clamp among the verdicts if any."""
+        verdict = self.policy(plan, self.portfolio, self.context, self.config.limits)
+        return verdict if deviation is None else with_verdict(verdict, deviation)
+
+
 def propose(
     portfolio: PortfolioState,
     targets: TargetAllocations,
@@ -273,172 +311,232 @@ def propose(
 ) -> Proposal:
     """Decide whether to act, plan it, and judge the plan (see module doc).
 
-    `planner` and `policy` default to the domain's; the backtester passes them through so a
-    test can count calls to the real functions. `exit_requested` (the advisor asked for an exit)
-    plans an exit that waits for a human unless a black swan is detected. `last_exit_at` is
-    when the last exit ran (it starts the re-entry cooldown); `exposure_known` False means the
-    signal could not know the tactical exposure, so volatile holdings are held. With
-    `signal_targets` (the rule-based signal's), the advice is first bounded by
-    `max_advisor_deviation` and the clamp is among the verdicts; the cooldown and the unknown
-    exposure then hold BTC/ETH back from the clamped targets. A fixed-term holding in
-    `term_holdings` due to roll (`domain.maturity`) is rolled into the best of `term_markets`
-    before any rebalance: its plan is judged like any other, and only an exit comes first.
-
-    Every rebalance sweeps idle cash above the buffer into the eligible base venues
-    (`sweep_venues`), and withdraws swept cash first when a buy needs it (see
-    `domain.planner.plan_rebalance`). When no rebalance is due (or the advisor chose to
-    `hold`), a plan of the sweep alone is proposed once it would move at least the drift band's
-    share of the treasury, the same bar a bucket's drift must clear: the room under the caps
-    grows a little with every rise of the treasury, and topping it up by the minimum trade each
-    time would trade every few days for a few dollars of yield.
+    One rule a step, in order: an advisor's `hold` during a black swan moves nothing; a black
+    swan or `exit_requested` sells BTC/ETH (`_propose_exit`); a holding in `term_holdings` due
+    to roll goes into the best of `term_markets` (`_propose_roll`); the advice is bounded by
+    `signal_targets` (`_bounded_advice`) and held back while `exposure_known` is False or the
+    cooldown after `last_exit_at` runs (`_held_back`); then a due rebalance
+    (`_propose_rebalance`), else the sweep of idle cash (`_propose_sweep`). `planner` and
+    `policy` default to the domain's; the backtester passes them so a test can count calls.
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown.
     """
     black_swan = detect_black_swan(market, config.limits)
-    blocked_until = reentry_blocked_until(last_exit_at, config.limits)
-    cooling = blocked_until is not None and now < blocked_until
-    context = replace(
+    cooling_until = _cooldown_until(last_exit_at, now, config.limits)
+    context = _context_seen(context, market, black_swan, cooling_until)
+    step = _Step(
+        portfolio, context, prices, plan_id, now, config, max_slippage, risk_level, planner, policy
+    )
+    if hold and not force and black_swan is not None:
+        return _hold_through_black_swan(black_swan)
+    if black_swan is not None or exit_requested:
+        return _propose_exit(step, black_swan, market)
+    roll = next_roll(term_holdings, term_markets, now, config.roll)
+    if roll is not None:
+        return _propose_roll(step, *roll)
+    targets, deviation = _bounded_advice(targets, signal_targets, config)
+    targets, notes = _held_back(targets, portfolio, exposure_known, cooling_until)
+    drift = reachable_drift(portfolio, targets, config.planner)
+    if force or (not hold and rebalance_due(drift, config.drift_band, threshold_crossed)):
+        why = _why_due(force, threshold_crossed)
+        return _propose_rebalance(step, targets, deviation, [why, *notes])
+    return _propose_sweep(step, targets, deviation, drift, notes)
+
+
+def _cooldown_until(
+    last_exit_at: datetime | None, now: datetime, limits: SafetyLimits
+) -> datetime | None:
+    """When the re-entry cooldown ends, if it is still running at `now`."""
+    blocked_until = reentry_blocked_until(last_exit_at, limits)
+    return blocked_until if blocked_until is not None and now < blocked_until else None
+
+
+def _context_seen(
+    context: SafetyContext,
+    market: MarketData,
+    black_swan: BlackSwan | None,
+    cooling_until: datetime | None,
+) -> SafetyContext:
+    """The policy's context told what the market shows; the caller cannot grant waivers."""
+    return replace(
         context,
         black_swan=black_swan,
         stablecoin_prices=market.stablecoin_prices,
-        reentry_blocked_until=blocked_until if cooling else None,
+        reentry_blocked_until=cooling_until,
     )
-    if hold and not force and black_swan is not None:
+
+
+def _hold_through_black_swan(black_swan: BlackSwan) -> Proposal:
+    """The advisor holds while a black swan is detected: nothing moves, not even a sweep."""
+    return Proposal(
+        plan=None,
+        verdict=None,
+        rebalance_due=False,
+        black_swan=black_swan,
+        reason="the advisor holds; a black swan is detected, so no idle cash is swept",
+    )
+
+
+def _propose_exit(step: _Step, black_swan: BlackSwan | None, market: MarketData) -> Proposal:
+    """Sell every volatile holding into the healthiest stablecoin the market shows.
+
+    Without a black swan (the advisor asked for the exit) the policy sends it to a human.
+    """
+    reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
+    if step.portfolio.volatile_value() <= 0:
         return Proposal(
             plan=None,
             verdict=None,
             rebalance_due=False,
             black_swan=black_swan,
-            reason="the advisor holds; a black swan is detected, so no idle cash is swept",
+            reason=f"exit wanted ({reason}) but no volatile position is held",
         )
-    if black_swan is not None or exit_requested:
-        reason = "; ".join(black_swan.reasons) if black_swan else "the advisor asked for an exit"
-        if portfolio.volatile_value() <= 0:
-            return Proposal(
-                plan=None,
-                verdict=None,
-                rebalance_due=False,
-                black_swan=black_swan,
-                reason=f"exit wanted ({reason}) but no volatile position is held",
-            )
-        plan = _exit_into(
-            plan_emergency_exit(
-                portfolio,
-                prices=prices,
-                plan_id=plan_id,
-                now=now,
-                reason=reason,
-                config=config.planner,
-            ),
-            exit_stablecoin(market.stablecoin_prices, config.limits),
-        )
-        verdict = policy(plan, portfolio, context, config.limits)
-        return Proposal(
-            plan=plan, verdict=verdict, rebalance_due=True, black_swan=black_swan, reason=reason
-        )
-    roll = next_roll(term_holdings, term_markets, now, config.roll)
-    if roll is not None:
-        holding, into = roll
-        plan = plan_roll(
-            portfolio, holding, into, prices=prices, plan_id=plan_id, now=now, config=config.planner
-        )
-        verdict = policy(plan, portfolio, context, config.limits)
-        return Proposal(
-            plan=plan,
-            verdict=verdict,
-            rebalance_due=True,
-            black_swan=None,
-            reason="; ".join(plan.notes),
-            targets=plan.target_allocations,
-        )
-    deviation: RuleVerdict | None = None
-    if signal_targets is not None:
-        targets, deviation = advisor_deviation(
-            targets,
-            signal_targets,
-            config.limits.max_advisor_deviation,
-            volatile_cap=config.planner.max_volatile_share,
-        )
+    plan = _exit_into(
+        plan_emergency_exit(
+            step.portfolio,
+            prices=step.prices,
+            plan_id=step.plan_id,
+            now=step.now,
+            reason=reason,
+            config=step.config.planner,
+        ),
+        exit_stablecoin(market.stablecoin_prices, step.config.limits),
+    )
+    return Proposal(
+        plan=plan,
+        verdict=step.judge(plan),
+        rebalance_due=True,
+        black_swan=black_swan,
+        reason=reason,
+    )
+
+
+def _propose_roll(step: _Step, holding: TermHolding, into: TermMarket | None) -> Proposal:
+    """Roll a fixed-term holding due to mature into the best market (`domain.maturity`).
+
+    With no market to roll into, a matured holding is redeemed to cash. The roll comes before
+    any rebalance, and its plan is judged like any other.
+    """
+    plan = plan_roll(
+        step.portfolio,
+        holding,
+        into,
+        prices=step.prices,
+        plan_id=step.plan_id,
+        now=step.now,
+        config=step.config.planner,
+    )
+    return Proposal(
+        plan=plan,
+        verdict=step.judge(plan),
+        rebalance_due=True,
+        black_swan=None,
+        reason="; ".join(plan.notes),
+        targets=plan.target_allocations,
+    )
+
+
+def _bounded_advice(
+    targets: TargetAllocations,
+    signal_targets: TargetAllocations | None,
+    config: StrategyConfig,
+) -> tuple[TargetAllocations, RuleVerdict | None]:
+    """The advice bounded by `max_advisor_deviation` from the signal's targets, when given.
+
+    The clamp is returned as a verdict, to be judged with the plan.
+    """
+    if signal_targets is None:
+        return targets, None
+    return advisor_deviation(
+        targets,
+        signal_targets,
+        config.limits.max_advisor_deviation,
+        volatile_cap=config.planner.max_volatile_share,
+    )
+
+
+def _held_back(
+    targets: TargetAllocations,
+    portfolio: PortfolioState,
+    exposure_known: bool,
+    cooling_until: datetime | None,
+) -> tuple[TargetAllocations, list[str]]:
+    """Targets that buy no BTC/ETH while the exposure is unknown or the cooldown runs.
+
+    An unknown exposure (MVRV never seen) holds the volatile holdings as they are: unknown data
+    never trades. The cooldown after an exit lets them fall but not rise. Each rule that
+    applies leaves a note for the reason.
+    """
     held = portfolio.current_allocations()[Bucket.TACTICAL]
     notes: list[str] = []
     if not exposure_known:
         targets = _hold_tactical(targets, held)
         notes.append("no MVRV seen yet: BTC/ETH held as they are")
-    if cooling and blocked_until is not None:
+    if cooling_until is not None:
         targets = _cap_tactical(targets, held)
-        notes.append(f"no BTC/ETH buys until {blocked_until.isoformat()} (cooldown after an exit)")
-    drift = reachable_drift(portfolio, targets, config.planner)
-    due = force or (not hold and rebalance_due(drift, config.drift_band, threshold_crossed))
-    venues = sweep_venues(config, context)
-    if not due and venues:
-        sweep = planner(
-            portfolio,
-            targets,
-            prices=prices,
-            plan_id=plan_id,
-            now=now,
-            config=config.planner,
-            max_slippage=max_slippage,
-            risk_level=risk_level,
-            sweep_venues=venues,
-            sweep_only=True,
-        )
-        if sweep.traded_notional_usd >= config.drift_band * portfolio.total_value_usd:
-            verdict = policy(sweep, portfolio, context, config.limits)
-            if deviation is not None:
-                verdict = with_verdict(verdict, deviation)
-            return Proposal(
-                plan=sweep,
-                verdict=verdict,
-                rebalance_due=False,
-                black_swan=None,
-                reason="; ".join(
-                    [
-                        f"largest drift {drift.max_abs():.4f} is within the band "
-                        f"{config.drift_band}; {sweep.notes[-1]}",
-                        *notes,
-                    ]
-                ),
-                targets=targets,
-                deviation=deviation,
-            )
-    if not due:
-        return Proposal(
-            plan=None,
-            verdict=None,
-            rebalance_due=False,
-            black_swan=None,
-            reason="; ".join(
-                [
-                    f"largest drift {drift.max_abs():.4f} is within the band {config.drift_band}",
-                    *notes,
-                ]
-            ),
-            targets=targets,
-            deviation=deviation,
-        )
-    plan = planner(
-        portfolio,
-        targets,
-        prices=prices,
-        plan_id=plan_id,
-        now=now,
-        config=config.planner,
-        max_slippage=max_slippage,
-        risk_level=risk_level,
-        sweep_venues=venues,
-    )
-    verdict = policy(plan, portfolio, context, config.limits)
-    if deviation is not None:
-        verdict = with_verdict(verdict, deviation)
-    why = "forced" if force else ("threshold crossed" if threshold_crossed else "drift beyond band")
+        notes.append(f"no BTC/ETH buys until {cooling_until.isoformat()} (cooldown after an exit)")
+    return targets, notes
+
+
+def _why_due(force: bool, threshold_crossed: bool) -> str:
+    """Why a rebalance is due: it is forced, a threshold was crossed, or drift is too large."""
+    if force:
+        return "forced"
+    return "threshold crossed" if threshold_crossed else "drift beyond band"
+
+
+def _propose_rebalance(
+    step: _Step,
+    targets: TargetAllocations,
+    deviation: RuleVerdict | None,
+    reasons: list[str],
+) -> Proposal:
+    """Plan the rebalance toward `targets` and judge it, with the advice's clamp if any.
+
+    Every rebalance sweeps idle cash above the buffer into the eligible base venues
+    (`sweep_venues`), and withdraws swept cash first when a buy needs it (see
+    `domain.planner.plan_rebalance`).
+    """
+    plan = step.plan(targets, sweep_venues(step.config, step.context))
     return Proposal(
         plan=plan,
-        verdict=verdict,
+        verdict=step.judge(plan, deviation),
         rebalance_due=True,
         black_swan=None,
-        reason="; ".join([why, *notes]),
+        reason="; ".join(reasons),
+        targets=targets,
+        deviation=deviation,
+    )
+
+
+def _propose_sweep(
+    step: _Step,
+    targets: TargetAllocations,
+    deviation: RuleVerdict | None,
+    drift: Drift,
+    notes: list[str],
+) -> Proposal:
+    """No rebalance is due (or the advisor holds): sweep idle cash when it is worth it.
+
+    A plan of the sweep alone is proposed once it would move at least the drift band's share
+    of the treasury, the same bar a bucket's drift must clear: the room under the caps grows a
+    little with every rise of the treasury, and topping it up by the minimum trade each time
+    would trade every few days for a few dollars of yield. Otherwise nothing is proposed.
+    """
+    band = step.config.drift_band
+    within = f"largest drift {drift.max_abs():.4f} is within the band {band}"
+    venues = sweep_venues(step.config, step.context)
+    sweep = step.plan(targets, venues, sweep_only=True) if venues else None
+    if sweep is not None and sweep.traded_notional_usd < band * step.portfolio.total_value_usd:
+        sweep = None
+    swept = [] if sweep is None else [sweep.notes[-1]]
+    return Proposal(
+        plan=sweep,
+        verdict=None if sweep is None else step.judge(sweep, deviation),
+        rebalance_due=False,
+        black_swan=None,
+        reason="; ".join([within, *swept, *notes]),
         targets=targets,
         deviation=deviation,
     )
