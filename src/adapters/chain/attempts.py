@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,9 @@ from application.ports.chain import (
 )
 
 logger = logging.getLogger(__name__)
+
+Mined = tuple[BroadcastAttempt, dict[str, Any]]
+"""An attempt found mined, with its receipt."""
 
 ALREADY_USED = (
     "nonce too low",
@@ -72,6 +76,28 @@ def sign_transaction(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptTerms:
+    """What one attempt of a step is signed with; `number` counts the step's attempts from 0."""
+
+    nonce: int
+    gas_limit: int
+    gas_estimated: int
+    fees: FeeQuote
+    number: int = 0
+
+    @classmethod
+    def replacing(cls, current: BroadcastAttempt, fees: FeeQuote) -> AttemptTerms:
+        """The next attempt after `current`: same nonce and gas, new fees."""
+        return cls(
+            nonce=current.nonce,
+            gas_limit=current.gas_limit,
+            gas_estimated=current.gas_estimated,
+            fees=fees,
+            number=current.attempt + 1,
+        )
+
+
 class AttemptLog:
     """Signs, journals and broadcasts the attempts of one signer's steps on one chain."""
 
@@ -91,41 +117,31 @@ class AttemptLog:
         self._now = now
 
     async def sign_and_record(
-        self,
-        step_id: str,
-        *,
-        to: str,
-        data: str,
-        value: int,
-        nonce: int,
-        gas_limit: int,
-        gas_estimated: int,
-        fees: FeeQuote,
-        number: int,
+        self, step_id: str, to: str, data: str, value: int, terms: AttemptTerms
     ) -> BroadcastAttempt:
-        """Sign attempt `number` of a step and persist it (not yet broadcast)."""
+        """Sign an attempt of a step on `terms` and persist it (not yet broadcast)."""
         signed = sign_transaction(
             self._signer,
             chain_id=self._chain_id,
-            nonce=nonce,
+            nonce=terms.nonce,
             to=to,
             data=data,
             value=value,
-            gas=gas_limit,
-            fees=fees,
+            gas=terms.gas_limit,
+            fees=terms.fees,
         )
         attempt = BroadcastAttempt(
             step_id=step_id,
             chain_id=self._chain_id,
             sender=self._signer.address,
-            nonce=nonce,
+            nonce=terms.nonce,
             tx_hash=signed.tx_hash,
             raw_transaction="0x" + signed.raw.hex(),
-            max_fee_per_gas=fees.max_fee,
-            max_priority_fee_per_gas=fees.max_priority_fee,
-            gas_limit=gas_limit,
-            gas_estimated=gas_estimated,
-            attempt=number,
+            max_fee_per_gas=terms.fees.max_fee,
+            max_priority_fee_per_gas=terms.fees.max_priority_fee,
+            gas_limit=terms.gas_limit,
+            gas_estimated=terms.gas_estimated,
+            attempt=terms.number,
             recorded_at=self._now(),
         )
         # Persisted before broadcast: after a crash the hash and nonce are known.
@@ -133,37 +149,21 @@ class AttemptLog:
         return attempt
 
     async def sign_step(
-        self,
-        step_id: str,
-        request: TransactionRequest,
-        *,
-        nonce: int,
-        gas_limit: int,
-        gas_estimated: int,
-        fees: FeeQuote,
-        number: int,
+        self, step_id: str, request: TransactionRequest, terms: AttemptTerms
     ) -> BroadcastAttempt:
-        """Sign attempt `number` of a step's request and persist it (not yet broadcast)."""
+        """Sign an attempt of a step's request and persist it (not yet broadcast)."""
         attempt = await self.sign_and_record(
-            step_id,
-            to=request.to,
-            data=request.data,
-            value=request.value,
-            nonce=nonce,
-            gas_limit=gas_limit,
-            gas_estimated=gas_estimated,
-            fees=fees,
-            number=number,
+            step_id, request.to, request.data, request.value, terms
         )
         logger.info(
             "transaction signed and recorded",
             extra={
                 "step_id": step_id,
-                "nonce": nonce,
+                "nonce": terms.nonce,
                 "tx_hash": attempt.tx_hash,
-                "attempt": number,
-                "max_fee_gwei": fees.max_fee / GWEI,
-                "gas_estimated": gas_estimated,
+                "attempt": terms.number,
+                "max_fee_gwei": terms.fees.max_fee / GWEI,
+                "gas_estimated": terms.gas_estimated,
             },
         )
         return attempt
@@ -204,9 +204,7 @@ class AttemptLog:
         """The signer's count of mined transactions: every lower nonce is used for good."""
         return await self._node.transaction_count(self._signer.address, "latest")
 
-    async def find_mined(
-        self, attempts: Sequence[BroadcastAttempt]
-    ) -> tuple[BroadcastAttempt, dict[str, Any]] | None:
+    async def find_mined(self, attempts: Sequence[BroadcastAttempt]) -> Mined | None:
         """The mined attempt (latest first) and its receipt, or None."""
         for attempt in reversed(attempts):
             receipt = await self._node.receipt(attempt.tx_hash)
@@ -215,30 +213,23 @@ class AttemptLog:
         return None
 
     async def finish(
-        self,
-        step_id: str,
-        attempts: Sequence[BroadcastAttempt],
-        mined: BroadcastAttempt,
-        receipt: dict[str, Any],
+        self, step_id: str, attempts: Sequence[BroadcastAttempt], found: Mined
     ) -> SendReceipt:
         """Record the mined attempt as the step's outcome; a revert is raised.
 
         Raises:
             TransactionReverted: the mined transaction reverted.
         """
-        result = await self.record(step_id, attempts, mined, receipt)
+        result = await self.record(step_id, attempts, found)
         if not result.success:
             raise TransactionReverted(step_id, result.tx_hash, result)
         return result
 
     async def record(
-        self,
-        step_id: str,
-        attempts: Sequence[BroadcastAttempt],
-        mined: BroadcastAttempt,
-        receipt: dict[str, Any],
+        self, step_id: str, attempts: Sequence[BroadcastAttempt], found: Mined
     ) -> SendReceipt:
         """Record a mined attempt's receipt as the step's outcome (reverted or not)."""
+        mined, receipt = found
         result = SendReceipt(
             tx_hash=mined.tx_hash,
             nonce=mined.nonce,

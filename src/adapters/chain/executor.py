@@ -7,7 +7,8 @@ transaction that is not mined in time with a higher fee that never exceeds the c
 
 This module sequences the parts: bundles are simulated by the `BundleSimulator` chosen once for
 the node (`simulation.py`), fees are computed in `fees.py`, attempts are signed, journaled and
-broadcast by `attempts.py`, and steps a crash left unsettled are resolved by `resolution.py`.
+broadcast by `attempts.py`, followed and replaced by `following.py`, steps a crash left
+unsettled are resolved by `resolution.py`, and `rpc.py` talks to the node.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from adapters.chain import fees as fee_rules
-from adapters.chain.attempts import AttemptLog
+from adapters.chain.attempts import AttemptLog, AttemptTerms
 from adapters.chain.fees import GWEI
 from adapters.chain.following import StepFollower
 from adapters.chain.resolution import StepResolver
 from adapters.chain.rpc import NodeClient
 from adapters.chain.simulation import (
     BundleSimulator,
+    CallSimulator,
+    SimulateV1Simulator,
     SimulationMode,
-    build_simulator,
+    SnapshotSimulator,
     detect_method,
 )
 from application.ports.chain import (
@@ -188,10 +191,13 @@ class Web3Executor:
     # --- simulation ---------------------------------------------------------------------
 
     def _build_simulator(self, method: SimulationMethod) -> BundleSimulator:
-        return build_simulator(
-            method,
-            node=self._node,
-            signer=self._signer,
+        if method is SimulationMethod.SIMULATE_V1:
+            return SimulateV1Simulator(self._node, self._signer, self._faults)
+        if method is SimulationMethod.CALL:
+            return CallSimulator(self._node, self._signer, self._faults)
+        return SnapshotSimulator(
+            self._node,
+            self._signer,
             chain_id=self._chain_id,
             quote_fees=self._quote_fees,
             gas_limit_margin=self._margin,
@@ -343,20 +349,15 @@ class Web3Executor:
         if not simulation.passed:
             raise SimulationFailed(simulation.failure or "simulation failed", request.description)
         fees = await self.fees()
-        gas_limit = fee_rules.gas_limit(simulation.gas_estimate, self._margin)
+        estimate = simulation.gas_estimate
+        gas_limit = fee_rules.gas_limit(estimate, self._margin)
         balance = await self._node.balance(self._signer.address)
         needed = request.value + gas_limit * fees.max_fee
         if balance < needed:
             raise InsufficientBalance("ETH", needed, balance)
-        return await self._attempts.sign_step(
-            step_id,
-            request,
-            nonce=await self._attempts.next_nonce(),
-            gas_limit=gas_limit,
-            gas_estimated=simulation.gas_estimate,
-            fees=fees,
-            number=0,
-        )
+        nonce = await self._attempts.next_nonce()
+        terms = AttemptTerms(nonce=nonce, gas_limit=gas_limit, gas_estimated=estimate, fees=fees)
+        return await self._attempts.sign_step(step_id, request, terms)
 
     async def reconcile(self, step_id: str) -> SendReceipt | None:
         """After a restart: the step's outcome if one of its attempts was mined, else None.

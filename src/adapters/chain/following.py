@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from adapters.chain import fees
-from adapters.chain.attempts import AttemptLog
+from adapters.chain.attempts import AttemptLog, AttemptTerms
 from adapters.chain.rpc import NodeClient
 from application.ports.chain import (
     BroadcastAttempt,
@@ -85,7 +85,7 @@ class StepFollower:
                 if found is None:
                     raise NonceConflict(step_id, attempts[-1].nonce) from None
             if found is not None:
-                return await self._attempts.finish(step_id, attempts, *found)
+                return await self._attempts.finish(step_id, attempts, found)
             # "already known": the node holds this very transaction; follow it.
             return await self.follow(step_id, request, attempts)
         return None
@@ -106,10 +106,10 @@ class StepFollower:
         while True:
             found = await self._attempts.find_mined(attempts)
             if found is not None:
-                mined, receipt = found
+                _, receipt = found
                 confirmed_at = int(receipt["blockNumber"]) + self._confirmations - 1
                 if await self._node.block_number() >= confirmed_at:
-                    return await self._attempts.finish(step_id, attempts, mined, receipt)
+                    return await self._attempts.finish(step_id, attempts, found)
             else:
                 current = attempts[-1]
                 if await self._attempts.mined_nonce() > current.nonce:
@@ -163,15 +163,8 @@ class StepFollower:
         simulation = (await self._simulate((request,))).steps[0]
         if not simulation.passed:
             raise SimulationFailed(simulation.failure or "simulation failed", request.description)
-        attempt = await self._attempts.sign_step(
-            step_id,
-            request,
-            nonce=current.nonce,
-            gas_limit=current.gas_limit,
-            gas_estimated=current.gas_estimated,
-            fees=price,
-            number=current.attempt + 1,
-        )
+        terms = AttemptTerms.replacing(current, price)
+        attempt = await self._attempts.sign_step(step_id, request, terms)
         logger.info(
             "replacing a stuck transaction",
             extra={"step_id": step_id, "replaces": current.tx_hash, "tx_hash": attempt.tx_hash},
@@ -227,4 +220,4 @@ class StepFollower:
         found = await self._attempts.find_mined(attempts)
         if found is None:
             return None
-        return await self._attempts.finish(step_id, attempts, *found)
+        return await self._attempts.finish(step_id, attempts, found)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from adapters.chain import fees
-from adapters.chain.attempts import AttemptLog
+from adapters.chain.attempts import AttemptLog, AttemptTerms
 from adapters.chain.rpc import NodeClient
 from application.ports.chain import (
     BroadcastAttempt,
@@ -113,57 +113,60 @@ class StepResolver:
         attempts = await self._journal.attempts(step_id)
         if not attempts:
             return StepResolution(step_id=step_id, fate=StepFate.NEVER_SIGNED)
+        return await self._settle(step_id, attempts)
+
+    async def _settle(self, step_id: str, attempts: Sequence[BroadcastAttempt]) -> StepResolution:
+        """Wait for the step or its cancellation to be mined, cancelling it while it is not."""
         nonce = attempts[-1].nonce
-        cancel_id = step_id + CANCEL_SUFFIX
-        cancels = list(await self._journal.attempts(cancel_id))
+        cancels = list(await self._journal.attempts(step_id + CANCEL_SUFFIX))
         deadline = time.monotonic() + self._timeout
         problem = ""
         while True:
-            settled = await self._settled(step_id, attempts, cancel_id, cancels)
+            settled = await self._settled(step_id, attempts, cancels)
             if settled is None and await self._attempts.mined_nonce() > nonce:
                 # Mined between our reads, or another transaction took the nonce.
-                settled = await self._settled(step_id, attempts, cancel_id, cancels)
-                if settled is None:
-                    return StepResolution(
-                        step_id=step_id,
-                        fate=StepFate.NONCE_TAKEN,
-                        nonce=nonce,
-                        detail=f"nonce {nonce} was used by a transaction this step never sent",
-                    )
+                settled = await self._settled(step_id, attempts, cancels) or StepResolution(
+                    step_id=step_id,
+                    fate=StepFate.NONCE_TAKEN,
+                    nonce=nonce,
+                    detail=f"nonce {nonce} was used by a transaction this step never sent",
+                )
             if settled is not None:
                 return settled
             if not cancels:
                 # Priced again each round: a fee spike that forbids it now may pass.
-                cancel, problem = await self._cancel(cancel_id, attempts[-1])
+                cancel, problem = await self._cancel(step_id + CANCEL_SUFFIX, attempts[-1])
                 if cancel is not None:
                     cancels.append(cancel)
             if time.monotonic() > deadline:
-                return StepResolution(
-                    step_id=step_id,
-                    fate=StepFate.PENDING,
-                    nonce=nonce,
-                    cancel_hash=cancels[-1].tx_hash if cancels else None,
-                    detail=problem
-                    or f"the cancellation was not mined within {self._timeout:.0f} s",
-                )
+                return self._pending(step_id, nonce, cancels, problem)
             await asyncio.sleep(self._poll)
 
+    def _pending(
+        self, step_id: str, nonce: int, cancels: Sequence[BroadcastAttempt], problem: str
+    ) -> StepResolution:
+        """Still unsettled in time: why (the cap forbade a cancellation, or none was mined)."""
+        return StepResolution(
+            step_id=step_id,
+            fate=StepFate.PENDING,
+            nonce=nonce,
+            cancel_hash=cancels[-1].tx_hash if cancels else None,
+            detail=problem or f"the cancellation was not mined within {self._timeout:.0f} s",
+        )
+
     async def _settled(
-        self,
-        step_id: str,
-        attempts: Sequence[BroadcastAttempt],
-        cancel_id: str,
-        cancels: Sequence[BroadcastAttempt],
+        self, step_id: str, attempts: Sequence[BroadcastAttempt], cancels: list[BroadcastAttempt]
     ) -> StepResolution | None:
+        """The step's own mined attempt, or its mined cancellation, recorded; else None."""
         found = await self._attempts.find_mined(attempts)
         if found is not None:
-            receipt = await self._attempts.record(step_id, attempts, *found)
+            receipt = await self._attempts.record(step_id, attempts, found)
             return StepResolution(
                 step_id=step_id, fate=StepFate.MINED, receipt=receipt, nonce=receipt.nonce
             )
         found = await self._attempts.find_mined(cancels) if cancels else None
         if found is not None:
-            receipt = await self._attempts.record(cancel_id, cancels, *found)
+            receipt = await self._attempts.record(step_id + CANCEL_SUFFIX, cancels, found)
             return StepResolution(
                 step_id=step_id,
                 fate=StepFate.CANCELLED,
@@ -192,17 +195,11 @@ class StepResolver:
             )
         except fees.NoFeeUnderCap as exc:
             return None, f"a cancellation of nonce {latest.nonce} {exc}"
-        attempt = await self._attempts.sign_and_record(  # before broadcast, like every send
-            cancel_id,
-            to=self._sender,
-            data="0x",
-            value=0,
-            nonce=latest.nonce,
-            gas_limit=TRANSFER_GAS,
-            gas_estimated=TRANSFER_GAS,
-            fees=price,
-            number=0,
+        terms = AttemptTerms(
+            nonce=latest.nonce, gas_limit=TRANSFER_GAS, gas_estimated=TRANSFER_GAS, fees=price
         )
+        # Recorded before broadcast, like every send.
+        attempt = await self._attempts.sign_and_record(cancel_id, self._sender, "0x", 0, terms)
         logger.warning(
             "cancelling a signed step with a same-nonce no-op",
             extra={"step_id": cancel_id, "nonce": latest.nonce, "tx_hash": attempt.tx_hash},

@@ -1,6 +1,6 @@
 """Bundle simulation: a plan's steps run in order, state carried between them, before any send.
 
-One `BundleSimulator` per node, chosen once (`build_simulator`) from what the node serves
+One `BundleSimulator` per node, chosen once by the executor from what the node serves
 (`detect_method`) or from the configured mode:
 
 * `SimulateV1Simulator`: one `eth_simulateV1` request (anvil, geth, reth), balance checks read
@@ -113,33 +113,6 @@ async def detect_method(node: NodeClient) -> SimulationMethod:
     return SimulationMethod.CALL
 
 
-def build_simulator(
-    method: SimulationMethod,
-    *,
-    node: NodeClient,
-    signer: Signer,
-    chain_id: int,
-    quote_fees: Callable[[], Awaitable[FeeQuote]],
-    gas_limit_margin: Decimal,
-    faults: FaultPoints,
-    write_lock: asyncio.Lock,
-) -> BundleSimulator:
-    """The simulator for `method`, simulating as `signer`."""
-    if method is SimulationMethod.SIMULATE_V1:
-        return SimulateV1Simulator(node, signer.address, faults)
-    if method is SimulationMethod.SNAPSHOT:
-        return SnapshotSimulator(
-            node,
-            signer,
-            chain_id=chain_id,
-            quote_fees=quote_fees,
-            gas_limit_margin=gas_limit_margin,
-            faults=faults,
-            write_lock=write_lock,
-        )
-    return CallSimulator(node, signer.address, faults)
-
-
 def decode_revert(data: bytes | str | None) -> str:
     """A readable revert reason from revert data: Error(string), Panic(uint256) or custom."""
     if data is None:
@@ -173,15 +146,19 @@ def _hex_int(value: Any) -> int:
     return int(str(value), 16)
 
 
-class SimulateV1Simulator:
+class _Simulator:
+    """What every simulator works with: the node, the signer it simulates as, the fault hook."""
+
+    def __init__(self, node: NodeClient, signer: Signer, faults: FaultPoints) -> None:
+        self._node = node
+        self._signer = signer
+        self._faults = faults
+
+
+class SimulateV1Simulator(_Simulator):
     """The whole bundle in one `eth_simulateV1` block, balances read before and after each step."""
 
     method = SimulationMethod.SIMULATE_V1
-
-    def __init__(self, node: NodeClient, sender: str, faults: FaultPoints) -> None:
-        self._node = node
-        self._sender = sender
-        self._faults = faults
 
     async def simulate(
         self, requests: Sequence[TransactionRequest]
@@ -229,7 +206,7 @@ class SimulateV1Simulator:
 
     def _tx_call(self, request: TransactionRequest) -> dict[str, str]:
         return {
-            "from": self._sender,
+            "from": self._signer.address,
             "to": request.to,
             "data": request.data,
             "value": hex(request.value),
@@ -292,15 +269,10 @@ async def call_and_estimate(
     return int(gas), None
 
 
-class CallSimulator:
+class CallSimulator(_Simulator):
     """`eth_call` + `eth_estimateGas` step by step: no state carried, balances not checked."""
 
     method = SimulationMethod.CALL
-
-    def __init__(self, node: NodeClient, sender: str, faults: FaultPoints) -> None:
-        self._node = node
-        self._sender = sender
-        self._faults = faults
 
     async def simulate(
         self, requests: Sequence[TransactionRequest]
@@ -308,7 +280,7 @@ class CallSimulator:
         """Each step alone on the latest state (see `BundleSimulator`)."""
         steps = []
         for index, request in enumerate(requests):
-            gas, reason = await call_and_estimate(self._node, self._sender, request)
+            gas, reason = await call_and_estimate(self._node, self._signer.address, request)
             if index == 0:
                 self._faults.reach(FaultPoint.MID_SIMULATION)
             # Without a bundle, a later step may fail only because an earlier one is not mined
@@ -329,7 +301,7 @@ class CallSimulator:
         return tuple(steps)
 
 
-class SnapshotSimulator:
+class SnapshotSimulator(_Simulator):
     """Each step signed, sent and mined on an `evm_snapshot`, then everything reverted.
 
     Holds the chain's write lock from snapshot to revert: anything another writer mined in
@@ -349,12 +321,10 @@ class SnapshotSimulator:
         faults: FaultPoints,
         write_lock: asyncio.Lock,
     ) -> None:
-        self._node = node
-        self._signer = signer
+        super().__init__(node, signer, faults)
         self._chain_id = chain_id
         self._quote_fees = quote_fees
         self._margin = gas_limit_margin
-        self._faults = faults
         self._write_lock = write_lock
 
     async def simulate(
@@ -481,12 +451,16 @@ def revert_reason(exc: BaseException) -> str:
         message = str(exc.message or exc)
         return message.removeprefix("execution reverted: ").removeprefix("execution reverted")
     if isinstance(exc, TransactionFailed) and exc.args:
-        first = exc.args[0]
-        if isinstance(first, bytes):
-            return decode_revert(first) if first else "reverted without a reason"
-        text = str(first)
-        return decode_revert(text) if text.startswith("0x") else text
+        return _in_process_reason(exc.args[0])
     return str(exc) or type(exc).__name__
+
+
+def _in_process_reason(first: object) -> str:
+    """eth-tester's revert: raw revert data (bytes or 0x text) or an already readable reason."""
+    if isinstance(first, bytes):
+        return decode_revert(first) if first else "reverted without a reason"
+    text = str(first)
+    return decode_revert(text) if text.startswith("0x") else text
 
 
 def refused_by_evm(exc: EvmValidationError) -> str:
