@@ -11,9 +11,11 @@ One `BundleSimulator` per node, chosen once by the executor from what the node s
   later step that fails only because an earlier one is not mined yet is marked `deferred:`
   and simulated again right before its own send.
 
-The in-process EVM's (eth-tester's) own ways of failing are read at the bottom of this module:
-a revert arrives as `TransactionFailed`, and a sender short of ETH (it checks even a call) as a
-validation error whose text alone holds the amounts.
+The in-process EVM's (eth-tester's) own ways of failing are read at the bottom of this module
+and nowhere else: a revert arrives as `TransactionFailed`, and a sender short of ETH (it checks
+even a call) as a validation error whose text alone holds the amounts. The snapshot simulator
+meets them on the dev chain; `call_and_estimate`, which it shares with the eth_call simulator,
+reads them too, since the eth_call mode can be forced on the in-process EVM.
 """
 
 from __future__ import annotations
