@@ -213,6 +213,14 @@ def gas_cost_usd(gas_units: int, prices: PlanningPrices) -> Decimal:
     return Decimal(gas_units) * prices.gas_price_gwei * GWEI * prices.eth_usd
 
 
+def exceeds_gas_share(gas_usd: Decimal, value_usd: Decimal, max_gas_share: Decimal) -> bool:
+    """The gas-share rule: gas costing more than `max_gas_share` of a move's value is too much.
+
+    The planner skips such a move; the executor drops such a group after simulating it.
+    """
+    return gas_usd > value_usd * max_gas_share
+
+
 def swap_slippage_fraction(amount_usd: Decimal, config: PlannerConfig) -> Decimal:
     """Expected slippage (fee plus price impact) of a swap, growing with its size."""
     return config.swap_slippage_base + config.swap_slippage_per_million_usd * amount_usd / MILLION
@@ -447,7 +455,7 @@ class _Builder:
             )
         gas = config.gas_units[tx_type]
         gas_usd = gas_cost_usd(gas, prices)
-        too_costly = gas_usd > move.usd * config.max_gas_share
+        too_costly = exceeds_gas_share(gas_usd, move.usd, config.max_gas_share)
         # A move that cures a breached cap, or withdraws swept cash a buy needs, may pay more
         # gas, but never more than it brings in.
         exempt = move.cures_breach or move.funds_buy

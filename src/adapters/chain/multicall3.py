@@ -37,7 +37,7 @@ from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.contract.async_contract import AsyncContractFunction
 from web3.exceptions import BadFunctionCallOutput, Web3RPCError
 
-from adapters.chain.executor import TRANSPORT_ERRORS
+from adapters.chain.rpc import TRANSPORT_ERRORS
 from adapters.chain.tokens import contract, read
 from application.ports.chain import ProtocolUnavailable, RpcUnavailable
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.chain.addresses import CHAIN_NAMES
-from adapters.chain.executor import connect
 from adapters.chain.pendle import Pendle
+from adapters.chain.rpc import connect
 from application.ports.chain import ProtocolUnavailable
 from application.ports.preflight import CheckResult
 

@@ -15,7 +15,7 @@ from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from adapters.chain.executor import TRANSPORT_ERRORS
+from adapters.chain.rpc import TRANSPORT_ERRORS
 from application.ports.chain import (
     BalanceCheck,
     InsufficientBalance,

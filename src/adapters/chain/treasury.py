@@ -34,9 +34,9 @@ from web3 import AsyncWeb3
 from adapters.chain.aave import AaveV3
 from adapters.chain.addresses import Token
 from adapters.chain.curve import Curve3Pool
-from adapters.chain.executor import TRANSPORT_ERRORS
 from adapters.chain.multicall3 import BatchReader, ViewCall, balance_call, batch_reader
 from adapters.chain.pendle import Pendle, PendleMarket
+from adapters.chain.rpc import TRANSPORT_ERRORS
 from application.errors import PermanentError
 from application.ports.chain import (
     GasPriceAboveCap,

@@ -49,7 +49,8 @@ from adapters.chain.devchain.paper import (
     seed_moves,
 )
 from adapters.chain.devchain.world import DevChainWorld
-from adapters.chain.executor import GWEI, TRANSPORT_ERRORS, Web3Executor, connect
+from adapters.chain.executor import Web3Executor
+from adapters.chain.fees import GWEI
 from adapters.chain.keystore import KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
@@ -61,6 +62,7 @@ from adapters.chain.preflight import (
     PendleMarketCheck,
     SwapApiKeyCheck,
 )
+from adapters.chain.rpc import TRANSPORT_ERRORS, connect
 from adapters.chain.treasury import (
     CachedPortfolioReader,
     CachedTvl,

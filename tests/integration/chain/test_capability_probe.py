@@ -17,9 +17,10 @@ import pytest
 import pytest_asyncio
 from eth_account import Account
 
-from adapters.chain.executor import Web3Executor, connect
+from adapters.chain.executor import Web3Executor
 from adapters.chain.journal import InMemoryStepJournal
 from adapters.chain.keystore import KeystoreSigner
+from adapters.chain.rpc import connect
 from application.ports.chain import RpcUnavailable, SimulationMethod
 
 # What each kind of node answers for a method it does not serve: (HTTP status, body).

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.chain.devchain.deploy import DAY, contract_at
 from adapters.chain.devchain.oracle import advance_time
-from adapters.chain.executor import SimulationMode
+from adapters.chain.simulation import SimulationMode
 from application.ports.chain import SimulationFailed, SimulationMethod
 from tests.integration.chain.conftest import SLIPPAGE, Rig
 from tests.integration.devchain.chain_calls import balance

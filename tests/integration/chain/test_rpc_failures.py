@@ -15,9 +15,10 @@ import pytest_asyncio
 from eth_account import Account
 from web3 import AsyncWeb3
 
-from adapters.chain.executor import Web3Executor, connect
+from adapters.chain.executor import Web3Executor
 from adapters.chain.journal import InMemoryStepJournal
 from adapters.chain.keystore import KeystoreSigner
+from adapters.chain.rpc import connect
 from application.ports.chain import RpcUnavailable, StepKind, TransactionRequest
 
 TIMEOUT = 0.5

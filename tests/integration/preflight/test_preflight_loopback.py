@@ -17,7 +17,6 @@ import pytest
 from adapters.advisors.claude import DEFAULT_MODEL
 from adapters.advisors.preflight import ClaudeModelCheck
 from adapters.chain.devchain.recorded import recorded
-from adapters.chain.executor import connect
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from adapters.chain.preflight import (
@@ -26,6 +25,7 @@ from adapters.chain.preflight import (
     PendleMarketCheck,
     SwapApiKeyCheck,
 )
+from adapters.chain.rpc import connect
 from adapters.market.aggregate import build_live_market
 from adapters.market.preflight import MarketSourcesCheck
 from application.preflight import Preflight

@@ -13,6 +13,7 @@ from domain.planner import (
     PlanningPrices,
     TacticalAsset,
     YieldVenue,
+    exceeds_gas_share,
     plan_emergency_exit,
     plan_rebalance,
 )
@@ -102,6 +103,20 @@ def test_max_slippage_drops_swaps_expected_to_slip_more() -> None:
         plan_rebalance(
             portfolio(cash=1), EUPHORIA, prices=PRICES, plan_id="p", now=NOW, max_slippage=D(2)
         )
+
+
+@pytest.mark.parametrize(
+    ("gas_usd", "exceeds"),
+    [
+        pytest.param(D("9.99"), False, id="under the share"),
+        pytest.param(D(10), False, id="exactly the share is allowed"),
+        pytest.param(D("10.01"), True, id="over the share"),
+    ],
+)
+def test_the_gas_share_rule_refuses_gas_above_the_share_of_the_value(
+    gas_usd: Decimal, exceeds: bool
+) -> None:
+    assert exceeds_gas_share(gas_usd, D(1000), D("0.01")) is exceeds
 
 
 def test_gas_heavier_than_one_percent_of_a_move_drops_it() -> None:
