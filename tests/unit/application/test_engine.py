@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,6 +88,19 @@ class FakeBuilder:
             request(StepKind.APPROVE, f"approve {tx.protocol}"),
             request(StepKind.DEPOSIT, f"deposit {tx.amount} into {tx.protocol}"),
         )
+
+
+class DependentBuilder(FakeBuilder):
+    """The Curve deposit needs the USDC the first move brings in, as on chain: it cannot be
+    built before `landed()` says something was sent."""
+
+    def __init__(self, landed: Callable[[], bool]) -> None:
+        self.landed = landed
+
+    async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
+        if tx.protocol == "curve" and not self.landed():
+            raise InsufficientBalance("USDC", 5_000_000_000, 0)
+        return await super().build(tx)
 
 
 @dataclass
@@ -340,18 +354,7 @@ async def test_a_move_that_cannot_be_built_is_refused_with_the_reason(rig: Rig) 
 
 
 async def test_a_move_funded_by_an_earlier_one_runs_move_by_move(rig: Rig) -> None:
-    class Dependent(FakeBuilder):
-        """The deposit needs the USDC the first move brings in, as on chain."""
-
-        def __init__(self, executor: FakeExecutor) -> None:
-            self.executor = executor
-
-        async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
-            if tx.protocol == "curve" and not self.executor.sent:
-                raise InsufficientBalance("USDC", 5_000_000_000, 0)
-            return await super().build(tx)
-
-    rig.engine._builder = Dependent(rig.executor)
+    rig.engine._builder = DependentBuilder(lambda: bool(rig.executor.sent))
     report = await rig.engine.execute(plan(move("aave", 10_000), move("curve", 5_000)), "dec-1")
     assert report.succeeded, report.error
     assert rig.executor.sent == ["plan-1:0", "plan-1:1", "plan-1:2", "plan-1:3"]
