@@ -676,6 +676,12 @@ def batch_id_of(plan_id: str, first_step: int) -> str:
     return plan_id if first_step == 0 else f"{plan_id}+{first_step}"
 
 
+def plan_of_batch(batch_id: str) -> str:
+    """The plan a batch id (see `batch_id_of`) belongs to."""
+    plan_id, plus, first = batch_id.rpartition("+")
+    return plan_id if plus and first.isdigit() else batch_id
+
+
 def moves_of(plan: RebalancingPlan, kind: TransactionType) -> tuple[Transaction, ...]:
     """The plan's moves of one kind (for reports)."""
     return tuple(t for t in plan.required_transactions if t.tx_type is kind)
