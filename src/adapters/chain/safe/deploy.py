@@ -20,6 +20,7 @@ from eth_tester.exceptions import TransactionFailed
 from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from adapters.chain.safe.contracts import artifact
 from application.errors import PermanentError, TransientError
@@ -130,14 +131,29 @@ class Transactor:
         self.w3 = w3
         self.sender = w3.to_checksum_address(sender)
 
+    async def _params(self) -> dict[str, Any]:
+        """The sender; on the in-process EVM also the block's whole gas limit: its gas estimate
+        runs the transaction a dozen times over (a binary search), which made setting up a
+        scoped Safe take minutes. Each transaction is still simulated first, and only the gas
+        it uses is charged. A JSON-RPC node estimates natively."""
+        if not isinstance(self.w3.provider, AsyncEthereumTesterProvider):
+            return {"from": self.sender}
+        block = await self.w3.eth.get_block("latest")
+        return {"from": self.sender, "gas": int(block["gasLimit"])}
+
     async def deploy(self, name: str, *args: Any, bytecode: str | None = None) -> str:
         """Deploy artifact `name` (or `bytecode` with its ABI); return its address."""
         item = artifact(name)
         factory = self.w3.eth.contract(abi=item.abi, bytecode=bytecode or item.bytecode)
         step = f"deploy {name}"
         try:
-            await factory.constructor(*args).estimate_gas({"from": self.sender})
-            tx_hash = await factory.constructor(*args).transact({"from": self.sender})
+            params = await self._params()
+            if "gas" in params:
+                built = await factory.constructor(*args).build_transaction(params)
+                await self.w3.eth.call(built)
+            else:
+                await factory.constructor(*args).estimate_gas(params)
+            tx_hash = await factory.constructor(*args).transact(params)
             receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
             raise SafeDeploymentFailed(step, str(exc)) from exc
@@ -148,8 +164,9 @@ class Transactor:
     async def send(self, step: str, call: Any) -> Any:
         """Simulate `call` from the sender, send it, wait for a successful receipt."""
         try:
-            await call.call({"from": self.sender})
-            tx_hash = await call.transact({"from": self.sender})
+            params = await self._params()
+            await call.call(params)
+            tx_hash = await call.transact(params)
             receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (ContractLogicError, TransactionFailed, Web3Exception, ValueError) as exc:
             raise SafeDeploymentFailed(step, str(exc)) from exc
