@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -205,26 +206,34 @@ class Rig:
     journal: InMemoryStepJournal
 
 
-@pytest.fixture
-def rig() -> Rig:
+def make_rig(
+    executor_type: type[FakeExecutor] = FakeExecutor, *, sender: str = SENDER, **engine: Any
+) -> Rig:
+    """An engine over the fakes; `engine` adds constructor arguments (a batch sender)."""
     clock = FixedClock(NOW)
     uow = InMemoryUnitOfWorkFactory(clock=clock)
     journal = InMemoryStepJournal()
-    executor = FakeExecutor(uow=uow, journal=journal)
+    executor = executor_type(uow=uow, journal=journal)
 
     async def eth_usd() -> Decimal:
         return D(3000)
 
-    engine = ExecutionEngine(
+    runner = ExecutionEngine(
         uow_factory=uow,
         executor=executor,
         builder=FakeBuilder(),
         journal=journal,
         clock=clock,
         eth_usd=eth_usd,
-        sender=SENDER,
+        sender=sender,
+        **engine,
     )
-    return Rig(engine=engine, executor=executor, uow=uow, journal=journal)
+    return Rig(engine=runner, executor=executor, uow=uow, journal=journal)
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return make_rig()
 
 
 async def actions(rig: Rig) -> list[str]:

@@ -20,7 +20,6 @@ from application.ports.chain import (
     TransactionRequest,
 )
 from domain.execution import StepStatus
-from tests.fakes.treasury import FixedClock
 from tests.unit.application.test_engine import (
     CHAIN,
     NOW,
@@ -28,6 +27,7 @@ from tests.unit.application.test_engine import (
     DependentBuilder,
     FakeBuilder,
     FakeExecutor,
+    make_rig,
     move,
     plan,
 )
@@ -87,26 +87,15 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Rig:
-    clock = FixedClock(NOW)
-    uow = InMemoryUnitOfWorkFactory(clock=clock)
-    journal = InMemoryStepJournal()
-    executor = NoPlanSimulation(uow=uow, journal=journal)
     batch = FakeBatchSender()
-
-    async def eth_usd() -> Decimal:
-        return Decimal(3000)
-
-    engine = ExecutionEngine(
-        uow_factory=uow,
-        executor=executor,
-        builder=FakeBuilder(),
-        journal=journal,
-        clock=clock,
-        eth_usd=eth_usd,
-        sender=SAFE,
+    base = make_rig(NoPlanSimulation, sender=SAFE, batch=batch)
+    return Rig(
+        engine=base.engine,
+        executor=base.executor,
         batch=batch,
+        uow=base.uow,
+        journal=base.journal,
     )
-    return Rig(engine=engine, executor=executor, batch=batch, uow=uow, journal=journal)
 
 
 async def audit(rig: Rig) -> list[tuple[str, dict[str, object]]]:
