@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from application.engine import plan_of_batch
 from application.errors import NotFound
 from application.ports.chain import StepJournal
 from application.ports.clock import Clock
@@ -55,20 +56,25 @@ class SettleChainReset:
             )
             async with self._uow() as uow:
                 try:
-                    step = await uow.executions.get(attempt.step_id)
+                    steps = [await uow.executions.get(attempt.step_id)]
                 except NotFound:
-                    step = None
+                    # A plan sent as one batch (Safe custody) is journaled under the batch id:
+                    # its unfinished steps are the batch's.
+                    plan = await uow.executions.by_plan(plan_of_batch(attempt.step_id))
+                    steps = [s for s in plan if not s.finished]
                 status = None
-                if step is not None and not step.finished:
-                    step = step.advance(
+                for step in steps:
+                    if step.finished:
+                        continue
+                    failed = step.advance(
                         StepStatus.FAILED,
                         now,
                         nonce=attempt.nonce,
                         tx_hash=attempt.tx_hash,
                         error=reason,
                     )
-                    await uow.executions.update(step)
-                    status = step.status.value
+                    await uow.executions.update(failed)
+                    status = failed.status.value
                 await uow.audit.append(
                     ACTOR,
                     ACTION,

@@ -35,7 +35,9 @@ from application.errors import ApplicationError, ExecutionRefused
 from application.execution import ExecutionReport
 from application.ports.chain import (
     InsufficientBalance,
+    PlanBatchSender,
     SendReceipt,
+    SimulationFailed,
     StepFate,
     StepJournal,
     StepResolution,
@@ -92,8 +94,10 @@ class ExecutionEngine:
         eth_usd: Callable[[], Awaitable[Decimal]],
         sender: str = "",
         faults: FaultPoints = NO_FAULTS,
+        batch: PlanBatchSender | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._batch = batch
         self._executor = executor
         self._builder = builder
         self._journal = journal
@@ -275,32 +279,17 @@ class ExecutionEngine:
         built: list[tuple[Transaction, TransactionRequest]],
         steps: list[ExecutedTransaction],
     ) -> _Outcome:
-        """Simulate `built` as one bundle, then send what the simulation kept, in order."""
+        """Simulate `built` as one bundle, then send what the simulation kept, in order (with
+        a batch sender: all of it as one transaction)."""
+        if self._batch is not None:
+            return await self._send_batch(self._batch, plan, built, steps)
         outcome = _Outcome()
         requests = tuple(request for _, request in built)
         try:
             eth_usd = await self._eth_usd()
             simulation = await self._executor.simulate_plan(requests, eth_usd)
         except (ApplicationError, DomainError, ValueError) as exc:
-            reason = f"simulation failed: {exc}"
-            now = self._clock.now()
-            note = f"{reason}; nothing was sent"
-            finished = [s.advance(StepStatus.FAILED, now, error=note) for s in steps]
-            async with self._uow() as uow:
-                for step in finished:
-                    await uow.executions.update(step)
-                await uow.audit.append(
-                    ACTOR,
-                    "execution.simulation_failed",
-                    "plan",
-                    plan.plan_id,
-                    {"steps": [s.id for s in steps], "reason": reason},
-                    at=now,
-                )
-                await uow.commit()
-            outcome.steps.extend(finished)
-            outcome.error = reason
-            return outcome
+            return await self._simulation_failed(plan, steps, f"simulation failed: {exc}")
 
         dropped = {id(d.request): d.reason for d in simulation.dropped}
         kept = {id(r) for r in simulation.kept}
@@ -326,6 +315,119 @@ class ExecutionEngine:
             if error is None and request.kind.is_trade:
                 outcome.confirmed.add(id(tx))
         return outcome
+
+    async def _simulation_failed(
+        self, plan: RebalancingPlan, steps: list[ExecutedTransaction], reason: str
+    ) -> _Outcome:
+        """Every step failed, nothing was sent: record why."""
+        now = self._clock.now()
+        note = f"{reason}; nothing was sent"
+        finished = [s.advance(StepStatus.FAILED, now, error=note) for s in steps]
+        await self._settle_plan_steps(
+            plan,
+            finished,
+            "execution.simulation_failed",
+            {"steps": [s.id for s in steps], "reason": reason},
+        )
+        return _Outcome(steps=finished, error=reason)
+
+    async def _settle_plan_steps(
+        self,
+        plan: RebalancingPlan,
+        steps: list[ExecutedTransaction],
+        action: str,
+        payload: dict[str, object],
+    ) -> None:
+        """Save the steps and one audit entry for the plan in one commit: the steps of one
+        batch (or of one failed simulation) are never seen half settled."""
+        async with self._uow() as uow:
+            for step in steps:
+                await uow.executions.update(step)
+            await uow.audit.append(
+                ACTOR, action, "plan", plan.plan_id, payload, at=self._clock.now()
+            )
+            await uow.commit()
+
+    async def _send_batch(
+        self,
+        batch: PlanBatchSender,
+        plan: RebalancingPlan,
+        built: list[tuple[Transaction, TransactionRequest]],
+        steps: list[ExecutedTransaction],
+    ) -> _Outcome:
+        """Simulate `built` as one batch, then send it as ONE transaction: every step is
+        confirmed or failed together, and one `execution.batch_*` audit entry names the
+        transaction, who signed it, for whom, and its inner calls in order."""
+        requests = tuple(request for _, request in built)
+        batch_id = batch_id_of(plan.plan_id, steps[0].step_index)
+        try:
+            eth_usd = await self._eth_usd()
+            simulation = await batch.simulate(requests)
+        except (ApplicationError, DomainError, ValueError) as exc:
+            return await self._simulation_failed(plan, steps, f"simulation failed: {exc}")
+        if not simulation.success:
+            reason = simulation.revert_reason or "reverted"
+            return await self._simulation_failed(plan, steps, f"batch simulation failed: {reason}")
+        try:
+            receipt = await batch.send(requests, batch_id)
+        except SimulationFailed as exc:
+            return await self._simulation_failed(plan, steps, str(exc))
+        except (ApplicationError, DomainError) as exc:
+            # Nothing recorded as sent: reconciling the batch id settles it for good.
+            return _Outcome(steps=list(steps), error=str(exc))
+        error = None if receipt.success else "the batch reverted on chain; no call of it ran"
+        status = StepStatus.CONFIRMED if receipt.success else StepStatus.FAILED
+        settled = self._batch_steps(steps, receipt, eth_usd, status, error)
+        calls = [
+            {"step": s.id, "to": r.to, "call": r.data[:10], "what": r.description}
+            for s, r in zip(steps, requests, strict=True)
+        ]
+        await self._settle_plan_steps(
+            plan,
+            settled,
+            "execution.batch_confirmed" if receipt.success else "execution.batch_failed",
+            {
+                "batch": batch_id,
+                **batch.accounts,
+                "tx_hash": receipt.tx_hash,
+                "nonce": receipt.nonce,
+                "block": receipt.block_number,
+                "gas_estimated": receipt.gas_estimated,
+                "gas_used": receipt.gas_used,
+                "calls": calls,
+            },
+        )
+        if receipt.success:
+            self._faults.reach(FaultPoint.AFTER_RECEIPT)
+        confirmed = {id(tx) for tx, r in built if r.kind.is_trade} if receipt.success else set()
+        return _Outcome(steps=settled, error=error, confirmed=confirmed)
+
+    def _batch_steps(
+        self,
+        steps: list[ExecutedTransaction],
+        receipt: SendReceipt,
+        eth_usd: Decimal,
+        status: StepStatus,
+        error: str | None,
+    ) -> list[ExecutedTransaction]:
+        """The batch's steps with its receipt: each carries the one transaction's hash, nonce
+        and block; the gas (paid once) is on the first step only."""
+        first = self._with_receipt(steps[0], receipt, eth_usd, status, error)
+        return [
+            first,
+            *(
+                s.advance(
+                    status,
+                    first.updated_at,
+                    nonce=receipt.nonce,
+                    tx_hash=receipt.tx_hash,
+                    block_number=receipt.block_number,
+                    gas_cost_usd=ZERO,
+                    error=error,
+                )
+                for s in steps[1:]
+            ),
+        ]
 
     async def _finish(
         self, plan: RebalancingPlan, decision_id: str, outcome: _Outcome
@@ -418,12 +520,19 @@ class ExecutionEngine:
             return changed
 
     async def _reconcile(self) -> tuple[list[ExecutedTransaction], list[StepResolution]]:
-        """Resolve each unfinished step: the plan's recorded ones and any journaled
-        transaction outside a plan. Returns the changed records and what is still pending."""
+        """Resolve each unfinished step: the plan's recorded ones (a batch's steps together,
+        by the batch id) and any journaled transaction outside a plan. Returns the changed
+        records and what is still pending."""
         async with self._uow() as uow:
             unfinished = {s.id: s for s in await uow.executions.unfinished()}
         journaled = await self._executor.unresolved_steps()
-        ids = [*unfinished, *(i for i in journaled if i not in unfinished)]
+        batches = await self._unfinished_batches(list(unfinished.values()))
+        in_batch = {s.id for steps in batches.values() for s in steps}
+        ids = [
+            *batches,
+            *(i for i in unfinished if i not in in_batch),
+            *(i for i in journaled if i not in unfinished and i not in batches),
+        ]
         changed: list[ExecutedTransaction] = []
         pending: list[StepResolution] = []
         eth_usd: Decimal | None = None
@@ -431,8 +540,8 @@ class ExecutionEngine:
             resolution = await self._executor.resolve(step_id)
             if not resolution.settled:
                 pending.append(resolution)
-            step = unfinished.get(step_id)
-            if step is None:
+            steps = batches.get(step_id) or ([unfinished[step_id]] if step_id in unfinished else [])
+            if not steps:
                 # A journaled transaction outside any plan (paper funding), or a plan step
                 # already settled whose nonce another transaction took (found every time: only
                 # what changes on chain is audited).
@@ -441,28 +550,70 @@ class ExecutionEngine:
                 continue
             if resolution.fate is StepFate.MINED and eth_usd is None:
                 eth_usd = await self._eth_usd()
-            settled = self._settle_step(step, resolution, eth_usd or ZERO)
-            if settled == step:
+            settled = self._settle_steps(steps, resolution, eth_usd or ZERO, step_id in batches)
+            moved = [(old, new) for old, new in zip(steps, settled, strict=True) if old != new]
+            if not moved:
                 continue
-            await self._save(
-                settled,
-                "execution.reconciled",
-                {
-                    "status": settled.status.value,
-                    "fate": resolution.fate.value,
-                    "tx_hash": settled.tx_hash,
-                    "nonce": resolution.nonce,
-                    "cancel_hash": resolution.cancel_hash,
-                    "detail": resolution.detail or settled.error,
-                },
-            )
-            changed.append(settled)
+            async with self._uow() as uow:
+                # One commit: a batch's steps are never left half settled.
+                for _, new in moved:
+                    await uow.executions.update(new)
+                    await uow.audit.append(
+                        ACTOR,
+                        "execution.reconciled",
+                        "transaction",
+                        new.id,
+                        {
+                            "status": new.status.value,
+                            "fate": resolution.fate.value,
+                            "tx_hash": new.tx_hash,
+                            "nonce": resolution.nonce,
+                            "cancel_hash": resolution.cancel_hash,
+                            "detail": resolution.detail or new.error,
+                            **({"batch": step_id} if step_id in batches else {}),
+                        },
+                        at=new.updated_at,
+                    )
+                await uow.commit()
+            changed.extend(new for _, new in moved)
         if pending:
             log.warning(
                 "steps still unsettled on chain; nothing new is sent until they are",
                 extra={"steps": [p.step_id for p in pending], "why": [p.detail for p in pending]},
             )
         return changed, pending
+
+    async def _unfinished_batches(
+        self, unfinished: list[ExecutedTransaction]
+    ) -> dict[str, list[ExecutedTransaction]]:
+        """With a batch sender: the unfinished steps sent (or about to be) as one batch, by
+        batch id. A batch's steps are settled in one commit, so a plan's unfinished steps all
+        belong to the batch that starts at the first of them. A step with journal attempts of
+        its own was sent alone (before custody changed) and is resolved alone."""
+        if self._batch is None:
+            return {}
+        by_plan: dict[str, list[ExecutedTransaction]] = {}
+        for step in sorted(unfinished, key=lambda s: (s.plan_id, s.step_index)):
+            if await self._journal.attempts(step.id):
+                continue
+            by_plan.setdefault(step.plan_id, []).append(step)
+        return {
+            batch_id_of(plan_id, steps[0].step_index): steps for plan_id, steps in by_plan.items()
+        }
+
+    def _settle_steps(
+        self,
+        steps: list[ExecutedTransaction],
+        resolution: StepResolution,
+        eth_usd: Decimal,
+        batch: bool,
+    ) -> list[ExecutedTransaction]:
+        if batch and resolution.fate is StepFate.MINED and resolution.receipt is not None:
+            receipt = resolution.receipt
+            status = StepStatus.CONFIRMED if receipt.success else StepStatus.FAILED
+            error = None if receipt.success else "reverted on chain (found on reconciling)"
+            return self._batch_steps(steps, receipt, eth_usd, status, error)
+        return [self._settle_step(step, resolution, eth_usd) for step in steps]
 
     def _settle_step(
         self, step: ExecutedTransaction, resolution: StepResolution, eth_usd: Decimal
@@ -517,6 +668,18 @@ class ExecutionEngine:
                 at=self._clock.now(),
             )
             await uow.commit()
+
+
+def batch_id_of(plan_id: str, first_step: int) -> str:
+    """The journal id of the batch whose first step is `first_step`: the plan id for a whole
+    plan; `<plan id>+<first step>` for a later stage of a plan run move by move."""
+    return plan_id if first_step == 0 else f"{plan_id}+{first_step}"
+
+
+def plan_of_batch(batch_id: str) -> str:
+    """The plan a batch id (see `batch_id_of`) belongs to."""
+    plan_id, plus, first = batch_id.rpartition("+")
+    return plan_id if plus and first.isdigit() else batch_id
 
 
 def moves_of(plan: RebalancingPlan, kind: TransactionType) -> tuple[Transaction, ...]:

@@ -73,6 +73,7 @@ from entrypoints.election import LeaderElection
 from entrypoints.logging_setup import register_secrets
 from entrypoints.settings.advisor import AdvisorSettings
 from entrypoints.settings.chain import ChainSettings
+from entrypoints.settings.custody import Custody, CustodySettings
 from entrypoints.settings.database import DatabaseSettings
 from entrypoints.settings.devchain import DevChainSettings
 from entrypoints.settings.market import MarketSettings
@@ -114,6 +115,7 @@ class AppSettings:
     paper_settings: PaperSettings
     strategy: StrategySettings
     views: ViewSettings = field(default_factory=ViewSettings)
+    custody: CustodySettings = field(default_factory=CustodySettings)
 
     @classmethod
     def load(cls, **service_overrides: Any) -> AppSettings:
@@ -130,6 +132,7 @@ class AppSettings:
             paper_settings=PaperSettings(),
             strategy=StrategySettings(),
             views=ViewSettings(),
+            custody=CustodySettings(),
         )
 
     @property
@@ -159,6 +162,10 @@ class AppSettings:
                 problems.append("TREASURY_KEYSTORE_PASSPHRASE or TREASURY_KEYSTORE_PASSPHRASE_FILE")
             if not self.chain.pendle_market:
                 problems.append("TREASURY_PENDLE_MARKET (the address of an active Pendle market)")
+            if self.custody.custody is Custody.SAFE:
+                problems.append(
+                    "TREASURY_CUSTODY=eoa (Safe custody runs in paper mode only for now)"
+                )
         if self.service.advisor is AdvisorChoice.CLAUDE and self.advisor.api_key() is None:
             problems.append("ANTHROPIC_API_KEY (or choose TREASURY_ADVISOR=rules)")
         return problems
@@ -630,4 +637,5 @@ def paper_tokens(settings: AppSettings) -> tuple[AppSettings, str | None]:
         paper_settings=settings.paper_settings,
         strategy=settings.strategy,
         views=settings.views,
+        custody=settings.custody,
     ), token

@@ -5,10 +5,19 @@ execution engine), driven by the scheduler's own tick.
 Checked afterwards: every cycle left a decision in the audit log, the audit chain verifies, no
 executed plan broke a safety limit, trades per day stayed within the limit, and the positions
 read from chain match the positions the service recorded.
+
+Run twice: with the service's own key holding the treasury (`TREASURY_CUSTODY=eoa`, a full
+week), and with a Safe holding it (`safe`, one day to keep the suite's time down: setting up
+the scoped Safe costs about as much as the rest of the start-up). The Safe's day starts from
+cash with the approval limit raised, so that its first cycle executes a plan (the week's
+quiet first days execute none). Under Safe custody every executed plan is ONE transaction (the
+agent's Roles batch), audited with its inner calls, the positions read for the Safe's address
+equal the recorded ones, and `treasury audit verify` passes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,21 +25,37 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from domain.audit import AuditEntry
 from domain.decisions import DecisionStatus
+from domain.execution import ExecutedTransaction, StepStatus
 from domain.safety import SafetyLimits
+from entrypoints.cli.main import app
 from entrypoints.container import AppSettings, Runtime, bootstrap
 from entrypoints.scheduler import Scheduler, SchedulerConfig
 
 pytestmark = pytest.mark.slow(seconds=160)
 
-HOURS = 7 * 24
+HOURS = {"eoa": 7 * 24, "safe": 24}
+
+
+@pytest.fixture(params=["eoa", "safe"])
+def custody(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+async def runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, custody: str
+) -> AsyncIterator[Runtime]:
     for key in [k for k in os.environ if k.startswith("TREASURY_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("TREASURY_CUSTODY", custody)
+    if custody == "safe":
+        monkeypatch.setenv("TREASURY_SAFE_THRESHOLD", "2")
+        monkeypatch.setenv("TREASURY_PAPER_START", "cash")
+        monkeypatch.setenv("TREASURY_APPROVAL_THRESHOLD_USD", "1000000")
     monkeypatch.setenv("TREASURY_MODE", "paper")
     monkeypatch.setenv("TREASURY_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TREASURY_API_TOKENS", "week-approver-token-001:approver")
@@ -45,14 +70,17 @@ async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         await running.aclose()
 
 
-async def test_a_week_of_hourly_cycles_stays_within_every_limit(runtime: Runtime) -> None:
+async def test_a_week_of_hourly_cycles_stays_within_every_limit(
+    runtime: Runtime, custody: str
+) -> None:
+    hours = HOURS[custody]
     scheduler = Scheduler(
         runtime.services,
-        SchedulerConfig(interval_s=0.001, max_cycles=HOURS),
+        SchedulerConfig(interval_s=0.001, max_cycles=hours),
         before_cycle=runtime.before_cycle,
     )
     await scheduler.run()
-    assert scheduler.cycles == HOURS, scheduler.last_error
+    assert scheduler.cycles == hours, scheduler.last_error
     assert scheduler.failures == 0, scheduler.last_error
 
     async with runtime.uow() as unit:
@@ -60,13 +88,16 @@ async def test_a_week_of_hourly_cycles_stays_within_every_limit(runtime: Runtime
         broken = await unit.audit.verify()
         decisions = await unit.decisions.recent(limit=10_000)
         executed = [d for d in decisions if d.status is DecisionStatus.EXECUTED]
-        steps = [s for d in executed if d.plan_id for s in await unit.executions.by_plan(d.plan_id)]
+        executed_plans = {
+            d.plan_id: await unit.executions.by_plan(d.plan_id) for d in executed if d.plan_id
+        }
+        steps = [s for plan_steps in executed_plans.values() for s in plan_steps]
         recorded = await unit.positions.list_all()
 
     assert broken is None
     created = [e for e in entries if e.action == "decision.created"]
-    assert len(created) == HOURS
-    assert len(decisions) == HOURS
+    assert len(created) == hours
+    assert len(decisions) == hours
 
     limits = SafetyLimits()
     plan_entries = [e for e in entries if e.action.startswith("plan.")]
@@ -88,3 +119,30 @@ async def test_a_week_of_hourly_cycles_stays_within_every_limit(runtime: Runtime
             Decimal("0.000001"), amount * Decimal("1e-6")
         ), key
     assert on_chain.total_value_usd > Decimal(300_000)
+
+    verified = await asyncio.to_thread(CliRunner().invoke, app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "audit chain intact" in verified.output
+    if custody == "safe":
+        await _every_plan_was_one_safe_transaction(runtime, executed_plans, entries)
+
+
+async def _every_plan_was_one_safe_transaction(
+    runtime: Runtime, executed: dict[str, list[ExecutedTransaction]], entries: list[AuditEntry]
+) -> None:
+    """Each executed plan is one transaction, sent by the agent through the Safe's Roles scope
+    and audited with its inner calls."""
+    batches = {e.subject_id: e.payload for e in entries if e.action == "execution.batch_confirmed"}
+    assert executed, "the Safe run executed no plan"
+    safe = runtime.chain.address
+    assert await runtime.chain.web3.eth.get_code(safe)
+    for plan_id, steps in executed.items():
+        assert {s.status for s in steps} == {StepStatus.CONFIRMED}, plan_id
+        (tx_hash,) = {s.tx_hash for s in steps}
+        batch = batches[plan_id]
+        assert batch["tx_hash"] == tx_hash
+        assert batch["safe"] == safe
+        assert batch["agent"] != safe
+        calls = batch["calls"]
+        assert isinstance(calls, list)
+        assert [c["step"] for c in calls if isinstance(c, dict)] == [s.id for s in steps]

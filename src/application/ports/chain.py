@@ -323,6 +323,47 @@ class Signer(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSimulation:
+    """A whole batch simulated as it would be sent: success, gas, and why it failed."""
+
+    success: bool
+    gas_estimate: int
+    revert_reason: str | None = None
+
+
+class PlanBatchSender(Protocol):
+    """Sends a plan's calls as ONE transaction, all or nothing (a Safe's scoped batch).
+
+    The calls act for the account that holds the treasury (the Safe); the transaction is
+    signed by the service's key. The batch id names the batch in the step journal: asked
+    again for the same id, the sender never signs anew, so a batch executes at most once.
+    """
+
+    async def simulate(self, requests: tuple[TransactionRequest, ...]) -> BatchSimulation:
+        """Simulate the whole batch; nothing is sent.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    async def send(self, requests: tuple[TransactionRequest, ...], batch_id: str) -> SendReceipt:
+        """Simulate, sign, journal, broadcast and wait for the batch.
+
+        Raises:
+            SimulationFailed: the batch failed its simulation; nothing was sent.
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    @property
+    def accounts(self) -> dict[str, str]:
+        """Who acts, for the audit trail: the account the calls act for, the signing key's
+        address and the contract it calls through (for a Safe: `safe`, `agent`, `module`)."""
+        ...
+
+
 class TransactionExecutor(Protocol):
     """Simulates, then sends and follows transactions on one chain."""
 

@@ -63,6 +63,7 @@ from adapters.chain.preflight import (
     SwapApiKeyCheck,
 )
 from adapters.chain.rpc import TRANSPORT_ERRORS, connect
+from adapters.chain.safe.devsetup import ScopedSafe
 from adapters.chain.treasury import (
     CachedPortfolioReader,
     CachedTvl,
@@ -78,7 +79,7 @@ from application.chain_reset import SettleChainReset
 from application.engine import ExecutionEngine
 from application.execution import PlanRunner
 from application.funding import FundingPlan, RunFundingPlan
-from application.ports.chain import RpcUnavailable, TransactionExecutor
+from application.ports.chain import PlanBatchSender, RpcUnavailable, TransactionExecutor
 from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
@@ -88,6 +89,8 @@ from application.ports.treasury import ChainConditions, PortfolioReader, TermMar
 from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
+from entrypoints.settings.custody import Custody
+from entrypoints.wiring.safe import batch_sender, open_paper_safe
 
 if TYPE_CHECKING:  # the container imports this module; it only passes its settings in
     from entrypoints.container import AppSettings
@@ -248,6 +251,8 @@ def _wiring(
     fund: Callable[[Decimal], Awaitable[None]] | None = None,
     faults: FaultPoints = NO_FAULTS,
     more_checks: tuple[PreflightCheck, ...] = (),
+    batch: PlanBatchSender | None = None,
+    gas_payer: str = "",
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -258,6 +263,7 @@ def _wiring(
         eth_usd=_eth_usd(market),
         sender=venues.owner,
         faults=faults,
+        batch=batch,
     )
     reader = ChainPortfolioReader(venues, w3=w3, prices=_prices(market), clock=clock)
     return ChainWiring(
@@ -270,17 +276,18 @@ def _wiring(
         fund=fund,
         chain_id=chain_id,
         address=venues.owner,
-        checks=(*_checks(venues, w3, chain_id), *more_checks),
+        checks=(*_checks(venues, w3, chain_id, gas_payer or venues.owner), *more_checks),
         terms=PendleTerms(venues),
         web3=w3,
     )
 
 
-def _checks(venues: Venues, w3: Any, chain_id: int) -> tuple[PreflightCheck, ...]:
-    """The read-only preflight of this chain wiring (the same in paper and live)."""
+def _checks(venues: Venues, w3: Any, chain_id: int, gas_payer: str) -> tuple[PreflightCheck, ...]:
+    """The read-only preflight of this chain wiring (the same in paper and live); the gas is
+    paid by the signing key (under Safe custody the agent, not the Safe)."""
     return (
         ChainIdCheck(w3, chain_id),
-        GasBalanceCheck(w3, venues.owner),
+        GasBalanceCheck(w3, gas_payer),
         ContractReadCheck(
             "aave", lambda: venues.aave.apy("USDC"), "check the Aave pool address for this chain"
         ),
@@ -396,6 +403,11 @@ async def _open_devchain(
             moves=tuple(restore_moves(recorded)),
             target=RESTORE_TARGET,
         )
+    safe_custody = settings.custody.custody is Custody.SAFE
+    # Under Safe custody the agent's key holds only the gas; the capital goes to the Safe.
+    treasury_funding = {k: v for k, v in funding.items() if k != "ETH"} if safe_custody else {}
+    if safe_custody:
+        funding = {"ETH": funding.get("ETH", GAS_ETH)}
     defaults = DevChainConfig()
     config = DevChainConfig(
         btc_usd=first.btc_price or defaults.btc_usd, eth_usd=first.eth_price or defaults.eth_usd
@@ -416,6 +428,18 @@ async def _open_devchain(
         if behind > 60:
             await advance_time(w3, behind)
         await push_market_data(w3, book, first)
+        scoped: ScopedSafe | None = None
+        if safe_custody:
+            scoped = await open_paper_safe(
+                w3,
+                book,
+                directory=dev.data_dir / "devchain",
+                fresh=fresh,
+                agent=signer.address,
+                threshold=settings.custody.safe_threshold,
+                funding=treasury_funding,
+            )
+        treasury = scoped.safe if scoped is not None else signer.address
 
         async def list_next_pendle_market(now: int) -> None:
             await _list_next_pendle_market(w3, running.book, now, config, dev)
@@ -431,13 +455,13 @@ async def _open_devchain(
         )
 
         async def fund(usd: Decimal) -> None:
-            await world.fund(signer.address, usd)
+            await world.fund(treasury, usd)
 
         async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
             venues = devchain_venues(
                 w3,
                 book,
-                owner=signer.address,
+                owner=treasury,
                 client=client,
                 oneinch_base_url=running.apis.oneinch_base_url,
                 oneinch_api_key=dev.devchain_oneinch_api_key.get_secret_value(),
@@ -471,6 +495,17 @@ async def _open_devchain(
                 chain_id=book.chain_id,
                 fund=fund,
                 faults=faults,
+                batch=None
+                if scoped is None
+                else batch_sender(
+                    w3,
+                    scoped,
+                    signer=signer,
+                    journal=journal,
+                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
+                    faults=faults,
+                ),
+                gas_payer=signer.address,
             )
             if funding_plan is not None and funding_plan.moves:
                 await RunFundingPlan(uow_factory=uow, runner=wiring.runner, clock=clock).execute(
@@ -509,6 +544,11 @@ async def _open_rpc(
     engine: AsyncEngine,
     strategy: StrategyConfig,
 ) -> AsyncIterator[ChainWiring]:
+    if settings.custody.custody is Custody.SAFE:
+        raise ValueError(
+            "TREASURY_CUSTODY=safe runs in paper mode only for now; live Safe custody is not "
+            "wired yet (see docs/custody.md)"
+        )
     chain = settings.chain
     urls: dict[int, str] = chain.rpc_urls()
     chain_id = int(ChainId.ETHEREUM) if int(ChainId.ETHEREUM) in urls else next(iter(urls))

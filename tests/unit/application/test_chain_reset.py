@@ -78,3 +78,22 @@ async def test_nothing_is_settled_on_the_chain_the_steps_were_signed_for() -> No
     settle = SettleChainReset(uow_factory=uow, journal=journal, clock=clock, chain_id=CHAIN)
     assert (await settle.execute()).settled == ()
     assert [a.step_id for a in await journal.unfinished(CHAIN, SENDER)] == ["plan:0"]
+
+
+async def test_the_steps_of_a_batch_signed_for_a_vanished_chain_fail_as_chain_reset() -> None:
+    clock = FixedClock(NOW)
+    uow = InMemoryUnitOfWorkFactory(clock=clock)
+    old = InMemoryStepJournal(OLD)
+    async with uow() as unit:
+        for index in range(3):
+            await unit.executions.add(step(f"plan:{index}", StepStatus.PLANNED))
+        await unit.commit()
+    await old.record_attempt(attempt("plan", 4))  # the whole plan as one Safe batch
+
+    settle = SettleChainReset(uow_factory=uow, journal=old.reopen(NEW), clock=clock, chain_id=CHAIN)
+    assert (await settle.execute()).settled == ("plan",)
+    async with uow() as unit:
+        steps = await unit.executions.by_plan("plan")
+    assert [s.status for s in steps] == [StepStatus.FAILED] * 3
+    assert all((s.error or "").startswith("chain reset") for s in steps)
+    assert {s.nonce for s in steps} == {4}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -87,6 +89,19 @@ class FakeBuilder:
             request(StepKind.APPROVE, f"approve {tx.protocol}"),
             request(StepKind.DEPOSIT, f"deposit {tx.amount} into {tx.protocol}"),
         )
+
+
+class DependentBuilder(FakeBuilder):
+    """The Curve deposit needs the USDC the first move brings in, as on chain: it cannot be
+    built before `landed()` says something was sent."""
+
+    def __init__(self, landed: Callable[[], bool]) -> None:
+        self.landed = landed
+
+    async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
+        if tx.protocol == "curve" and not self.landed():
+            raise InsufficientBalance("USDC", 5_000_000_000, 0)
+        return await super().build(tx)
 
 
 @dataclass
@@ -191,26 +206,34 @@ class Rig:
     journal: InMemoryStepJournal
 
 
-@pytest.fixture
-def rig() -> Rig:
+def make_rig(
+    executor_type: type[FakeExecutor] = FakeExecutor, *, sender: str = SENDER, **engine: Any
+) -> Rig:
+    """An engine over the fakes; `engine` adds constructor arguments (a batch sender)."""
     clock = FixedClock(NOW)
     uow = InMemoryUnitOfWorkFactory(clock=clock)
     journal = InMemoryStepJournal()
-    executor = FakeExecutor(uow=uow, journal=journal)
+    executor = executor_type(uow=uow, journal=journal)
 
     async def eth_usd() -> Decimal:
         return D(3000)
 
-    engine = ExecutionEngine(
+    runner = ExecutionEngine(
         uow_factory=uow,
         executor=executor,
         builder=FakeBuilder(),
         journal=journal,
         clock=clock,
         eth_usd=eth_usd,
-        sender=SENDER,
+        sender=sender,
+        **engine,
     )
-    return Rig(engine=engine, executor=executor, uow=uow, journal=journal)
+    return Rig(engine=runner, executor=executor, uow=uow, journal=journal)
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return make_rig()
 
 
 async def actions(rig: Rig) -> list[str]:
@@ -340,18 +363,7 @@ async def test_a_move_that_cannot_be_built_is_refused_with_the_reason(rig: Rig) 
 
 
 async def test_a_move_funded_by_an_earlier_one_runs_move_by_move(rig: Rig) -> None:
-    class Dependent(FakeBuilder):
-        """The deposit needs the USDC the first move brings in, as on chain."""
-
-        def __init__(self, executor: FakeExecutor) -> None:
-            self.executor = executor
-
-        async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
-            if tx.protocol == "curve" and not self.executor.sent:
-                raise InsufficientBalance("USDC", 5_000_000_000, 0)
-            return await super().build(tx)
-
-    rig.engine._builder = Dependent(rig.executor)
+    rig.engine._builder = DependentBuilder(lambda: bool(rig.executor.sent))
     report = await rig.engine.execute(plan(move("aave", 10_000), move("curve", 5_000)), "dec-1")
     assert report.succeeded, report.error
     assert rig.executor.sent == ["plan-1:0", "plan-1:1", "plan-1:2", "plan-1:3"]

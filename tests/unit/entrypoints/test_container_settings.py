@@ -35,9 +35,7 @@ def test_live_mode_names_everything_it_is_missing(tmp_path: Path) -> None:
     assert "ANTHROPIC_API_KEY" in joined
 
 
-def test_live_mode_with_everything_has_no_problems(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def _everything_live_needs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     keystore = tmp_path / "keystore.json"
     keystore.write_text("{}")
     monkeypatch.setenv("TREASURY_API_TOKENS", "a-long-enough-token-01:approver")
@@ -46,6 +44,12 @@ def test_live_mode_with_everything_has_no_problems(
     monkeypatch.setenv("TREASURY_KEYSTORE_PASSPHRASE", "correct horse battery staple")
     monkeypatch.setenv("TREASURY_ADVISOR", "rules")
     monkeypatch.setenv("TREASURY_PENDLE_MARKET", "0x34280882267ffa6383b363e278b027be083bbe3b")
+
+
+def test_live_mode_with_everything_has_no_problems(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _everything_live_needs(monkeypatch, tmp_path)
     assert AppSettings.load(mode=Mode.LIVE).live_problems() == []
 
 
@@ -61,6 +65,16 @@ def test_live_mode_without_a_pendle_market_names_the_setting_before_opening_anyt
     monkeypatch.setenv("TREASURY_ADVISOR", "rules")
     (problem,) = AppSettings.load(mode=Mode.LIVE).live_problems()
     assert problem.startswith("TREASURY_PENDLE_MARKET")
+
+
+def test_live_mode_refuses_safe_custody_until_it_is_wired(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _everything_live_needs(monkeypatch, tmp_path)
+    monkeypatch.setenv("TREASURY_CUSTODY", "safe")
+    (problem,) = AppSettings.load(mode=Mode.LIVE).live_problems()
+    assert "TREASURY_CUSTODY" in problem
+    assert "paper mode only" in problem
 
 
 def test_paper_mode_needs_nothing() -> None:

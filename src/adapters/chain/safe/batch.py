@@ -33,6 +33,7 @@ from adapters.chain.safe.contracts import artifact
 from adapters.chain.safe.roles import RolesDeployment, exec_with_role
 from adapters.chain.safe.transactions import Operation
 from application.ports.chain import (
+    BatchSimulation,
     BroadcastAttempt,
     SendReceipt,
     Signer,
@@ -41,6 +42,7 @@ from application.ports.chain import (
     TransactionRequest,
     UnsignedTransaction,
 )
+from application.ports.faults import NO_FAULTS, FaultPoint, FaultPoints
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +119,6 @@ def inner_calls_of(raw_transaction: str) -> list[InnerCall]:
     return decode_multisend(transactions)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchSimulation:
-    """The whole batch simulated as the agent would send it."""
-
-    success: bool
-    gas_estimate: int
-    revert_reason: str | None = None
-
-
 class RolesBatchSender:
     """Sends a plan's calls as one Safe transaction through the agent's Roles scope."""
 
@@ -137,16 +130,25 @@ class RolesBatchSender:
         multi_send_call_only: str,
         signer: Signer,
         journal: StepJournal,
+        safe: str = "",
         gas_margin: float = 1.3,
         receipt_timeout_seconds: float = 120,
+        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         self._w3 = w3
+        self._safe = safe
+        self._faults = faults
         self._roles = roles
         self._multisend = w3.to_checksum_address(multi_send_call_only)
         self._signer = signer
         self._journal = journal
         self._gas_margin = gas_margin
         self._timeout = receipt_timeout_seconds
+
+    @property
+    def accounts(self) -> dict[str, str]:
+        """The Safe the calls act for, the agent that signs, the Roles Modifier it calls."""
+        return {"safe": self._safe, "agent": self._signer.address, "module": self._roles.roles}
 
     def _call(self, requests: Sequence[TransactionRequest]) -> Any:
         multisend = self._w3.eth.contract(
@@ -226,6 +228,7 @@ class RolesBatchSender:
             "safe batch signed",
             extra={"batch": batch_id, "tx_hash": signed.tx_hash, "calls": len(requests)},
         )
+        self._faults.reach(FaultPoint.AFTER_SIGN)
         return await self._finish(attempt)
 
     async def _finish(self, attempt: BroadcastAttempt) -> SendReceipt:
@@ -251,6 +254,7 @@ class RolesBatchSender:
                 await self._journal.record_outcome(attempt.step_id, outcome)
                 logger.debug("refusal", extra={"reason": str(exc)})
                 return outcome
+            self._faults.reach(FaultPoint.AFTER_BROADCAST)
             receipt = await self._w3.eth.wait_for_transaction_receipt(
                 HexBytes(attempt.tx_hash), timeout=self._timeout
             )
