@@ -44,17 +44,19 @@ def _optional(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
 
 
 @st.composite
-def markets(draw: st.DrawFn) -> MarketData:
+def markets(draw: st.DrawFn, *, calm: bool = False) -> MarketData:
     """A market: prices, MVRV, sentiment, 24 h moves (crashes included) and stablecoin prices
-    (depegs included), any of which may be missing."""
+    (depegs included), any of which may be missing. A `calm` market has neither a crash nor a
+    depeg (moves above -19 %, stablecoins within 1.9 % of $1), so no black swan is detected."""
     mvrv = draw(_optional(st.decimals(min_value=-2, max_value=12, places=2)))
     fng = draw(_optional(st.integers(min_value=0, max_value=100)))
     funding = draw(_optional(st.decimals(min_value=D("-0.002"), max_value=D("0.002"), places=5)))
-    move = st.decimals(min_value=D("-0.6"), max_value=D("0.4"), places=3)
+    move = st.decimals(min_value=D("-0.19") if calm else D("-0.6"), max_value=D("0.4"), places=3)
+    peg = (D("0.981"), D("1.019")) if calm else (D("0.80"), D("1.05"))
     stable = draw(
         st.dictionaries(
             st.sampled_from(sorted(STABLECOINS)),
-            st.decimals(min_value=D("0.80"), max_value=D("1.05"), places=3),
+            st.decimals(min_value=peg[0], max_value=peg[1], places=3),
         )
     )
     return MarketData(
@@ -145,7 +147,10 @@ FIELDS = [
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), market=markets())
+# Only a market the strategy holds in says anything here (`assume` below), and most crashes or
+# depegs propose an exit: two draws in three are calm markets, so that Hypothesis does not
+# discard most of what it generates (slow, and a failed health check on unlucky seeds).
+@given(data=st.data(), market=st.one_of(markets(calm=True), markets(calm=True), markets()))
 def test_no_unknown_input_causes_a_trade(data: st.DataObject, market: MarketData) -> None:
     config = StrategyConfig()
     # The previous cycle saw this market; its state is what the strategy remembers.
