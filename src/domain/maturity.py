@@ -28,8 +28,15 @@ from decimal import ROUND_DOWN, Decimal
 from domain.allocation import Bucket, TargetAllocations
 from domain.errors import InvalidValue
 from domain.money import ONE, ZERO, require_aware, require_no_floats, require_non_negative
-from domain.planner import PlannerConfig, PlanningPrices, _assemble, gas_cost_usd
-from domain.plans import PlanKind, RebalancingPlan, SkippedMove, Transaction, TransactionType
+from domain.planner import (
+    PlanDraft,
+    PlannerConfig,
+    PlanningPrices,
+    Priced,
+    assemble_plan,
+    gas_cost_usd,
+)
+from domain.plans import RebalancingPlan, SkippedMove, Transaction, TransactionType
 from domain.portfolio import PortfolioState
 from domain.signals import RiskLevel
 
@@ -188,23 +195,7 @@ def plan_roll(
     """
     held = holding.market
     matured = held.matures_at <= now
-    tolerance = config.default_slippage_tolerance
-    sell_slippage = ZERO if matured else config.protocol_slippage.get(held.protocol, ZERO)
-    sell_gas = config.gas_units[TransactionType.WITHDRAW]
-    sell = Transaction(
-        tx_type=TransactionType.WITHDRAW,
-        protocol=held.protocol,
-        from_asset=held.asset,
-        to_asset=config.cash_asset,
-        amount=holding.amount,
-        amount_usd=holding.value_usd,
-        estimated_gas=sell_gas,
-        estimated_gas_usd=gas_cost_usd(sell_gas, prices),
-        estimated_slippage_usd=holding.value_usd * sell_slippage,
-        slippage_tolerance=tolerance,
-        full_exit=True,
-        market=held.market,
-    )
+    sell = _redemption(holding, matured=matured, prices=prices, config=config)
     moves = [sell]
     skipped: list[SkippedMove] = []
     verb = "matured" if matured else "matures"
@@ -212,51 +203,78 @@ def plan_roll(
     if into is None:
         notes.append("no eligible market to roll into: the PT is redeemed to cash")
     else:
-        buy_gas = config.gas_units[TransactionType.DEPOSIT]
-        # What comes back, less the plan's costs (as the planner counts them, gas is paid from
-        # the treasury's value), so that no balance goes below zero during the plan.
-        back = (
-            holding.value_usd
-            - sell.estimated_slippage_usd
-            - sell.estimated_gas_usd
-            - gas_cost_usd(buy_gas, prices)
-        )
-        usd = (back / prices.price(config.cash_asset)).quantize(CENT, rounding=ROUND_DOWN)
-        description = f"deposit {config.cash_asset}->{into.asset} ${usd:.2f} into {into.name}"
-        if usd < config.min_trade_usd or usd <= 0:
-            skipped.append(
-                SkippedMove(
-                    description=description,
-                    reason=f"below the minimum trade size ${config.min_trade_usd}",
-                )
-            )
+        bought = _roll_deposit(into, sell, prices=prices, config=config)
+        if isinstance(bought, SkippedMove):
+            skipped.append(bought)
         else:
-            moves.append(
-                Transaction(
-                    tx_type=TransactionType.DEPOSIT,
-                    protocol=into.protocol,
-                    from_asset=config.cash_asset,
-                    to_asset=into.asset,
-                    amount=usd,
-                    amount_usd=usd,
-                    estimated_gas=buy_gas,
-                    estimated_gas_usd=gas_cost_usd(buy_gas, prices),
-                    estimated_slippage_usd=usd * config.protocol_slippage.get(into.protocol, ZERO),
-                    slippage_tolerance=tolerance,
-                    market=into.market,
-                )
-            )
+            moves.append(bought)
             notes.append(f"into {into.label()}")
-    return _assemble(
-        portfolio=portfolio,
+    draft = PlanDraft(
         targets=_unchanged_targets(portfolio),
         transactions=tuple(moves),
-        plan_id=plan_id,
-        now=now,
-        config=config,
-        max_slippage=None,
-        risk_level=risk_level,
         skipped=tuple(skipped),
         notes=tuple(notes),
-        kind=PlanKind.REBALANCE,
+        risk_level=risk_level,
+    )
+    return assemble_plan(portfolio, draft, plan_id=plan_id, now=now, config=config)
+
+
+def _redemption(
+    holding: TermHolding, *, matured: bool, prices: PlanningPrices, config: PlannerConfig
+) -> Transaction:
+    """The full withdrawal of `holding` from its market: a redemption, without slippage, once
+    the market has matured; a sale at the venue's slippage before."""
+    held = holding.market
+    slippage = ZERO if matured else config.protocol_slippage.get(held.protocol, ZERO)
+    gas = config.gas_units[TransactionType.WITHDRAW]
+    return Transaction(
+        tx_type=TransactionType.WITHDRAW,
+        protocol=held.protocol,
+        from_asset=held.asset,
+        to_asset=config.cash_asset,
+        amount=holding.amount,
+        amount_usd=holding.value_usd,
+        estimated_gas=gas,
+        estimated_gas_usd=gas_cost_usd(gas, prices),
+        estimated_slippage_usd=holding.value_usd * slippage,
+        slippage_tolerance=config.default_slippage_tolerance,
+        full_exit=True,
+        market=held.market,
+    )
+
+
+def _roll_deposit(
+    into: TermMarket, sell: Transaction, *, prices: PlanningPrices, config: PlannerConfig
+) -> Priced:
+    """The deposit into `into` of what `sell` brings back, or why it is skipped (below the
+    minimum trade size).
+
+    What comes back is counted less the plan's costs (as the planner counts them, gas is paid
+    from the treasury's value), so that no balance goes below zero during the plan.
+    """
+    gas = config.gas_units[TransactionType.DEPOSIT]
+    back = (
+        sell.amount_usd
+        - sell.estimated_slippage_usd
+        - sell.estimated_gas_usd
+        - gas_cost_usd(gas, prices)
+    )
+    usd = (back / prices.price(config.cash_asset)).quantize(CENT, rounding=ROUND_DOWN)
+    if usd < config.min_trade_usd or usd <= 0:
+        return SkippedMove(
+            description=f"deposit {config.cash_asset}->{into.asset} ${usd:.2f} into {into.name}",
+            reason=f"below the minimum trade size ${config.min_trade_usd}",
+        )
+    return Transaction(
+        tx_type=TransactionType.DEPOSIT,
+        protocol=into.protocol,
+        from_asset=config.cash_asset,
+        to_asset=into.asset,
+        amount=usd,
+        amount_usd=usd,
+        estimated_gas=gas,
+        estimated_gas_usd=gas_cost_usd(gas, prices),
+        estimated_slippage_usd=usd * config.protocol_slippage.get(into.protocol, ZERO),
+        slippage_tolerance=config.default_slippage_tolerance,
+        market=into.market,
     )

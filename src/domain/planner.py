@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from types import MappingProxyType
+from typing import NamedTuple, TypeAlias
 
 from domain.allocation import Bucket, TargetAllocations, weights_sum_to_one
 from domain.allocation import shares as bucket_shares
@@ -399,85 +400,213 @@ def _one_chain_per_position(portfolio: PortfolioState) -> None:
             )
 
 
+Priced: TypeAlias = Transaction | SkippedMove
+"""A move once priced: the transaction that makes it, or why it is skipped."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Builder:
-    """Turns a move into a transaction, or into the reason it is skipped."""
+class _Pricing:
+    """What pricing a move needs: the config, the prices, the positions held, the slippage bound."""
 
     config: PlannerConfig
     prices: PlanningPrices
     positions: Mapping[Key, Position]
     tolerance: Decimal
 
-    def build(self, move: _Move, selling: bool) -> Transaction | SkippedMove:
-        config, prices = self.config, self.prices
-        protocol, asset = move.key
-        volatile = asset.upper() in VOLATILE_ASSETS
-        position = self.positions.get(move.key)
-        if selling:
-            unit_price = position.unit_price_usd if position is not None else ZERO
-            if unit_price <= 0:
-                unit_price = prices.price(asset)
-            if move.units is not None:
-                amount = move.units
-            elif move.full_exit and position is not None:
-                amount = position.amount
-            else:
-                amount = move.usd / unit_price
-            from_asset, to_asset = asset, config.cash_asset
-            if volatile:
-                tx_type, venue_protocol = TransactionType.SWAP, config.swap_protocol
-            else:
-                tx_type, venue_protocol = TransactionType.WITHDRAW, protocol
-        else:
-            amount = move.usd / prices.price(config.cash_asset)
-            from_asset = config.cash_asset
-            if volatile:
-                prices.price(asset)  # a buy must know its price
-                tx_type, venue_protocol, to_asset = (
-                    TransactionType.SWAP,
-                    config.swap_protocol,
-                    asset,
-                )
-            else:
-                venue = _venue_for(move.key, config)
-                to_asset = venue.asset if venue else asset
-                tx_type, venue_protocol = TransactionType.DEPOSIT, protocol
-        if tx_type is TransactionType.SWAP:
-            expected = swap_slippage_fraction(move.usd, config)
-        else:
-            expected = config.protocol_slippage.get(venue_protocol, ZERO)
-        label = f" ({move.label})" if move.label else ""
-        description = f"{tx_type.value} {from_asset}->{to_asset} ${move.usd:.2f}{label}"
-        if expected > self.tolerance:
-            return SkippedMove(
-                description=description,
-                reason=f"expected slippage {expected} exceeds the bound {self.tolerance}",
-            )
-        gas = config.gas_units[tx_type]
-        gas_usd = gas_cost_usd(gas, prices)
-        too_costly = exceeds_gas_share(gas_usd, move.usd, config.max_gas_share)
-        # A move that cures a breached cap, or withdraws swept cash a buy needs, may pay more
-        # gas, but never more than it brings in.
-        exempt = move.cures_breach or move.funds_buy
-        if (too_costly and not exempt) or gas_usd >= move.usd * (ONE - expected):
-            return SkippedMove(
-                description=description,
-                reason=f"gas ${gas_usd:.2f} exceeds {config.max_gas_share} of the move's value",
-            )
-        return Transaction(
-            tx_type=tx_type,
-            protocol=venue_protocol,
-            from_asset=from_asset,
-            to_asset=to_asset,
-            amount=amount,
-            amount_usd=move.usd,
-            estimated_gas=gas,
-            estimated_gas_usd=gas_usd,
-            estimated_slippage_usd=move.usd * expected,
-            slippage_tolerance=self.tolerance,
-            chain=position.chain if position is not None else "ethereum",
-            full_exit=move.full_exit,
+
+class _Route(NamedTuple):
+    """How a move is made: the kind of step, the protocol that makes it, the asset it gives and
+    the one it gets, and the amount it gives in that asset's units."""
+
+    tx_type: TransactionType
+    protocol: str
+    from_asset: str
+    to_asset: str
+    amount: Decimal
+
+
+def _units_sold(move: _Move, pricing: _Pricing) -> Decimal:
+    """The units a sale gives: those slicing fixed, a full exit's whole position, or its USD at
+    the position's unit price (the market price when the position has none)."""
+    position = pricing.positions.get(move.key)
+    unit_price = position.unit_price_usd if position is not None else ZERO
+    if unit_price <= 0:
+        unit_price = pricing.prices.price(move.key[1])
+    if move.units is not None:
+        return move.units
+    if move.full_exit and position is not None:
+        return position.amount
+    return move.usd / unit_price
+
+
+def _route(move: _Move, *, selling: bool, pricing: _Pricing) -> _Route:
+    """How `move` is made. A sale swaps a volatile asset to cash or withdraws a yield position;
+    a buy swaps cash to a volatile asset (whose price must be known) or deposits it."""
+    config, prices = pricing.config, pricing.prices
+    protocol, asset = move.key
+    volatile = asset.upper() in VOLATILE_ASSETS
+    if selling:
+        amount = _units_sold(move, pricing)
+        tx_type, from_asset, to_asset = TransactionType.WITHDRAW, asset, config.cash_asset
+    else:
+        amount = move.usd / prices.price(config.cash_asset)
+        if volatile:
+            prices.price(asset)  # a buy must know its price
+        venue = None if volatile else _venue_for(move.key, config)
+        tx_type, from_asset = TransactionType.DEPOSIT, config.cash_asset
+        to_asset = venue.asset if venue else asset
+    if volatile:
+        tx_type, protocol = TransactionType.SWAP, config.swap_protocol
+    return _Route(tx_type, protocol, from_asset, to_asset, amount)
+
+
+def _price(move: _Move, *, selling: bool, pricing: _Pricing) -> Priced:
+    """The transaction that makes `move`, or why it is skipped.
+
+    Skipped: its expected slippage is above the bound, or its gas above `max_gas_share` of its
+    value. A move that cures a breached cap, or withdraws swept cash a buy needs, may pay more
+    gas, but never more than it brings in.
+    """
+    config = pricing.config
+    route = _route(move, selling=selling, pricing=pricing)
+    if route.tx_type is TransactionType.SWAP:
+        expected = swap_slippage_fraction(move.usd, config)
+    else:
+        expected = config.protocol_slippage.get(route.protocol, ZERO)
+    label = f" ({move.label})" if move.label else ""
+    description = (
+        f"{route.tx_type.value} {route.from_asset}->{route.to_asset} ${move.usd:.2f}{label}"
+    )
+    if expected > pricing.tolerance:
+        return SkippedMove(
+            description=description,
+            reason=f"expected slippage {expected} exceeds the bound {pricing.tolerance}",
         )
+    gas = config.gas_units[route.tx_type]
+    gas_usd = gas_cost_usd(gas, pricing.prices)
+    too_costly = exceeds_gas_share(gas_usd, move.usd, config.max_gas_share)
+    exempt = move.cures_breach or move.funds_buy
+    if (too_costly and not exempt) or gas_usd >= move.usd * (ONE - expected):
+        return SkippedMove(
+            description=description,
+            reason=f"gas ${gas_usd:.2f} exceeds {config.max_gas_share} of the move's value",
+        )
+    position = pricing.positions.get(move.key)
+    return Transaction(
+        tx_type=route.tx_type,
+        protocol=route.protocol,
+        from_asset=route.from_asset,
+        to_asset=route.to_asset,
+        amount=route.amount,
+        amount_usd=move.usd,
+        estimated_gas=gas,
+        estimated_gas_usd=gas_usd,
+        estimated_slippage_usd=move.usd * expected,
+        slippage_tolerance=pricing.tolerance,
+        chain=position.chain if position is not None else "ethereum",
+        full_exit=move.full_exit,
+    )
+
+
+def _price_all(
+    moves: list[_Move], *, selling: bool, pricing: _Pricing
+) -> tuple[list[Transaction], list[SkippedMove]]:
+    """Each move priced: the transactions, and the moves skipped, each in the moves' order."""
+    txs: list[Transaction] = []
+    skipped: list[SkippedMove] = []
+    for move in moves:
+        priced = _price(move, selling=selling, pricing=pricing)
+        if isinstance(priced, SkippedMove):
+            skipped.append(priced)
+        else:
+            txs.append(priced)
+    return txs, skipped
+
+
+def _sliced(
+    moves: list[_Move], *, selling: bool, pricing: _Pricing
+) -> tuple[list[_Move], list[SkippedMove]]:
+    """The moves with each swap split into slices that fit the slippage bound (see `_slices`).
+
+    At most `max_slices_per_move` slices of one move are taken; what is left of it is skipped,
+    for a later cycle.
+    """
+    config, tolerance = pricing.config, pricing.tolerance
+    limit = swap_slice_limit_usd(tolerance, config)
+    out: list[_Move] = []
+    skipped: list[SkippedMove] = []
+    for move in moves:
+        if move.key[1].upper() not in VOLATILE_ASSETS:
+            out.append(move)
+            continue
+        position = pricing.positions.get(move.key)
+        unit_price = position.unit_price_usd if selling and position is not None else None
+        pieces, left = _slices(move, limit, config.max_slices_per_move, unit_price)
+        out.extend(pieces)
+        if left > 0:
+            skipped.append(
+                SkippedMove(
+                    description=f"{'sell' if selling else 'buy'} {move.key[1]} ${left:.2f}",
+                    reason=(
+                        f"left for a later cycle: {config.max_slices_per_move} slices of "
+                        f"${limit:,.2f} fit the slippage bound {tolerance} in one plan"
+                    ),
+                )
+            )
+    return out, skipped
+
+
+def _breach_cured(
+    key: Key, shares: Mapping[Key, Decimal], volatile_now: Decimal, config: PlannerConfig
+) -> bool:
+    """Whether selling `key` cures a breached cap: its own, or the volatile cap."""
+    return shares.get(key, ZERO) > config.max_single_position_share or (
+        key[1].upper() in VOLATILE_ASSETS and volatile_now > config.max_volatile_share
+    )
+
+
+def _drift_moves(
+    portfolio: PortfolioState, sweep: _Sweep, config: PlannerConfig
+) -> tuple[list[_Move], list[_Move], list[SkippedMove]]:
+    """The sells and buys that move each position to its desired value, in key order, and the
+    moves skipped as below the minimum trade size (a move that cures a breach is exempt).
+
+    Wallet stablecoins are cash, not positions; a sweep venue above its base target is left to
+    the sweep (its excess is swept cash).
+    """
+    total, current, desired = sweep.total, sweep.current, sweep.desired
+    positions = {p.key: p for p in portfolio.positions}
+    shares = {k: (v / total if total > 0 else ZERO) for k, v in current.items()}
+    volatile_now = portfolio.volatile_value() / total if total > 0 else ZERO
+    sells: list[_Move] = []
+    buys: list[_Move] = []
+    skipped: list[SkippedMove] = []
+    for key in sorted(set(current) | set(desired)):
+        if (key[0] == WALLET and key[1].upper() in STABLECOINS) or key in sweep.swept:
+            continue
+        have = current.get(key, ZERO)
+        want = desired.get(key, ZERO)
+        delta = want - have
+        if delta == 0:
+            continue
+        cures_breach = delta < 0 and _breach_cured(key, shares, volatile_now, config)
+        if abs(delta) < config.min_trade_usd and not cures_breach:
+            skipped.append(
+                SkippedMove(
+                    description=f"{key[0]} {key[1]} by ${abs(delta):.2f}",
+                    reason=f"below the minimum trade size ${config.min_trade_usd}",
+                )
+            )
+        elif delta < 0:
+            full_exit = want == 0
+            units = positions[key].amount if full_exit and key in positions else None
+            usd = have if full_exit else -delta
+            sells.append(
+                _Move(key=key, usd=usd, full_exit=full_exit, cures_breach=cures_breach, units=units)
+            )
+        else:
+            buys.append(_Move(key=key, usd=delta))
+    return sells, buys, skipped
 
 
 def plan_rebalance(
@@ -512,149 +641,93 @@ def plan_rebalance(
     if max_slippage is not None:
         require_fraction(max_slippage, "max_slippage")
     _one_chain_per_position(portfolio)
-    total = portfolio.total_value_usd
-    tolerance = _tolerance(config, max_slippage)
-    desired, notes = desired_values(total, targets, config)
-    current = holdings_of(portfolio)
-    positions = {p.key: p for p in portfolio.positions}
-    shares = {k: (v / total if total > 0 else ZERO) for k, v in current.items()}
-    volatile_now = portfolio.volatile_value() / total if total > 0 else ZERO
-    skipped: list[SkippedMove] = []
-    order = _sweep_keys(sweep_venues, config)
-    swept = {k: current[k] - desired[k] for k in order if current.get(k, ZERO) > desired[k]}
+    desired, notes = desired_values(portfolio.total_value_usd, targets, config)
+    sweep = _Sweep.of(sweep_venues, portfolio, desired, config)
+    pricing = _Pricing(
+        config=config,
+        prices=prices,
+        positions={p.key: p for p in portfolio.positions},
+        tolerance=_tolerance(config, max_slippage),
+    )
+    sells, buys, skipped = ([], [], []) if sweep_only else _drift_moves(portfolio, sweep, config)
+    sell_moves, sells_left = _sliced(sells, selling=True, pricing=pricing)
+    sell_txs, sells_skipped = _price_all(sell_moves, selling=True, pricing=pricing)
+    cash_after_sells = _cash_after(portfolio.cash_balance, sell_txs)
+    buy_moves, buys_left = _sliced(buys, selling=False, pricing=pricing)
+    buy_txs, unfunded, settled = _fund_and_settle(
+        buy_moves, cash_after_sells, sweep, pricing, rebalancing=not sweep_only
+    )
+    skipped += sells_left + sells_skipped + buys_left + unfunded + settled.skipped
+    draft = PlanDraft(
+        targets=targets,
+        transactions=_in_order(sell_txs, buy_txs, settled),
+        skipped=tuple(skipped),
+        notes=tuple(notes + settled.notes),
+        risk_level=risk_level,
+        max_slippage=max_slippage,
+    )
+    return assemble_plan(portfolio, draft, plan_id=plan_id, now=now, config=config)
 
-    sells: list[_Move] = []
-    buys: list[_Move] = []
-    for key in [] if sweep_only else sorted(set(current) | set(desired)):
-        if key[0] == WALLET and key[1].upper() in STABLECOINS:
-            continue  # wallet stablecoins are cash, not a position to trade
-        if key in swept:
-            continue  # above its base target: the excess is swept cash, settled below
-        have = current.get(key, ZERO)
-        want = desired.get(key, ZERO)
-        delta = want - have
-        if delta == 0:
-            continue
-        cures_breach = delta < 0 and (
-            shares.get(key, ZERO) > config.max_single_position_share
-            or (key[1].upper() in VOLATILE_ASSETS and volatile_now > config.max_volatile_share)
-        )
-        if abs(delta) < config.min_trade_usd and not cures_breach:
-            if abs(delta) > 0:
-                skipped.append(
-                    SkippedMove(
-                        description=f"{key[0]} {key[1]} by ${abs(delta):.2f}",
-                        reason=f"below the minimum trade size ${config.min_trade_usd}",
-                    )
-                )
-            continue
-        if delta < 0:
-            full_exit = want == 0
-            sells.append(
-                _Move(
-                    key=key,
-                    usd=have if full_exit else -delta,
-                    full_exit=full_exit,
-                    cures_breach=cures_breach,
-                    units=positions[key].amount if full_exit and key in positions else None,
-                )
-            )
-        else:
-            buys.append(_Move(key=key, usd=delta))
 
-    limit = swap_slice_limit_usd(tolerance, config)
-
-    def sliced(moves: list[_Move], selling: bool) -> list[_Move]:
-        out: list[_Move] = []
-        for move in moves:
-            if move.key[1].upper() not in VOLATILE_ASSETS:
-                out.append(move)
-                continue
-            position = positions.get(move.key)
-            unit_price = position.unit_price_usd if selling and position is not None else None
-            pieces, left = _slices(move, limit, config.max_slices_per_move, unit_price)
-            out.extend(pieces)
-            if left > 0:
-                skipped.append(
-                    SkippedMove(
-                        description=f"{'sell' if selling else 'buy'} {move.key[1]} ${left:.2f}",
-                        reason=(
-                            f"left for a later cycle: {config.max_slices_per_move} slices of "
-                            f"${limit:,.2f} fit the slippage bound {tolerance} in one plan"
-                        ),
-                    )
-                )
-        return out
-
-    builder = _Builder(config=config, prices=prices, positions=positions, tolerance=tolerance)
-    sell_txs: list[Transaction] = []
-    for move in sliced(sells, selling=True):
-        built = builder.build(move, selling=True)
-        if isinstance(built, SkippedMove):
-            skipped.append(built)
-        else:
-            sell_txs.append(built)
-    cash_after_sells = (
-        portfolio.cash_balance
+def _cash_after(cash: Decimal, sell_txs: list[Transaction]) -> Decimal:
+    """The wallet cash after the sells: what they bring in, less their slippage and gas."""
+    return (
+        cash
         + sum((t.amount_usd - t.estimated_slippage_usd for t in sell_txs), ZERO)
         - sum((t.estimated_gas_usd for t in sell_txs), ZERO)
     )
-    # Swept cash funds buys: count what withdrawing it would bring in, after its gas.
-    withdraw_gas = gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], prices)
-    withdrawable = sum(
-        (
-            max(ZERO, usd * (ONE - config.protocol_slippage.get(k[0], ZERO)) - withdraw_gas)
-            for k, usd in swept.items()
-        ),
-        ZERO,
-    )
-    buy_moves = sliced(buys, selling=False)
-    while True:
-        buy_txs, unfunded = _fund_buys(buy_moves, cash_after_sells + withdrawable, builder, config)
-        spent = sum((t.amount_usd + t.estimated_gas_usd for t in buy_txs), ZERO)
-        settled = _settle_cash(
-            wallet=cash_after_sells - spent,
-            swept=swept,
-            order=order,
-            base_after=_base_after(order, swept, current, desired, buy_txs),
-            base_deposits={t.destination_key: t for t in buy_txs if _is_deposit_into(t, order)},
-            total=total,
-            builder=builder,
-            config=config,
-            rebalancing=not sweep_only,
-        )
-        if settled.wallet >= 0 or withdrawable <= 0:
-            break
-        # A withdrawal could not pay its way: fund the buys with less of the swept cash.
-        withdrawable = max(ZERO, withdrawable + settled.wallet)
-    skipped.extend(unfunded)
-    skipped.extend(settled.skipped)
-    notes.extend(settled.notes)
+
+
+def _in_order(
+    sell_txs: list[Transaction], buy_txs: list[Transaction], settled: _Settled
+) -> tuple[Transaction, ...]:
+    """The plan's steps in funding order: withdrawals, swaps (sells first), deposits.
+
+    A base deposit the sweep replaced (it took the sweep's amount too) is left out.
+    """
     deposits = [
         t
         for t in buy_txs
         if t.tx_type is TransactionType.DEPOSIT and t.destination_key not in settled.replaced
     ] + settled.deposits
-    ordered = (
+    return tuple(
         [t for t in sell_txs if t.tx_type is TransactionType.WITHDRAW]
         + settled.withdrawals
         + [t for t in sell_txs if t.tx_type is TransactionType.SWAP]
         + [t for t in buy_txs if t.tx_type is TransactionType.SWAP]
         + deposits
     )
-    return _assemble(
-        portfolio=portfolio,
-        targets=targets,
-        transactions=tuple(ordered),
-        plan_id=plan_id,
-        now=now,
-        config=config,
-        max_slippage=max_slippage,
-        risk_level=risk_level,
-        skipped=tuple(skipped),
-        notes=tuple(notes),
-        kind=PlanKind.REBALANCE,
-    )
+
+
+def _fund_and_settle(
+    buy_moves: list[_Move],
+    cash_after_sells: Decimal,
+    sweep: _Sweep,
+    pricing: _Pricing,
+    *,
+    rebalancing: bool,
+) -> tuple[list[Transaction], list[SkippedMove], _Settled]:
+    """Fund the buys from the cash after sells and the swept cash, then settle the sweep.
+
+    The buys count on what withdrawing the swept cash would bring in, after its gas. When a
+    withdrawal cannot pay its way and the wallet would end below zero, the buys are funded
+    again with less of the swept cash. Returns the buys, the ones left unfunded, the sweep.
+    """
+    withdrawable = sweep.withdrawable(pricing)
+    while True:
+        buy_txs, unfunded = _fund_buys(buy_moves, cash_after_sells + withdrawable, pricing)
+        spent = sum((t.amount_usd + t.estimated_gas_usd for t in buy_txs), ZERO)
+        settled = _settle_cash(
+            wallet=cash_after_sells - spent,
+            sweep=sweep,
+            base_after=sweep.base_after(buy_txs),
+            base_deposits={t.destination_key: t for t in buy_txs if sweep.receives(t)},
+            pricing=pricing,
+            rebalancing=rebalancing,
+        )
+        if settled.wallet >= 0 or withdrawable <= 0:
+            return buy_txs, unfunded, settled
+        withdrawable = max(ZERO, withdrawable + settled.wallet)
 
 
 def _sweep_keys(protocols: tuple[str, ...], config: PlannerConfig) -> list[Key]:
@@ -665,50 +738,138 @@ def _sweep_keys(protocols: tuple[str, ...], config: PlannerConfig) -> list[Key]:
     return keys
 
 
-def _is_deposit_into(tx: Transaction, keys: list[Key]) -> bool:
-    return tx.tx_type is TransactionType.DEPOSIT and tx.destination_key in keys
+def _slip(key: Key, config: PlannerConfig) -> Decimal:
+    """The expected slippage of entering or leaving the venue of `key`."""
+    return config.protocol_slippage.get(key[0], ZERO)
 
 
-def _base_after(
-    order: list[Key],
-    swept: Mapping[Key, Decimal],
-    current: Mapping[Key, Decimal],
-    desired: Mapping[Key, Decimal],
-    buy_txs: list[Transaction],
-) -> dict[Key, Decimal]:
-    """What each sweep venue holds for base yield after the plan's own moves."""
-    arriving = {
-        t.destination_key: t.amount_usd - t.estimated_slippage_usd
-        for t in buy_txs
-        if _is_deposit_into(t, order)
-    }
-    return {
-        k: desired[k] if k in swept else current.get(k, ZERO) + arriving.get(k, ZERO) for k in order
-    }
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Sweep:
+    """The venues idle cash may be swept into, in order of preference, and the swept cash each
+    holds above its base target; with the holdings and desired values the sweep is sized from."""
+
+    order: list[Key]
+    swept: Mapping[Key, Decimal]
+    current: Mapping[Key, Decimal]
+    desired: Mapping[Key, Decimal]
+    total: Decimal
+
+    @classmethod
+    def of(
+        cls,
+        sweep_venues: tuple[str, ...],
+        portfolio: PortfolioState,
+        desired: Mapping[Key, Decimal],
+        config: PlannerConfig,
+    ) -> _Sweep:
+        """The sweep of `portfolio` into the venues of `sweep_venues`."""
+        current = holdings_of(portfolio)
+        order = _sweep_keys(sweep_venues, config)
+        swept = {k: current[k] - desired[k] for k in order if current.get(k, ZERO) > desired[k]}
+        return cls(
+            order=order,
+            swept=swept,
+            current=current,
+            desired=desired,
+            total=portfolio.total_value_usd,
+        )
+
+    def withdrawable(self, pricing: _Pricing) -> Decimal:
+        """What withdrawing all the swept cash would bring in, after its slippage and gas."""
+        config = pricing.config
+        withdraw_gas = gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], pricing.prices)
+        return sum(
+            (
+                max(ZERO, usd * (ONE - _slip(k, config)) - withdraw_gas)
+                for k, usd in self.swept.items()
+            ),
+            ZERO,
+        )
+
+    def receives(self, tx: Transaction) -> bool:
+        """Whether `tx` deposits into one of the sweep venues."""
+        return tx.tx_type is TransactionType.DEPOSIT and tx.destination_key in self.order
+
+    def base_after(self, buy_txs: list[Transaction]) -> dict[Key, Decimal]:
+        """What each sweep venue holds for base yield after the plan's own moves."""
+        arriving = {
+            t.destination_key: t.amount_usd - t.estimated_slippage_usd
+            for t in buy_txs
+            if self.receives(t)
+        }
+        return {
+            k: self.desired[k]
+            if k in self.swept
+            else self.current.get(k, ZERO) + arriving.get(k, ZERO)
+            for k in self.order
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Settled:
-    """The sweep's part of a plan: its withdrawals and deposits, and the wallet it leaves."""
+    """The sweep's part of a plan: its withdrawals and deposits, the base deposits its deposits
+    replaced, the moves it skipped, and the wallet it leaves."""
 
     withdrawals: list[Transaction]
     deposits: list[Transaction]
     replaced: frozenset[Key | None]
     wallet: Decimal
     skipped: list[SkippedMove]
-    notes: list[str]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the plan's notes say of the sweep."""
+        notes: list[str] = []
+        if self.withdrawals:
+            notes.append(
+                "swept cash withdrawn from " + ", ".join(t.protocol for t in self.withdrawals)
+            )
+        if self.deposits:
+            notes.append(
+                "idle cash above the buffer swept into "
+                + ", ".join(t.protocol for t in self.deposits)
+            )
+        return notes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bounds:
+    """The sweep's figures in USD: the most a venue may hold (its cap less the headroom), the
+    cash buffer to keep, and the gas of one withdrawal and of one deposit."""
+
+    cap_value: Decimal
+    buffer: Decimal
+    withdraw_gas: Decimal
+    deposit_gas: Decimal
+
+    @classmethod
+    def of(cls, total: Decimal, pricing: _Pricing) -> _Bounds:
+        """The bounds for a treasury worth `total`."""
+        config, prices = pricing.config, pricing.prices
+        return cls(
+            cap_value=(config.max_single_position_share - config.limit_headroom) * total,
+            buffer=config.cash_buffer_share * total,
+            withdraw_gas=gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], prices),
+            deposit_gas=gas_cost_usd(config.gas_units[TransactionType.DEPOSIT], prices),
+        )
+
+
+class _Want(NamedTuple):
+    """Swept cash to withdraw from one venue: how much, whether that cures a breached cap, and
+    whether it funds a buy."""
+
+    usd: Decimal
+    cures_breach: bool
+    funds_buy: bool
 
 
 def _settle_cash(
     *,
     wallet: Decimal,
-    swept: Mapping[Key, Decimal],
-    order: list[Key],
+    sweep: _Sweep,
     base_after: Mapping[Key, Decimal],
     base_deposits: Mapping[Key | None, Transaction],
-    total: Decimal,
-    builder: _Builder,
-    config: PlannerConfig,
+    pricing: _Pricing,
     rebalancing: bool,
 ) -> _Settled:
     """Withdraw swept cash the plan needs, or sweep idle cash above the buffer (see
@@ -723,174 +884,257 @@ def _settle_cash(
     buffer, into each venue in order up to its headroom, each at least the minimum trade. A
     base deposit the plan already makes into the venue takes the sweep's amount too.
     """
-    cap_value = (config.max_single_position_share - config.limit_headroom) * total
-    buffer = config.cash_buffer_share * total
-    prices = builder.prices
-    withdraw_gas = gas_cost_usd(config.gas_units[TransactionType.WITHDRAW], prices)
-    deposit_gas = gas_cost_usd(config.gas_units[TransactionType.DEPOSIT], prices)
-    keep = dict(swept)
-    wanted: dict[Key, tuple[Decimal, bool, bool]] = {}  # usd, cures breach, funds a buy
-    skipped: list[SkippedMove] = []
-    notes: list[str] = []
-
-    def slip(key: Key) -> Decimal:
-        return config.protocol_slippage.get(key[0], ZERO)
-
-    estimate = wallet
+    bounds = _Bounds.of(sweep.total, pricing)
+    wanted: dict[Key, _Want] = {}
+    keep = dict(sweep.swept)
     if rebalancing:
-        for key in order:
-            room = max(ZERO, cap_value - base_after[key])
-            if keep.get(key, ZERO) > room:
-                over = keep[key] - room
-                breach = base_after[key] + keep[key] > config.max_single_position_share * total
-                wanted[key] = (over, breach, False)
-                keep[key] = room
-                estimate += over * (ONE - slip(key)) - withdraw_gas
-        funding = estimate < 0
-        if funding or buffer - estimate >= config.min_trade_usd:
-            for key in reversed(order):
-                if estimate >= buffer:
-                    break
-                if keep.get(key, ZERO) <= 0 or slip(key) >= ONE:
-                    continue
-                new = key not in wanted
-                need = (buffer - estimate + (withdraw_gas if new else ZERO)) / (ONE - slip(key))
-                if funding:
-                    need = max(need, config.min_trade_usd)
-                usd = min(keep[key], need.quantize(USD_STEP, rounding=ROUND_CEILING))
-                before, breach, funds = wanted.get(key, (ZERO, False, False))
-                wanted[key] = (before + usd, breach, funds or funding)
-                keep[key] -= usd
-                estimate += usd * (ONE - slip(key)) - (withdraw_gas if new else ZERO)
+        wanted, keep, estimate = _over_cap(wallet, sweep, base_after, bounds, pricing.config)
+        wanted, keep = _to_fund(wanted, keep, estimate, sweep.order, bounds, pricing.config)
+    withdrawals, skipped, wallet = _withdraw(wanted, wallet, sweep.order, pricing)
+    deposits: list[Transaction] = []
+    replaced: frozenset[Key | None] = frozenset()
+    if not any(w.funds_buy for w in wanted.values()):
+        deposits, replaced, wallet = _sweep_deposits(
+            wallet,
+            keep,
+            set(wanted),
+            _Destinations(order=sweep.order, base_after=base_after, base_deposits=base_deposits),
+            bounds,
+            pricing,
+        )
+    return _Settled(
+        withdrawals=withdrawals,
+        deposits=deposits,
+        replaced=replaced,
+        wallet=wallet,
+        skipped=skipped,
+    )
+
+
+def _over_cap(
+    wallet: Decimal,
+    sweep: _Sweep,
+    base_after: Mapping[Key, Decimal],
+    bounds: _Bounds,
+    config: PlannerConfig,
+) -> tuple[dict[Key, _Want], dict[Key, Decimal], Decimal]:
+    """The swept cash above each venue's headroom (a cap the market moved it over), to withdraw;
+    what each venue keeps; and the wallet `wallet` becomes once it is withdrawn (an estimate)."""
+    wanted: dict[Key, _Want] = {}
+    keep = dict(sweep.swept)
+    estimate = wallet
+    for key in sweep.order:
+        room = max(ZERO, bounds.cap_value - base_after[key])
+        if keep.get(key, ZERO) > room:
+            over = keep[key] - room
+            breach = base_after[key] + keep[key] > config.max_single_position_share * sweep.total
+            wanted[key] = _Want(over, breach, False)
+            keep[key] = room
+            estimate += over * (ONE - _slip(key, config)) - bounds.withdraw_gas
+    return wanted, keep, estimate
+
+
+def _to_fund(
+    wanted: Mapping[Key, _Want],
+    keep: Mapping[Key, Decimal],
+    estimate: Decimal,
+    order: list[Key],
+    bounds: _Bounds,
+    config: PlannerConfig,
+) -> tuple[dict[Key, _Want], dict[Key, Decimal]]:
+    """Add the swept cash to withdraw, riskiest venue first, when the wallet (`estimate`) would
+    end below zero (the withdrawal funds a buy, and takes at least the minimum trade) or below
+    the buffer by at least the minimum trade; return the withdrawals and what each venue keeps.
+    """
+    wanted, keep = dict(wanted), dict(keep)
+    funding = estimate < 0
+    if not funding and bounds.buffer - estimate < config.min_trade_usd:
+        return wanted, keep
+    for key in reversed(order):
+        if estimate >= bounds.buffer:
+            break
+        slip = _slip(key, config)
+        if keep.get(key, ZERO) <= 0 or slip >= ONE:
+            continue
+        gas = bounds.withdraw_gas if key not in wanted else ZERO
+        need = (bounds.buffer - estimate + gas) / (ONE - slip)
+        if funding:
+            need = max(need, config.min_trade_usd)
+        usd = min(keep[key], need.quantize(USD_STEP, rounding=ROUND_CEILING))
+        before = wanted.get(key, _Want(ZERO, False, False))
+        wanted[key] = _Want(before.usd + usd, before.cures_breach, before.funds_buy or funding)
+        keep[key] -= usd
+        estimate += usd * (ONE - slip) - gas
+    return wanted, keep
+
+
+def _withdraw(
+    wanted: Mapping[Key, _Want], wallet: Decimal, order: list[Key], pricing: _Pricing
+) -> tuple[list[Transaction], list[SkippedMove], Decimal]:
+    """The withdrawals of swept cash, in the venues' order, the ones skipped, and the wallet
+    after them. One below the minimum trade is dropped unless it cures a breach or funds a buy.
+    """
     withdrawals: list[Transaction] = []
+    skipped: list[SkippedMove] = []
     for key in order:
         if key not in wanted:
             continue
         usd, breach, funds = wanted[key]
+        if usd < pricing.config.min_trade_usd and not (breach or funds):
+            continue
         move = _Move(key=key, usd=usd, cures_breach=breach, funds_buy=funds)
-        if usd < config.min_trade_usd and not (breach or funds):
+        priced = _price(move, selling=True, pricing=pricing)
+        if isinstance(priced, SkippedMove):
+            skipped.append(priced)
             continue
-        built = builder.build(move, selling=True)
-        if isinstance(built, SkippedMove):
-            skipped.append(built)
-            continue
-        withdrawals.append(built)
-        wallet += built.amount_usd - built.estimated_slippage_usd - built.estimated_gas_usd
-    if withdrawals:
-        notes.append("swept cash withdrawn from " + ", ".join(t.protocol for t in withdrawals))
+        withdrawals.append(priced)
+        wallet += priced.amount_usd - priced.estimated_slippage_usd - priced.estimated_gas_usd
+    return withdrawals, skipped, wallet
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Destinations:
+    """Where the sweep may deposit: the venues in order, what each holds for base yield after
+    the plan's own moves, and the base deposit the plan already makes into it."""
+
+    order: list[Key]
+    base_after: Mapping[Key, Decimal]
+    base_deposits: Mapping[Key | None, Transaction]
+
+
+def _sweep_deposits(
+    wallet: Decimal,
+    keep: Mapping[Key, Decimal],
+    withdrawn: set[Key],
+    into: _Destinations,
+    bounds: _Bounds,
+    pricing: _Pricing,
+) -> tuple[list[Transaction], frozenset[Key | None], Decimal]:
+    """Deposit the idle cash above the buffer into each venue in order, up to its headroom,
+    each at least the minimum trade; a venue swept cash is withdrawn from takes none. Returns
+    the deposits, the base deposits they replaced, and the wallet after them."""
+    config = pricing.config
     deposits: list[Transaction] = []
     replaced: set[Key | None] = set()
-    funded = any(wanted[k][2] for k in wanted)
-    if not funded:
-        for key in order:
-            surplus = wallet - buffer
-            if surplus < config.min_trade_usd:
-                break
-            if key in wanted or slip(key) >= ONE:
-                continue
-            # Room for what arrives after the venue's entry slippage, so that none is left over.
-            room = (cap_value - base_after[key] - keep.get(key, ZERO)) / (ONE - slip(key))
-            base_tx = base_deposits.get(key)
-            gas = ZERO if base_tx is not None else deposit_gas
-            usd = min(room, surplus - gas).quantize(USD_STEP, rounding=ROUND_DOWN)
-            if usd < config.min_trade_usd:
-                continue
-            base_usd = base_tx.amount_usd if base_tx is not None else ZERO
-            built = builder.build(_Move(key=key, usd=base_usd + usd), selling=False)
-            if isinstance(built, SkippedMove):
-                continue  # a sweep that cannot pay its way is simply not made
-            base_gas = base_tx.estimated_gas_usd if base_tx is not None else ZERO
-            if base_tx is not None:
-                replaced.add(key)
-            deposits.append(built)
-            wallet -= usd + built.estimated_gas_usd - base_gas
-        if deposits:
-            notes.append(
-                "idle cash above the buffer swept into " + ", ".join(t.protocol for t in deposits)
-            )
-    return _Settled(
-        withdrawals=withdrawals,
-        deposits=deposits,
-        replaced=frozenset(replaced),
-        wallet=wallet,
-        skipped=skipped,
-        notes=notes,
-    )
+    for key in into.order:
+        surplus = wallet - bounds.buffer
+        if surplus < config.min_trade_usd:
+            break
+        slip = _slip(key, config)
+        if key in withdrawn or slip >= ONE:
+            continue
+        # Room for what arrives after the venue's entry slippage, so that none is left over.
+        room = (bounds.cap_value - into.base_after[key] - keep.get(key, ZERO)) / (ONE - slip)
+        base_tx = into.base_deposits.get(key)
+        gas = ZERO if base_tx is not None else bounds.deposit_gas
+        usd = min(room, surplus - gas).quantize(USD_STEP, rounding=ROUND_DOWN)
+        if usd < config.min_trade_usd:
+            continue
+        base_usd = base_tx.amount_usd if base_tx is not None else ZERO
+        priced = _price(_Move(key=key, usd=base_usd + usd), selling=False, pricing=pricing)
+        if isinstance(priced, SkippedMove):
+            continue  # a sweep that cannot pay its way is simply not made
+        base_gas = base_tx.estimated_gas_usd if base_tx is not None else ZERO
+        if base_tx is not None:
+            replaced.add(key)
+        deposits.append(priced)
+        wallet -= usd + priced.estimated_gas_usd - base_gas
+    return deposits, frozenset(replaced), wallet
 
 
 def _fund_buys(
-    buys: list[_Move], cash_available: Decimal, builder: _Builder, config: PlannerConfig
+    buys: list[_Move], cash_available: Decimal, pricing: _Pricing
 ) -> tuple[list[Transaction], list[SkippedMove]]:
     """Turn buys into transactions, scaling them down until cash covers them and their gas.
 
-    A move the builder skips (slippage, gas) is dropped for good: it is never scaled back in,
-    since the cash sums were made without it. Every round either fits, or drops a move, or
-    scales every remaining move down by a factor below one, so the loop ends; each skipped
-    move is recorded once.
+    Each round prices the moves once, then either fits, or drops the moves pricing skipped, or
+    scales every move down by a factor below one, so the loop ends. A move pricing skips
+    (slippage, gas) is dropped for good: it is never scaled back in, since the cash sums were
+    made without it. A scaled move is priced again: its gas share grows as it shrinks. Each
+    skipped move is recorded once.
     """
     skipped: list[SkippedMove] = []
     moves = list(buys)
     while moves:
-        built = [(m, builder.build(m, selling=False)) for m in moves]
-        dropped = [b for _, b in built if isinstance(b, SkippedMove)]
+        priced = [_price(m, selling=False, pricing=pricing) for m in moves]
+        dropped = [p for p in priced if isinstance(p, SkippedMove)]
         if dropped:
             skipped.extend(dropped)
-            moves = [m for m, b in built if isinstance(b, Transaction)]
+            moves = [m for m, p in zip(moves, priced, strict=True) if isinstance(p, Transaction)]
             continue
-        txs = [b for _, b in built if isinstance(b, Transaction)]
+        txs = [p for p in priced if isinstance(p, Transaction)]
         gas = sum((t.estimated_gas_usd for t in txs), ZERO)
         wanted = sum((t.amount_usd for t in txs), ZERO)
         if wanted + gas <= cash_available:
             return txs, skipped
-        factor = max(ZERO, cash_available - gas) / wanted
-        scaled = [
-            replace(m, usd=(m.usd * factor).quantize(USD_STEP, rounding=ROUND_DOWN)) for m in moves
-        ]
-        moves = []
-        for m in scaled:
-            if m.usd >= config.min_trade_usd and m.usd > 0:
-                moves.append(m)
-            else:
-                label = f" ({m.label})" if m.label else ""
-                skipped.append(
-                    SkippedMove(
-                        description=f"buy {m.key[0]} {m.key[1]}{label}",
-                        reason="not enough cash after sells and gas to fund it",
-                    )
-                )
+        moves, short = _scaled(moves, max(ZERO, cash_available - gas) / wanted, pricing.config)
+        skipped.extend(short)
     return [], skipped
 
 
-def _assemble(
-    *,
+def _scaled(
+    moves: list[_Move], factor: Decimal, config: PlannerConfig
+) -> tuple[list[_Move], list[SkippedMove]]:
+    """Each buy scaled by `factor`; one that ends below the minimum trade size is skipped."""
+    kept: list[_Move] = []
+    skipped: list[SkippedMove] = []
+    for move in moves:
+        scaled = replace(move, usd=(move.usd * factor).quantize(USD_STEP, rounding=ROUND_DOWN))
+        if scaled.usd >= config.min_trade_usd and scaled.usd > 0:
+            kept.append(scaled)
+            continue
+        label = f" ({move.label})" if move.label else ""
+        skipped.append(
+            SkippedMove(
+                description=f"buy {move.key[0]} {move.key[1]}{label}",
+                reason="not enough cash after sells and gas to fund it",
+            )
+        )
+    return kept, skipped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanDraft:
+    """What a planner decided: the targets it aims for, its ordered transactions, the moves it
+    skipped and its notes, with the plan's kind, risk level and slippage bound.
+    `assemble_plan` adds the rest."""
+
+    targets: TargetAllocations
+    transactions: tuple[Transaction, ...]
+    skipped: tuple[SkippedMove, ...]
+    notes: tuple[str, ...]
+    risk_level: RiskLevel
+    kind: PlanKind = PlanKind.REBALANCE
+    max_slippage: Decimal | None = None
+
+
+def assemble_plan(
     portfolio: PortfolioState,
-    targets: TargetAllocations,
-    transactions: tuple[Transaction, ...],
+    draft: PlanDraft,
+    *,
     plan_id: str,
     now: datetime,
     config: PlannerConfig,
-    max_slippage: Decimal | None,
-    risk_level: RiskLevel,
-    skipped: tuple[SkippedMove, ...],
-    notes: tuple[str, ...],
-    kind: PlanKind,
 ) -> RebalancingPlan:
+    """The plan of `draft`: with the allocations now, its total costs, and whether it needs
+    approval (a rebalance above the approval limits does; an emergency exit never does)."""
+    transactions = draft.transactions
     reasons = approval_reasons(transactions, config.approval_threshold_usd)
-    needs_approval = kind is PlanKind.REBALANCE and bool(reasons)
+    needs_approval = draft.kind is PlanKind.REBALANCE and bool(reasons)
     return RebalancingPlan(
         plan_id=plan_id,
         created_at=now,
         current_allocations=portfolio.current_allocations(),
-        target_allocations=targets,
+        target_allocations=draft.targets,
         required_transactions=transactions,
         estimated_gas_cost=sum((t.estimated_gas_usd for t in transactions), ZERO),
         estimated_slippage=sum((t.estimated_slippage_usd for t in transactions), ZERO),
         requires_approval=needs_approval,
-        risk_level=risk_level,
-        kind=kind,
-        max_slippage=max_slippage,
-        skipped=skipped,
-        notes=notes,
+        risk_level=draft.risk_level,
+        kind=draft.kind,
+        max_slippage=draft.max_slippage,
+        skipped=draft.skipped,
+        notes=draft.notes,
         approval_reasons=reasons if needs_approval else (),
     )
 
@@ -913,8 +1157,7 @@ def plan_emergency_exit(
     """
     txs: list[Transaction] = []
     skipped: list[SkippedMove] = []
-    tolerance = config.emergency_slippage_tolerance
-    limit = swap_slice_limit_usd(tolerance, config)
+    limit = swap_slice_limit_usd(config.emergency_slippage_tolerance, config)
     gas = config.gas_units[TransactionType.SWAP]
     gas_usd = gas_cost_usd(gas, prices)
     for p in portfolio.positions:
@@ -922,57 +1165,59 @@ def plan_emergency_exit(
             continue
         whole = _Move(key=p.key, usd=p.value_usd, full_exit=True, units=p.amount)
         pieces, _ = _slices(whole, limit, None, p.unit_price_usd)
-        expected = swap_slippage_fraction(pieces[0].usd, config)
-        if expected > tolerance:
-            skipped.append(
-                SkippedMove(
-                    description=f"exit {p.asset} ${p.value_usd:.2f}",
-                    reason=f"expected slippage {expected} exceeds the emergency bound",
-                )
-            )
-            continue
-        # Each slice must bring in more than its gas, so that cash never goes below zero.
-        if any(gas_usd >= q.usd * (ONE - swap_slippage_fraction(q.usd, config)) for q in pieces):
-            skipped.append(
-                SkippedMove(
-                    description=f"exit {p.asset} ${p.value_usd:.2f}",
-                    reason="gas would cost more than the position is worth",
-                )
-            )
-            continue
-        for piece in pieces:
-            txs.append(
-                Transaction(
-                    tx_type=TransactionType.SWAP,
-                    protocol=config.swap_protocol,
-                    from_asset=p.asset,
-                    to_asset=config.cash_asset,
-                    amount=piece.units if piece.units is not None else p.amount,
-                    amount_usd=piece.usd,
-                    estimated_gas=gas,
-                    estimated_gas_usd=gas_usd,
-                    estimated_slippage_usd=piece.usd * swap_slippage_fraction(piece.usd, config),
-                    slippage_tolerance=tolerance,
-                    chain=p.chain,
-                    full_exit=piece.full_exit,
-                )
-            )
-    base = portfolio.current_allocations()
-    targets = TargetAllocations(
-        base_yield=base[Bucket.BASE_YIELD],
-        tactical=ZERO,
-        cash=ONE - base[Bucket.BASE_YIELD],
-    )
-    return _assemble(
-        portfolio=portfolio,
-        targets=targets,
+        refused = _exit_refused(p, pieces, gas_usd, config)
+        if refused is not None:
+            skipped.append(refused)
+        else:
+            txs.extend(_exit_swap(p, piece, gas, gas_usd, config) for piece in pieces)
+    base = portfolio.current_allocations()[Bucket.BASE_YIELD]
+    draft = PlanDraft(
+        targets=TargetAllocations(base_yield=base, tactical=ZERO, cash=ONE - base),
         transactions=tuple(txs),
-        plan_id=plan_id,
-        now=now,
-        config=config,
-        max_slippage=config.emergency_slippage_tolerance,
-        risk_level=RiskLevel.HIGH,
         skipped=tuple(skipped),
         notes=(f"black-swan exit: {reason}",),
+        risk_level=RiskLevel.HIGH,
         kind=PlanKind.EMERGENCY_EXIT,
+        max_slippage=config.emergency_slippage_tolerance,
+    )
+    return assemble_plan(portfolio, draft, plan_id=plan_id, now=now, config=config)
+
+
+def _exit_refused(
+    position: Position, pieces: list[_Move], gas_usd: Decimal, config: PlannerConfig
+) -> SkippedMove | None:
+    """Why the exit cannot sell `position` in `pieces` (None: it can): its slices' expected
+    slippage is above the emergency bound, or a slice would not bring in more than its gas (so
+    that cash never goes below zero)."""
+    description = f"exit {position.asset} ${position.value_usd:.2f}"
+    expected = swap_slippage_fraction(pieces[0].usd, config)
+    if expected > config.emergency_slippage_tolerance:
+        return SkippedMove(
+            description=description,
+            reason=f"expected slippage {expected} exceeds the emergency bound",
+        )
+    if any(gas_usd >= q.usd * (ONE - swap_slippage_fraction(q.usd, config)) for q in pieces):
+        return SkippedMove(
+            description=description, reason="gas would cost more than the position is worth"
+        )
+    return None
+
+
+def _exit_swap(
+    position: Position, piece: _Move, gas: int, gas_usd: Decimal, config: PlannerConfig
+) -> Transaction:
+    """The swap that sells `piece` of `position` to cash within the emergency bound."""
+    return Transaction(
+        tx_type=TransactionType.SWAP,
+        protocol=config.swap_protocol,
+        from_asset=position.asset,
+        to_asset=config.cash_asset,
+        amount=piece.units if piece.units is not None else position.amount,
+        amount_usd=piece.usd,
+        estimated_gas=gas,
+        estimated_gas_usd=gas_usd,
+        estimated_slippage_usd=piece.usd * swap_slippage_fraction(piece.usd, config),
+        slippage_tolerance=config.emergency_slippage_tolerance,
+        chain=position.chain,
+        full_exit=piece.full_exit,
     )

@@ -149,6 +149,47 @@ def test_the_roll_plan_redeems_everything_and_buys_no_more_than_it_brings_back(
     assert plan.requires_approval is (value > 50_000)
 
 
+def test_a_roll_too_small_to_buy_redeems_and_records_the_deposit_it_skipped() -> None:
+    held, into = term("old", -1), term("new", 180)
+    plan = plan_roll(
+        balanced_400k(),
+        holding(held, 400),
+        into,
+        prices=PRICES,
+        plan_id="roll",
+        now=NOW,
+        config=PlannerConfig(),
+    )
+    (sell,) = plan.required_transactions
+    assert sell.tx_type is TransactionType.WITHDRAW
+    assert sell.market == held.market
+    (skip,) = plan.skipped
+    assert skip.description.startswith("deposit USDC->PT-USDC $")
+    assert skip.description.endswith(" into new")
+    assert skip.reason == "below the minimum trade size $500"
+    assert not any(note.startswith("into ") for note in plan.notes)
+
+
+def test_a_matured_roll_without_a_market_only_redeems_and_says_why() -> None:
+    held = term("old", -1)
+    plan = plan_roll(
+        balanced_400k(),
+        holding(held),
+        None,
+        prices=PRICES,
+        plan_id="roll",
+        now=NOW,
+        config=PlannerConfig(),
+    )
+    (sell,) = plan.required_transactions
+    assert sell.full_exit
+    assert sell.market == held.market
+    assert sell.estimated_slippage_usd == 0  # a matured PT is redeemed, not sold
+    assert plan.skipped == ()
+    assert plan.notes[-1] == "no eligible market to roll into: the PT is redeemed to cash"
+    assert "(matured)" in plan.notes[0]
+
+
 def test_a_due_roll_comes_before_a_rebalance_and_is_judged_by_the_policy() -> None:
     held, into = term("old", -1), term("new", 180)
     proposal = propose(
