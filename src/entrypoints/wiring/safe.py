@@ -26,6 +26,7 @@ from adapters.chain.keystore import KeystoreSigner
 from adapters.chain.safe.batch import RolesBatchSender
 from adapters.chain.safe.deploy import SafeDeploymentFailed
 from adapters.chain.safe.devsetup import ScopedSafe, deploy_scoped_safe, paper_owner_keys
+from adapters.chain.safe.owner_proposals import SafeOwnerProposals
 from adapters.chain.safe.permissions import dev_chain_permissions
 from application.ports.chain import StepJournal
 from application.ports.faults import FaultPoints
@@ -99,6 +100,30 @@ def batch_sender(
     """The sender of whole plans through the Safe's Roles scope, signed by the agent."""
     return RolesBatchSender(
         w3,
+        roles=scoped.roles,
+        multi_send_call_only=scoped.contracts.multi_send_call_only,
+        signer=signer,
+        journal=journal,
+        safe=scoped.safe,
+        receipt_timeout_seconds=receipt_timeout_seconds,
+        faults=faults,
+    )
+
+
+def owner_proposals(
+    w3: AsyncWeb3[Any],
+    scoped: ScopedSafe,
+    *,
+    chain_id: int,
+    signer: KeystoreSigner,
+    journal: StepJournal,
+    receipt_timeout_seconds: float,
+    faults: FaultPoints,
+) -> SafeOwnerProposals:
+    """The owners' proposals on the paper Safe; the agent submits what they signed."""
+    return SafeOwnerProposals(
+        w3,
+        chain_id=chain_id,
         roles=scoped.roles,
         multi_send_call_only=scoped.contracts.multi_send_call_only,
         signer=signer,
