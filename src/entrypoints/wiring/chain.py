@@ -487,6 +487,18 @@ async def _open_devchain(
                 write_lock=world.write_lock,
             )
             await _settle_chain_reset(journal, uow, clock, book.chain_id)
+            scope = (
+                None
+                if scoped is None
+                else batch_sender(
+                    w3,
+                    scoped,
+                    signer=signer,
+                    journal=journal,
+                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
+                    faults=faults,
+                )
+            )
             wiring = _wiring(
                 venues,
                 executor,
@@ -500,28 +512,11 @@ async def _open_devchain(
                 chain_id=book.chain_id,
                 fund=fund,
                 faults=faults,
-                batch=None
-                if scoped is None
-                else batch_sender(
-                    w3,
-                    scoped,
-                    signer=signer,
-                    journal=journal,
-                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
-                    faults=faults,
-                ),
+                batch=scope,
                 gas_payer=signer.address,
                 owners=None
-                if scoped is None
-                else owner_proposals(
-                    w3,
-                    scoped,
-                    chain_id=book.chain_id,
-                    signer=signer,
-                    journal=journal,
-                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
-                    faults=faults,
-                ),
+                if scoped is None or scope is None
+                else owner_proposals(w3, scoped, chain_id=book.chain_id, scope=scope),
             )
             if funding_plan is not None and funding_plan.moves:
                 await RunFundingPlan(uow_factory=uow, runner=wiring.runner, clock=clock).execute(

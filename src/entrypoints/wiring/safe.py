@@ -111,24 +111,8 @@ def batch_sender(
 
 
 def owner_proposals(
-    w3: AsyncWeb3[Any],
-    scoped: ScopedSafe,
-    *,
-    chain_id: int,
-    signer: KeystoreSigner,
-    journal: StepJournal,
-    receipt_timeout_seconds: float,
-    faults: FaultPoints,
+    w3: AsyncWeb3[Any], scoped: ScopedSafe, *, chain_id: int, scope: RolesBatchSender
 ) -> SafeOwnerProposals:
-    """The owners' proposals on the paper Safe; the agent submits what they signed."""
-    return SafeOwnerProposals(
-        w3,
-        chain_id=chain_id,
-        roles=scoped.roles,
-        multi_send_call_only=scoped.contracts.multi_send_call_only,
-        signer=signer,
-        journal=journal,
-        safe=scoped.safe,
-        receipt_timeout_seconds=receipt_timeout_seconds,
-        faults=faults,
-    )
+    """The owners' proposals on the paper Safe; the agent submits what they signed, sending
+    it the way `scope` sends its scoped batches."""
+    return SafeOwnerProposals(w3, chain_id=chain_id, safe=scoped.safe, scope=scope)

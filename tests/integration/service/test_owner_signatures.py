@@ -30,8 +30,16 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {APPROVER}"}
 
 
-def signed(safe_tx_hash: str, key: str) -> dict[str, str]:
-    return {"signature": "0x" + sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), key).hex()}
+async def sign(
+    client: httpx.AsyncClient, decision_id: str, safe_tx_hash: str, key: str
+) -> httpx.Response:
+    """POST the signature `key` makes over `safe_tx_hash`."""
+    signature = sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), key)
+    return await client.post(
+        f"/decisions/{decision_id}/signatures",
+        json={"signature": "0x" + signature.hex()},
+        headers=auth(),
+    )
 
 
 async def test_two_of_three_owners_sign_a_120k_plan_through_the_api_and_it_executes_once(
@@ -76,21 +84,13 @@ async def test_two_of_three_owners_sign_a_120k_plan_through_the_api_and_it_execu
             assert approve.status_code == 409, approve.text
             assert f"/decisions/{decision_id}/signatures" in approve.json()["error"]
 
-            stranger = await client.post(
-                f"/decisions/{decision_id}/signatures",
-                json=signed(safe_tx_hash, "0x" + "44" * 32),
-                headers=auth(),
-            )
+            stranger = await sign(client, decision_id, safe_tx_hash, "0x" + "44" * 32)
             assert stranger.status_code == 400, stranger.text
             assert "is not an owner of the Safe" in stranger.json()["error"]
 
             keys = paper_owner_keys(data_dir / "devchain")
             owners = [Account.from_key(k).address for k in keys]
-            first = await client.post(
-                f"/decisions/{decision_id}/signatures",
-                json=signed(safe_tx_hash, keys[0]),
-                headers=auth(),
-            )
+            first = await sign(client, decision_id, safe_tx_hash, keys[0])
             assert first.status_code == 200, first.text
             assert first.json()["executed"] is False
             assert first.json()["signatures"] == [owners[0]]
@@ -98,21 +98,13 @@ async def test_two_of_three_owners_sign_a_120k_plan_through_the_api_and_it_execu
             [still] = (await client.get("/decisions/pending", headers=auth())).json()
             assert still["signatures"] == [owners[0]]
 
-            second = await client.post(
-                f"/decisions/{decision_id}/signatures",
-                json=signed(safe_tx_hash, keys[1]),
-                headers=auth(),
-            )
+            second = await sign(client, decision_id, safe_tx_hash, keys[1])
             assert second.status_code == 200, second.text
             assert second.json()["executed"] is True
             assert second.json()["succeeded"] is True, second.json()
             assert await safe_contract(w3, safe).functions.nonce().call() == nonce_before + 1
 
-            third = await client.post(
-                f"/decisions/{decision_id}/signatures",
-                json=signed(safe_tx_hash, keys[2]),
-                headers=auth(),
-            )
+            third = await sign(client, decision_id, safe_tx_hash, keys[2])
             assert third.status_code == 409, third.text
             assert await safe_contract(w3, safe).functions.nonce().call() == nonce_before + 1
 

@@ -20,7 +20,6 @@ from adapters.chain.safe.batch import RolesBatchSender, encode_multisend
 from adapters.chain.safe.contracts import artifact
 from adapters.chain.safe.deploy import SafeDeploymentFailed, safe_contract
 from adapters.chain.safe.owners import propose_plan
-from adapters.chain.safe.roles import RolesDeployment
 from adapters.chain.safe.transactions import (
     Operation,
     SafeTx,
@@ -32,11 +31,8 @@ from application.ports.chain import (
     BatchSimulation,
     PlanBatchSender,
     RpcUnavailable,
-    Signer,
-    StepJournal,
     TransactionRequest,
 )
-from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.owners import OwnerProposal, SignatureRefused
 
 
@@ -45,27 +41,22 @@ class OwnerSignedBatchSender(RolesBatchSender):
 
     def __init__(
         self,
-        w3: AsyncWeb3[Any],
+        scope: RolesBatchSender,
         *,
         proposal: OwnerProposal,
         signatures: Mapping[str, bytes],
         chain_id: int,
-        roles: RolesDeployment,
-        multi_send_call_only: str,
-        signer: Signer,
-        journal: StepJournal,
-        receipt_timeout_seconds: float = 120,
-        faults: FaultPoints = NO_FAULTS,
     ) -> None:
         super().__init__(
-            w3,
-            roles=roles,
-            multi_send_call_only=multi_send_call_only,
-            signer=signer,
-            journal=journal,
+            scope._w3,
+            roles=scope._roles,
+            multi_send_call_only=scope._multisend,
+            signer=scope._signer,
+            journal=scope._journal,
             safe=proposal.safe,
-            receipt_timeout_seconds=receipt_timeout_seconds,
-            faults=faults,
+            gas_margin=scope._gas_margin,
+            receipt_timeout_seconds=scope._timeout,
+            faults=scope._faults,
         )
         self._proposal = proposal
         self._signatures = dict(signatures)
@@ -121,30 +112,17 @@ class OwnerSignedBatchSender(RolesBatchSender):
 
 
 class SafeOwnerProposals:
-    """Proposals on one Safe, checked against its owners, executed by the agent."""
+    """Proposals on one Safe, checked against its owners, executed by the agent (sent the way
+    `scope`, the agent's scoped batch sender, sends)."""
 
     def __init__(
-        self,
-        w3: AsyncWeb3[Any],
-        *,
-        chain_id: int,
-        roles: RolesDeployment,
-        multi_send_call_only: str,
-        signer: Signer,
-        journal: StepJournal,
-        safe: str,
-        receipt_timeout_seconds: float = 120,
-        faults: FaultPoints = NO_FAULTS,
+        self, w3: AsyncWeb3[Any], *, chain_id: int, safe: str, scope: RolesBatchSender
     ) -> None:
         self._w3 = w3
         self._chain_id = chain_id
-        self._roles = roles
-        self._multisend = multi_send_call_only
-        self._signer = signer
-        self._journal = journal
         self._safe = safe
-        self._timeout = receipt_timeout_seconds
-        self._faults = faults
+        self._scope = scope
+        self._multisend = scope._multisend
 
     async def propose(self, requests: tuple[TransactionRequest, ...]) -> OwnerProposal:
         """The plan's calls as one Safe transaction at the Safe's next nonce."""
@@ -175,14 +153,5 @@ class SafeOwnerProposals:
     def sender(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> PlanBatchSender:
         """The sender of exactly this proposal with the owners' signatures."""
         return OwnerSignedBatchSender(
-            self._w3,
-            proposal=proposal,
-            signatures=signatures,
-            chain_id=self._chain_id,
-            roles=self._roles,
-            multi_send_call_only=self._multisend,
-            signer=self._signer,
-            journal=self._journal,
-            receipt_timeout_seconds=self._timeout,
-            faults=self._faults,
+            self._scope, proposal=proposal, signatures=signatures, chain_id=self._chain_id
         )
