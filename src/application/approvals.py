@@ -26,6 +26,7 @@ from application.execution import ExecutionReport, PlanRunner, settle_execution
 from application.notifications import announce, decision_answered, execution_failed
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
+from application.ports.owners import OwnersMustSign
 from application.ports.persistence import EMERGENCY_STOP, UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader
 from domain.decisions import Decision, DecisionStatus
@@ -57,11 +58,13 @@ class DecideOnApproval:
         uow: UnitOfWorkFactory,
         notifier: Notifier | None = None,
         dashboard_url: str = "",
+        owners_sign: bool = False,
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._notifier = notifier
         self._dashboard_url = dashboard_url
+        self._owners_sign = owners_sign
 
     async def execute(self, command: ApprovalCommand) -> Decision:
         """Record the answer. Approval of an expired decision expires it and fails.
@@ -72,7 +75,15 @@ class DecideOnApproval:
             DecisionExpired: its approval window has passed.
             ConcurrencyConflict: another approver answered at the same moment.
             EmergencyStopActive: approving while the emergency stop is on (rejecting is allowed).
+            OwnersMustSign: approving under Safe custody, where the Safe's owners approve by
+                signing (rejecting is allowed).
         """
+        if command.approved and self._owners_sign:
+            raise OwnersMustSign(
+                command.decision_id,
+                "under Safe custody the Safe's owners approve by signing its proposal: "
+                f"POST /decisions/{command.decision_id}/signatures",
+            )
         now = self._clock.now()
         async with self._uow() as uow:
             decision = await uow.decisions.get(command.decision_id)

@@ -107,8 +107,22 @@ class ExecutionEngine:
         self._faults = faults
         self._lock = asyncio.Lock()
 
-    async def execute(self, plan: RebalancingPlan, decision_id: str) -> ExecutionReport:
-        """Simulate the plan, then send it step by step (see module doc).
+    async def build_plan(self, plan: RebalancingPlan) -> tuple[TransactionRequest, ...]:
+        """The plan's requests as `execute` would build them now; nothing is persisted or sent.
+
+        Raises:
+            ApplicationError, DomainError: a move cannot be built now.
+        """
+        async with self._lock:
+            self._builder.start_plan()
+            return tuple(request for _, request in await self._build(plan.required_transactions))
+
+    async def execute(
+        self, plan: RebalancingPlan, decision_id: str, *, batch: PlanBatchSender | None = None
+    ) -> ExecutionReport:
+        """Simulate the plan, then send it step by step (see module doc). `batch`, when given,
+        sends the whole plan as one transaction instead of the engine's own way (the owners'
+        signed Safe transaction); such a plan is never run move by move.
 
         Raises:
             ExecutionRefused: the plan already has recorded steps (it runs at most once).
@@ -129,7 +143,7 @@ class ExecutionEngine:
             try:
                 built = await self._build(plan.required_transactions)
             except InsufficientBalance as exc:
-                if len(plan.required_transactions) < 2:
+                if len(plan.required_transactions) < 2 or batch is not None:
                     return await self._refuse(plan, decision_id, f"could not build the plan: {exc}")
                 # Later moves spend what earlier ones bring in (sell, then deposit): they can
                 # only be built once those have landed, so the plan runs move by move.
@@ -138,7 +152,8 @@ class ExecutionEngine:
                 return await self._refuse(plan, decision_id, f"could not build the plan: {exc}")
             steps = await self._persist_intent(plan, decision_id, built)
             self._faults.reach(FaultPoint.AFTER_INTENT)
-            return await self._finish(plan, decision_id, await self._chunk(plan, built, steps))
+            outcome = await self._chunk(plan, built, steps, batch)
+            return await self._finish(plan, decision_id, outcome)
 
     async def _build(
         self, moves: tuple[Transaction, ...]
@@ -278,11 +293,13 @@ class ExecutionEngine:
         plan: RebalancingPlan,
         built: list[tuple[Transaction, TransactionRequest]],
         steps: list[ExecutedTransaction],
+        batch: PlanBatchSender | None = None,
     ) -> _Outcome:
         """Simulate `built` as one bundle, then send what the simulation kept, in order (with
         a batch sender: all of it as one transaction)."""
-        if self._batch is not None:
-            return await self._send_batch(self._batch, plan, built, steps)
+        batch = batch or self._batch
+        if batch is not None:
+            return await self._send_batch(batch, plan, built, steps)
         outcome = _Outcome()
         requests = tuple(request for _, request in built)
         try:

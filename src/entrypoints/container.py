@@ -36,6 +36,7 @@ from adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UuidIds
 from application.advice import FallbackAdvisor
 from application.approvals import (
+    ApprovedExecution,
     DecideOnApproval,
     ExecuteApprovedDecision,
     ExecuteWaitingApprovals,
@@ -43,14 +44,24 @@ from application.approvals import (
 )
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
+from application.engine import ExecutionEngine
 from application.learning import RecordDecisionOutcomes
 from application.limits import RecordLimitsInForce
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
+from application.owners import (
+    ProposeToOwners,
+    ProposingCycle,
+    ReadOwnerApprovals,
+    SubmitOwnerSignature,
+    ThroughBatch,
+)
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
+from application.ports.chain import PlanBatchSender
 from application.ports.clock import Clock
 from application.ports.market import MarketDataSource
 from application.ports.persistence import UnitOfWorkFactory
+from application.ports.treasury import CycleLock
 from application.queries import (
     CheckHealth,
     GetLimitsInForce,
@@ -64,7 +75,7 @@ from application.queries import (
     ProbeResult,
     ReadAudit,
 )
-from application.read_model import CycleFeedingViews, ExecutionFeedingViews, build_views
+from application.read_model import CycleFeedingViews, ExecutionFeedingViews, Views, build_views
 from application.recovery import Recover
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
@@ -329,6 +340,44 @@ def strategy_for(settings: AppSettings) -> StrategyConfig:
     return settings.strategy.strategy_config()
 
 
+def _owners_signing(
+    chain: ChainWiring,
+    *,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    lock: CycleLock,
+    strategy: StrategyConfig,
+    notifier: NotificationDispatcher,
+    dashboard_url: str,
+    views: Views,
+) -> tuple[SubmitOwnerSignature, ProposeToOwners] | None:
+    """Under Safe custody: the owners' signature use case and the proposer (else None)."""
+    owners, engine = chain.owners, chain.runner
+    if owners is None or not isinstance(engine, ExecutionEngine):
+        return None
+
+    def execute_with(batch: PlanBatchSender) -> ApprovedExecution:
+        return ExecutionFeedingViews(
+            execution=ExecuteApprovedDecision(
+                clock=clock,
+                uow=uow,
+                portfolio=chain.portfolio,
+                conditions=chain.conditions,
+                runner=ThroughBatch(engine, batch),
+                lock=lock,
+                strategy=strategy,
+                notifier=notifier,
+                dashboard_url=dashboard_url,
+            ),
+            views=views,
+        )
+
+    return (
+        SubmitOwnerSignature(clock=clock, uow=uow, owners=owners, execute_with=execute_with),
+        ProposeToOwners(clock=clock, uow=uow, builder=engine, owners=owners),
+    )
+
+
 def build_services(
     *,
     settings: AppSettings,
@@ -392,14 +441,33 @@ def build_services(
         notifier=notifier,
         dashboard_url=url,
     )
+    signing = _owners_signing(
+        chain,
+        clock=clock,
+        uow=uow,
+        lock=lock,
+        strategy=strategy,
+        notifier=notifier,
+        dashboard_url=url,
+        views=views,
+    )
     return Services(
+        signatures=signing[0] if signing else None,
+        owner_approvals=ReadOwnerApprovals(uow=uow) if signing else None,
         market=market_data,
         signal=signal,
         status=status,
-        cycle=CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
+        cycle=ProposingCycle(
+            cycle=CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
+            propose=signing[1],
+        )
+        if signing
+        else CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
         views=views,
         decisions=ListDecisions(uow=uow),
-        approve=DecideOnApproval(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
+        approve=DecideOnApproval(
+            clock=clock, uow=uow, notifier=notifier, dashboard_url=url, owners_sign=bool(signing)
+        ),
         execute_approved=ExecutionFeedingViews(execution=execute_approved, views=views),
         expire=ExpirePendingDecisions(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
         emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),

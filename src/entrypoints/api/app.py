@@ -39,9 +39,12 @@ from entrypoints.api.dto import (
     EmergencyIn,
     ExecutedTransactionOut,
     ManualMvrvIn,
+    PendingDecisionOut,
     PerformanceMetricsOut,
     RebalanceIn,
     RebalancingPlanOut,
+    SignatureIn,
+    SignatureOut,
     dump,
 )
 from entrypoints.api.errors import EXCEPTION_HANDLERS
@@ -257,7 +260,15 @@ async def rebalance(
 
 @get("/decisions/pending", tags=["decisions"], summary="Decisions awaiting approval")
 async def pending_decisions(services: NamedDependency[Services]) -> list[Json]:
-    return [dump(DecisionOut.from_domain(d)) for d in await services.decisions.pending()]
+    """Under Safe custody each carries the owners' proposal: safe_tx_hash, safe_nonce, the
+    owners who signed (`signatures`) and the `threshold`."""
+    pending = await services.decisions.pending()
+    approvals = (
+        await services.owner_approvals.of([d.id for d in pending])
+        if services.owner_approvals
+        else {}
+    )
+    return [dump(PendingDecisionOut.of(d, approvals.get(d.id))) for d in pending]
 
 
 @get("/decisions", tags=["decisions"], summary="Decision history, newest first")
@@ -293,6 +304,41 @@ async def approve_decision(
         task = BackgroundTask(services.execute_approved.execute, decision.id)
         return Response(body, status_code=202, background=task)
     return Response(body, status_code=200)
+
+
+@post(
+    "/decisions/{decision_id:str}/signatures",
+    tags=["decisions"],
+    opt={"role": Role.APPROVER},
+    status_code=200,
+)
+async def sign_decision(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    decision_id: FromPath[str],
+    data: JSONBody[SignatureIn],
+) -> Response[Json]:
+    """Under Safe custody: an owner's signature over the decision's proposal (its
+    safe_tx_hash). A signature that is not a current owner's is refused (400); the one that
+    meets the threshold executes the plan once, as the signed Safe transaction."""
+    if services.signatures is None:
+        body = {"error": "the treasury is not under Safe custody", "type": "NotFound"}
+        return Response(body, status_code=404)
+    outcome = await services.signatures.execute(
+        decision_id, bytes.fromhex(data.signature[2:]), submitted_by=principal.name
+    )
+    report = outcome.report
+    signed = SignatureOut(
+        decision_id=outcome.decision_id,
+        signer=outcome.signer,
+        signatures=list(outcome.signers),
+        threshold=outcome.threshold,
+        safe_tx_hash=outcome.safe_tx_hash,
+        executed=report is not None,
+        succeeded=report.succeeded if report else None,
+        error=report.error if report else None,
+    )
+    return Response(dump(signed), status_code=200)
 
 
 @post("/emergency-stop", tags=["operator"], opt={"role": Role.OPERATOR}, status_code=200)
@@ -424,6 +470,7 @@ ROUTES = [
     decision_history,
     decision_detail,
     approve_decision,
+    sign_decision,
     emergency_stop,
     resume,
     lift_cooldown,

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from adapters.persistence.types import PRECISION, SCALE
+from application.owners import OwnerApproval
 from application.performance import (
     GetPerformanceMetrics,
     PerformanceHistoryTooShort,
@@ -243,6 +244,45 @@ class DecisionOut(_Out):
         return cls._of(
             d, target_allocations=d.target_allocations.as_dict(), trigger=d.signal.trigger
         )
+
+
+class PendingDecisionOut(DecisionOut):
+    """A decision awaiting approval; under Safe custody with the owners' proposal it waits
+    for (all None when there is none)."""
+
+    safe_tx_hash: str | None = None
+    safe_nonce: int | None = None
+    signatures: list[str] | None = None
+    """The owners who have signed, in the order they signed."""
+    threshold: int | None = None
+
+    @classmethod
+    def of(cls, d: Decision, approval: OwnerApproval | None) -> PendingDecisionOut:
+        """Build from a domain Decision and its owners' proposal, if any."""
+        proposal = approval.proposal if approval else None
+        return cls._of(
+            d,
+            target_allocations=d.target_allocations.as_dict(),
+            trigger=d.signal.trigger,
+            safe_tx_hash=proposal.safe_tx_hash if proposal else None,
+            safe_nonce=proposal.nonce if proposal else None,
+            signatures=list(approval.signers) if approval else None,
+            threshold=proposal.threshold if proposal else None,
+        )
+
+
+class SignatureOut(_Out):
+    """What an owner's signature did: who signed so far, and whether the plan ran."""
+
+    decision_id: str
+    signer: str
+    signatures: list[str]
+    threshold: int
+    safe_tx_hash: str
+    executed: bool
+    """The threshold was met and the plan was run (see `succeeded`)."""
+    succeeded: bool | None
+    error: str | None
 
 
 class ExecutedTransactionOut(_Out):
@@ -481,6 +521,13 @@ class ApproveIn(StrictIn):
 
     approved: bool
     notes: FreeText | None = Field(default=None, max_length=2000)
+
+
+class SignatureIn(StrictIn):
+    """Body of POST /decisions/{id}/signatures: an owner's 65-byte signature (r, s, v) over
+    the proposal's safeTxHash, 0x-prefixed hex."""
+
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
 
 
 class ManualMvrvIn(StrictIn):

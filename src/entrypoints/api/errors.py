@@ -23,6 +23,7 @@ from application.errors import (
     TransientError,
 )
 from application.performance import PerformanceHistoryTooShort
+from application.ports.owners import OwnersMustSign, SignatureRefused
 from domain.errors import DecisionNotPending, DomainError, InvalidValue, PlanInfeasible
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (DatabaseUnavailable, 503),
     (NotFound, 404),
     (DecisionNotPending, 409),
+    (SignatureRefused, 400),
+    (OwnersMustSign, 409),
     (ConcurrencyConflict, 409),
     (CycleBusy, 409),
     (NotLeader, 503),

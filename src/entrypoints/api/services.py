@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from application.approvals import ApprovedExecution, DecideOnApproval, ExpirePendingDecisions
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
+from application.owners import ReadOwnerApprovals, SubmitOwnerSignature
 from application.performance import GetPerformanceMetrics
 from application.preflight import Preflight
 from application.queries import (
@@ -42,6 +43,9 @@ class Services:
     health: CheckHealth
     # What people look at, served from memory (portfolio status, market data, signal).
     views: Views
+    # Under Safe custody: the owners sign plans that need approval (else None: 404).
+    signatures: SubmitOwnerSignature | None = None
+    owner_approvals: ReadOwnerApprovals | None = None
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
     # None in a service built without it: GET /health?deep=true then answers 404.

@@ -83,6 +83,7 @@ from application.ports.chain import PlanBatchSender, RpcUnavailable, Transaction
 from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
+from application.ports.owners import OwnerProposals
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.preflight import PreflightCheck
 from application.ports.treasury import ChainConditions, PortfolioReader, TermMarkets
@@ -90,7 +91,7 @@ from application.queries import Health, HealthProbe, ProbeResult
 from domain.market import MarketData
 from domain.strategy import StrategyConfig
 from entrypoints.settings.custody import Custody
-from entrypoints.wiring.safe import batch_sender, open_paper_safe
+from entrypoints.wiring.safe import batch_sender, open_paper_safe, owner_proposals
 
 if TYPE_CHECKING:  # the container imports this module; it only passes its settings in
     from entrypoints.container import AppSettings
@@ -121,6 +122,8 @@ class ChainWiring:
     terms: TermMarkets | None = None
     web3: Any = None
     """The treasury's own chain connection (the bench and tests count the requests it sends)."""
+    owners: OwnerProposals | None = None
+    """Under Safe custody: the owners' proposals (a plan that needs approval is theirs to sign)."""
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
         """Paper mode: the chain follows simulated time and prices (live: nothing)."""
@@ -253,6 +256,7 @@ def _wiring(
     more_checks: tuple[PreflightCheck, ...] = (),
     batch: PlanBatchSender | None = None,
     gas_payer: str = "",
+    owners: OwnerProposals | None = None,
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,
@@ -279,6 +283,7 @@ def _wiring(
         checks=(*_checks(venues, w3, chain_id, gas_payer or venues.owner), *more_checks),
         terms=PendleTerms(venues),
         web3=w3,
+        owners=owners,
     )
 
 
@@ -482,6 +487,18 @@ async def _open_devchain(
                 write_lock=world.write_lock,
             )
             await _settle_chain_reset(journal, uow, clock, book.chain_id)
+            scope = (
+                None
+                if scoped is None
+                else batch_sender(
+                    w3,
+                    scoped,
+                    signer=signer,
+                    journal=journal,
+                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
+                    faults=faults,
+                )
+            )
             wiring = _wiring(
                 venues,
                 executor,
@@ -495,17 +512,11 @@ async def _open_devchain(
                 chain_id=book.chain_id,
                 fund=fund,
                 faults=faults,
-                batch=None
-                if scoped is None
-                else batch_sender(
-                    w3,
-                    scoped,
-                    signer=signer,
-                    journal=journal,
-                    receipt_timeout_seconds=settings.chain.receipt_timeout_seconds,
-                    faults=faults,
-                ),
+                batch=scope,
                 gas_payer=signer.address,
+                owners=None
+                if scoped is None or scope is None
+                else owner_proposals(w3, scoped, chain_id=book.chain_id, scope=scope),
             )
             if funding_plan is not None and funding_plan.moves:
                 await RunFundingPlan(uow_factory=uow, runner=wiring.runner, clock=clock).execute(

@@ -26,6 +26,7 @@ from adapters.chain.keystore import KeystoreSigner
 from adapters.chain.safe.batch import RolesBatchSender
 from adapters.chain.safe.deploy import SafeDeploymentFailed
 from adapters.chain.safe.devsetup import ScopedSafe, deploy_scoped_safe, paper_owner_keys
+from adapters.chain.safe.owner_proposals import SafeOwnerProposals
 from adapters.chain.safe.permissions import dev_chain_permissions
 from application.ports.chain import StepJournal
 from application.ports.faults import FaultPoints
@@ -107,3 +108,11 @@ def batch_sender(
         receipt_timeout_seconds=receipt_timeout_seconds,
         faults=faults,
     )
+
+
+def owner_proposals(
+    w3: AsyncWeb3[Any], scoped: ScopedSafe, *, chain_id: int, scope: RolesBatchSender
+) -> SafeOwnerProposals:
+    """The owners' proposals on the paper Safe; the agent submits what they signed, sending
+    it the way `scope` sends its scoped batches."""
+    return SafeOwnerProposals(w3, chain_id=chain_id, safe=scoped.safe, scope=scope)

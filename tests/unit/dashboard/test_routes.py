@@ -320,3 +320,30 @@ async def test_the_positions_panel_flags_the_one_position_that_could_not_be_read
     assert "stale" in pendle
     assert "connection refused" in pendle
     assert "stale" not in aave
+
+
+def test_the_pending_panel_shows_the_owners_proposal_under_safe_custody() -> None:
+    answers = {name: Answer(404, error="not available yet") for name in (*SOURCES, "performance")}
+    decision = {
+        "id": "d-1",
+        "status": "pending",
+        "created_at": "2026-12-02T07:00:00Z",
+        "expires_at": None,
+        "trigger": "scheduled",
+        "risk_assessment": "low",
+        "advisor": "rules",
+        "target_allocations": {},
+        "verdict_reasons": [],
+        "reasoning": "",
+        "safe_tx_hash": "0x" + "ab" * 32,
+        "safe_nonce": 7,
+        "signatures": ["0x" + "a1" * 20],
+        "threshold": 2,
+    }
+    answers["pending"] = Answer(
+        200, body=[decision, {**decision, "id": "d-2", "safe_tx_hash": None}]
+    )
+    html = render_panels(answers, Viewer(role="approver", fingerprint="f"), "7d")["pending"]
+    assert html.count("Safe proposal") == 1
+    assert f'data-safe-tx-hash="0x{"ab" * 32}"' in html
+    assert f"signed by 1 of 2 owners (0x{'a1' * 20})" in html

@@ -150,6 +150,11 @@ class RolesBatchSender:
         """The Safe the calls act for, the agent that signs, the Roles Modifier it calls."""
         return {"safe": self._safe, "agent": self._signer.address, "module": self._roles.roles}
 
+    @property
+    def _target(self) -> str:
+        """The contract the agent's transaction calls (the Roles Modifier)."""
+        return self._roles.roles
+
     def _call(self, requests: Sequence[TransactionRequest]) -> Any:
         multisend = self._w3.eth.contract(
             address=self._multisend, abi=artifact("MultiSendCallOnly").abi
@@ -201,7 +206,7 @@ class RolesBatchSender:
             nonce=await self._w3.eth.get_transaction_count(
                 self._w3.to_checksum_address(self._signer.address), "pending"
             ),
-            to=self._roles.roles,
+            to=self._target,
             data=str(tx["data"]),
             value=0,
             gas=int(simulation.gas_estimate * self._gas_margin),

@@ -1,0 +1,312 @@
+"""Owners sign the big moves (Safe custody): a pending decision's plan becomes a Safe proposal,
+owners' signatures are checked, audited and kept, and the threshold executes the plan once.
+
+The proposal and every signature live in the sealed audit trail of the decision
+(`decision.proposed_to_owners`, `decision.owner_signed`): each is written, with the signer's
+address, before it takes effect, and read back from there. Once enough owners have signed, the
+decision is approved in the owners' names and executed by `ExecuteApprovedDecision` (the safety
+policy re-checked) through a batch sender that submits exactly the signed Safe transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from application.approvals import ApprovedExecution
+from application.cycle import CycleCommand, CycleResult
+from application.errors import ApplicationError
+from application.execution import ExecutionReport
+from application.ports.chain import PlanBatchSender, TransactionRequest
+from application.ports.clock import Clock
+from application.ports.owners import OwnerProposal, OwnerProposals, OwnersMustSign
+from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from application.read_model import DecisionCycle
+from domain.decisions import Decision, DecisionStatus
+from domain.errors import DecisionNotPending, DomainError
+from domain.execution import ExecutedTransaction
+from domain.plans import RebalancingPlan
+
+log = logging.getLogger(__name__)
+
+PROPOSED = "decision.proposed_to_owners"
+SIGNED = "decision.owner_signed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerApproval:
+    """A decision's proposal and the owners' signatures so far (signer -> 0x signature)."""
+
+    decision_id: str
+    proposal: OwnerProposal
+    signatures: dict[str, str]
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        """Who has signed, in the order they signed."""
+        return tuple(self.signatures)
+
+    @property
+    def ready(self) -> bool:
+        """Enough distinct owners have signed."""
+        return len(self.signatures) >= self.proposal.threshold
+
+
+async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | None:
+    """The decision's latest proposal and its signatures, read from the audit trail."""
+    found: OwnerApproval | None = None
+    for entry in await uow.audit.for_subject("decision", decision_id):
+        payload = entry.payload
+        if entry.action == PROPOSED:
+            owners = payload["owners"]
+            found = OwnerApproval(
+                decision_id=decision_id,
+                proposal=OwnerProposal(
+                    safe=str(payload["safe"]),
+                    safe_tx_hash=str(payload["safe_tx_hash"]),
+                    nonce=int(str(payload["nonce"])),
+                    threshold=int(str(payload["threshold"])),
+                    owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
+                ),
+                signatures={},
+            )
+        elif (
+            entry.action == SIGNED
+            and found is not None
+            and payload.get("safe_tx_hash") == found.proposal.safe_tx_hash
+        ):
+            found.signatures[str(payload["signer"])] = str(payload["signature"])
+    return found
+
+
+class PlanBuilder(Protocol):
+    """Turns a plan into the on-chain calls that would carry it out, sending nothing."""
+
+    async def build_plan(self, plan: RebalancingPlan) -> tuple[TransactionRequest, ...]:
+        """Every move's requests in order.
+
+        Raises:
+            ApplicationError, DomainError: the plan cannot be built now.
+        """
+        ...
+
+
+class ProposeToOwners:
+    """Give every pending decision with a plan and no proposal yet its Safe proposal."""
+
+    def __init__(
+        self, *, clock: Clock, uow: UnitOfWorkFactory, builder: PlanBuilder, owners: OwnerProposals
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._builder = builder
+        self._owners = owners
+
+    async def execute(self) -> list[str]:
+        """Propose what is pending; returns the decision ids proposed now. A plan that cannot
+        be built as one batch is left without a proposal, with the reason logged."""
+        async with self._uow() as uow:
+            waiting: list[tuple[Decision, RebalancingPlan]] = []
+            for decision in await uow.decisions.list_by_status(DecisionStatus.PENDING):
+                if decision.plan_id is None or await owner_approval(uow, decision.id):
+                    continue
+                waiting.append((decision, await uow.plans.get(decision.plan_id)))
+        proposed: list[str] = []
+        for decision, plan in waiting:
+            try:
+                requests = await self._builder.build_plan(plan)
+                proposal = await self._owners.propose(requests)
+            except (ApplicationError, DomainError) as exc:
+                log.warning(
+                    "no owners' proposal for a pending decision",
+                    extra={"decision_id": decision.id, "reason": str(exc)},
+                )
+                continue
+            async with self._uow() as uow:
+                await uow.audit.append(
+                    "engine",
+                    PROPOSED,
+                    "decision",
+                    decision.id,
+                    {
+                        "plan_id": plan.plan_id,
+                        "safe": proposal.safe,
+                        "safe_tx_hash": proposal.safe_tx_hash,
+                        "nonce": proposal.nonce,
+                        "threshold": proposal.threshold,
+                        "owners": list(proposal.owners),
+                        "calls": [{"to": r.to, "what": r.description} for r in requests],
+                    },
+                    at=self._clock.now(),
+                )
+                await uow.commit()
+            proposed.append(decision.id)
+        return proposed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignatureOutcome:
+    """What an owner's signature did."""
+
+    decision_id: str
+    signer: str
+    signers: tuple[str, ...]
+    threshold: int
+    safe_tx_hash: str
+    report: ExecutionReport | None = None
+
+
+class SubmitOwnerSignature:
+    """Keep an owner's signature over a pending decision's proposal; at the threshold, approve
+    the decision in the owners' names and execute the signed Safe transaction once."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        owners: OwnerProposals,
+        execute_with: Callable[[PlanBatchSender], ApprovedExecution],
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._owners = owners
+        self._execute_with = execute_with
+
+    async def execute(
+        self, decision_id: str, signature: bytes, *, submitted_by: str
+    ) -> SignatureOutcome:
+        """Check, audit and keep the signature; execute at the threshold.
+
+        Raises:
+            NotFound: no such decision.
+            DecisionNotPending: it is no longer pending (an expired one is expired first).
+            OwnersMustSign: the decision has no owners' proposal.
+            SignatureRefused: the signature is not a current owner's over the proposal.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            decision = await uow.decisions.get(decision_id)
+            if decision.status is not DecisionStatus.PENDING:
+                raise DecisionNotPending(decision_id, decision.status.value, "signed")
+            if decision.is_expired(now):
+                raise DecisionNotPending(decision_id, "past its approval window", "signed")
+            found = await owner_approval(uow, decision_id)
+            if found is None:
+                raise OwnersMustSign(decision_id, "it has no owners' proposal to sign yet")
+            signer = self._owners.signer_of(found.proposal, signature)
+            if signer not in found.signatures:
+                # Audited before it counts: the entry names the owner who signed.
+                await uow.audit.append(
+                    submitted_by,
+                    SIGNED,
+                    "decision",
+                    decision_id,
+                    {
+                        "signer": signer,
+                        "safe_tx_hash": found.proposal.safe_tx_hash,
+                        "nonce": found.proposal.nonce,
+                        "signature": "0x" + signature.hex(),
+                    },
+                    at=now,
+                )
+                found.signatures[signer] = "0x" + signature.hex()
+                if found.ready:
+                    approved = decision.approve(
+                        "owners " + ", ".join(found.signers),
+                        f"signed by {len(found.signers)} of the Safe's owners",
+                        now,
+                    )
+                    await uow.decisions.update(approved)
+                    await uow.audit.append(
+                        submitted_by,
+                        "decision.approved",
+                        "decision",
+                        decision_id,
+                        {
+                            "plan_id": decision.plan_id,
+                            "signers": list(found.signers),
+                            "safe_tx_hash": found.proposal.safe_tx_hash,
+                        },
+                        at=now,
+                    )
+                await uow.commit()
+        report = None
+        if found.ready:
+            signatures = {s: bytes.fromhex(sig[2:]) for s, sig in found.signatures.items()}
+            execution = self._execute_with(self._owners.sender(found.proposal, signatures))
+            report = await execution.execute(decision_id)
+        return SignatureOutcome(
+            decision_id=decision_id,
+            signer=signer,
+            signers=found.signers,
+            threshold=found.proposal.threshold,
+            safe_tx_hash=found.proposal.safe_tx_hash,
+            report=report,
+        )
+
+
+class BatchRunner(Protocol):
+    """A plan runner that can send one plan through a given batch sender (the engine)."""
+
+    async def execute(
+        self, plan: RebalancingPlan, decision_id: str, *, batch: PlanBatchSender | None = None
+    ) -> ExecutionReport:
+        """Run the plan, through `batch` when given."""
+        ...
+
+    async def reconcile(self) -> list[ExecutedTransaction]:
+        """Settle signed-but-unconfirmed steps."""
+        ...
+
+
+class ThroughBatch:
+    """A PlanRunner that runs every plan through one batch sender (the owners' proposal)."""
+
+    def __init__(self, runner: BatchRunner, batch: PlanBatchSender) -> None:
+        self._runner = runner
+        self._batch = batch
+
+    async def execute(self, plan: RebalancingPlan, decision_id: str) -> ExecutionReport:
+        """Run the plan as the one signed batch."""
+        return await self._runner.execute(plan, decision_id, batch=self._batch)
+
+    async def reconcile(self) -> list[ExecutedTransaction]:
+        """Settle signed-but-unconfirmed steps (the runner's own)."""
+        return await self._runner.reconcile()
+
+
+class ProposingCycle:
+    """The decision cycle, then a Safe proposal for any decision it left pending."""
+
+    def __init__(self, *, cycle: DecisionCycle, propose: ProposeToOwners) -> None:
+        self._cycle = cycle
+        self._propose = propose
+
+    async def execute(self, command: CycleCommand) -> CycleResult:
+        """Run the cycle, then propose what waits for the owners (see `ProposeToOwners`)."""
+        result = await self._cycle.execute(command)
+        proposed = await self._propose.execute()
+        if proposed:
+            log.info("proposed to the Safe's owners", extra={"decisions": proposed})
+        return result
+
+
+class ReadOwnerApprovals:
+    """The proposals and signatures of decisions, for the API and the dashboard."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def of(self, decision_ids: list[str]) -> dict[str, OwnerApproval]:
+        """Each decision's proposal and signatures so far (decisions without one are left
+        out)."""
+        found: dict[str, OwnerApproval] = {}
+        async with self._uow() as uow:
+            for decision_id in decision_ids:
+                approval = await owner_approval(uow, decision_id)
+                if approval is not None:
+                    found[decision_id] = approval
+        return found

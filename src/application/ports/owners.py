@@ -1,0 +1,65 @@
+"""The Safe's owners: a plan that needs approval becomes a proposal they sign.
+
+Under Safe custody a plan above the approval threshold is not sent by the agent through its
+scope: it becomes one Safe transaction (the plan's calls batched) at a fixed Safe nonce, its
+owners sign the safeTxHash, and once the threshold is met the agent submits `execTransaction`
+with their signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from application.errors import PermanentError
+from application.ports.chain import PlanBatchSender, TransactionRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerProposal:
+    """A plan as a Safe transaction waiting for its owners: what they sign and how many."""
+
+    safe: str
+    safe_tx_hash: str
+    """The EIP-712 hash the owners sign, 0x-prefixed hex."""
+    nonce: int
+    threshold: int
+    owners: tuple[str, ...]
+
+
+class SignatureRefused(PermanentError):
+    """A signature that is malformed or not made by a current owner over the proposal."""
+
+
+class OwnerProposals(Protocol):
+    """Makes proposals from a plan's calls, checks owners' signatures, executes proposals."""
+
+    async def propose(self, requests: tuple[TransactionRequest, ...]) -> OwnerProposal:
+        """The plan's calls as one Safe transaction at the Safe's next nonce.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    def signer_of(self, proposal: OwnerProposal, signature: bytes) -> str:
+        """The current owner who made `signature` over the proposal's safeTxHash.
+
+        Raises:
+            SignatureRefused: not 65 bytes, not a valid signature, or not an owner's.
+        """
+        ...
+
+    def sender(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> PlanBatchSender:
+        """A batch sender that executes exactly this proposal with the owners' signatures
+        (its simulation fails if the plan's calls no longer hash to the signed safeTxHash)."""
+        ...
+
+
+class OwnersMustSign(PermanentError):
+    """Under Safe custody a plan that needs approval runs only on its owners' signatures."""
+
+    def __init__(self, decision_id: str, reason: str) -> None:
+        self.decision_id = decision_id
+        super().__init__(f"decision {decision_id}: {reason}")
