@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/xenon --max-absolute C src/domain src/application
 
 # Two workers (CI has two cores); files are the unit of distribution, slow files first (in the
 # order tests/conftest.py sorts them: xdist would otherwise start the files with most tests first).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from application.errors import (
@@ -27,7 +28,7 @@ from application.notifications import announce, decision_answered, execution_fai
 from application.ports.clock import Clock
 from application.ports.notify import Notifier
 from application.ports.owners import OwnersMustSign
-from application.ports.persistence import EMERGENCY_STOP, UnitOfWorkFactory
+from application.ports.persistence import EMERGENCY_STOP, UnitOfWork, UnitOfWorkFactory
 from application.ports.treasury import ChainConditions, CycleLock, PortfolioReader
 from domain.decisions import Decision, DecisionStatus
 from domain.errors import DecisionExpired
@@ -92,18 +93,7 @@ class DecideOnApproval:
                 and decision.status is DecisionStatus.PENDING
                 and decision.is_expired(now)
             ):
-                expired = decision.expire(now, "approval window passed")
-                await uow.decisions.update(expired)
-                await uow.audit.append(
-                    command.approver,
-                    "decision.expired",
-                    "decision",
-                    decision.id,
-                    {"reason": expired.notes},
-                    at=now,
-                )
-                await uow.commit()
-                announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
+                await self._expire(uow, decision, command.approver, now)
                 raise DecisionExpired(decision.id)
             if (
                 command.approved
@@ -127,6 +117,18 @@ class DecideOnApproval:
             await uow.commit()
         announce(self._notifier, lambda: decision_answered(answered, self._dashboard_url))
         return answered
+
+    async def _expire(
+        self, uow: UnitOfWork, decision: Decision, approver: str, now: datetime
+    ) -> None:
+        """Expire a decision whose approval came after its window, audited and announced."""
+        expired = decision.expire(now, "approval window passed")
+        await uow.decisions.update(expired)
+        await uow.audit.append(
+            approver, "decision.expired", "decision", decision.id, {"reason": expired.notes}, at=now
+        )
+        await uow.commit()
+        announce(self._notifier, lambda: decision_answered(expired, self._dashboard_url))
 
 
 class ApprovedExecution(Protocol):

@@ -540,16 +540,7 @@ class ExecutionEngine:
         """Resolve each unfinished step: the plan's recorded ones (a batch's steps together,
         by the batch id) and any journaled transaction outside a plan. Returns the changed
         records and what is still pending."""
-        async with self._uow() as uow:
-            unfinished = {s.id: s for s in await uow.executions.unfinished()}
-        journaled = await self._executor.unresolved_steps()
-        batches = await self._unfinished_batches(list(unfinished.values()))
-        in_batch = {s.id for steps in batches.values() for s in steps}
-        ids = [
-            *batches,
-            *(i for i in unfinished if i not in in_batch),
-            *(i for i in journaled if i not in unfinished and i not in batches),
-        ]
+        ids, unfinished, batches = await self._steps_to_resolve()
         changed: list[ExecutedTransaction] = []
         pending: list[StepResolution] = []
         eth_usd: Decimal | None = None
@@ -568,37 +559,60 @@ class ExecutionEngine:
             if resolution.fate is StepFate.MINED and eth_usd is None:
                 eth_usd = await self._eth_usd()
             settled = self._settle_steps(steps, resolution, eth_usd or ZERO, step_id in batches)
-            moved = [(old, new) for old, new in zip(steps, settled, strict=True) if old != new]
-            if not moved:
-                continue
-            async with self._uow() as uow:
-                # One commit: a batch's steps are never left half settled.
-                for _, new in moved:
-                    await uow.executions.update(new)
-                    await uow.audit.append(
-                        ACTOR,
-                        "execution.reconciled",
-                        "transaction",
-                        new.id,
-                        {
-                            "status": new.status.value,
-                            "fate": resolution.fate.value,
-                            "tx_hash": new.tx_hash,
-                            "nonce": resolution.nonce,
-                            "cancel_hash": resolution.cancel_hash,
-                            "detail": resolution.detail or new.error,
-                            **({"batch": step_id} if step_id in batches else {}),
-                        },
-                        at=new.updated_at,
-                    )
-                await uow.commit()
-            changed.extend(new for _, new in moved)
+            moved = [new for old, new in zip(steps, settled, strict=True) if old != new]
+            if moved:
+                batch = step_id if step_id in batches else None
+                await self._record_reconciled(moved, resolution, batch)
+                changed.extend(moved)
         if pending:
             log.warning(
                 "steps still unsettled on chain; nothing new is sent until they are",
                 extra={"steps": [p.step_id for p in pending], "why": [p.detail for p in pending]},
             )
         return changed, pending
+
+    async def _steps_to_resolve(
+        self,
+    ) -> tuple[list[str], dict[str, ExecutedTransaction], dict[str, list[ExecutedTransaction]]]:
+        """The ids to resolve (batches first, then single steps, then journaled transactions
+        outside any plan), the unfinished steps by id and the unfinished batches' steps."""
+        async with self._uow() as uow:
+            unfinished = {s.id: s for s in await uow.executions.unfinished()}
+        journaled = await self._executor.unresolved_steps()
+        batches = await self._unfinished_batches(list(unfinished.values()))
+        in_batch = {s.id for steps in batches.values() for s in steps}
+        ids = [
+            *batches,
+            *(i for i in unfinished if i not in in_batch),
+            *(i for i in journaled if i not in unfinished and i not in batches),
+        ]
+        return ids, unfinished, batches
+
+    async def _record_reconciled(
+        self, moved: list[ExecutedTransaction], resolution: StepResolution, batch: str | None
+    ) -> None:
+        """Store and audit the steps a resolution settled, in one commit: a batch's steps are
+        never left half settled."""
+        async with self._uow() as uow:
+            for new in moved:
+                await uow.executions.update(new)
+                await uow.audit.append(
+                    ACTOR,
+                    "execution.reconciled",
+                    "transaction",
+                    new.id,
+                    {
+                        "status": new.status.value,
+                        "fate": resolution.fate.value,
+                        "tx_hash": new.tx_hash,
+                        "nonce": resolution.nonce,
+                        "cancel_hash": resolution.cancel_hash,
+                        "detail": resolution.detail or new.error,
+                        **({"batch": batch} if batch is not None else {}),
+                    },
+                    at=new.updated_at,
+                )
+            await uow.commit()
 
     async def _unfinished_batches(
         self, unfinished: list[ExecutedTransaction]

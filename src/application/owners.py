@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from application.approvals import ApprovedExecution
@@ -198,40 +199,7 @@ class SubmitOwnerSignature:
                 raise OwnersMustSign(decision_id, "it has no owners' proposal to sign yet")
             signer = self._owners.signer_of(found.proposal, signature)
             if signer not in found.signatures:
-                # Audited before it counts: the entry names the owner who signed.
-                await uow.audit.append(
-                    submitted_by,
-                    SIGNED,
-                    "decision",
-                    decision_id,
-                    {
-                        "signer": signer,
-                        "safe_tx_hash": found.proposal.safe_tx_hash,
-                        "nonce": found.proposal.nonce,
-                        "signature": "0x" + signature.hex(),
-                    },
-                    at=now,
-                )
-                found.signatures[signer] = "0x" + signature.hex()
-                if found.ready:
-                    approved = decision.approve(
-                        "owners " + ", ".join(found.signers),
-                        f"signed by {len(found.signers)} of the Safe's owners",
-                        now,
-                    )
-                    await uow.decisions.update(approved)
-                    await uow.audit.append(
-                        submitted_by,
-                        "decision.approved",
-                        "decision",
-                        decision_id,
-                        {
-                            "plan_id": decision.plan_id,
-                            "signers": list(found.signers),
-                            "safe_tx_hash": found.proposal.safe_tx_hash,
-                        },
-                        at=now,
-                    )
+                await self._count(uow, decision, found, signer, signature, submitted_by, now)
                 await uow.commit()
         report = None
         if found.ready:
@@ -246,6 +214,54 @@ class SubmitOwnerSignature:
             safe_tx_hash=found.proposal.safe_tx_hash,
             report=report,
         )
+
+    async def _count(
+        self,
+        uow: UnitOfWork,
+        decision: Decision,
+        found: OwnerApproval,
+        signer: str,
+        signature: bytes,
+        submitted_by: str,
+        now: datetime,
+    ) -> None:
+        """Audit a new owner's signature (before it counts), keep it, and approve the decision
+        in the owners' names once the threshold is met. The caller commits."""
+        decision_id = decision.id
+        # Audited before it counts: the entry names the owner who signed.
+        await uow.audit.append(
+            submitted_by,
+            SIGNED,
+            "decision",
+            decision_id,
+            {
+                "signer": signer,
+                "safe_tx_hash": found.proposal.safe_tx_hash,
+                "nonce": found.proposal.nonce,
+                "signature": "0x" + signature.hex(),
+            },
+            at=now,
+        )
+        found.signatures[signer] = "0x" + signature.hex()
+        if found.ready:
+            approved = decision.approve(
+                "owners " + ", ".join(found.signers),
+                f"signed by {len(found.signers)} of the Safe's owners",
+                now,
+            )
+            await uow.decisions.update(approved)
+            await uow.audit.append(
+                submitted_by,
+                "decision.approved",
+                "decision",
+                decision_id,
+                {
+                    "plan_id": decision.plan_id,
+                    "signers": list(found.signers),
+                    "safe_tx_hash": found.proposal.safe_tx_hash,
+                },
+                at=now,
+            )
 
 
 class BatchRunner(Protocol):

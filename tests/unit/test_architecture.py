@@ -40,3 +40,24 @@ def test_application_module_imports_no_adapter_or_framework(path: Path) -> None:
     allowed = set(sys.stdlib_module_names) | {"domain", "application", "__future__"}
     outside = _imported_top_levels(path) - allowed
     assert outside == set(), f"{path.name} imports {sorted(outside)}"
+
+
+MAX_FUNCTION_LINES = 60
+"""Issue 17: a function a newcomer can read on one screen; the decisions live in short steps."""
+CORE_FILES = sorted([*(SRC / "domain").rglob("*.py"), *(SRC / "application").rglob("*.py")])
+
+
+def _long_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        f"{node.name} (line {node.lineno}, {node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_function_in_the_domain_or_application_is_over_sixty_lines(path: Path) -> None:
+    assert _long_functions(path) == []
