@@ -65,11 +65,20 @@ async def _calls(chain: DevChain) -> dict[str, dict[str, Any]]:
     return {name: await call.build_transaction({"from": me}) for name, call in built.items()}
 
 
+def _bare(tx: Any) -> dict[str, Any]:
+    """The call alone: sender, target and data (no gas, nonce or fees to estimate with)."""
+    return {k: v for k, v in tx.items() if k in ("from", "to", "data")}
+
+
+async def _call(chain: DevChain, name: str) -> dict[str, Any]:
+    return _bare((await _calls(chain))[name])
+
+
 @pytest.mark.parametrize("name", ["approve", "aave supply", "curve deposit"])
 async def test_the_estimate_works_and_is_close_to_the_smallest_working_limit(
     devchain: DevChain, name: str
 ) -> None:
-    tx = {k: v for k, v in (await _calls(devchain))[name].items() if k in ("from", "to", "data")}
+    tx = await _call(devchain, name)
     estimate = await devchain.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
     smallest = await _smallest_working_limit(devchain, tx)
     assert await _succeeds(devchain, tx, estimate)
@@ -79,11 +88,7 @@ async def test_the_estimate_works_and_is_close_to_the_smallest_working_limit(
 async def test_when_the_quick_limit_fails_the_full_search_answers(
     devchain: DevChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tx = {
-        k: v
-        for k, v in (await _calls(devchain))["curve deposit"].items()
-        if k in ("from", "to", "data")
-    }
+    tx = await _call(devchain, "curve deposit")
     # A margin that takes the quick limit below what the call needs: the trial run fails.
     monkeypatch.setattr(gas, "MARGIN_GAS", -200_000)
     estimate = await devchain.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
@@ -98,19 +103,13 @@ async def test_a_call_that_fails_with_all_the_gas_raises_its_error(devchain: Dev
         devchain.treasury_address, stranger, 1
     ).build_transaction({"from": stranger, "gas": 100_000})
     with pytest.raises(TransactionFailed, match="allowance"):
-        await devchain.w3.eth.estimate_gas(
-            {k: v for k, v in tx.items() if k in ("from", "to", "data")}  # type: ignore[arg-type]
-        )
+        await devchain.w3.eth.estimate_gas(_bare(tx))  # type: ignore[arg-type]
 
 
 async def test_an_estimate_executes_the_transaction_twice_not_a_dozen_times(
     devchain: DevChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tx = {
-        k: v
-        for k, v in (await _calls(devchain))["curve deposit"].items()
-        if k in ("from", "to", "data")
-    }
+    tx = await _call(devchain, "curve deposit")
     executions = 0
     original = FrontierState.apply_transaction
 

@@ -15,6 +15,7 @@ from adapters.chain.devchain.paper import devchain_venues
 from adapters.chain.journal import InMemoryStepJournal
 from adapters.chain.treasury import ChainPortfolioReader
 from tests.fakes.treasury import FixedClock
+from tests.integration.devchain.chain_calls import balance
 from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
 from tests.integration.safe.scope import scoped_safe
 from tests.integration.safe.test_batch import _sender
@@ -70,3 +71,48 @@ async def test_a_plan_the_adapters_build_for_the_safe_runs_as_one_scoped_batch_o
     assert Decimal("14900") < wbtc_value < Decimal("15050")
     # What is left: $15,000 USDC and the 1,000 DAI, read for the Safe's address.
     assert state.cash_balance == Decimal("16000")
+
+
+async def test_the_black_swan_exit_is_within_the_agents_scope_on_anvil(
+    anvil_devchain: DevChain,
+) -> None:
+    """Issue 20: the exit (sell every volatile holding for a stablecoin, the Safe receiving)
+    needs no owner: the agent's key sends it through the scope as one batch."""
+    chain = anvil_devchain
+    scoped = await scoped_safe(chain)  # $100,000 USDC and 1,000 DAI in the Safe
+    safe = scoped.safe
+    async with (
+        serve_fake_apis(chain.w3, chain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY) as apis,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        venues = devchain_venues(
+            chain.w3,
+            chain.book,
+            owner=safe,
+            client=client,
+            oneinch_base_url=apis.oneinch_base_url,
+            oneinch_api_key=FAKE_ONEINCH_API_KEY,
+            pendle_base_url=apis.pendle_base_url,
+            curve_base_url=apis.curve_base_url,
+        )
+        usdc, wbtc, weth = (venues.token(s).address for s in ("USDC", "WBTC", "WETH"))
+        bought = (
+            *await venues.swap.build_swap(safe, usdc, wbtc, 20_000 * USDC, SLIPPAGE),
+            *await venues.swap.build_swap(safe, usdc, weth, 10_000 * USDC, SLIPPAGE),
+        )
+        journal = InMemoryStepJournal()
+        assert (await _sender(scoped, journal).send(bought, "buy-volatile")).success
+        held = {symbol: await balance(chain, symbol, safe) for symbol in ("USDC", "WBTC", "WETH")}
+        assert held["WBTC"] > 0
+        assert held["WETH"] > 0
+        exit_requests = (
+            *await venues.swap.build_swap(safe, wbtc, usdc, held["WBTC"], SLIPPAGE),
+            *await venues.swap.build_swap(safe, weth, usdc, held["WETH"], SLIPPAGE),
+        )
+        receipt = await _sender(scoped, journal).send(exit_requests, "black-swan-exit")
+        assert receipt.success
+        after = {symbol: await balance(chain, symbol, safe) for symbol in ("USDC", "WBTC", "WETH")}
+    assert after["WBTC"] == 0
+    assert after["WETH"] == 0
+    # The Safe got the stablecoin back (less the router's fee and slippage).
+    assert after["USDC"] - held["USDC"] > 29_000 * USDC
