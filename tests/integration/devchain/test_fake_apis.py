@@ -15,11 +15,14 @@ from adapters.chain.devchain.fake_apis import (
     RECORDED_MARKETS,
     RECORDED_USDC_MARKET,
     FakeApiServer,
+    serve_fake_apis,
 )
+from adapters.chain.devchain.node import in_process_web3
 from adapters.chain.devchain.oracle import advance_time
 from adapters.chain.devchain.recorded import recorded
 from tests.integration.devchain.chain_calls import balance, send, signing_as_treasury, token
-from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
+from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, Deployment, DevChain
+from tests.rpc_counter import RpcCounter
 
 AUTH = {"Authorization": f"Bearer {FAKE_ONEINCH_API_KEY}"}
 USDC = 10**6
@@ -447,3 +450,22 @@ async def test_pendle_refuses_a_pair_it_cannot_route_in_its_error_shape(
     )
     assert response.status_code == 400
     assert set(response.json()) == {"message", "error", "statusCode"}
+
+
+async def test_pendle_markets_are_read_from_the_chain_once_per_block(
+    devchain: DevChain, devchain_deployment: Deployment
+) -> None:
+    """Like Pendle's backend, the fake answers from state indexed per block: a second request
+    in the same block sends no `eth_call`; a new block is read again."""
+    w3 = in_process_web3(devchain_deployment.tester)
+    counter = RpcCounter.attach(w3)
+    async with serve_fake_apis(w3, devchain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY) as apis:
+        first = await get(apis, "/core/v2/markets/all", {"isActive": "true"})
+        calls = counter.eth_calls
+        again = await get(apis, "/core/v2/markets/all", {"isActive": "true"})
+        assert counter.eth_calls == calls
+        assert again.json() == first.json()
+        await advance_time(devchain.w3, 30 * 86_400)
+        later = await get(apis, "/core/v2/markets/all", {"isActive": "true"})
+        assert counter.eth_calls > calls
+        assert later.json()["results"][0]["address"] == first.json()["results"][0]["address"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import logging
 import re
@@ -367,6 +368,9 @@ class _PendleQuote:
 class _Pendle:
     def __init__(self, chain: _Chain) -> None:
         self.chain = chain
+        self._markets: dict[tuple[bytes, str], dict[str, Any]] = {}
+        """Market answers of the latest block, by block hash and market (as Pendle's backend
+        answers from its own indexed state, not a fresh chain read per request)."""
 
     def _asset_id(self, address: str) -> str:
         return f"{self.chain.book.chain_id}-{address.lower()}"
@@ -392,9 +396,20 @@ class _Pendle:
 
     async def market_json(self, listing: PendleListing | None = None) -> dict[str, Any]:
         """A recorded USDC market with a dev market's addresses and state (the first market by
-        default; see `payloads/README.md` for what is substituted and why)."""
+        default; see `payloads/README.md` for what is substituted and why), read from the chain
+        once per block: the same block answers from memory."""
+        listing = listing or self.chain.book.pendle_markets()[0]
+        block = bytes((await self.chain.w3.eth.get_block("latest"))["hash"])
+        key = (block, listing.market.lower())
+        found = self._markets.get(key)
+        if found is None:
+            found = await self._read_market(listing)
+            self._markets = {k: v for k, v in self._markets.items() if k[0] == block}
+            self._markets[key] = found
+        return copy.deepcopy(found)
+
+    async def _read_market(self, listing: PendleListing) -> dict[str, Any]:
         book = self.chain.book
-        listing = listing or book.pendle_markets()[0]
         w3 = self.chain.w3
         market = contract_at(w3, "PendleMarket", listing.market)
         pt = contract_at(w3, "ERC20", listing.pt)
