@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,10 +169,22 @@ def start_a_plan(server: PaperServer, seen: set[str]) -> None:
     assert asked.status_code in (202, 403), asked.text  # executed, or waiting for approval
 
 
+def approve(server: PaperServer, decision: dict[str, Any]) -> None:
+    """An approver approves a pending decision through the API."""
+    server.client(APPROVER).post(f"/decisions/{decision['id']}/approve", json={"approved": True})
+
+
 def kill_during_a_plan(
-    server: PaperServer, boundary: str, database: Path, anvil: str, seen: set[str]
+    server: PaperServer,
+    boundary: str,
+    database: Path,
+    anvil: str,
+    seen: set[str],
+    *,
+    answer: Callable[[PaperServer, dict[str, Any]], None] = approve,
 ) -> Killed:
-    """Approve what waits for approval until the process kills itself at `boundary`."""
+    """Approve what waits for approval (`answer`) until the process kills itself at
+    `boundary`."""
     before = planned(server)
     start_a_plan(server, seen)
     deadline = time.monotonic() + 300
@@ -180,9 +192,7 @@ def kill_during_a_plan(
         time.sleep(0.5)
         try:  # it may die in the middle of any request
             for decision in server.client().get("/decisions/pending").json():
-                server.client(APPROVER).post(
-                    f"/decisions/{decision['id']}/approve", json={"approved": True}
-                )
+                answer(server, decision)
         except httpx.HTTPError:
             continue
     assert server.process.wait(timeout=60) == -signal.SIGKILL, server.logs()

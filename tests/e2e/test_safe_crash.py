@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import PaperServer, paper_server
+from adapters.chain.safe.devsetup import paper_owner_keys
+from adapters.chain.safe.transactions import sign_safe_tx_hash
+from tests.e2e.harness import APPROVER, PaperServer, paper_server
 from tests.e2e.test_crash_injection import (
     Killed,
     Shared,
@@ -64,6 +66,20 @@ def steps_of(database: Path, plan_id: str) -> list[tuple[str, str, str | None]]:
                 "ORDER BY step_index",
                 (plan_id,),
             )
+        )
+
+
+def owners_sign(server: PaperServer, decision: dict[str, Any]) -> None:
+    """Two of the three paper owners sign the decision's Safe proposal through the API (under
+    Safe custody the owners approve; a plain approval is refused)."""
+    safe_tx_hash = decision.get("safe_tx_hash")
+    if not safe_tx_hash:
+        return  # its proposal is made after the cycle: signed on a later poll
+    keys = paper_owner_keys(server.data_dir / "devchain")
+    for key in keys[:2]:
+        signature = sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), key)
+        server.client(APPROVER).post(
+            f"/decisions/{decision['id']}/signatures", json={"signature": "0x" + signature.hex()}
         )
 
 
@@ -115,7 +131,9 @@ def test_a_safe_batch_killed_between_signing_and_inclusion_executes_at_most_once
                 killed, usdc_at_kill = rounds[-1]
                 check_batch_recovered(server, killed, shared.anvil, database, usdc_at_kill)
             if boundary is not None:
-                cut = kill_during_a_plan(server, boundary, database, shared.anvil, seen)
+                cut = kill_during_a_plan(
+                    server, boundary, database, shared.anvil, seen, answer=owners_sign
+                )
                 usdc = safe_usdc(shared.anvil, shared.address_book, safe_of(tmp_path))
                 rounds.append((cut, usdc))
         verified = audit_verify(server)
