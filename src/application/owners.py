@@ -11,7 +11,7 @@ policy re-checked) through a batch sender that submits exactly the signed Safe t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -55,23 +55,38 @@ class OwnerApproval:
         return len(self.signatures) >= self.proposal.threshold
 
 
+def proposal_from(payload: Mapping[str, object]) -> OwnerProposal:
+    """The owners' proposal an audit entry recorded (safe, safe_tx_hash, nonce, threshold,
+    owners)."""
+    owners = payload["owners"]
+    return OwnerProposal(
+        safe=str(payload["safe"]),
+        safe_tx_hash=str(payload["safe_tx_hash"]),
+        nonce=int(str(payload["nonce"])),
+        threshold=int(str(payload["threshold"])),
+        owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
+    )
+
+
+def proposal_record(proposal: OwnerProposal) -> dict[str, object]:
+    """What the audit trail keeps of an owners' proposal (read back by `proposal_from`)."""
+    return {
+        "safe": proposal.safe,
+        "safe_tx_hash": proposal.safe_tx_hash,
+        "nonce": proposal.nonce,
+        "threshold": proposal.threshold,
+        "owners": list(proposal.owners),
+    }
+
+
 async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | None:
     """The decision's latest proposal and its signatures, read from the audit trail."""
     found: OwnerApproval | None = None
     for entry in await uow.audit.for_subject("decision", decision_id):
         payload = entry.payload
         if entry.action == PROPOSED:
-            owners = payload["owners"]
             found = OwnerApproval(
-                decision_id=decision_id,
-                proposal=OwnerProposal(
-                    safe=str(payload["safe"]),
-                    safe_tx_hash=str(payload["safe_tx_hash"]),
-                    nonce=int(str(payload["nonce"])),
-                    threshold=int(str(payload["threshold"])),
-                    owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
-                ),
-                signatures={},
+                decision_id=decision_id, proposal=proposal_from(payload), signatures={}
             )
         elif (
             entry.action == SIGNED
@@ -133,11 +148,7 @@ class ProposeToOwners:
                     decision.id,
                     {
                         "plan_id": plan.plan_id,
-                        "safe": proposal.safe,
-                        "safe_tx_hash": proposal.safe_tx_hash,
-                        "nonce": proposal.nonce,
-                        "threshold": proposal.threshold,
-                        "owners": list(proposal.owners),
+                        **proposal_record(proposal),
                         "calls": [{"to": r.to, "what": r.description} for r in requests],
                     },
                     at=self._clock.now(),
