@@ -37,10 +37,9 @@ SIGNED = "decision.owner_signed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OwnerApproval:
-    """A decision's proposal and the owners' signatures so far (signer -> 0x signature)."""
+class OwnersSigning:
+    """An owners' proposal and their signatures so far (signer -> 0x signature)."""
 
-    decision_id: str
     proposal: OwnerProposal
     signatures: dict[str, str]
 
@@ -53,6 +52,19 @@ class OwnerApproval:
     def ready(self) -> bool:
         """Enough distinct owners have signed."""
         return len(self.signatures) >= self.proposal.threshold
+
+    def keep(self, signed: Mapping[str, object]) -> None:
+        """Keep a signature the audit trail recorded (signer, signature), if it is over this
+        proposal's safeTxHash."""
+        if signed.get("safe_tx_hash") == self.proposal.safe_tx_hash:
+            self.signatures[str(signed["signer"])] = str(signed["signature"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerApproval(OwnersSigning):
+    """A decision's proposal and the owners' signatures so far."""
+
+    decision_id: str
 
 
 def proposal_from(payload: Mapping[str, object]) -> OwnerProposal:
@@ -88,12 +100,8 @@ async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | N
             found = OwnerApproval(
                 decision_id=decision_id, proposal=proposal_from(payload), signatures={}
             )
-        elif (
-            entry.action == SIGNED
-            and found is not None
-            and payload.get("safe_tx_hash") == found.proposal.safe_tx_hash
-        ):
-            found.signatures[str(payload["signer"])] = str(payload["signature"])
+        elif entry.action == SIGNED and found is not None:
+            found.keep(payload)
     return found
 
 

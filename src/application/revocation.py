@@ -12,13 +12,14 @@ nobody has executed yet.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from application.errors import ApplicationError, NotFound
-from application.owners import proposal_from, proposal_record
+from application.errors import ApplicationError, require_found
+from application.owners import OwnersSigning, proposal_from, proposal_record
 from application.ports.chain import SimulationFailed
 from application.ports.clock import Clock
-from application.ports.owners import OwnerProposal, OwnerProposals, RoleRevocation
+from application.ports.owners import OwnerProposals, RoleRevocation
 from application.ports.persistence import EMERGENCY_STOP, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -27,24 +28,11 @@ PROPOSED = "emergency_stop.revoke_proposed"
 SIGNED = "emergency_stop.revoke_signed"
 REVOKED = "emergency_stop.agent_revoked"
 _ENDS = (REVOKED, "emergency_stop.off")
+_PENDING = ("revocation of the agent's role", "pending")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PendingRevocation:
-    """The revocation waiting for the owners, and their signatures so far (signer -> 0x)."""
-
-    proposal: OwnerProposal
-    signatures: dict[str, str]
-
-    @property
-    def signers(self) -> tuple[str, ...]:
-        """Who has signed, in the order they signed."""
-        return tuple(self.signatures)
-
-    @property
-    def ready(self) -> bool:
-        """Enough distinct owners have signed."""
-        return len(self.signatures) >= self.proposal.threshold
+class PendingRevocation(OwnersSigning):
+    """The revocation waiting for the owners, and their signatures so far."""
 
 
 async def pending_revocation(uow: UnitOfWork) -> PendingRevocation | None:
@@ -57,12 +45,8 @@ async def pending_revocation(uow: UnitOfWork) -> PendingRevocation | None:
             found = PendingRevocation(proposal=proposal_from(payload), signatures={})
         elif entry.action in _ENDS:
             found = None
-        elif (
-            entry.action == SIGNED
-            and found is not None
-            and payload.get("safe_tx_hash") == found.proposal.safe_tx_hash
-        ):
-            found.signatures[str(payload["signer"])] = str(payload["signature"])
+        elif entry.action == SIGNED and found is not None:
+            found.keep(payload)
     return found
 
 
@@ -103,10 +87,7 @@ class RevokeAgentRole:
             NotFound: none is waiting.
         """
         async with self._uow() as uow:
-            found = await pending_revocation(uow)
-        if found is None:
-            raise NotFound("revocation of the agent's role", "pending")
-        return found
+            return require_found(await pending_revocation(uow), *_PENDING)
 
     async def propose(self, actor: str) -> PendingRevocation | None:
         """Prepare the revocation (unless one is already pending), audited; None when the
@@ -121,14 +102,7 @@ class RevokeAgentRole:
             log.warning("the agent's revocation could not be proposed", extra={"reason": str(exc)})
             return None
         async with self._uow() as uow:
-            await uow.audit.append(
-                actor,
-                PROPOSED,
-                "flag",
-                EMERGENCY_STOP,
-                proposal_record(proposal),
-                at=self._clock.now(),
-            )
+            await self._record(uow, actor, PROPOSED, proposal_record(proposal))
             await uow.commit()
         return PendingRevocation(proposal=proposal, signatures={})
 
@@ -141,21 +115,18 @@ class RevokeAgentRole:
             SignatureRefused: the signature is not a current owner's over the revocation.
         """
         async with self._uow() as uow:
-            found = await pending_revocation(uow)
-            if found is None:
-                raise NotFound("revocation of the agent's role", "pending")
+            found = require_found(await pending_revocation(uow), *_PENDING)
             signer = self._owners.signer_of(found.proposal, signature)
             if signer not in found.signatures:
                 signed = "0x" + signature.hex()
+                # Audited before it counts: the entry names the owner who signed.
                 record = {
                     "signer": signer,
                     "safe_tx_hash": found.proposal.safe_tx_hash,
                     "nonce": found.proposal.nonce,
                     "signature": signed,
                 }
-                await uow.audit.append(
-                    submitted_by, SIGNED, "flag", EMERGENCY_STOP, record, at=self._clock.now()
-                )
+                await self._record(uow, submitted_by, SIGNED, record)
                 await uow.commit()
                 found.signatures[signer] = signed
         outcome = RevocationOutcome(
@@ -181,19 +152,19 @@ class RevokeAgentRole:
             return replace(outcome, error=str(exc))
         if not receipt.success:
             return replace(outcome, tx_hash=receipt.tx_hash, error="the revocation reverted")
+        record = {
+            "safe_tx_hash": found.proposal.safe_tx_hash,
+            "signers": list(found.signers),
+            "tx_hash": receipt.tx_hash,
+            "block_number": receipt.block_number,
+        }
         async with self._uow() as uow:
-            await uow.audit.append(
-                actor,
-                REVOKED,
-                "flag",
-                EMERGENCY_STOP,
-                {
-                    "safe_tx_hash": found.proposal.safe_tx_hash,
-                    "signers": list(found.signers),
-                    "tx_hash": receipt.tx_hash,
-                    "block_number": receipt.block_number,
-                },
-                at=self._clock.now(),
-            )
+            await self._record(uow, actor, REVOKED, record)
             await uow.commit()
         return replace(outcome, executed=True, tx_hash=receipt.tx_hash)
+
+    async def _record(
+        self, uow: UnitOfWork, actor: str, action: str, payload: Mapping[str, object]
+    ) -> None:
+        """Audit a step of the revocation on the emergency stop flag; the caller commits."""
+        await uow.audit.append(actor, action, "flag", EMERGENCY_STOP, payload, at=self._clock.now())

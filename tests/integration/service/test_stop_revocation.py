@@ -8,7 +8,6 @@ both signers."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from entrypoints.api.app import create_app
 from entrypoints.container import AppSettings, bootstrap
 from entrypoints.wiring.safe import SAFE_RECORD
 from tests.integration.safe.scope import REFUSED, revert_data
+from tests.integration.service.safe_paper import use_paper_safe
 
 APPROVER = "revoke-approver-token-0001"
 NO_MEMBERSHIP = bytes(Web3.keccak(text="NoMembership()")[:4])
@@ -65,15 +65,7 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "var"
-    for key in [k for k in os.environ if k.startswith("TREASURY_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("TREASURY_MODE", "paper")
-    monkeypatch.setenv("TREASURY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("TREASURY_PAPER_START", "cash")
-    monkeypatch.setenv("TREASURY_PAPER_CAPITAL_USD", "10000")
-    monkeypatch.setenv("TREASURY_CUSTODY", "safe")
-    monkeypatch.setenv("TREASURY_SAFE_THRESHOLD", "2")
-    monkeypatch.setenv("TREASURY_API_TOKENS", f"{APPROVER}:approver")
+    use_paper_safe(monkeypatch, data_dir, capital_usd=10_000, approver=APPROVER)
     runtime = await bootstrap(AppSettings.load())
     try:
         assert await runtime.election.try_lead(runtime.take_over)
