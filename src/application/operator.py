@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from application.errors import NotFound
 from application.notifications import announce, emergency_switched
@@ -74,10 +74,37 @@ class _EmergencySwitch:
         return flag
 
 
+class RevocationProposer(Protocol):
+    """Prepares the owners' revocation of the agent's role (`RevokeAgentRole`)."""
+
+    async def propose(self, actor: str) -> object:
+        """Prepare and audit it; never raises for an unreachable Safe (the stop holds)."""
+        ...
+
+
 class EmergencyStop(_EmergencySwitch):
-    """Turn the emergency stop on: every plan is blocked until a human resumes."""
+    """Turn the emergency stop on: every plan is blocked until a human resumes. Under Safe
+    custody it also prepares the owners' revocation of the agent's role (`revocation`)."""
 
     _active = True
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        notifier: Notifier | None = None,
+        revocation: RevocationProposer | None = None,
+    ) -> None:
+        super().__init__(clock=clock, uow=uow, notifier=notifier)
+        self._revocation = revocation
+
+    async def execute(self, change: FlagChange) -> OperatorFlag:
+        """Set the flag (at once), then prepare the revocation when under Safe custody."""
+        flag = await super().execute(change)
+        if self._revocation is not None:
+            await self._revocation.propose(change.actor)
+        return flag
 
 
 class Resume(_EmergencySwitch):

@@ -11,7 +11,7 @@ policy re-checked) through a batch sender that submits exactly the signed Safe t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -37,10 +37,9 @@ SIGNED = "decision.owner_signed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OwnerApproval:
-    """A decision's proposal and the owners' signatures so far (signer -> 0x signature)."""
+class OwnersSigning:
+    """An owners' proposal and their signatures so far (signer -> 0x signature)."""
 
-    decision_id: str
     proposal: OwnerProposal
     signatures: dict[str, str]
 
@@ -54,6 +53,43 @@ class OwnerApproval:
         """Enough distinct owners have signed."""
         return len(self.signatures) >= self.proposal.threshold
 
+    def keep(self, signed: Mapping[str, object]) -> None:
+        """Keep a signature the audit trail recorded (signer, signature), if it is over this
+        proposal's safeTxHash."""
+        if signed.get("safe_tx_hash") == self.proposal.safe_tx_hash:
+            self.signatures[str(signed["signer"])] = str(signed["signature"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerApproval(OwnersSigning):
+    """A decision's proposal and the owners' signatures so far."""
+
+    decision_id: str
+
+
+def proposal_from(payload: Mapping[str, object]) -> OwnerProposal:
+    """The owners' proposal an audit entry recorded (safe, safe_tx_hash, nonce, threshold,
+    owners)."""
+    owners = payload["owners"]
+    return OwnerProposal(
+        safe=str(payload["safe"]),
+        safe_tx_hash=str(payload["safe_tx_hash"]),
+        nonce=int(str(payload["nonce"])),
+        threshold=int(str(payload["threshold"])),
+        owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
+    )
+
+
+def proposal_record(proposal: OwnerProposal) -> dict[str, object]:
+    """What the audit trail keeps of an owners' proposal (read back by `proposal_from`)."""
+    return {
+        "safe": proposal.safe,
+        "safe_tx_hash": proposal.safe_tx_hash,
+        "nonce": proposal.nonce,
+        "threshold": proposal.threshold,
+        "owners": list(proposal.owners),
+    }
+
 
 async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | None:
     """The decision's latest proposal and its signatures, read from the audit trail."""
@@ -61,24 +97,11 @@ async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | N
     for entry in await uow.audit.for_subject("decision", decision_id):
         payload = entry.payload
         if entry.action == PROPOSED:
-            owners = payload["owners"]
             found = OwnerApproval(
-                decision_id=decision_id,
-                proposal=OwnerProposal(
-                    safe=str(payload["safe"]),
-                    safe_tx_hash=str(payload["safe_tx_hash"]),
-                    nonce=int(str(payload["nonce"])),
-                    threshold=int(str(payload["threshold"])),
-                    owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
-                ),
-                signatures={},
+                decision_id=decision_id, proposal=proposal_from(payload), signatures={}
             )
-        elif (
-            entry.action == SIGNED
-            and found is not None
-            and payload.get("safe_tx_hash") == found.proposal.safe_tx_hash
-        ):
-            found.signatures[str(payload["signer"])] = str(payload["signature"])
+        elif entry.action == SIGNED and found is not None:
+            found.keep(payload)
     return found
 
 
@@ -133,11 +156,7 @@ class ProposeToOwners:
                     decision.id,
                     {
                         "plan_id": plan.plan_id,
-                        "safe": proposal.safe,
-                        "safe_tx_hash": proposal.safe_tx_hash,
-                        "nonce": proposal.nonce,
-                        "threshold": proposal.threshold,
-                        "owners": list(proposal.owners),
+                        **proposal_record(proposal),
                         "calls": [{"to": r.to, "what": r.description} for r in requests],
                     },
                     at=self._clock.now(),

@@ -77,6 +77,7 @@ from application.queries import (
 )
 from application.read_model import CycleFeedingViews, ExecutionFeedingViews, Views, build_views
 from application.recovery import Recover
+from application.revocation import RevokeAgentRole
 from domain.strategy import StrategyConfig
 from entrypoints.api.auth import Role, TokenRegistry
 from entrypoints.api.services import Services
@@ -451,7 +452,13 @@ def build_services(
         dashboard_url=url,
         views=views,
     )
+    revocation = (
+        RevokeAgentRole(clock=clock, uow=uow, owners=chain.owners, revocation=chain.owners)
+        if chain.owners is not None
+        else None
+    )
     return Services(
+        revocation=revocation,
         signatures=signing[0] if signing else None,
         owner_approvals=ReadOwnerApprovals(uow=uow) if signing else None,
         market=market_data,
@@ -470,7 +477,9 @@ def build_services(
         ),
         execute_approved=ExecutionFeedingViews(execution=execute_approved, views=views),
         expire=ExpirePendingDecisions(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
-        emergency_stop=EmergencyStop(clock=clock, uow=uow, notifier=notifier),
+        emergency_stop=EmergencyStop(
+            clock=clock, uow=uow, notifier=notifier, revocation=revocation
+        ),
         resume=Resume(clock=clock, uow=uow, notifier=notifier),
         lift_cooldown=LiftReentryCooldown(clock=clock, uow=uow, strategy=strategy),
         manual_mvrv=SetManualMvrv(clock=clock, uow=uow),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from application.errors import PermanentError
-from application.ports.chain import PlanBatchSender, TransactionRequest
+from application.ports.chain import PlanBatchSender, SendReceipt, TransactionRequest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +55,33 @@ class OwnerProposals(Protocol):
         """A batch sender that executes exactly this proposal with the owners' signatures
         (its simulation fails if the plan's calls no longer hash to the signed safeTxHash)."""
         ...
+
+
+class RoleRevocation(Protocol):
+    """The emergency stop's second line under Safe custody: the owners' Safe transaction that
+    takes the agent's role away in the Roles Modifier, and its execution once they signed."""
+
+    async def propose_revocation(self) -> OwnerProposal:
+        """The revocation of the agent's role as a Safe transaction at the Safe's next nonce.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    async def revoke(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> SendReceipt:
+        """Execute exactly this revocation with the owners' signatures, at most once (the
+        agent submits it; asked again, the recorded outcome is returned).
+
+        Raises:
+            SimulationFailed: it would revert (signatures short, nonce used); nothing was sent.
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+
+class SafeOwners(OwnerProposals, RoleRevocation, Protocol):
+    """The Safe's owners under Safe custody: plan proposals and the revocation of the agent."""
 
 
 class OwnersMustSign(PermanentError):

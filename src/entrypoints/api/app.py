@@ -27,10 +27,12 @@ from litestar.plugins.pydantic import PydanticPlugin
 
 from application.approvals import ApprovalCommand
 from application.cycle import CycleCommand, CycleOutcome, CycleResult
+from application.errors import NotFound
 from application.operator import FlagChange
 from application.performance import PerformanceHistoryTooShort, TimeRange
 from application.preflight import PreflightReport
 from application.queries import Health, HealthReport
+from application.revocation import RevokeAgentRole
 from domain.audit import AuditEntry, to_json_value
 from entrypoints.api.auth import Principal, Role, TokenRegistry
 from entrypoints.api.dto import (
@@ -43,6 +45,8 @@ from entrypoints.api.dto import (
     PerformanceMetricsOut,
     RebalanceIn,
     RebalancingPlanOut,
+    RevocationOut,
+    RevocationSignatureOut,
     SignatureIn,
     SignatureOut,
     dump,
@@ -358,6 +362,40 @@ async def emergency_stop(
     }
 
 
+def _revocation(services: Services) -> RevokeAgentRole:
+    """The revocation use case, or NotFound when the treasury is not under Safe custody."""
+    if services.revocation is None:
+        raise NotFound("revocation of the agent's role", "under Safe custody")
+    return services.revocation
+
+
+@get("/emergency-stop/revocation", tags=["operator"], summary="The pending revocation")
+async def pending_revocation(services: NamedDependency[Services]) -> Json:
+    """Under Safe custody, the owners' revocation of the agent's role the emergency stop
+    prepared: safe_tx_hash, nonce, threshold, owners and who has signed; 404 when none waits."""
+    return dump(RevocationOut.of(await _revocation(services).pending()))
+
+
+@post(
+    "/emergency-stop/revocation/signatures",
+    tags=["operator"],
+    opt={"role": Role.APPROVER},
+    status_code=200,
+)
+async def sign_revocation(
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+    data: JSONBody[SignatureIn],
+) -> Json:
+    """An owner's signature over the pending revocation (its safe_tx_hash). A signature that is
+    not a current owner's is refused (400); the one that meets the threshold executes the
+    revocation once: from then on the agent can execute nothing through the Roles Modifier."""
+    outcome = await _revocation(services).sign(
+        bytes.fromhex(data.signature[2:]), submitted_by=principal.name
+    )
+    return dump(RevocationSignatureOut.of(outcome))
+
+
 @post("/resume", tags=["operator"], opt={"role": Role.APPROVER}, status_code=200)
 async def resume(
     services: NamedDependency[Services],
@@ -472,6 +510,8 @@ ROUTES = [
     approve_decision,
     sign_decision,
     emergency_stop,
+    pending_revocation,
+    sign_revocation,
     resume,
     lift_cooldown,
     audit_tail,

@@ -28,6 +28,7 @@ from application.performance import (
     PerformanceHistoryTooShort,
     PerformanceMetrics,
 )
+from application.revocation import PendingRevocation, RevocationOutcome
 from domain.decisions import Decision
 from domain.execution import ExecutedTransaction, explorer_url
 from domain.market import MarketData
@@ -285,6 +286,57 @@ class SignatureOut(_Out):
     error: str | None
 
 
+class RevocationOut(_Out):
+    """The owners' revocation of the agent's role waiting for signatures (Safe custody)."""
+
+    safe: str
+    safe_tx_hash: str
+    nonce: int
+    threshold: int
+    owners: list[str]
+    signatures: list[str]
+    """The owners who have signed, in the order they signed."""
+
+    @classmethod
+    def of(cls, pending: PendingRevocation) -> RevocationOut:
+        """Build from the pending revocation."""
+        proposal = pending.proposal
+        return cls(
+            safe=proposal.safe,
+            safe_tx_hash=proposal.safe_tx_hash,
+            nonce=proposal.nonce,
+            threshold=proposal.threshold,
+            owners=list(proposal.owners),
+            signatures=list(pending.signers),
+        )
+
+
+class RevocationSignatureOut(_Out):
+    """What an owner's signature over the revocation did."""
+
+    signer: str
+    signatures: list[str]
+    threshold: int
+    safe_tx_hash: str
+    executed: bool
+    """The threshold was met and the agent's role is revoked on chain (else see `error`)."""
+    tx_hash: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, outcome: RevocationOutcome) -> RevocationSignatureOut:
+        """Build from the use case's outcome."""
+        return cls(
+            signer=outcome.signer,
+            signatures=list(outcome.signers),
+            threshold=outcome.threshold,
+            safe_tx_hash=outcome.safe_tx_hash,
+            executed=outcome.executed,
+            tx_hash=outcome.tx_hash,
+            error=outcome.error,
+        )
+
+
 class ExecutedTransactionOut(_Out):
     """One on-chain step with a link to a block explorer where the chain has one."""
 
@@ -524,8 +576,8 @@ class ApproveIn(StrictIn):
 
 
 class SignatureIn(StrictIn):
-    """Body of POST /decisions/{id}/signatures: an owner's 65-byte signature (r, s, v) over
-    the proposal's safeTxHash, 0x-prefixed hex."""
+    """Body of POST /decisions/{id}/signatures and /emergency-stop/revocation/signatures: an
+    owner's 65-byte signature (r, s, v) over the proposal's safeTxHash, 0x-prefixed hex."""
 
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
 

@@ -20,6 +20,7 @@ from application.queries import (
     ReadAudit,
 )
 from application.read_model import DecisionCycle, Views
+from application.revocation import RevokeAgentRole
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,8 @@ class Services:
     # Under Safe custody: the owners sign plans that need approval (else None: 404).
     signatures: SubmitOwnerSignature | None = None
     owner_approvals: ReadOwnerApprovals | None = None
+    # Under Safe custody: the owners' revocation of the agent's role (else None: 404).
+    revocation: RevokeAgentRole | None = None
     # None in a service built without it: GET /performance/metrics then answers 404.
     performance: GetPerformanceMetrics | None = None
     # None in a service built without it: GET /health?deep=true then answers 404.

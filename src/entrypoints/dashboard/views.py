@@ -35,6 +35,7 @@ SOURCES: dict[str, str] = {
     "transactions": "/transactions?limit=15",
     "audit": "/audit?count=15",
     "health": "/health",
+    "revocation": "/emergency-stop/revocation",
 }
 
 

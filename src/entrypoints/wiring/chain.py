@@ -83,7 +83,7 @@ from application.ports.chain import PlanBatchSender, RpcUnavailable, Transaction
 from application.ports.clock import Clock
 from application.ports.faults import NO_FAULTS, FaultPoints
 from application.ports.market import MarketDataSource
-from application.ports.owners import OwnerProposals
+from application.ports.owners import SafeOwners
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.preflight import PreflightCheck
 from application.ports.treasury import ChainConditions, PortfolioReader, TermMarkets
@@ -122,7 +122,7 @@ class ChainWiring:
     terms: TermMarkets | None = None
     web3: Any = None
     """The treasury's own chain connection (the bench and tests count the requests it sends)."""
-    owners: OwnerProposals | None = None
+    owners: SafeOwners | None = None
     """Under Safe custody: the owners' proposals (a plan that needs approval is theirs to sign)."""
 
     async def on_tick(self, market: MarketData, delta: timedelta) -> None:
@@ -256,7 +256,7 @@ def _wiring(
     more_checks: tuple[PreflightCheck, ...] = (),
     batch: PlanBatchSender | None = None,
     gas_payer: str = "",
-    owners: OwnerProposals | None = None,
+    owners: SafeOwners | None = None,
 ) -> ChainWiring:
     runner = ExecutionEngine(
         uow_factory=uow,

@@ -6,7 +6,6 @@ names both signers."""
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from application.cycle import CycleCommand, CycleOutcome
 from domain.safety import SafetyLimits
 from entrypoints.api.app import create_app
 from entrypoints.container import AppSettings, bootstrap
+from tests.integration.service.safe_paper import use_paper_safe
 
 APPROVER = "owners-approver-token-0001"
 pytestmark = [pytest.mark.slow(seconds=120)]
@@ -46,15 +46,7 @@ async def test_two_of_three_owners_sign_a_120k_plan_through_the_api_and_it_execu
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "var"
-    for key in [k for k in os.environ if k.startswith("TREASURY_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("TREASURY_MODE", "paper")
-    monkeypatch.setenv("TREASURY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("TREASURY_PAPER_START", "cash")
-    monkeypatch.setenv("TREASURY_PAPER_CAPITAL_USD", "130000")
-    monkeypatch.setenv("TREASURY_CUSTODY", "safe")
-    monkeypatch.setenv("TREASURY_SAFE_THRESHOLD", "2")
-    monkeypatch.setenv("TREASURY_API_TOKENS", f"{APPROVER}:approver")
+    use_paper_safe(monkeypatch, data_dir, capital_usd=130_000, approver=APPROVER)
     runtime = await bootstrap(AppSettings.load())
     try:
         assert await runtime.election.try_lead(runtime.take_over)

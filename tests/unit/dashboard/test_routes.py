@@ -347,3 +347,28 @@ def test_the_pending_panel_shows_the_owners_proposal_under_safe_custody() -> Non
     assert html.count("Safe proposal") == 1
     assert f'data-safe-tx-hash="0x{"ab" * 32}"' in html
     assert f"signed by 1 of 2 owners (0x{'a1' * 20})" in html
+
+
+def test_the_stop_banner_shows_the_owners_revocation_under_safe_custody() -> None:
+    answers = {name: Answer(404, error="not available yet") for name in (*SOURCES, "performance")}
+    answers["health"] = Answer(
+        200, body={"status": "healthy", "emergency_stop": True, "components": []}
+    )
+    viewer = Viewer(role="approver", fingerprint="f")
+    without = render_panels(answers, viewer, "7d")["banner"]
+    assert "Emergency stop is active" in without
+    assert "revocation" not in without
+    answers["revocation"] = Answer(
+        200,
+        body={
+            "safe": "0x" + "cc" * 20,
+            "safe_tx_hash": "0x" + "cd" * 32,
+            "nonce": 3,
+            "threshold": 2,
+            "owners": [],
+            "signatures": ["0x" + "a1" * 20],
+        },
+    )
+    html = render_panels(answers, viewer, "7d")["banner"]
+    assert f'data-safe-tx-hash="0x{"cd" * 32}"' in html
+    assert "signed by 1 of 2 owners" in html

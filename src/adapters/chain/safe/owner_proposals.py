@@ -19,7 +19,8 @@ from web3.exceptions import Web3Exception
 from adapters.chain.safe.batch import RolesBatchSender, encode_multisend
 from adapters.chain.safe.contracts import artifact
 from adapters.chain.safe.deploy import SafeDeploymentFailed, safe_contract
-from adapters.chain.safe.owners import propose_plan
+from adapters.chain.safe.owners import Proposal, propose_plan, propose_stop
+from adapters.chain.safe.roles import roles_contract
 from adapters.chain.safe.transactions import (
     Operation,
     SafeTx,
@@ -31,6 +32,8 @@ from application.ports.chain import (
     BatchSimulation,
     PlanBatchSender,
     RpcUnavailable,
+    SendReceipt,
+    StepKind,
     TransactionRequest,
 )
 from application.ports.owners import OwnerProposal, SignatureRefused
@@ -111,6 +114,29 @@ class OwnerSignedBatchSender(RolesBatchSender):
         return await super().simulate(requests)
 
 
+class RevocationSender(OwnerSignedBatchSender):
+    """Sends the owners' revocation of the agent's role: `execTransaction` on the Safe calling
+    the Roles Modifier directly (one CALL, as `propose_stop` built it), not through MultiSend."""
+
+    def _safe_tx(self, requests: Sequence[TransactionRequest]) -> SafeTx:
+        [call] = requests
+        return SafeTx(
+            to=self._w3.to_checksum_address(call.to),
+            data=bytes.fromhex(call.data[2:]),
+            nonce=self._proposal.nonce,
+        )
+
+
+def _owner_proposal(proposal: Proposal) -> OwnerProposal:
+    return OwnerProposal(
+        safe=proposal.safe,
+        safe_tx_hash="0x" + proposal.safe_tx_hash.hex(),
+        nonce=proposal.tx.nonce,
+        threshold=proposal.threshold,
+        owners=proposal.owners,
+    )
+
+
 class SafeOwnerProposals:
     """Proposals on one Safe, checked against its owners, executed by the agent (sent the way
     `scope`, the agent's scoped batch sender, sends)."""
@@ -130,13 +156,37 @@ class SafeOwnerProposals:
             proposal = await propose_plan(self._w3, self._safe, self._multisend, requests)
         except (Web3Exception, SafeDeploymentFailed, OSError) as exc:
             raise RpcUnavailable("the Safe", f"could not make a proposal: {exc}") from exc
-        return OwnerProposal(
-            safe=proposal.safe,
-            safe_tx_hash="0x" + proposal.safe_tx_hash.hex(),
-            nonce=proposal.tx.nonce,
-            threshold=proposal.threshold,
-            owners=proposal.owners,
+        return _owner_proposal(proposal)
+
+    async def propose_revocation(self) -> OwnerProposal:
+        """The Safe transaction taking the agent's role away, at the Safe's next nonce."""
+        try:
+            proposal = await propose_stop(
+                self._w3, self._safe, self._scope._roles, self._scope._signer.address
+            )
+        except (Web3Exception, SafeDeploymentFailed, OSError) as exc:
+            raise RpcUnavailable("the Safe", f"could not propose the revocation: {exc}") from exc
+        return _owner_proposal(proposal)
+
+    async def revoke(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> SendReceipt:
+        """Execute the signed revocation once (journaled under its safeTxHash); its simulation
+        fails if the call no longer hashes to what the owners signed."""
+        roles = self._scope._roles
+        data = roles_contract(self._w3, roles.roles).encode_abi(
+            "assignRoles",
+            [self._w3.to_checksum_address(self._scope._signer.address), [roles.role_key], [False]],
         )
+        call = TransactionRequest(
+            chain_id=self._chain_id,
+            to=roles.roles,
+            data=data,
+            kind=StepKind.TRANSFER,
+            description="take the agent's role away (emergency stop)",
+        )
+        sender = RevocationSender(
+            self._scope, proposal=proposal, signatures=signatures, chain_id=self._chain_id
+        )
+        return await sender.send((call,), "revoke-agent-" + proposal.safe_tx_hash)
 
     def signer_of(self, proposal: OwnerProposal, signature: bytes) -> str:
         """The owner who made `signature` over the proposal's safeTxHash."""

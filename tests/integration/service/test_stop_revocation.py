@@ -1,0 +1,119 @@
+"""The emergency stop under Safe custody also revokes the agent's role (issue 20): on a paper
+service with a 2-of-3 Safe, turning the stop on prepares the owners' revocation, shown by
+GET /emergency-stop/revocation; a stranger's signature is refused; after the first owner's
+signature the agent is still a member; the second executes the revocation once, after which a
+call by the agent through the Roles Modifier reverts with NoMembership; the audit trail names
+both signers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from adapters.chain.safe.devsetup import paper_owner_keys
+from adapters.chain.safe.roles import roles_contract
+from adapters.chain.safe.transactions import Operation, sign_safe_tx_hash
+from entrypoints.api.app import create_app
+from entrypoints.container import AppSettings, bootstrap
+from entrypoints.wiring.safe import SAFE_RECORD
+from tests.integration.safe.scope import REFUSED, revert_data
+from tests.integration.service.safe_paper import use_paper_safe
+
+APPROVER = "revoke-approver-token-0001"
+NO_MEMBERSHIP = bytes(Web3.keccak(text="NoMembership()")[:4])
+pytestmark = [pytest.mark.slow(seconds=120)]
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {APPROVER}"}
+
+
+async def sign(client: httpx.AsyncClient, safe_tx_hash: str, key: str) -> httpx.Response:
+    """POST the signature `key` makes over the revocation's `safe_tx_hash`."""
+    signature = sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), key)
+    return await client.post(
+        "/emergency-stop/revocation/signatures",
+        json={"signature": "0x" + signature.hex()},
+        headers=auth(),
+    )
+
+
+async def agent_refusal(w3: Any, record: dict[str, Any], agent: str) -> bytes:
+    """The first four bytes of the revert the agent gets calling through its role (the call
+    itself is outside its scope, so it always reverts: the question is why)."""
+    roles = record["roles"]
+    call = roles_contract(w3, roles["roles"]).functions.execTransactionWithRole(
+        Web3.to_checksum_address(record["safe"]),
+        0,
+        b"",
+        int(Operation.CALL),
+        bytes.fromhex(roles["role_key"][2:]),
+        True,
+    )
+    with pytest.raises(REFUSED) as refused:
+        await call.call({"from": agent})
+    return revert_data(refused.value)[:4]
+
+
+async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "var"
+    use_paper_safe(monkeypatch, data_dir, capital_usd=10_000, approver=APPROVER)
+    runtime = await bootstrap(AppSettings.load())
+    try:
+        assert await runtime.election.try_lead(runtime.take_over)
+        w3 = runtime.chain.web3
+        record = json.loads((data_dir / "devchain" / SAFE_RECORD).read_text(encoding="utf-8"))
+        agent = record["agent"]
+        keys = paper_owner_keys(data_dir / "devchain")
+        owners = [Account.from_key(k).address for k in keys]
+        assert await agent_refusal(w3, record, agent) != NO_MEMBERSHIP
+        app = create_app(runtime.services, runtime.tokens)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            none_yet = await client.get("/emergency-stop/revocation", headers=auth())
+            assert none_yet.status_code == 404, none_yet.text
+            stop = await client.post("/emergency-stop", json={"reason": "drill"}, headers=auth())
+            assert stop.status_code == 200, stop.text
+            shown = await client.get("/emergency-stop/revocation", headers=auth())
+            assert shown.status_code == 200, shown.text
+            revocation = shown.json()
+            assert revocation["threshold"] == 2
+            assert revocation["signatures"] == []
+            safe_tx_hash = revocation["safe_tx_hash"]
+
+            stranger = await sign(client, safe_tx_hash, "0x" + "44" * 32)
+            assert stranger.status_code == 400, stranger.text
+            assert "is not an owner of the Safe" in stranger.json()["error"]
+
+            first = await sign(client, safe_tx_hash, keys[0])
+            assert first.status_code == 200, first.text
+            assert first.json()["executed"] is False
+            assert first.json()["signatures"] == [owners[0]]
+            assert await agent_refusal(w3, record, agent) != NO_MEMBERSHIP
+            still = (await client.get("/emergency-stop/revocation", headers=auth())).json()
+            assert still["signatures"] == [owners[0]]
+
+            second = await sign(client, safe_tx_hash, keys[1])
+            assert second.status_code == 200, second.text
+            assert second.json()["executed"] is True, second.json()
+            assert await agent_refusal(w3, record, agent) == NO_MEMBERSHIP
+            gone = await client.get("/emergency-stop/revocation", headers=auth())
+            assert gone.status_code == 404, gone.text
+            audit = (await client.get("/audit", params={"count": 1000}, headers=auth())).json()
+        actions = [e["action"] for e in audit]
+        assert actions.count("emergency_stop.revoke_proposed") == 1
+        assert actions.count("emergency_stop.agent_revoked") == 1
+        signers = [
+            e["payload"]["signer"] for e in audit if e["action"] == "emergency_stop.revoke_signed"
+        ]
+        assert sorted(signers) == sorted(owners[:2])
+    finally:
+        await runtime.aclose()
