@@ -49,7 +49,7 @@ lint: $(STAMP)
 PYTEST_WORKERS ?= 2
 
 test: lint node
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider
 	$(BIN)/coverage report --include='src/domain/*' --fail-under=95 --skip-covered
 
 unit: $(STAMP)
