@@ -4,7 +4,8 @@ Safe batch, and the portfolio read for the Safe's address shows exactly what it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from adapters.chain.devchain.fake_apis import serve_fake_apis
 from adapters.chain.devchain.paper import devchain_venues
 from adapters.chain.journal import InMemoryStepJournal
-from adapters.chain.treasury import ChainPortfolioReader
+from adapters.chain.treasury import ChainPortfolioReader, Venues
 from tests.fakes.treasury import FixedClock
 from tests.integration.devchain.chain_calls import balance
 from tests.integration.devchain.fixtures import FAKE_ONEINCH_API_KEY, DevChain
@@ -29,17 +30,14 @@ async def _prices() -> Mapping[str, Decimal]:
     return {"BTC": Decimal(65_000), "ETH": Decimal(3_500)}
 
 
-async def test_a_plan_the_adapters_build_for_the_safe_runs_as_one_scoped_batch_on_anvil(
-    anvil_devchain: DevChain,
-) -> None:
-    chain = anvil_devchain
-    scoped = await scoped_safe(chain)  # $100,000 USDC and 1,000 DAI in the Safe
-    safe = scoped.safe
+@asynccontextmanager
+async def _venues_for(chain: DevChain, safe: str) -> AsyncIterator[Venues]:
+    """The real adapters building for the Safe, against the fake 1inch and Pendle APIs."""
     async with (
         serve_fake_apis(chain.w3, chain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY) as apis,
         httpx.AsyncClient(timeout=10) as client,
     ):
-        venues = devchain_venues(
+        yield devchain_venues(
             chain.w3,
             chain.book,
             owner=safe,
@@ -49,6 +47,15 @@ async def test_a_plan_the_adapters_build_for_the_safe_runs_as_one_scoped_batch_o
             pendle_base_url=apis.pendle_base_url,
             curve_base_url=apis.curve_base_url,
         )
+
+
+async def test_a_plan_the_adapters_build_for_the_safe_runs_as_one_scoped_batch_on_anvil(
+    anvil_devchain: DevChain,
+) -> None:
+    chain = anvil_devchain
+    scoped = await scoped_safe(chain)  # $100,000 USDC and 1,000 DAI in the Safe
+    safe = scoped.safe
+    async with _venues_for(chain, safe) as venues:
         usdc, wbtc = venues.token("USDC").address, venues.token("WBTC").address
         requests = (
             *await venues.aave.build_deposit(safe, "USDC", 30_000 * USDC, SLIPPAGE),
@@ -81,20 +88,7 @@ async def test_the_black_swan_exit_is_within_the_agents_scope_on_anvil(
     chain = anvil_devchain
     scoped = await scoped_safe(chain)  # $100,000 USDC and 1,000 DAI in the Safe
     safe = scoped.safe
-    async with (
-        serve_fake_apis(chain.w3, chain.book, oneinch_api_key=FAKE_ONEINCH_API_KEY) as apis,
-        httpx.AsyncClient(timeout=10) as client,
-    ):
-        venues = devchain_venues(
-            chain.w3,
-            chain.book,
-            owner=safe,
-            client=client,
-            oneinch_base_url=apis.oneinch_base_url,
-            oneinch_api_key=FAKE_ONEINCH_API_KEY,
-            pendle_base_url=apis.pendle_base_url,
-            curve_base_url=apis.curve_base_url,
-        )
+    async with _venues_for(chain, safe) as venues:
         usdc, wbtc, weth = (venues.token(s).address for s in ("USDC", "WBTC", "WETH"))
         bought = (
             *await venues.swap.build_swap(safe, usdc, wbtc, 20_000 * USDC, SLIPPAGE),
