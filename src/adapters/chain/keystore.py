@@ -130,6 +130,12 @@ def _write_new(path: Path, keystore: dict[str, Any]) -> None:
         json.dump(keystore, handle)
 
 
+PAPER_SCRYPT_WORK = 2**12
+"""scrypt's cost for the paper mode's own keys (its keystore, the paper Safe's owners): their
+passphrase is kept in a file beside them, so a costly key derivation would protect nothing;
+eth-account's default (2**18) took about a second per key at every paper start."""
+
+
 def create_keystore(path: Path, passphrase: str, *, scrypt_work: int | None = None) -> str:
     """Create a keystore with a fresh random key; return its address.
 

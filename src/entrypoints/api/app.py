@@ -326,8 +326,7 @@ async def sign_decision(
     safe_tx_hash). A signature that is not a current owner's is refused (400); the one that
     meets the threshold executes the plan once, as the signed Safe transaction."""
     if services.signatures is None:
-        body = {"error": "the treasury is not under Safe custody", "type": "NotFound"}
-        return Response(body, status_code=404)
+        raise NotFound("owners' proposal of decision", decision_id)
     outcome = await services.signatures.execute(
         decision_id, bytes.fromhex(data.signature[2:]), submitted_by=principal.name
     )

@@ -51,7 +51,7 @@ from adapters.chain.devchain.paper import (
 from adapters.chain.devchain.world import DevChainWorld
 from adapters.chain.executor import Web3Executor
 from adapters.chain.fees import GWEI
-from adapters.chain.keystore import KeystoreSigner, create_keystore
+from adapters.chain.keystore import PAPER_SCRYPT_WORK, KeystoreSigner, create_keystore
 from adapters.chain.oneinch import OneInch
 from adapters.chain.pendle import Pendle
 from adapters.chain.preflight import (
@@ -152,12 +152,6 @@ def _probes(venues: Venues) -> tuple[HealthProbe, ...]:
         ProtocolProbe("curve", venues.curve.virtual_price),
         ProtocolProbe("pendle", lambda: venues.pendle.apy(venues.pendle_market)),
     )
-
-
-PAPER_SCRYPT_WORK = 2**12
-"""scrypt's cost for the paper keystore. Its passphrase is kept in the file beside it, so a
-costly key derivation would protect nothing; eth-account's default (2**18) took about a second
-of every paper start, twice on the first."""
 
 
 def paper_signer(directory: Path) -> KeystoreSigner:

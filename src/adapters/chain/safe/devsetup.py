@@ -21,6 +21,7 @@ from web3 import AsyncWeb3
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import fund_account
+from adapters.chain.keystore import PAPER_SCRYPT_WORK
 from adapters.chain.safe.deploy import (
     SafeContracts,
     SafeDeploymentFailed,
@@ -83,8 +84,6 @@ class ScopedSafe:
 
 OWNERS_FILE = "paper_safe_owners.json"
 OWNERS_PASSPHRASE_FILE = "paper_safe_owners.pass"  # noqa: S105 (a file name)
-# Paper owners' keys hold nothing but dev-chain money: a light scrypt keeps start-up quick.
-_PAPER_SCRYPT_N = 2**14
 
 
 def paper_owner_keys(directory: Path, count: int = 3) -> list[str]:
@@ -102,7 +101,7 @@ def paper_owner_keys(directory: Path, count: int = 3) -> list[str]:
         passphrase = secrets.token_urlsafe(24)
         keys = [Account.create(secrets.token_hex(32)) for _ in range(count)]
         encrypted = [
-            Account.encrypt(k.key, passphrase, kdf="scrypt", iterations=_PAPER_SCRYPT_N)
+            Account.encrypt(k.key, passphrase, kdf="scrypt", iterations=PAPER_SCRYPT_WORK)
             for k in keys
         ]
         for path, text in ((pass_path, passphrase), (keys_path, json.dumps(encrypted))):
