@@ -50,6 +50,7 @@ async def _cycles(count: int) -> None:
     from application.cycle import CycleCommand
     from bench.measure import machine_load
     from entrypoints.container import AppSettings, bootstrap
+    from entrypoints.heap import freeze_start_up_heap
     from entrypoints.logging_setup import configure_logging
 
     with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
@@ -59,6 +60,7 @@ async def _cycles(count: int) -> None:
         try:
             if not await runtime.election.try_lead(runtime.take_over):
                 raise RuntimeError("the bench's paper service did not become the leader")
+            freeze_start_up_heap()  # as the service does once it leads (entrypoints.heap)
             counter = RpcCounter.attach(runtime.chain.web3)
             walls: list[float] = []
             cpus: list[float] = []

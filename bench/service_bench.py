@@ -69,6 +69,7 @@ def _percentile(values: list[float], q: float) -> float:
 async def _cycles(count: int) -> None:
     from application.cycle import CycleCommand
     from entrypoints.container import AppSettings, bootstrap
+    from entrypoints.heap import freeze_start_up_heap
     from entrypoints.logging_setup import configure_logging
 
     with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
@@ -79,6 +80,7 @@ async def _cycles(count: int) -> None:
         elapsed = time.perf_counter() - started
         print(f"   paper service start-up (deploy contracts, fund $400K): {elapsed:.1f} s")
         await runtime.election.try_lead(runtime.take_over)
+        freeze_start_up_heap()  # as the service does once it leads (entrypoints.heap)
         try:
             latencies: list[float] = []
             outcomes: dict[str, int] = {}

@@ -43,6 +43,7 @@ from entrypoints.api.rate_limits import ApiLimits
 from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.container import AppSettings, Runtime, StartupRefused, bootstrap, paper_tokens
 from entrypoints.dashboard.routes import dashboard_routes
+from entrypoints.heap import freeze_start_up_heap
 from entrypoints.logging_setup import configure_logging
 from entrypoints.paper_routes import paper_routes
 from entrypoints.scheduler import Scheduler, SchedulerConfig
@@ -155,6 +156,9 @@ def _scheduler(runtime: Runtime, cycles: int | None) -> Scheduler:
 async def _elect(runtime: Runtime) -> asyncio.Task[None]:
     """Try once to lead, then keep the election going in the background."""
     await runtime.election.try_lead(runtime.take_over)
+    # Start-up is over (a leader has deployed, recovered and resumed): what exists now lives
+    # as long as the process, so later collections need not walk it (entrypoints.heap).
+    freeze_start_up_heap()
     return asyncio.create_task(
         runtime.election.run(take_over=runtime.take_over, while_leading=runtime.while_leading),
         name="election",

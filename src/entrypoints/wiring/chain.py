@@ -35,6 +35,7 @@ from adapters.chain.curve_api import BLOCKCHAIN_IDS, CurveApi
 from adapters.chain.defillama import DefiLlama
 from adapters.chain.devchain.deploy import DevChainConfig, deploy_next_pendle_market
 from adapters.chain.devchain.fake_apis import LiveBook
+from adapters.chain.devchain.history import StateHistory
 from adapters.chain.devchain.node import holds_deployment, running_devchain
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.paper import (
@@ -451,6 +452,9 @@ async def _open_devchain(
             config=config,
             cache_dir=dev.compile_cache_dir(),
             on_new_time=list_next_pendle_market,
+            history=(
+                StateHistory(running.chain.tester) if running.chain.tester is not None else None
+            ),
         )
 
         async def fund(usd: Decimal) -> None:

@@ -24,6 +24,7 @@ from web3 import AsyncWeb3
 
 from adapters.chain.devchain.address_book import AddressBook
 from adapters.chain.devchain.deploy import DevChainConfig, fund_account
+from adapters.chain.devchain.history import StateHistory
 from adapters.chain.devchain.oracle import advance_time, push_market_data
 from adapters.chain.devchain.volume import trade_curve_volume
 from domain.market import MarketData
@@ -42,6 +43,9 @@ class DevChainWorld:
     on_new_time: Callable[[int], Awaitable[None]] | None = None
     """Called under the lock with the chain's new timestamp after time passed (paper mode
     lists the next Pendle market here)."""
+    history: StateHistory | None = None
+    """The in-process chain's old world states, pruned under the lock after each step
+    (`adapters.chain.devchain.history`); None on a JSON-RPC node, which keeps its own."""
 
     async def tick(self, market: MarketData, delta: timedelta) -> None:
         """Let `delta` pass on the chain (its clock, the 3pool's volume) and copy the market's
@@ -60,6 +64,8 @@ class DevChainWorld:
                 if self.on_new_time is not None:
                     await self.on_new_time(now)
             await push_market_data(self.w3, self.book, market)
+            if self.history is not None:
+                self.history.maybe_prune()
 
     async def fund(self, address: str, usd: Decimal) -> None:
         """Mint `usd` of USDC to `address` (new capital arriving).
