@@ -5,6 +5,10 @@ holds the assets; every balance and position is read for the Safe's address).
 `TREASURY_SAFE_ADDRESS`: the Safe (checksummed or lower-case hex).
 `TREASURY_SAFE_OWNERS`: comma-separated owner addresses for `treasury safe create`.
 `TREASURY_SAFE_THRESHOLD`: how many owners must sign a Safe transaction (default 1).
+`TREASURY_SAFE_TX_SERVICE_URL`: a Safe Transaction Service (e.g.
+`https://safe-transaction-mainnet.safe.global`) whose owners' confirmations the leader collects
+at each leadership check (`TREASURY_LEADERSHIP_CHECK_S`); unset, owners sign through the API
+only. `TREASURY_SAFE_TX_SERVICE_TIMEOUT_S`: each request's time limit (default 10 s).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from eth_utils.address import is_address, to_checksum_address
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +52,15 @@ class CustodySettings(BaseSettings):
     safe_address: str | None = None
     safe_owners: str = ""
     safe_threshold: int = Field(default=1, ge=1)
+    safe_tx_service_url: HttpUrl | None = None
+    safe_tx_service_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("safe_tx_service_url", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("safe_address")
     @classmethod
@@ -72,6 +85,12 @@ class CustodySettings(BaseSettings):
                 f"lists {len(owners)} owners; lower the threshold or add owners"
             )
         return self
+
+    def tx_service_url(self) -> str | None:
+        """The Transaction Service's base URL without a trailing slash, or None."""
+        if self.safe_tx_service_url is None:
+            return None
+        return str(self.safe_tx_service_url).rstrip("/")
 
     def owners(self) -> list[str]:
         """The configured owners, checksummed."""
