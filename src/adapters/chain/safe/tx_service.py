@@ -193,7 +193,7 @@ class SafeTransactionServiceClient:
         self._attempts = attempts
         self._timeout_s = timeout_s
         self._max_body = max_body_bytes
-        self._backoff = wait_exponential_jitter(initial=backoff_s, max=2.0, jitter=backoff_s)
+        self._backoff = wait_exponential_jitter(multiplier=backoff_s, max=2.0, jitter=backoff_s)
 
     def __repr__(self) -> str:
         return f"SafeTransactionServiceClient(base_url={self.base_url!r})"
