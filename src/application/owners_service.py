@@ -61,7 +61,9 @@ class CollectServiceConfirmations:
         self._uow = uow
         self._service = service
         self._signatures = signatures
-        self._down = False
+        self._down: bool | None = None
+        """None while the service answers; else whether the failure warned about was
+        permanent (a malformed answer) or not (unreachable, 5xx)."""
 
     async def execute(self) -> list[str]:
         """One sweep; returns the ids of the decisions that got a new owner's signature."""
@@ -150,20 +152,21 @@ class CollectServiceConfirmations:
             await uow.commit()
 
     def _went_down(self, exc: TransactionServiceUnavailable) -> None:
-        if self._down:
+        if self._down is exc.permanent:
             log.debug("the Safe Transaction Service is still down", extra={"error": str(exc)})
             return
-        self._down = True
+        self._down = exc.permanent
         log.warning(
-            "the Safe Transaction Service cannot be read; owners' confirmations there wait "
-            "(pending proposals stay as they are; check TREASURY_SAFE_TX_SERVICE_URL and the "
-            "service)",
+            "the Safe Transaction Service cannot be read (%s); owners' confirmations there "
+            "wait and pending proposals stay as they are: check the service and "
+            "TREASURY_SAFE_TX_SERVICE_URL",
+            exc.reason,
             extra={"error": str(exc)},
         )
 
     def _came_back(self) -> None:
-        if self._down:
-            self._down = False
+        if self._down is not None:
+            self._down = None
             log.info("the Safe Transaction Service answers again")
 
 

@@ -44,7 +44,8 @@ _DETAIL_LIMIT = 300
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
-Hex = Annotated[str, Field(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * 65 * 20)]
+Signature = Annotated[str, Field(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * 65 * 20)]
+Data = Annotated[str, Field(pattern=r"^0x([0-9a-fA-F]{2})*$")]
 
 
 class Confirmation(BaseModel):
@@ -54,7 +55,7 @@ class Confirmation(BaseModel):
     owner: Address
     submissionDate: str  # noqa: N815
     transactionHash: Hash | None = None  # noqa: N815
-    signature: Hex
+    signature: Signature
     signatureType: str = Field(max_length=40)  # noqa: N815
 
 
@@ -66,7 +67,7 @@ class MultisigTransaction(BaseModel):
     safe: Address
     to: Address
     value: int
-    data: Hex | None = None
+    data: Data | None = None
     operation: int
     nonce: int
     safeTxHash: Hash  # noqa: N815
