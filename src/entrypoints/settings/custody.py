@@ -14,9 +14,10 @@ only. `TREASURY_SAFE_TX_SERVICE_TIMEOUT_S`: each request's time limit (default 1
 from __future__ import annotations
 
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from eth_utils.address import is_address, to_checksum_address
-from pydantic import Field, HttpUrl, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,15 +53,21 @@ class CustodySettings(BaseSettings):
     safe_address: str | None = None
     safe_owners: str = ""
     safe_threshold: int = Field(default=1, ge=1)
-    safe_tx_service_url: HttpUrl | None = None
+    safe_tx_service_url: str | None = None
     safe_tx_service_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
-    @field_validator("safe_tx_service_url", mode="before")
+    @field_validator("safe_tx_service_url")
     @classmethod
-    def _unset_when_empty(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
+    def _a_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
             return None
-        return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "TREASURY_SAFE_TX_SERVICE_URL must be an http(s) URL such as "
+                f"https://safe-transaction-mainnet.safe.global; got {value!r}"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("safe_address")
     @classmethod
@@ -88,9 +95,7 @@ class CustodySettings(BaseSettings):
 
     def tx_service_url(self) -> str | None:
         """The Transaction Service's base URL without a trailing slash, or None."""
-        if self.safe_tx_service_url is None:
-            return None
-        return str(self.safe_tx_service_url).rstrip("/")
+        return self.safe_tx_service_url
 
     def owners(self) -> list[str]:
         """The configured owners, checksummed."""
