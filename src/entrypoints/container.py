@@ -203,6 +203,7 @@ class AppSettings:
                 )
             ),
             *self.notify.secrets(),
+            _plain(self.custody.safe_tx_service_api_key),
         ]
         tokens = self.service.api_tokens.get_secret_value()
         values.extend(pair.split(":", 1)[0] for pair in tokens.split(",") if pair.strip())
@@ -353,7 +354,9 @@ async def open_transaction_service(
     if settings.custody.custody is not Custody.SAFE:
         url = None
     async with transaction_service(
-        url, timeout_s=settings.custody.safe_tx_service_timeout_s
+        url,
+        timeout_s=settings.custody.safe_tx_service_timeout_s,
+        api_key=_plain(settings.custody.safe_tx_service_api_key),
     ) as service:
         yield service
 

@@ -123,7 +123,7 @@ def owner_proposals(
 
 @contextlib.asynccontextmanager
 async def transaction_service(
-    url: str | None, *, timeout_s: float
+    url: str | None, *, timeout_s: float, api_key: str | None
 ) -> AsyncIterator[SafeTransactionServiceClient | None]:
     """The Safe Transaction Service client when `TREASURY_SAFE_TX_SERVICE_URL` is set (its own
     HTTP connection pool, closed on exit), else None."""
@@ -131,4 +131,6 @@ async def transaction_service(
         yield None
         return
     async with httpx.AsyncClient(follow_redirects=False) as client:
-        yield SafeTransactionServiceClient(client, base_url=url, timeout_s=timeout_s)
+        yield SafeTransactionServiceClient(
+            client, base_url=url, timeout_s=timeout_s, api_key=api_key
+        )

@@ -188,3 +188,21 @@ async def test_a_proposal_is_posted_in_the_recorded_request_shape_and_a_refusal_
     with pytest.raises(TransactionServiceUnavailable, match=r"HTTP 422.*not an owner or delegate"):
         await client.propose(proposal_of(PENDING), sender=eoa["owner"], signature=signature)
     assert len(posted) == 2  # a refusal is not retried
+
+
+async def test_the_api_key_goes_only_in_the_authorization_header() -> None:
+    key = "sk-safe-0123456789"
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"detail": "Invalid API key."})
+
+    client = client_answering(handler, api_key=key)
+    with pytest.raises(TransactionServiceUnavailable) as refused:
+        await client.confirmations(proposal_of(PENDING))
+    assert seen[0].headers["authorization"] == f"Bearer {key}"
+    assert key not in str(seen[0].url)
+    assert key not in str(refused.value)
+    assert key not in repr(client)
+    assert "HTTP 401" in str(refused.value)

@@ -1,6 +1,7 @@
 """The `TransactionService` port over a Safe Transaction Service's HTTP API
 (github.com/safe-global/safe-transaction-service; `TREASURY_SAFE_TX_SERVICE_URL`, e.g.
-`https://safe-transaction-mainnet.safe.global`).
+`https://api.safe.global/tx-service/eth`; Safe's hosted service wants an API key, sent as a
+Bearer token and never shown in a message or repr).
 
 - Reading: `GET /api/v2/multisig-transactions/{safe_tx_hash}/` (404: the service does not know
   the transaction yet). The answer must be about the transaction asked for (its `safeTxHash`,
@@ -188,8 +189,12 @@ class SafeTransactionServiceClient:
         timeout_s: float = 10.0,
         max_body_bytes: int = MAX_BODY_BYTES,
         backoff_s: float = 0.2,
+        api_key: str | None = None,
     ) -> None:
         self._client = client
+        self._headers = {"accept": "application/json"}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
         self.base_url = base_url.rstrip("/")
         self._attempts = attempts
         self._timeout_s = timeout_s
@@ -270,7 +275,7 @@ class SafeTransactionServiceClient:
                 method,
                 url,
                 json=payload,
-                headers={"accept": "application/json"},
+                headers=self._headers,
                 timeout=self._timeout_s,
             ) as response:
                 body = await self._read(response)
