@@ -73,7 +73,9 @@ class CollectServiceConfirmations:
                 confirmations = await self._service.confirmations(waiting.approval.proposal)
             except TransactionServiceUnavailable as exc:
                 self._went_down(exc)
-                return signed
+                if exc.permanent:
+                    continue  # an answer about this proposal was wrong; read the others
+                return signed  # unreachable: the others would fail the same way
             self._came_back()
             if await self._count(waiting, confirmations):
                 signed.append(waiting.approval.decision_id)

@@ -6,12 +6,13 @@ published on the service in that owner's name."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
 
 from application.cycle import CycleCommand, CycleOutcome
-from application.owners import SIGNED, ProposeToOwners, SubmitOwnerSignature
+from application.owners import PROPOSED, SIGNED, ProposeToOwners, SubmitOwnerSignature
 from application.owners_service import (
     REFUSED,
     SERVICE_ACTOR,
@@ -210,3 +211,35 @@ async def test_a_refused_publication_is_logged_and_the_signature_still_counts(
     assert [signer for _, a, signer in await audit_of(all_cash, decision_id) if a == SIGNED] == [
         OWNERS[2]
     ]
+
+
+class PerProposalService(FakeService):
+    """Answers malformed (permanently) for one safeTxHash and normally for the others."""
+
+    def __init__(self, broken: str) -> None:
+        super().__init__()
+        self.broken = broken
+
+    async def confirmations(self, proposal: OwnerProposal) -> tuple[ServiceConfirmation, ...]:
+        if proposal.safe_tx_hash == self.broken:
+            raise TransactionServiceUnavailable("the answer names another", permanent=True)
+        return await super().confirmations(proposal)
+
+
+async def test_a_wrong_answer_about_one_proposal_does_not_hold_up_the_others(
+    all_cash: Treasury,
+) -> None:
+    first = await pending_proposal(all_cash, FakeOwnerProposals())
+    second_hash = "0x" + "cd" * 32
+    async with all_cash.uow() as uow:
+        decision = await uow.decisions.get(first)
+        await uow.decisions.add(dataclasses.replace(decision, id="zz-second"))
+        [proposed] = [
+            e for e in await uow.audit.for_subject("decision", first) if e.action == PROPOSED
+        ]
+        payload = {**proposed.payload, "safe_tx_hash": second_hash}
+        await uow.audit.append("engine", PROPOSED, "decision", "zz-second", payload)
+        await uow.commit()
+    service = PerProposalService(broken="0x" + "ab" * 32)
+    service.confirm(OWNERS[0], signature_of(0))
+    assert await collector(all_cash, service).execute() == ["zz-second"]
