@@ -22,7 +22,12 @@ from application.errors import ApplicationError
 from application.execution import ExecutionReport
 from application.ports.chain import PlanBatchSender, TransactionRequest
 from application.ports.clock import Clock
-from application.ports.owners import OwnerProposal, OwnerProposals, OwnersMustSign
+from application.ports.owners import (
+    OwnerProposal,
+    OwnerProposals,
+    OwnersMustSign,
+    SafeTransaction,
+)
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from application.read_model import DecisionCycle
 from domain.decisions import Decision, DecisionStatus
@@ -71,24 +76,43 @@ def proposal_from(payload: Mapping[str, object]) -> OwnerProposal:
     """The owners' proposal an audit entry recorded (safe, safe_tx_hash, nonce, threshold,
     owners)."""
     owners = payload["owners"]
+    tx = payload.get("transaction")
     return OwnerProposal(
         safe=str(payload["safe"]),
         safe_tx_hash=str(payload["safe_tx_hash"]),
         nonce=int(str(payload["nonce"])),
         threshold=int(str(payload["threshold"])),
         owners=tuple(str(o) for o in owners) if isinstance(owners, list) else (),
+        transaction=SafeTransaction(
+            to=str(tx["to"]),
+            value=int(str(tx["value"])),
+            data=str(tx["data"]),
+            operation=int(str(tx["operation"])),
+        )
+        if isinstance(tx, dict)
+        else None,
     )
 
 
 def proposal_record(proposal: OwnerProposal) -> dict[str, object]:
-    """What the audit trail keeps of an owners' proposal (read back by `proposal_from`)."""
-    return {
+    """What the audit trail keeps of an owners' proposal (read back by `proposal_from`): with
+    the Safe transaction itself, so an owner can check it and propose it in the Safe app."""
+    record: dict[str, object] = {
         "safe": proposal.safe,
         "safe_tx_hash": proposal.safe_tx_hash,
         "nonce": proposal.nonce,
         "threshold": proposal.threshold,
         "owners": list(proposal.owners),
     }
+    tx = proposal.transaction
+    if tx is not None:
+        record["transaction"] = {
+            "to": tx.to,
+            "value": str(tx.value),
+            "data": tx.data,
+            "operation": tx.operation,
+        }
+    return record
 
 
 async def owner_approval(uow: UnitOfWork, decision_id: str) -> OwnerApproval | None:
@@ -178,6 +202,16 @@ class SignatureOutcome:
     report: ExecutionReport | None = None
 
 
+class SignaturePublisher(Protocol):
+    """Passes an owner's signature received here on to where other owners sign (a Safe
+    Transaction Service)."""
+
+    async def publish(self, approval: OwnerApproval, signer: str, signature: bytes) -> None:
+        """Publish the proposal with this owner's signature; failures are the publisher's to
+        log (never raised)."""
+        ...
+
+
 class SubmitOwnerSignature:
     """Keep an owner's signature over a pending decision's proposal; at the threshold, approve
     the decision in the owners' names and execute the signed Safe transaction once."""
@@ -189,16 +223,19 @@ class SubmitOwnerSignature:
         uow: UnitOfWorkFactory,
         owners: OwnerProposals,
         execute_with: Callable[[PlanBatchSender], ApprovedExecution],
+        publisher: SignaturePublisher | None = None,
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._owners = owners
         self._execute_with = execute_with
+        self._publisher = publisher
 
     async def execute(
-        self, decision_id: str, signature: bytes, *, submitted_by: str
+        self, decision_id: str, signature: bytes, *, submitted_by: str, publish: bool = True
     ) -> SignatureOutcome:
-        """Check, audit and keep the signature; execute at the threshold.
+        """Check, audit and keep the signature; execute at the threshold. A new signature
+        below the threshold is published (when a publisher is given and `publish`).
 
         Raises:
             NotFound: no such decision.
@@ -217,9 +254,12 @@ class SubmitOwnerSignature:
             if found is None:
                 raise OwnersMustSign(decision_id, "it has no owners' proposal to sign yet")
             signer = self._owners.signer_of(found.proposal, signature)
-            if signer not in found.signatures:
+            new = signer not in found.signatures
+            if new:
                 await self._count(uow, decision, found, signer, signature, submitted_by, now)
                 await uow.commit()
+        if new and publish and not found.ready and self._publisher is not None:
+            await self._publisher.publish(found, signer, signature)
         report = None
         if found.ready:
             signatures = {s: bytes.fromhex(sig[2:]) for s, sig in found.signatures.items()}

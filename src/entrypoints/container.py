@@ -55,11 +55,13 @@ from application.owners import (
     SubmitOwnerSignature,
     ThroughBatch,
 )
+from application.owners_service import CollectServiceConfirmations, PublishWithOwnerSignature
 from application.performance import GetPerformanceMetrics
 from application.ports.advisor import AllocationAdvisor
 from application.ports.chain import PlanBatchSender
 from application.ports.clock import Clock
 from application.ports.market import MarketDataSource
+from application.ports.owners import TransactionService
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.treasury import CycleLock
 from application.queries import (
@@ -105,6 +107,7 @@ from entrypoints.wiring.chain import ChainWiring, open_chain
 from entrypoints.wiring.market import simulated_market
 from entrypoints.wiring.paper import PaperClock
 from entrypoints.wiring.preflight import preflight_for
+from entrypoints.wiring.safe import transaction_service
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,7 @@ class AppSettings:
                 )
             ),
             *self.notify.secrets(),
+            _plain(self.custody.safe_tx_service_api_key),
         ]
         tokens = self.service.api_tokens.get_secret_value()
         values.extend(pair.split(":", 1)[0] for pair in tokens.split(",") if pair.strip())
@@ -341,9 +345,26 @@ def strategy_for(settings: AppSettings) -> StrategyConfig:
     return settings.strategy.strategy_config()
 
 
+async def open_transaction_service(
+    settings: AppSettings,
+) -> AsyncIterator[TransactionService | None]:
+    """Under Safe custody with `TREASURY_SAFE_TX_SERVICE_URL` set: the Safe Transaction
+    Service where owners confirm proposals; else None."""
+    url = settings.custody.tx_service_url()
+    if settings.custody.custody is not Custody.SAFE:
+        url = None
+    async with transaction_service(
+        url,
+        timeout_s=settings.custody.safe_tx_service_timeout_s,
+        api_key=_plain(settings.custody.safe_tx_service_api_key),
+    ) as service:
+        yield service
+
+
 def _owners_signing(
     chain: ChainWiring,
     *,
+    tx_service: TransactionService | None,
     clock: Clock,
     uow: UnitOfWorkFactory,
     lock: CycleLock,
@@ -374,7 +395,13 @@ def _owners_signing(
         )
 
     return (
-        SubmitOwnerSignature(clock=clock, uow=uow, owners=owners, execute_with=execute_with),
+        SubmitOwnerSignature(
+            clock=clock,
+            uow=uow,
+            owners=owners,
+            execute_with=execute_with,
+            publisher=PublishWithOwnerSignature(service=tx_service) if tx_service else None,
+        ),
         ProposeToOwners(clock=clock, uow=uow, builder=engine, owners=owners),
     )
 
@@ -392,6 +419,7 @@ def build_services(
     engine: AsyncEngine,
     strategy: StrategyConfig,
     election: LeaderElection,
+    tx_service: TransactionService | None = None,
 ) -> Services:
     """Every use case, wired to the chosen adapters; cycles and executions only on the leader."""
     lock = lock_for(engine, settings.database.data_dir, leadership=election)
@@ -444,6 +472,7 @@ def build_services(
     )
     signing = _owners_signing(
         chain,
+        tx_service=tx_service,
         clock=clock,
         uow=uow,
         lock=lock,
@@ -518,6 +547,7 @@ class Container(containers.DeclarativeContainer):
     notifier = providers.Resource(open_notifier, settings, database, clock)
     chain = providers.Resource(open_chain, settings, clock, uow, market, database, strategy)
     election = providers.Resource(open_election, settings, database)
+    tx_service = providers.Resource(open_transaction_service, settings)
 
     services = providers.Singleton(
         build_services,
@@ -532,6 +562,7 @@ class Container(containers.DeclarativeContainer):
         engine=database,
         strategy=strategy,
         election=election,
+        tx_service=tx_service,
     )
 
 
@@ -551,6 +582,7 @@ class Runtime:
     clock: Clock
     election: LeaderElection
     waiting_approvals: ExecuteWaitingApprovals
+    service_confirmations: CollectServiceConfirmations | None = None
     _last_summary: date | None = field(default=None)
 
     @property
@@ -612,6 +644,13 @@ class Runtime:
         ran = await self.waiting_approvals.execute()
         if ran:
             log.info("executed decisions approved elsewhere", extra={"decisions": ran})
+        if self.service_confirmations is not None:
+            signed = await self.service_confirmations.execute()
+            if signed:
+                log.info(
+                    "owners' signatures collected from the Safe Transaction Service",
+                    extra={"decisions": signed},
+                )
 
     async def aclose(self) -> None:
         """Stop the read models' refreshers, then close every opened resource (newest
@@ -647,6 +686,7 @@ async def bootstrap(settings: AppSettings) -> Runtime:
         uow: UnitOfWorkFactory = await _resolved(container.uow())
         notifier: NotificationDispatcher = await _resolved(container.notifier())
         election: LeaderElection = await _resolved(container.election())
+        tx_service: TransactionService | None = await _resolved(container.tx_service())
         clock = container.clock()
         strategy: StrategyConfig = container.strategy()
         await RecordLimitsInForce(clock=clock, uow=uow, limits=strategy.limits_in_force()).execute()
@@ -670,6 +710,11 @@ async def bootstrap(settings: AppSettings) -> Runtime:
             waiting_approvals=ExecuteWaitingApprovals(
                 clock=clock, uow=uow, execute=services.execute_approved
             ),
+            service_confirmations=CollectServiceConfirmations(
+                clock=clock, uow=uow, service=tx_service, signatures=services.signatures
+            )
+            if tx_service is not None and services.signatures is not None
+            else None,
         )
     except BaseException:
         result = container.shutdown_resources()

@@ -12,8 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from application.errors import PermanentError
+from application.errors import PermanentError, TransientError
 from application.ports.chain import PlanBatchSender, SendReceipt, TransactionRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransaction:
+    """The Safe transaction behind a proposal (no refunds, no gas price: whoever submits pays),
+    what a Safe Transaction Service needs to show and check it."""
+
+    to: str
+    value: int
+    data: str
+    """0x-prefixed hex."""
+    operation: int
+    """0 CALL, 1 DELEGATECALL."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +39,9 @@ class OwnerProposal:
     nonce: int
     threshold: int
     owners: tuple[str, ...]
+    transaction: SafeTransaction | None = None
+    """The transaction hashed into `safe_tx_hash` (None in proposals recorded before it was
+    kept)."""
 
 
 class SignatureRefused(PermanentError):
@@ -90,3 +106,47 @@ class OwnersMustSign(PermanentError):
     def __init__(self, decision_id: str, reason: str) -> None:
         self.decision_id = decision_id
         super().__init__(f"decision {decision_id}: {reason}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfirmation:
+    """A confirmation a Safe Transaction Service lists for a safeTxHash. Nothing in it is
+    trusted: `owner` is what the service claims; the signature is checked before it counts."""
+
+    owner: str
+    signature: bytes
+    signature_type: str
+
+
+class TransactionServiceUnavailable(TransientError):
+    """The Safe Transaction Service could not be read or written, or answered something that
+    cannot be right (malformed, oversized, about another transaction)."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(f"Safe Transaction Service: {reason}")
+
+
+class TransactionService(Protocol):
+    """A Safe Transaction Service (safe-global/safe-transaction-service): where owners who use
+    the Safe app propose and confirm transactions."""
+
+    async def confirmations(self, proposal: OwnerProposal) -> tuple[ServiceConfirmation, ...]:
+        """The confirmations the service holds for the proposal's safeTxHash (none when the
+        service does not know the transaction).
+
+        Raises:
+            TransactionServiceUnavailable: unreachable, an error status, or an answer that is
+                malformed, too large, or about another transaction or Safe.
+        """
+        ...
+
+    async def propose(self, proposal: OwnerProposal, *, sender: str, signature: bytes) -> None:
+        """Publish the proposal in an owner's name with that owner's own signature (the
+        service accepts proposals only from owners or delegates).
+
+        Raises:
+            TransactionServiceUnavailable: unreachable, or the service refused it.
+        """
+        ...

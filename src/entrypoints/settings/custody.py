@@ -5,14 +5,20 @@ holds the assets; every balance and position is read for the Safe's address).
 `TREASURY_SAFE_ADDRESS`: the Safe (checksummed or lower-case hex).
 `TREASURY_SAFE_OWNERS`: comma-separated owner addresses for `treasury safe create`.
 `TREASURY_SAFE_THRESHOLD`: how many owners must sign a Safe transaction (default 1).
+`TREASURY_SAFE_TX_SERVICE_URL`: a Safe Transaction Service (e.g.
+`https://api.safe.global/tx-service/eth`, or a self-hosted one) whose owners' confirmations the
+leader collects at each leadership check (`TREASURY_LEADERSHIP_CHECK_S`); unset, owners sign
+through the API only. `TREASURY_SAFE_TX_SERVICE_API_KEY`: sent as a Bearer token (Safe's hosted
+service requires one). `TREASURY_SAFE_TX_SERVICE_TIMEOUT_S`: each request's time limit (10 s).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from eth_utils.address import is_address, to_checksum_address
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +54,22 @@ class CustodySettings(BaseSettings):
     safe_address: str | None = None
     safe_owners: str = ""
     safe_threshold: int = Field(default=1, ge=1)
+    safe_tx_service_url: str | None = None
+    safe_tx_service_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    safe_tx_service_api_key: SecretStr | None = None
+
+    @field_validator("safe_tx_service_url")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "TREASURY_SAFE_TX_SERVICE_URL must be an http(s) URL such as "
+                f"https://api.safe.global/tx-service/eth; got {value!r}"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("safe_address")
     @classmethod
@@ -72,6 +94,10 @@ class CustodySettings(BaseSettings):
                 f"lists {len(owners)} owners; lower the threshold or add owners"
             )
         return self
+
+    def tx_service_url(self) -> str | None:
+        """The Transaction Service's base URL without a trailing slash, or None."""
+        return self.safe_tx_service_url
 
     def owners(self) -> list[str]:
         """The configured owners, checksummed."""

@@ -12,13 +12,15 @@ encrypted keys beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 from web3 import AsyncWeb3
 
 from adapters.chain.devchain.address_book import AddressBook
@@ -28,6 +30,7 @@ from adapters.chain.safe.deploy import SafeDeploymentFailed
 from adapters.chain.safe.devsetup import ScopedSafe, deploy_scoped_safe, paper_owner_keys
 from adapters.chain.safe.owner_proposals import SafeOwnerProposals
 from adapters.chain.safe.permissions import dev_chain_permissions
+from adapters.chain.safe.tx_service import SafeTransactionServiceClient
 from application.ports.chain import StepJournal
 from application.ports.faults import FaultPoints
 
@@ -116,3 +119,18 @@ def owner_proposals(
     """The owners' proposals on the paper Safe; the agent submits what they signed, sending
     it the way `scope` sends its scoped batches."""
     return SafeOwnerProposals(w3, chain_id=chain_id, safe=scoped.safe, scope=scope)
+
+
+@contextlib.asynccontextmanager
+async def transaction_service(
+    url: str | None, *, timeout_s: float, api_key: str | None
+) -> AsyncIterator[SafeTransactionServiceClient | None]:
+    """The Safe Transaction Service client when `TREASURY_SAFE_TX_SERVICE_URL` is set (its own
+    HTTP connection pool, closed on exit), else None."""
+    if url is None:
+        yield None
+        return
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        yield SafeTransactionServiceClient(
+            client, base_url=url, timeout_s=timeout_s, api_key=api_key
+        )

@@ -86,12 +86,14 @@ def test_secrets_cover_tokens_keys_and_urls(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
     monkeypatch.setenv("TREASURY_RPC_URL_BASE", "http://127.0.0.1:8545/secret-path")
     monkeypatch.setenv("TREASURY_GLASSNODE_API_KEY", "glassnode-key")
+    monkeypatch.setenv("TREASURY_SAFE_TX_SERVICE_API_KEY", "safe-tx-service-key")
     secrets = AppSettings.load().secrets()
     for value in (
         "token-value-0000000001",
         "sk-ant-test-key",
         "http://127.0.0.1:8545/secret-path",
         "glassnode-key",
+        "safe-tx-service-key",
     ):
         assert value in secrets
 

@@ -58,3 +58,19 @@ def test_bad_custody_settings_are_named(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         CustodySettings()
+
+
+def test_the_transaction_service_url_is_optional_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TREASURY_SAFE_TX_SERVICE_URL", raising=False)
+    assert CustodySettings().tx_service_url() is None
+    monkeypatch.setenv("TREASURY_SAFE_TX_SERVICE_URL", " ")
+    assert CustodySettings().tx_service_url() is None
+    monkeypatch.setenv(
+        "TREASURY_SAFE_TX_SERVICE_URL", "https://safe-transaction-mainnet.safe.global/"
+    )
+    assert CustodySettings().tx_service_url() == "https://safe-transaction-mainnet.safe.global"
+    monkeypatch.setenv("TREASURY_SAFE_TX_SERVICE_URL", "safe-transaction-mainnet.safe.global")
+    with pytest.raises(ValidationError, match="TREASURY_SAFE_TX_SERVICE_URL must be an http"):
+        CustodySettings()

@@ -36,7 +36,7 @@ from application.ports.chain import (
     StepKind,
     TransactionRequest,
 )
-from application.ports.owners import OwnerProposal, SignatureRefused
+from application.ports.owners import OwnerProposal, SafeTransaction, SignatureRefused
 
 
 class OwnerSignedBatchSender(RolesBatchSender):
@@ -134,6 +134,12 @@ def _owner_proposal(proposal: Proposal) -> OwnerProposal:
         nonce=proposal.tx.nonce,
         threshold=proposal.threshold,
         owners=proposal.owners,
+        transaction=SafeTransaction(
+            to=proposal.tx.to,
+            value=proposal.tx.value,
+            data="0x" + proposal.tx.data.hex(),
+            operation=int(proposal.tx.operation),
+        ),
     )
 
 
