@@ -1,0 +1,276 @@
+"""An expired or rejected decision's Safe proposal can never execute later: its nonce is cleared.
+
+Owners' signatures over a proposal stay valid on chain until its Safe nonce is used. When a
+decision with a proposal expires or is rejected, the service proposes a no-op Safe transaction
+(to the Safe itself, value 0, no data) at that nonce (`decision.cancel_proposed`, audited with the
+safeTxHash it cancels). The owners sign it through the decision's signatures route; each
+signature is audited (`decision.cancel_signed`, the signer's address) before it counts, and at
+the threshold the agent submits it (`decision.cancel_sending` first, then simulated, journaled
+and sent once; `decision.proposal_cancelled` once mined). From then on the nonce is used and the
+old proposal's signatures fail on chain (GS026). A cancellation whose nonce another Safe
+transaction used first is dropped (`decision.cancel_dropped`): the old proposal can no longer
+execute either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from application.errors import ApplicationError, NotFound
+from application.owners import OwnerApproval, owner_approval, proposal_from, proposal_record
+from application.ports.chain import SimulationFailed
+from application.ports.clock import Clock
+from application.ports.owners import OwnerProposals, ProposalUpkeep
+from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from domain.decisions import Decision, DecisionStatus
+from domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROPOSED = "decision.cancel_proposed"
+SIGNED = "decision.cancel_signed"
+SENDING = "decision.cancel_sending"
+CANCELLED = "decision.proposal_cancelled"
+DROPPED = "decision.cancel_dropped"
+_CLOSED = frozenset({DecisionStatus.EXPIRED, DecisionStatus.REJECTED})
+_RECENT = 100
+"""How many of the newest decisions are looked at for cancellations to propose or show."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerCancellation(OwnerApproval):
+    """The no-op that clears a closed decision's proposal, and the owners' signatures so far."""
+
+    cancels: str
+    """The safeTxHash of the proposal whose nonce it uses."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Trail:
+    proposed: bool
+    """A cancellation was proposed at some time (open or not)."""
+    open: OwnerCancellation | None
+
+
+async def _trail(uow: UnitOfWork, decision_id: str) -> _Trail:
+    """The decision's cancellation as its audit trail tells it."""
+    proposed = False
+    found: OwnerCancellation | None = None
+    for entry in await uow.audit.for_subject("decision", decision_id):
+        payload = entry.payload
+        if entry.action == PROPOSED:
+            proposed = True
+            found = OwnerCancellation(
+                decision_id=decision_id,
+                proposal=proposal_from(payload),
+                signatures={},
+                cancels=str(payload["cancels"]),
+            )
+        elif entry.action in (CANCELLED, DROPPED):
+            found = None
+        elif entry.action == SIGNED and found is not None:
+            found.keep(payload)
+    return _Trail(proposed=proposed, open=found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOutcome:
+    """What an owner's signature over a cancellation did."""
+
+    decision_id: str
+    signer: str
+    signers: tuple[str, ...]
+    threshold: int
+    safe_tx_hash: str
+    executed: bool
+    """The threshold was met and the no-op was submitted (see `succeeded`)."""
+    succeeded: bool | None = None
+    error: str | None = None
+
+
+class CancelOwnerProposals:
+    """Propose, show, sign and execute the no-op that clears a closed decision's proposal."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        owners: OwnerProposals,
+        upkeep: ProposalUpkeep,
+    ) -> None:
+        self._clock = clock
+        self._uow = uow
+        self._owners = owners
+        self._upkeep = upkeep
+
+    async def clear(self, decision_id: str, actor: str) -> OwnerCancellation | None:
+        """Propose the cancellation of an expired or rejected decision's proposal, audited.
+        None when there is nothing to clear (no proposal, its nonce already used, a
+        cancellation proposed before) or the Safe could not be asked (logged; `sweep` tries
+        again)."""
+        async with self._uow() as uow:
+            decision = await uow.decisions.get(decision_id)
+            found = await owner_approval(uow, decision_id)
+            trail = await _trail(uow, decision_id)
+        if decision.status not in _CLOSED or found is None or trail.proposed:
+            return trail.open
+        try:
+            used = await self._upkeep.standing(found.proposal)
+            cancel = None if used else await self._upkeep.propose_cancel(found.proposal)
+        except (ApplicationError, DomainError) as exc:
+            log.warning(
+                "the cancellation of a closed decision's proposal could not be proposed",
+                extra={"decision_id": decision_id, "reason": str(exc)},
+            )
+            return None
+        if cancel is None:
+            return None
+        record = {
+            **proposal_record(cancel),
+            "cancels": found.proposal.safe_tx_hash,
+            "reason": f"the decision is {decision.status.value}",
+        }
+        async with self._uow() as uow:
+            await self._audit(uow, actor, PROPOSED, decision_id, record)
+            await uow.commit()
+        return OwnerCancellation(
+            decision_id=decision_id,
+            proposal=cancel,
+            signatures={},
+            cancels=found.proposal.safe_tx_hash,
+        )
+
+    async def sweep(self, actor: str) -> list[str]:
+        """Propose what `clear` could not (the Safe was unreachable) and drop open
+        cancellations whose nonce another Safe transaction used; returns the decision ids
+        whose cancellation was proposed now."""
+        async with self._uow() as uow:
+            closed = [d for d in await uow.decisions.recent(_RECENT) if d.status in _CLOSED]
+            trails = {d.id: await _trail(uow, d.id) for d in closed}
+        proposed: list[str] = []
+        for decision in closed:
+            trail = trails[decision.id]
+            if not trail.proposed and await self.clear(decision.id, actor) is not None:
+                proposed.append(decision.id)
+            elif trail.open is not None:
+                await self._drop_if_used(trail.open, actor)
+        return proposed
+
+    async def _drop_if_used(self, cancel: OwnerCancellation, actor: str) -> None:
+        try:
+            used = await self._upkeep.standing(cancel.proposal)
+        except ApplicationError as exc:
+            log.warning("could not check a cancellation", extra={"reason": str(exc)})
+            return
+        if used is None:
+            return
+        async with self._uow() as uow:
+            record = {"safe_tx_hash": cancel.proposal.safe_tx_hash, "reason": used}
+            await self._audit(uow, actor, DROPPED, cancel.decision_id, record)
+            await uow.commit()
+
+    async def waiting(self, decision_ids: Sequence[str] | None = None) -> dict[str, Decision]:
+        """Closed decisions whose cancellation waits for the owners (the newest ones, or
+        those of `decision_ids`)."""
+        async with self._uow() as uow:
+            if decision_ids is None:
+                decisions = await uow.decisions.recent(_RECENT)
+            else:
+                decisions = [await uow.decisions.get(i) for i in decision_ids]
+            return {
+                d.id: d
+                for d in decisions
+                if d.status in _CLOSED and (await _trail(uow, d.id)).open is not None
+            }
+
+    async def of(self, decision_ids: Sequence[str]) -> dict[str, OwnerCancellation]:
+        """Each decision's open cancellation (decisions without one are left out)."""
+        found: dict[str, OwnerCancellation] = {}
+        async with self._uow() as uow:
+            for decision_id in decision_ids:
+                cancel = (await _trail(uow, decision_id)).open
+                if cancel is not None:
+                    found[decision_id] = cancel
+        return found
+
+    async def sign(self, decision_id: str, signature: bytes, *, submitted_by: str) -> CancelOutcome:
+        """Check, audit (before it counts) and keep an owner's signature over the decision's
+        cancellation; at the threshold, execute it once and audit it.
+
+        Raises:
+            NotFound: the decision has no cancellation waiting.
+            SignatureRefused: the signature is not a current owner's over the cancellation.
+        """
+        async with self._uow() as uow:
+            found = (await _trail(uow, decision_id)).open
+            if found is None:
+                raise NotFound("cancellation of decision", decision_id)
+            signer = self._owners.signer_of(found.proposal, signature)
+            if signer not in found.signatures:
+                signed = "0x" + signature.hex()
+                # Audited before it counts: the entry names the owner who signed.
+                record = {
+                    "signer": signer,
+                    "safe_tx_hash": found.proposal.safe_tx_hash,
+                    "nonce": found.proposal.nonce,
+                    "signature": signed,
+                }
+                await self._audit(uow, submitted_by, SIGNED, decision_id, record)
+                await uow.commit()
+                found.signatures[signer] = signed
+        outcome = CancelOutcome(
+            decision_id=decision_id,
+            signer=signer,
+            signers=found.signers,
+            threshold=found.proposal.threshold,
+            safe_tx_hash=found.proposal.safe_tx_hash,
+            executed=found.ready,
+        )
+        if not found.ready:
+            return outcome
+        return await self._execute(found, outcome, submitted_by)
+
+    async def _execute(
+        self, found: OwnerCancellation, outcome: CancelOutcome, actor: str
+    ) -> CancelOutcome:
+        """Audit, then submit the signed no-op; audit it once mined and successful."""
+        record: dict[str, object] = {
+            "safe_tx_hash": found.proposal.safe_tx_hash,
+            "cancels": found.cancels,
+            "nonce": found.proposal.nonce,
+            "signers": list(found.signers),
+        }
+        async with self._uow() as uow:
+            await self._audit(uow, actor, SENDING, found.decision_id, record)
+            await uow.commit()
+        signatures = {s: bytes.fromhex(sig[2:]) for s, sig in found.signatures.items()}
+        try:
+            receipt = await self._upkeep.cancel(found.proposal, signatures)
+        except SimulationFailed as exc:
+            log.warning("a cancellation failed its simulation", extra={"reason": str(exc)})
+            return replace(outcome, succeeded=False, error=str(exc))
+        if not receipt.success:
+            return replace(
+                outcome, succeeded=False, error=f"the cancellation {receipt.tx_hash} reverted"
+            )
+        record = {**record, "tx_hash": receipt.tx_hash, "block_number": receipt.block_number}
+        async with self._uow() as uow:
+            await self._audit(uow, actor, CANCELLED, found.decision_id, record)
+            await uow.commit()
+        return replace(outcome, succeeded=True)
+
+    async def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        action: str,
+        decision_id: str,
+        payload: Mapping[str, object],
+    ) -> None:
+        """One step of a cancellation in the decision's audit trail; the caller commits."""
+        await uow.audit.append(
+            actor, action, "decision", decision_id, payload, at=self._clock.now()
+        )
