@@ -9,7 +9,10 @@ the threshold the agent submits it (`decision.cancel_sending` first, then simula
 and sent once; `decision.proposal_cancelled` once mined). From then on the nonce is used and the
 old proposal's signatures fail on chain (GS026). A cancellation whose nonce another Safe
 transaction used first is dropped (`decision.cancel_dropped`): the old proposal can no longer
-execute either way.
+execute either way; so is one found with its nonce used before any cancellation was proposed.
+
+Every step is audited on one subject, `owners`/`cancellations`, naming the decision in its
+payload: one read gives every cancellation still waiting, however many decisions came since.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ SIGNED = "decision.cancel_signed"
 SENDING = "decision.cancel_sending"
 CANCELLED = "decision.proposal_cancelled"
 DROPPED = "decision.cancel_dropped"
+SUBJECT_TYPE = "owners"
+SUBJECT_ID = "cancellations"
 _CLOSED = frozenset({DecisionStatus.EXPIRED, DecisionStatus.REJECTED})
 _RECENT = 100
-"""How many of the newest decisions are looked at for cancellations to propose or show."""
+"""How many of the newest decisions `sweep` looks at for a cancellation not yet proposed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,32 +52,34 @@ class OwnerCancellation(OwnerApproval):
     """The safeTxHash of the proposal whose nonce it uses."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Trail:
-    proposed: bool
-    """A cancellation was proposed at some time (open or not)."""
-    open: OwnerCancellation | None
+    settled: bool = False
+    """A cancellation was proposed (open or not), or none was needed."""
+    open: OwnerCancellation | None = None
 
 
-async def _trail(uow: UnitOfWork, decision_id: str) -> _Trail:
-    """The decision's cancellation as its audit trail tells it."""
-    proposed = False
-    found: OwnerCancellation | None = None
-    for entry in await uow.audit.for_subject("decision", decision_id):
+async def _trails(uow: UnitOfWork) -> dict[str, _Trail]:
+    """Each decision's cancellation as the audit trail tells it, by decision id."""
+    trails: dict[str, _Trail] = {}
+    for entry in await uow.audit.for_subject(SUBJECT_TYPE, SUBJECT_ID):
         payload = entry.payload
+        decision_id = str(payload["decision_id"])
+        trail = trails.setdefault(decision_id, _Trail())
         if entry.action == PROPOSED:
-            proposed = True
-            found = OwnerCancellation(
+            trail.settled = True
+            trail.open = OwnerCancellation(
                 decision_id=decision_id,
                 proposal=proposal_from(payload),
                 signatures={},
                 cancels=str(payload["cancels"]),
             )
         elif entry.action in (CANCELLED, DROPPED):
-            found = None
-        elif entry.action == SIGNED and found is not None:
-            found.keep(payload)
-    return _Trail(proposed=proposed, open=found)
+            trail.settled = True
+            trail.open = None
+        elif entry.action == SIGNED and trail.open is not None:
+            trail.open.keep(payload)
+    return trails
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,14 +115,14 @@ class CancelOwnerProposals:
 
     async def clear(self, decision_id: str, actor: str) -> OwnerCancellation | None:
         """Propose the cancellation of an expired or rejected decision's proposal, audited.
-        None when there is nothing to clear (no proposal, its nonce already used, a
-        cancellation proposed before) or the Safe could not be asked (logged; `sweep` tries
-        again)."""
+        None when there is nothing to clear (no proposal; its nonce already used, audited as
+        dropped) or the Safe could not be asked (logged; `sweep` tries again). Asked again,
+        the open cancellation is returned."""
         async with self._uow() as uow:
             decision = await uow.decisions.get(decision_id)
             found = await owner_approval(uow, decision_id)
-            trail = await _trail(uow, decision_id)
-        if decision.status not in _CLOSED or found is None or trail.proposed:
+            trail = (await _trails(uow)).get(decision_id, _Trail())
+        if decision.status not in _CLOSED or found is None or trail.settled:
             return trail.open
         try:
             used = await self._upkeep.standing(found.proposal)
@@ -127,6 +134,10 @@ class CancelOwnerProposals:
             )
             return None
         if cancel is None:
+            dropped: dict[str, object] = {"cancels": found.proposal.safe_tx_hash, "reason": used}
+            async with self._uow() as uow:
+                await self._audit(uow, actor, DROPPED, decision_id, dropped)
+                await uow.commit()
             return None
         record = {
             **proposal_record(cancel),
@@ -144,18 +155,18 @@ class CancelOwnerProposals:
         )
 
     async def sweep(self, actor: str) -> list[str]:
-        """Propose what `clear` could not (the Safe was unreachable) and drop open
-        cancellations whose nonce another Safe transaction used; returns the decision ids
-        whose cancellation was proposed now."""
+        """Propose what `clear` could not (the Safe was unreachable) for the newest closed
+        decisions, and drop open cancellations whose nonce another Safe transaction used;
+        returns the decision ids whose cancellation was proposed now."""
         async with self._uow() as uow:
+            trails = await _trails(uow)
             closed = [d for d in await uow.decisions.recent(_RECENT) if d.status in _CLOSED]
-            trails = {d.id: await _trail(uow, d.id) for d in closed}
         proposed: list[str] = []
         for decision in closed:
-            trail = trails[decision.id]
-            if not trail.proposed and await self.clear(decision.id, actor) is not None:
+            if decision.id not in trails and await self.clear(decision.id, actor) is not None:
                 proposed.append(decision.id)
-            elif trail.open is not None:
+        for trail in trails.values():
+            if trail.open is not None:
                 await self._drop_if_used(trail.open, actor)
         return proposed
 
@@ -172,29 +183,24 @@ class CancelOwnerProposals:
             await self._audit(uow, actor, DROPPED, cancel.decision_id, record)
             await uow.commit()
 
-    async def waiting(self, decision_ids: Sequence[str] | None = None) -> dict[str, Decision]:
-        """Closed decisions whose cancellation waits for the owners (the newest ones, or
-        those of `decision_ids`)."""
+    async def waiting(self) -> dict[str, Decision]:
+        """The closed decisions whose cancellation waits for the owners, by id."""
         async with self._uow() as uow:
-            if decision_ids is None:
-                decisions = await uow.decisions.recent(_RECENT)
-            else:
-                decisions = [await uow.decisions.get(i) for i in decision_ids]
             return {
-                d.id: d
-                for d in decisions
-                if d.status in _CLOSED and (await _trail(uow, d.id)).open is not None
+                decision_id: await uow.decisions.get(decision_id)
+                for decision_id, trail in (await _trails(uow)).items()
+                if trail.open is not None
             }
 
     async def of(self, decision_ids: Sequence[str]) -> dict[str, OwnerCancellation]:
         """Each decision's open cancellation (decisions without one are left out)."""
-        found: dict[str, OwnerCancellation] = {}
         async with self._uow() as uow:
-            for decision_id in decision_ids:
-                cancel = (await _trail(uow, decision_id)).open
-                if cancel is not None:
-                    found[decision_id] = cancel
-        return found
+            trails = await _trails(uow)
+        return {
+            i: trail.open
+            for i in decision_ids
+            if (trail := trails.get(i)) is not None and trail.open is not None
+        }
 
     async def sign(self, decision_id: str, signature: bytes, *, submitted_by: str) -> CancelOutcome:
         """Check, audit (before it counts) and keep an owner's signature over the decision's
@@ -205,7 +211,7 @@ class CancelOwnerProposals:
             SignatureRefused: the signature is not a current owner's over the cancellation.
         """
         async with self._uow() as uow:
-            found = (await _trail(uow, decision_id)).open
+            found = (await _trails(uow)).get(decision_id, _Trail()).open
             if found is None:
                 raise NotFound("cancellation of decision", decision_id)
             signer = self._owners.signer_of(found.proposal, signature)
@@ -270,7 +276,7 @@ class CancelOwnerProposals:
         decision_id: str,
         payload: Mapping[str, object],
     ) -> None:
-        """One step of a cancellation in the decision's audit trail; the caller commits."""
-        await uow.audit.append(
-            actor, action, "decision", decision_id, payload, at=self._clock.now()
-        )
+        """One step of the decision's cancellation, audited; the caller commits."""
+        record = {"decision_id": decision_id, **payload}
+        now = self._clock.now()
+        await uow.audit.append(actor, action, SUBJECT_TYPE, SUBJECT_ID, record, at=now)

@@ -153,7 +153,7 @@ async def test_an_expired_proposal_is_cancelled_at_its_nonce_and_a_used_nonce_is
             done = await sign(client, second_id, new, keys[1])
             assert done.json()["succeeded"] is True, done.json()
             assert await safe_contract(w3, safe).functions.nonce().call() == nonce + 3
-        actions = [e["action"] for e in audit if e["subject_id"] == first_id]
+        actions = [e["action"] for e in audit if e["payload"].get("decision_id") == first_id]
         assert actions.index("decision.cancel_proposed") < actions.index(
             "decision.proposal_cancelled"
         )

@@ -13,7 +13,14 @@ from datetime import timedelta
 import pytest
 
 from application.approvals import ApprovalCommand, DecideOnApproval, ExpirePendingDecisions
-from application.cancellation import CANCELLED, PROPOSED, SENDING, SIGNED, CancelOwnerProposals
+from application.cancellation import (
+    CANCELLED,
+    DROPPED,
+    PROPOSED,
+    SENDING,
+    SIGNED,
+    CancelOwnerProposals,
+)
 from application.cycle import CycleCommand
 from application.errors import NotFound
 from application.owners import ProposeToOwners, ReadOwnerApprovals
@@ -106,8 +113,13 @@ class MovingBuilder(FakeBuilder):
 
 
 async def actions(treasury: Treasury, decision_id: str) -> list[str]:
+    """The audit trail about the decision: its own entries and its cancellation's."""
     async with treasury.uow() as uow:
-        return [e.action for e in await uow.audit.for_subject("decision", decision_id)]
+        return [
+            e.action
+            for e in await uow.audit.entries(limit=1000)
+            if decision_id in (e.subject_id, e.payload.get("decision_id"))
+        ]
 
 
 def wiring(
@@ -172,7 +184,10 @@ async def test_an_expired_proposal_whose_nonce_is_used_needs_no_cancellation(
     upkeep.nonce = 8  # another Safe transaction used nonce 7
     expire = ExpirePendingDecisions(clock=all_cash.clock, uow=all_cash.uow, clear=cancels)
     assert [d for d, _ in (await expire.execute()).expired] == [decision.id]
-    assert PROPOSED not in await actions(all_cash, decision.id)
+    trail = await actions(all_cash, decision.id)
+    assert (PROPOSED in trail, trail[-1]) == (False, DROPPED)
+    await cancels.sweep("engine")  # settled: not looked at again
+    assert await actions(all_cash, decision.id) == trail
     assert await cancels.waiting() == {}
 
 
