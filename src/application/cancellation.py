@@ -2,14 +2,17 @@
 
 Owners' signatures over a proposal stay valid on chain until its Safe nonce is used. When a
 decision with a proposal expires or is rejected, the service proposes a no-op Safe transaction
-(to the Safe itself, value 0, no data) at that nonce (`decision.cancel_proposed`, audited with the
-safeTxHash it cancels). The owners sign it through the decision's signatures route; each
-signature is audited (`decision.cancel_signed`, the signer's address) before it counts, and at
-the threshold the agent submits it (`decision.cancel_sending` first, then simulated, journaled
-and sent once; `decision.proposal_cancelled` once mined). From then on the nonce is used and the
-old proposal's signatures fail on chain (GS026). A cancellation whose nonce another Safe
+(to the Safe itself, value 0, no data) at that nonce (`decision.cancel_proposed`, audited with
+the safeTxHash it cancels). The sweep after each cycle does the same for a decision that ran or
+failed without its proposal's nonce being used (its execution refused at simulation, or the
+plan run through the agent's scope), and for one whose cancellation could not be proposed at
+once. The owners sign it through the decision's signatures route; each signature is audited
+(`decision.cancel_signed`, the signer's address) before it counts, and at the threshold the
+agent submits it (`decision.cancel_sending` first, then simulated, journaled and sent once;
+`decision.proposal_cancelled` once mined). From then on the nonce is used and the old
+proposal's signatures fail on chain (GS026). A cancellation whose nonce another Safe
 transaction used first is dropped (`decision.cancel_dropped`): the old proposal can no longer
-execute either way; so is one found with its nonce used before any cancellation was proposed.
+execute either way; so is the need for one when the nonce is found used before any was proposed.
 
 Every step is audited on one subject, `owners`/`cancellations`, naming the decision in its
 payload: one read gives every cancellation still waiting, however many decisions came since.
@@ -39,9 +42,21 @@ CANCELLED = "decision.proposal_cancelled"
 DROPPED = "decision.cancel_dropped"
 SUBJECT_TYPE = "owners"
 SUBJECT_ID = "cancellations"
-_CLOSED = frozenset({DecisionStatus.EXPIRED, DecisionStatus.REJECTED})
-_RECENT = 100
-"""How many of the newest decisions `sweep` looks at for a cancellation not yet proposed."""
+_CLOSED = frozenset(
+    {
+        DecisionStatus.EXPIRED,
+        DecisionStatus.REJECTED,
+        DecisionStatus.EXECUTED,
+        DecisionStatus.PARTIALLY_EXECUTED,
+        DecisionStatus.FAILED,
+    }
+)
+"""Decisions whose proposal must never execute: expired and rejected ones, and those that ran
+or failed otherwise (a proposal the owners signed but whose execution was refused, or a plan
+the leader's sweep ran through the agent's scope) while its nonce is still free."""
+_RECENT = 20
+"""How many of the newest decisions `sweep` looks at for a cancellation not yet proposed (it
+runs after every cycle, and a cycle makes at most one decision)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,11 +175,17 @@ class CancelOwnerProposals:
         returns the decision ids whose cancellation was proposed now."""
         async with self._uow() as uow:
             trails = await _trails(uow)
-            closed = [d for d in await uow.decisions.recent(_RECENT) if d.status in _CLOSED]
+            unsettled = [
+                d.id
+                for d in await uow.decisions.recent(_RECENT)
+                if d.status in _CLOSED
+                and d.id not in trails
+                and await owner_approval(uow, d.id) is not None
+            ]
         proposed: list[str] = []
-        for decision in closed:
-            if decision.id not in trails and await self.clear(decision.id, actor) is not None:
-                proposed.append(decision.id)
+        for decision_id in unsettled:
+            if await self.clear(decision_id, actor) is not None:
+                proposed.append(decision_id)
         for trail in trails.values():
             if trail.open is not None:
                 await self._drop_if_used(trail.open, actor)

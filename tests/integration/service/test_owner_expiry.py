@@ -148,7 +148,7 @@ async def test_an_expired_proposal_is_cancelled_at_its_nonce_and_a_used_nonce_is
                 if e["action"] == "decision.proposed_to_owners" and e["payload"].get("replaces")
             ]
             assert (replaced["replaces"], replaced["safe_tx_hash"]) == (stale, new)
-            assert f"nonce {nonce + 1} was used" in replaced["reason"]
+            assert f"nonce {nonce + 1} has been used" in replaced["reason"]
             assert (await sign(client, second_id, new, keys[2])).json()["executed"] is False
             done = await sign(client, second_id, new, keys[1])
             assert done.json()["succeeded"] is True, done.json()

@@ -244,3 +244,29 @@ async def test_a_proposal_whose_calls_changed_is_proposed_anew_without_its_signa
     assert await propose.execute() == [decision_id]
     [moved] = (await read.of([decision_id])).values()
     assert moved.proposal.nonce == 9
+
+
+async def test_a_decision_run_without_its_signed_proposal_gets_the_cancellation_on_the_sweep(
+    all_cash: Treasury,
+) -> None:
+    """Owners approved, the service died before the signed Safe transaction was sent, and the
+    leader's sweep ran the plan through the agent's scope: the owners' signatures at the free
+    nonce would run it a second time."""
+    upkeep = FakeUpkeep()
+    propose, cancels, _ = wiring(all_cash, upkeep)
+    decision_id = (await all_cash.cycle.execute(CycleCommand())).decision.id
+    await propose.execute()
+    async with all_cash.uow() as uow:
+        decision = await uow.decisions.get(decision_id)
+        await uow.decisions.update(decision.approve("owners", None, all_cash.clock.now()))
+        await uow.commit()
+    await all_cash.execute_approved.execute(decision_id)
+    assert await cancels.waiting() == {}
+    assert await cancels.sweep("engine") == [decision_id]
+    assert list(await cancels.waiting()) == [decision_id]
+    assert await cancels.sweep("engine") == []  # proposed once
+
+    upkeep.nonce = 8  # another Safe transaction used the nonce: the cancellation is dropped
+    await cancels.sweep("engine")
+    assert await cancels.waiting() == {}
+    assert (await actions(all_cash, decision_id))[-1] == DROPPED

@@ -201,10 +201,7 @@ class SafeOwnerProposals:
         longer hash to its safeTxHash); None while it stands."""
         nonce = await self._nonce()
         if nonce > proposal.nonce:
-            return (
-                f"the Safe's nonce is {nonce}: nonce {proposal.nonce} was used by another "
-                "Safe transaction"
-            )
+            return f"the Safe's nonce is {nonce}: nonce {proposal.nonce} has been used"
         if requests is None:
             return None
         sender = OwnerSignedBatchSender(
