@@ -32,7 +32,7 @@ from entrypoints.container import AppSettings, Runtime, bootstrap
 from tests.integration.service.safe_paper import use_paper_safe
 from tests.integration.service.test_owner_signatures import APPROVER, auth, sign
 
-pytestmark = [pytest.mark.slow(seconds=150)]
+pytestmark = [pytest.mark.slow(seconds=90)]
 
 
 async def plan_calls(runtime: Runtime, decision_id: str) -> tuple[TransactionRequest, ...]:
