@@ -39,6 +39,16 @@ from domain.strategy import StrategyConfig, reentry_blocked_until
 log = logging.getLogger(__name__)
 
 
+class ProposalClearing(Protocol):
+    """Under Safe custody: clears the Safe nonce of a closed decision's owners' proposal
+    (`application.cancellation.CancelOwnerProposals`)."""
+
+    async def clear(self, decision_id: str, actor: str) -> object:
+        """Propose the no-op at the nonce of the expired or rejected decision's proposal, if
+        it has one; failures are logged, never raised."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalCommand:
     """A human's answer to a pending decision."""
@@ -60,12 +70,14 @@ class DecideOnApproval:
         notifier: Notifier | None = None,
         dashboard_url: str = "",
         owners_sign: bool = False,
+        clear: ProposalClearing | None = None,
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._notifier = notifier
         self._dashboard_url = dashboard_url
         self._owners_sign = owners_sign
+        self._clear = clear
 
     async def execute(self, command: ApprovalCommand) -> Decision:
         """Record the answer. Approval of an expired decision expires it and fails.
@@ -116,6 +128,8 @@ class DecideOnApproval:
             )
             await uow.commit()
         announce(self._notifier, lambda: decision_answered(answered, self._dashboard_url))
+        if self._clear is not None and not command.approved:
+            await self._clear.clear(answered.id, command.approver)
         return answered
 
     async def _expire(
@@ -311,11 +325,13 @@ class ExpirePendingDecisions:
         uow: UnitOfWorkFactory,
         notifier: Notifier | None = None,
         dashboard_url: str = "",
+        clear: ProposalClearing | None = None,
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._notifier = notifier
         self._dashboard_url = dashboard_url
+        self._clear = clear
 
     async def execute(
         self,
@@ -348,4 +364,7 @@ class ExpirePendingDecisions:
             await uow.commit()
         url = self._dashboard_url
         announce(self._notifier, lambda: [decision_answered(d, url) for d in answered])
+        if self._clear is not None:
+            for decision_id, _ in expired:
+                await self._clear.clear(decision_id, actor)
         return ExpiryResult(expired=tuple(expired))

@@ -11,7 +11,7 @@ policy re-checked) through a batch sender that submits exactly the signed Safe t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,6 +26,7 @@ from application.ports.owners import (
     OwnerProposal,
     OwnerProposals,
     OwnersMustSign,
+    ProposalUpkeep,
     SafeTransaction,
 )
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -142,52 +143,72 @@ class PlanBuilder(Protocol):
 
 
 class ProposeToOwners:
-    """Give every pending decision with a plan and no proposal yet its Safe proposal."""
+    """Give every pending decision with a plan its Safe proposal, and a new one when the old
+    can no longer execute as signed (with `upkeep`): the Safe's nonce moved past it, or the
+    plan's calls changed. The new proposal (new safeTxHash, at the Safe's next nonce) is
+    audited naming the one it replaces and why; signatures over the old one do not carry
+    over."""
 
     def __init__(
-        self, *, clock: Clock, uow: UnitOfWorkFactory, builder: PlanBuilder, owners: OwnerProposals
+        self,
+        *,
+        clock: Clock,
+        uow: UnitOfWorkFactory,
+        builder: PlanBuilder,
+        owners: OwnerProposals,
+        upkeep: ProposalUpkeep | None = None,
     ) -> None:
         self._clock = clock
         self._uow = uow
         self._builder = builder
         self._owners = owners
+        self._upkeep = upkeep
 
     async def execute(self) -> list[str]:
-        """Propose what is pending; returns the decision ids proposed now. A plan that cannot
-        be built as one batch is left without a proposal, with the reason logged."""
+        """Propose what is pending; returns the decision ids proposed (or proposed anew) now.
+        A plan that cannot be built as one batch is left as it is, with the reason logged."""
         async with self._uow() as uow:
-            waiting: list[tuple[Decision, RebalancingPlan]] = []
+            waiting: list[tuple[Decision, RebalancingPlan, OwnerApproval | None]] = []
             for decision in await uow.decisions.list_by_status(DecisionStatus.PENDING):
-                if decision.plan_id is None or await owner_approval(uow, decision.id):
+                if decision.plan_id is None:
                     continue
-                waiting.append((decision, await uow.plans.get(decision.plan_id)))
-        proposed: list[str] = []
-        for decision, plan in waiting:
-            try:
-                requests = await self._builder.build_plan(plan)
-                proposal = await self._owners.propose(requests)
-            except (ApplicationError, DomainError) as exc:
-                log.warning(
-                    "no owners' proposal for a pending decision",
-                    extra={"decision_id": decision.id, "reason": str(exc)},
-                )
-                continue
-            async with self._uow() as uow:
-                await uow.audit.append(
-                    "engine",
-                    PROPOSED,
-                    "decision",
-                    decision.id,
-                    {
-                        "plan_id": plan.plan_id,
-                        **proposal_record(proposal),
-                        "calls": [{"to": r.to, "what": r.description} for r in requests],
-                    },
-                    at=self._clock.now(),
-                )
-                await uow.commit()
-            proposed.append(decision.id)
-        return proposed
+                found = await owner_approval(uow, decision.id)
+                if found is None or self._upkeep is not None:
+                    plan = await uow.plans.get(decision.plan_id)
+                    waiting.append((decision, plan, found))
+        return [d.id for d, plan, found in waiting if await self._propose(d, plan, found)]
+
+    async def _propose(
+        self, decision: Decision, plan: RebalancingPlan, found: OwnerApproval | None
+    ) -> bool:
+        """Propose the plan unless `found` (its proposal) still stands; audited."""
+        why: str | None = None
+        try:
+            requests = await self._builder.build_plan(plan)
+            if found is not None and self._upkeep is not None:
+                why = await self._upkeep.standing(found.proposal, requests)
+                if why is None:
+                    return False
+            proposal = await self._owners.propose(requests)
+        except (ApplicationError, DomainError) as exc:
+            log.warning(
+                "no owners' proposal for a pending decision",
+                extra={"decision_id": decision.id, "reason": str(exc)},
+            )
+            return False
+        record: dict[str, object] = {
+            "plan_id": plan.plan_id,
+            **proposal_record(proposal),
+            "calls": [{"to": r.to, "what": r.description} for r in requests],
+        }
+        if found is not None:
+            record |= {"replaces": found.proposal.safe_tx_hash, "reason": why}
+        async with self._uow() as uow:
+            await uow.audit.append(
+                "engine", PROPOSED, "decision", decision.id, record, at=self._clock.now()
+            )
+            await uow.commit()
+        return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -356,13 +377,23 @@ class ThroughBatch:
 class ProposingCycle:
     """The decision cycle, then a Safe proposal for any decision it left pending."""
 
-    def __init__(self, *, cycle: DecisionCycle, propose: ProposeToOwners) -> None:
+    def __init__(
+        self,
+        *,
+        cycle: DecisionCycle,
+        propose: ProposeToOwners,
+        sweep: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._cycle = cycle
         self._propose = propose
+        self._sweep = sweep
 
     async def execute(self, command: CycleCommand) -> CycleResult:
-        """Run the cycle, then propose what waits for the owners (see `ProposeToOwners`)."""
+        """Run the cycle, then `sweep` (the cancellations of closed decisions' proposals), then
+        propose what waits for the owners (see `ProposeToOwners`)."""
         result = await self._cycle.execute(command)
+        if self._sweep is not None:
+            await self._sweep()
         proposed = await self._propose.execute()
         if proposed:
             log.info("proposed to the Safe's owners", extra={"decisions": proposed})

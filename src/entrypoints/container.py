@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -42,6 +43,7 @@ from application.approvals import (
     ExecuteWaitingApprovals,
     ExpirePendingDecisions,
 )
+from application.cancellation import CancelOwnerProposals
 from application.cycle import CycleConfig, RunDecisionCycle
 from application.daily_summary import PublishDailySummary
 from application.engine import ExecutionEngine
@@ -402,7 +404,7 @@ def _owners_signing(
             execute_with=execute_with,
             publisher=PublishWithOwnerSignature(service=tx_service) if tx_service else None,
         ),
-        ProposeToOwners(clock=clock, uow=uow, builder=engine, owners=owners),
+        ProposeToOwners(clock=clock, uow=uow, builder=engine, owners=owners, upkeep=owners),
     )
 
 
@@ -481,6 +483,11 @@ def build_services(
         dashboard_url=url,
         views=views,
     )
+    cancellations = (
+        CancelOwnerProposals(clock=clock, uow=uow, owners=chain.owners, upkeep=chain.owners)
+        if signing and chain.owners is not None
+        else None
+    )
     revocation = (
         RevokeAgentRole(clock=clock, uow=uow, owners=chain.owners, revocation=chain.owners)
         if chain.owners is not None
@@ -490,22 +497,31 @@ def build_services(
         revocation=revocation,
         signatures=signing[0] if signing else None,
         owner_approvals=ReadOwnerApprovals(uow=uow) if signing else None,
+        cancellations=cancellations,
         market=market_data,
         signal=signal,
         status=status,
         cycle=ProposingCycle(
             cycle=CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
             propose=signing[1],
+            sweep=partial(cancellations.sweep, "engine") if cancellations else None,
         )
         if signing
         else CycleFeedingViews(cycle=cycle, views=views, status=status, clock=clock),
         views=views,
         decisions=ListDecisions(uow=uow),
         approve=DecideOnApproval(
-            clock=clock, uow=uow, notifier=notifier, dashboard_url=url, owners_sign=bool(signing)
+            clock=clock,
+            uow=uow,
+            notifier=notifier,
+            dashboard_url=url,
+            owners_sign=bool(signing),
+            clear=cancellations,
         ),
         execute_approved=ExecutionFeedingViews(execution=execute_approved, views=views),
-        expire=ExpirePendingDecisions(clock=clock, uow=uow, notifier=notifier, dashboard_url=url),
+        expire=ExpirePendingDecisions(
+            clock=clock, uow=uow, notifier=notifier, dashboard_url=url, clear=cancellations
+        ),
         emergency_stop=EmergencyStop(
             clock=clock, uow=uow, notifier=notifier, revocation=revocation
         ),

@@ -96,8 +96,48 @@ class RoleRevocation(Protocol):
         ...
 
 
-class SafeOwners(OwnerProposals, RoleRevocation, Protocol):
-    """The Safe's owners under Safe custody: plan proposals and the revocation of the agent."""
+class ProposalUpkeep(Protocol):
+    """Keeps proposals honest once they are made: tells when one can no longer execute as
+    signed, and clears the nonce of one that must never execute (expired or rejected) with a
+    no-op Safe transaction the owners sign."""
+
+    async def standing(
+        self, proposal: OwnerProposal, requests: tuple[TransactionRequest, ...] | None = None
+    ) -> str | None:
+        """Why the proposal can no longer execute as signed: the Safe's nonce moved past its
+        nonce, or `requests` (the plan's calls built now, when given) no longer hash to its
+        safeTxHash. None while it stands.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    async def propose_cancel(self, proposal: OwnerProposal) -> OwnerProposal:
+        """A no-op Safe transaction (to the Safe itself, value 0, empty data) at `proposal`'s
+        nonce: once executed, that nonce is used and the proposal can never execute.
+
+        Raises:
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    async def cancel(
+        self, cancellation: OwnerProposal, signatures: Mapping[str, bytes]
+    ) -> SendReceipt:
+        """Execute exactly this no-op with the owners' signatures, at most once (simulated
+        first; asked again, the recorded outcome is returned).
+
+        Raises:
+            SimulationFailed: it would revert (signatures short, nonce used); nothing was sent.
+            RpcUnavailable: the node did not answer.
+        """
+        ...
+
+
+class SafeOwners(OwnerProposals, RoleRevocation, ProposalUpkeep, Protocol):
+    """The Safe's owners under Safe custody: plan proposals, their upkeep (re-proposal and
+    cancellation) and the revocation of the agent."""
 
 
 class OwnersMustSign(PermanentError):

@@ -265,14 +265,23 @@ async def rebalance(
 @get("/decisions/pending", tags=["decisions"], summary="Decisions awaiting approval")
 async def pending_decisions(services: NamedDependency[Services]) -> list[Json]:
     """Under Safe custody each carries the owners' proposal: safe_tx_hash, safe_nonce, the
-    owners who signed (`signatures`) and the `threshold`."""
+    owners who signed (`signatures`) and the `threshold`. Expired or rejected decisions whose
+    proposal's nonce must be cleared follow, with `cancels` (the old safeTxHash) set and the
+    no-op's safe_tx_hash for the owners to sign."""
     pending = await services.decisions.pending()
     approvals = (
         await services.owner_approvals.of([d.id for d in pending])
         if services.owner_approvals
         else {}
     )
-    return [dump(PendingDecisionOut.of(d, approvals.get(d.id))) for d in pending]
+    listed = [dump(PendingDecisionOut.of(d, approvals.get(d.id))) for d in pending]
+    if services.cancellations is None:
+        return listed
+    closed = await services.cancellations.waiting()
+    for decision_id, cancel in (await services.cancellations.of(list(closed))).items():
+        out = PendingDecisionOut.of(closed[decision_id], cancel, cancels=cancel.cancels)
+        listed.append(dump(out))
+    return listed
 
 
 @get("/decisions", tags=["decisions"], summary="Decision history, newest first")
@@ -324,9 +333,27 @@ async def sign_decision(
 ) -> Response[Json]:
     """Under Safe custody: an owner's signature over the decision's proposal (its
     safe_tx_hash). A signature that is not a current owner's is refused (400); the one that
-    meets the threshold executes the plan once, as the signed Safe transaction."""
+    meets the threshold executes the plan once, as the signed Safe transaction. For an expired
+    or rejected decision listed with `cancels`, the signature is over its cancellation (the
+    no-op at the old proposal's nonce), which the threshold executes once."""
     if services.signatures is None:
         raise NotFound("owners' proposal of decision", decision_id)
+    cancels = services.cancellations
+    if cancels is not None and await cancels.of([decision_id]):
+        cancelled = await cancels.sign(
+            decision_id, bytes.fromhex(data.signature[2:]), submitted_by=principal.name
+        )
+        body = SignatureOut(
+            decision_id=decision_id,
+            signer=cancelled.signer,
+            signatures=list(cancelled.signers),
+            threshold=cancelled.threshold,
+            safe_tx_hash=cancelled.safe_tx_hash,
+            executed=cancelled.executed,
+            succeeded=cancelled.succeeded,
+            error=cancelled.error,
+        )
+        return Response(dump(body), status_code=200)
     outcome = await services.signatures.execute(
         decision_id, bytes.fromhex(data.signature[2:]), submitted_by=principal.name
     )

@@ -256,10 +256,16 @@ class PendingDecisionOut(DecisionOut):
     signatures: list[str] | None = None
     """The owners who have signed, in the order they signed."""
     threshold: int | None = None
+    cancels: str | None = None
+    """Set on an expired or rejected decision listed for its cancellation: the safeTxHash of
+    its old proposal, which the no-op (`safe_tx_hash`, same nonce) clears once the owners sign
+    it through the same signatures route."""
 
     @classmethod
-    def of(cls, d: Decision, approval: OwnerApproval | None) -> PendingDecisionOut:
-        """Build from a domain Decision and its owners' proposal, if any."""
+    def of(
+        cls, d: Decision, approval: OwnerApproval | None, *, cancels: str | None = None
+    ) -> PendingDecisionOut:
+        """Build from a domain Decision and its owners' proposal (or cancellation), if any."""
         proposal = approval.proposal if approval else None
         return cls._of(
             d,
@@ -269,6 +275,7 @@ class PendingDecisionOut(DecisionOut):
             safe_nonce=proposal.nonce if proposal else None,
             signatures=list(approval.signers) if approval else None,
             threshold=proposal.threshold if proposal else None,
+            cancels=cancels,
         )
 
 

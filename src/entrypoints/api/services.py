@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.approvals import ApprovedExecution, DecideOnApproval, ExpirePendingDecisions
+from application.cancellation import CancelOwnerProposals
 from application.operator import EmergencyStop, LiftReentryCooldown, Resume, SetManualMvrv
 from application.owners import ReadOwnerApprovals, SubmitOwnerSignature
 from application.performance import GetPerformanceMetrics
@@ -47,6 +48,8 @@ class Services:
     # Under Safe custody: the owners sign plans that need approval (else None: 404).
     signatures: SubmitOwnerSignature | None = None
     owner_approvals: ReadOwnerApprovals | None = None
+    # Under Safe custody: the no-ops that clear closed decisions' proposals (else None).
+    cancellations: CancelOwnerProposals | None = None
     # Under Safe custody: the owners' revocation of the agent's role (else None: 404).
     revocation: RevokeAgentRole | None = None
     # None in a service built without it: GET /performance/metrics then answers 404.

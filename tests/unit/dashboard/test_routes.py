@@ -349,6 +349,36 @@ def test_the_pending_panel_shows_the_owners_proposal_under_safe_custody() -> Non
     assert f"signed by 1 of 2 owners (0x{'a1' * 20})" in html
 
 
+def test_the_pending_panel_shows_an_expired_proposals_cancellation_without_approve_buttons() -> (
+    None
+):
+    answers = {name: Answer(404, error="not available yet") for name in (*SOURCES, "performance")}
+    cancellation = {
+        "id": "d-1",
+        "status": "expired",
+        "created_at": "2026-12-02T07:00:00Z",
+        "expires_at": "2026-12-03T07:00:00Z",
+        "trigger": "scheduled",
+        "risk_assessment": "low",
+        "advisor": "rules",
+        "target_allocations": {},
+        "verdict_reasons": [],
+        "reasoning": "",
+        "safe_tx_hash": "0x" + "cc" * 32,
+        "safe_nonce": 7,
+        "signatures": [],
+        "threshold": 2,
+        "cancels": "0x" + "ab" * 32,
+    }
+    answers["pending"] = Answer(200, body=[cancellation])
+    html = render_panels(answers, Viewer(role="approver", fingerprint="f"), "7d")["pending"]
+    assert "Cancellation for the owners to sign" in html
+    assert f'data-safe-tx-hash="0x{"cc" * 32}"' in html
+    assert f"<code>0x{'ab' * 32}</code>" in html
+    assert "signed by 0 of 2 owners" in html
+    assert 'data-action="approve"' not in html
+
+
 def test_the_stop_banner_shows_the_owners_revocation_under_safe_custody() -> None:
     answers = {name: Answer(404, error="not available yet") for name in (*SOURCES, "performance")}
     answers["health"] = Answer(

@@ -19,7 +19,7 @@ from web3.exceptions import Web3Exception
 from adapters.chain.safe.batch import RolesBatchSender, encode_multisend
 from adapters.chain.safe.contracts import artifact
 from adapters.chain.safe.deploy import SafeDeploymentFailed, safe_contract
-from adapters.chain.safe.owners import Proposal, propose_plan, propose_stop
+from adapters.chain.safe.owners import Proposal, propose_cancel, propose_plan, propose_stop
 from adapters.chain.safe.roles import roles_contract
 from adapters.chain.safe.transactions import (
     Operation,
@@ -193,6 +193,60 @@ class SafeOwnerProposals:
             self._scope, proposal=proposal, signatures=signatures, chain_id=self._chain_id
         )
         return await sender.send((call,), "revoke-agent-" + proposal.safe_tx_hash)
+
+    async def _nonce(self) -> int:
+        try:
+            return int(await safe_contract(self._w3, self._safe).functions.nonce().call())
+        except (Web3Exception, OSError) as exc:
+            raise RpcUnavailable("the Safe", f"could not read its nonce: {exc}") from exc
+
+    async def standing(
+        self, proposal: OwnerProposal, requests: tuple[TransactionRequest, ...] | None = None
+    ) -> str | None:
+        """Why the proposal can no longer execute as signed (its nonce used, or `requests` no
+        longer hash to its safeTxHash); None while it stands."""
+        nonce = await self._nonce()
+        if nonce > proposal.nonce:
+            return f"the Safe's nonce is {nonce}: nonce {proposal.nonce} has been used"
+        if requests is None:
+            return None
+        sender = OwnerSignedBatchSender(
+            self._scope, proposal=proposal, signatures={}, chain_id=self._chain_id
+        )
+        return sender._changed(requests)
+
+    async def propose_cancel(self, proposal: OwnerProposal) -> OwnerProposal:
+        """The no-op Safe transaction (to the Safe, value 0, no data) at `proposal`'s nonce."""
+        at = Proposal(
+            safe=self._w3.to_checksum_address(proposal.safe),
+            chain_id=self._chain_id,
+            tx=SafeTx(to=self._w3.to_checksum_address(proposal.safe), nonce=proposal.nonce),
+            owners=proposal.owners,
+            threshold=proposal.threshold,
+        )
+        try:
+            cancel = await propose_cancel(self._w3, at)
+        except (Web3Exception, SafeDeploymentFailed, OSError) as exc:
+            raise RpcUnavailable("the Safe", f"could not propose the cancellation: {exc}") from exc
+        return _owner_proposal(cancel)
+
+    async def cancel(
+        self, cancellation: OwnerProposal, signatures: Mapping[str, bytes]
+    ) -> SendReceipt:
+        """Execute the signed no-op once (journaled under its safeTxHash); its simulation fails
+        if it no longer hashes to what the owners signed or the nonce is used."""
+        call = TransactionRequest(
+            chain_id=self._chain_id,
+            to=cancellation.safe,
+            data="0x",
+            kind=StepKind.TRANSFER,
+            description=f"no-op at Safe nonce {cancellation.nonce} (clears a proposal)",
+        )
+        # A single CALL like the revocation: to the Safe itself with no data.
+        sender = RevocationSender(
+            self._scope, proposal=cancellation, signatures=signatures, chain_id=self._chain_id
+        )
+        return await sender.send((call,), "cancel-" + cancellation.safe_tx_hash)
 
     def signer_of(self, proposal: OwnerProposal, signature: bytes) -> str:
         """The owner who made `signature` over the proposal's safeTxHash."""
