@@ -1,9 +1,11 @@
 """The emergency stop under Safe custody also revokes the agent's role (issue 20): on a paper
 service with a 2-of-3 Safe, turning the stop on prepares the owners' revocation, shown by
-GET /emergency-stop/revocation; a stranger's signature is refused; after the first owner's
-signature the agent is still a member; the second executes the revocation once, after which a
-call by the agent through the Roles Modifier reverts with NoMembership; the audit trail names
-both signers."""
+GET /emergency-stop/revocation with the EIP-712 typed data an owner's wallet signs (its hash is
+the safeTxHash); a stranger's signature is refused, and so is an owner's submitted in another
+owner's name; the first owner signs the typed data as a wallet does (eth_signTypedData), after
+which the agent is still a member; the second executes the revocation once, after which a call
+by the agent through the Roles Modifier reverts with NoMembership; the audit trail names both
+signers."""
 
 from __future__ import annotations
 
@@ -88,12 +90,36 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
             assert revocation["threshold"] == 2
             assert revocation["signatures"] == []
             safe_tx_hash = revocation["safe_tx_hash"]
+            typed = revocation["typed_data"]
+            assert typed["domain"]["verifyingContract"] == record["safe"]
+            assert typed["message"]["to"] == revocation["to"] == record["roles"]["roles"]
+            assert typed["message"]["nonce"] == revocation["nonce"]
+            assert "assignRoles(" in revocation["summary"]
 
             stranger = await sign(client, safe_tx_hash, "0x" + "44" * 32)
             assert stranger.status_code == 400, stranger.text
             assert "is not an owner of the Safe" in stranger.json()["error"]
 
-            first = await sign(client, safe_tx_hash, keys[0])
+            # Owner 1's signature submitted in owner 2's name: refused, nothing kept.
+            misnamed = await client.post(
+                "/emergency-stop/revocation/signatures",
+                json={
+                    "signature": "0x"
+                    + sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), keys[0]).hex(),
+                    "signer": owners[1],
+                },
+                headers=auth(),
+            )
+            assert misnamed.status_code == 400, misnamed.text
+            assert f"recovers to {owners[0]}, not to {owners[1]}" in misnamed.json()["error"]
+
+            # Owner 1 signs the typed data as a wallet does (eth_signTypedData_v4).
+            wallet = Account.sign_typed_data(keys[0], full_message=typed)
+            first = await client.post(
+                "/emergency-stop/revocation/signatures",
+                json={"signature": "0x" + bytes(wallet.signature).hex(), "signer": owners[0]},
+                headers=auth(),
+            )
             assert first.status_code == 200, first.text
             assert first.json()["executed"] is False
             assert first.json()["signatures"] == [owners[0]]
