@@ -30,8 +30,8 @@ from entrypoints.settings.devchain import DevChainSettings
 
 safe_app = typer.Typer(
     help=(
-        "Safe custody: create a Safe on the dev chain, read it, show the agent's permissions; "
-        "show and sign the owners' revocation of the agent (through the running service)."
+        "Safe custody: create and read a Safe on the dev chain, the agent's permissions, "
+        "the owners' revocation of the agent."
     ),
     no_args_is_help=True,
 )
