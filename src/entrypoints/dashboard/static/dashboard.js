@@ -175,7 +175,23 @@
     const result = await api("POST", "/emergency-stop/revocation/signatures", body);
     byId("revocation-submit").disabled = false;
     if (!result.ok) { error.textContent = message(result); return; }
-    const out = result.data;
+    showRevocationOutcome(result.data);
+  }
+
+  // Paper mode only: the server signs with a paper owner's key (the key stays on the server).
+  async function signAsPaperOwner(button) {
+    button.disabled = true;
+    const result = await api("POST", "/paper/emergency-stop/revocation/sign-as-owner",
+      { owner: Number(button.dataset.owner) });
+    if (!result.ok) {
+      button.disabled = false;
+      byId("revocation-error").textContent = message(result);
+      return;
+    }
+    showRevocationOutcome(result.data);
+  }
+
+  function showRevocationOutcome(out) {
     if (out.executed) {
       notice("The agent's role is revoked (transaction " + out.tx_hash + ").", "ok");
     } else if (out.error) {
@@ -197,6 +213,7 @@
     const action = button.dataset.action;
     if (action === "approve" || action === "reject") openDecision(action, button.dataset.decisionId);
     if (action === "stop" || action === "resume") openStop(action);
+    if (action === "paper-sign") signAsPaperOwner(button);
   });
 
   document.addEventListener("DOMContentLoaded", () => {
