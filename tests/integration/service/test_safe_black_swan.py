@@ -21,7 +21,7 @@ from domain.execution import StepStatus
 from domain.plans import PlanKind
 from entrypoints.container import AppSettings, bootstrap
 
-pytestmark = [pytest.mark.slow(seconds=150)]
+pytestmark = [pytest.mark.slow(seconds=120)]
 
 VOLATILE = ("WBTC", "WETH")
 
