@@ -19,7 +19,12 @@ from application.errors import ApplicationError, require_found
 from application.owners import OwnersSigning, proposal_from, proposal_record
 from application.ports.chain import SimulationFailed
 from application.ports.clock import Clock
-from application.ports.owners import OwnerProposals, RoleRevocation
+from application.ports.owners import (
+    OwnerProposals,
+    RoleRevocation,
+    SafeTransactionToSign,
+    SignatureRefused,
+)
 from application.ports.persistence import EMERGENCY_STOP, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,14 @@ async def pending_revocation(uow: UnitOfWork) -> PendingRevocation | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationToSign:
+    """The pending revocation and what the owners' wallets sign for it."""
+
+    pending: PendingRevocation
+    transaction: SafeTransactionToSign
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RevocationOutcome:
     """What an owner's signature over the revocation did."""
 
@@ -62,6 +75,30 @@ class RevocationOutcome:
     """The threshold was met and the revocation succeeded on chain (else see `error`)."""
     tx_hash: str | None = None
     error: str | None = None
+
+
+def _signer(
+    owners: OwnerProposals, found: PendingRevocation, signature: bytes, signer: str | None
+) -> str:
+    """The owner who made `signature` over the revocation; when the approver named `signer`,
+    a signature that is not that owner's is refused saying what to sign.
+
+    Raises:
+        SignatureRefused: not a current owner's signature, or not `signer`'s.
+    """
+    hint = (
+        f"sign the EIP-712 typed data of safeTxHash {found.proposal.safe_tx_hash} "
+        f"(GET /emergency-stop/revocation) with {signer}'s key"
+    )
+    try:
+        recovered = owners.signer_of(found.proposal, signature)
+    except SignatureRefused as exc:
+        if signer is None:
+            raise
+        raise SignatureRefused(f"{exc}; {hint}") from None
+    if signer is not None and recovered.lower() != signer.lower():
+        raise SignatureRefused(f"the signature recovers to {recovered}, not to {signer}: {hint}")
+    return recovered
 
 
 class RevokeAgentRole:
@@ -89,6 +126,19 @@ class RevokeAgentRole:
         async with self._uow() as uow:
             return require_found(await pending_revocation(uow), *_PENDING)
 
+    async def to_sign(self) -> RevocationToSign:
+        """The revocation waiting for the owners, with the call and the EIP-712 typed data
+        their wallets sign.
+
+        Raises:
+            NotFound: none is waiting.
+            ProposalChanged: the revocation built now no longer hashes to the safeTxHash.
+        """
+        pending = await self.pending()
+        return RevocationToSign(
+            pending=pending, transaction=self._revocation.revocation_to_sign(pending.proposal)
+        )
+
     async def propose(self, actor: str) -> PendingRevocation | None:
         """Prepare the revocation (unless one is already pending), audited; None when the
         Safe could not be asked (logged: the stop holds without it)."""
@@ -106,17 +156,21 @@ class RevokeAgentRole:
             await uow.commit()
         return PendingRevocation(proposal=proposal, signatures={})
 
-    async def sign(self, signature: bytes, *, submitted_by: str) -> RevocationOutcome:
+    async def sign(
+        self, signature: bytes, *, submitted_by: str, signer: str | None = None
+    ) -> RevocationOutcome:
         """Check, audit (before it counts) and keep an owner's signature; at the threshold,
-        execute the revocation once and audit it.
+        execute the revocation once and audit it. `signer`, when given, is the owner the
+        signature must come from.
 
         Raises:
             NotFound: no revocation is pending.
-            SignatureRefused: the signature is not a current owner's over the revocation.
+            SignatureRefused: the signature is not a current owner's over the revocation, or
+                not `signer`'s.
         """
         async with self._uow() as uow:
             found = require_found(await pending_revocation(uow), *_PENDING)
-            signer = self._owners.signer_of(found.proposal, signature)
+            signer = _signer(self._owners, found, signature, signer)
             if signer not in found.signatures:
                 signed = "0x" + signature.hex()
                 # Audited before it counts: the entry names the owner who signed.

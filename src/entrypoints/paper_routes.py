@@ -23,6 +23,7 @@ from application.flows import RecordCapitalFlow
 from entrypoints.api.auth import Principal, Role
 from entrypoints.api.dto import JsonNumber, StrictIn
 from entrypoints.container import Runtime
+from entrypoints.paper_owner_routes import paper_owner_routes
 
 
 class FundIn(StrictIn):
@@ -128,4 +129,4 @@ def paper_routes(runtime: Runtime) -> list[Any]:
         await runtime.services.views.portfolio.refresh_quietly()
         return {"funded_usd": float(data.usd), "total_value_usd": float(state.total_value_usd)}
 
-    return [advance, fund]
+    return [advance, fund, *paper_owner_routes(runtime)]

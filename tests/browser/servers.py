@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +21,17 @@ from unittest.mock import patch
 import httpx
 import uvicorn
 
+from application.operator import EmergencyStop
+from application.revocation import RevokeAgentRole
 from entrypoints.api import app as api_app
 from entrypoints.api.app import create_app
 from entrypoints.api.auth import TokenRegistry
+from entrypoints.api.services import Services
 from entrypoints.dashboard import dashboard_routes
 from tests.e2e.harness import free_port
-from tests.unit.application.conftest import build_treasury
+from tests.unit.application.conftest import Treasury, build_treasury
+from tests.unit.application.test_owner_signatures import FakeOwnerProposals
+from tests.unit.application.test_stop_revocation import FakeRevocation
 from tests.unit.entrypoints.test_api import services_for
 
 VIEWER = "dash-viewer-token-0000001"
@@ -72,15 +77,32 @@ class DashboardServer:
         return decision_id
 
 
+def _with_revocation(services: Services, treasury: Treasury) -> Services:
+    """Safe custody's emergency stop over the fakes: the stop prepares the owners' revocation
+    of the agent's role (`FakeRevocation`; owner i signs with 65 bytes of i + 1)."""
+    chain = FakeRevocation(treasury.uow)
+    revoke = RevokeAgentRole(
+        clock=treasury.clock, uow=treasury.uow, owners=FakeOwnerProposals(), revocation=chain
+    )
+    stop = EmergencyStop(clock=treasury.clock, uow=treasury.uow, revocation=revoke)
+    return replace(services, emergency_stop=stop, revocation=revoke)
+
+
 @contextmanager
-def fake_dashboard_server(without: Sequence[object] = ()) -> Iterator[DashboardServer]:
+def fake_dashboard_server(
+    without: Sequence[object] = (), *, safe_custody: bool = False
+) -> Iterator[DashboardServer]:
     """The real app and dashboard over in-memory fakes, on 127.0.0.1 and a free port;
-    `without` lists API route handlers the server leaves out (an older server)."""
+    `without` lists API route handlers the server leaves out (an older server); with
+    `safe_custody` the emergency stop also prepares the owners' revocation of the agent."""
     treasury = build_treasury(cash=200_000, holdings=HALF_INVESTED)
     tokens = TokenRegistry.parse(f"{VIEWER}:viewer,{OPERATOR}:operator,{APPROVER}:approver")
     kept = [r for r in api_app.ROUTES if r not in without]
+    services = services_for(treasury)
+    if safe_custody:
+        services = _with_revocation(services, treasury)
     with patch.object(api_app, "ROUTES", kept):
-        app = create_app(services_for(treasury), tokens, extra_routes=dashboard_routes())
+        app = create_app(services, tokens, extra_routes=dashboard_routes())
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -44,8 +44,27 @@ class OwnerProposal:
     kept)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafeTransactionToSign:
+    """What an owner's wallet signs for a proposal: the call, in words, and the EIP-712 typed
+    data (JSON-ready, `eth_signTypedData_v4` / `cast wallet sign --data`) whose hash is the
+    safeTxHash."""
+
+    to: str
+    data: str
+    """The call's data, 0x-prefixed hex."""
+    operation: int
+    """0: CALL, 1: DELEGATECALL."""
+    summary: str
+    typed_data: Mapping[str, object]
+
+
 class SignatureRefused(PermanentError):
     """A signature that is malformed or not made by a current owner over the proposal."""
+
+
+class ProposalChanged(PermanentError):
+    """The Safe transaction built now no longer hashes to the proposal's safeTxHash."""
 
 
 class OwnerProposals(Protocol):
@@ -82,6 +101,15 @@ class RoleRevocation(Protocol):
 
         Raises:
             RpcUnavailable: the node did not answer.
+        """
+        ...
+
+    def revocation_to_sign(self, proposal: OwnerProposal) -> SafeTransactionToSign:
+        """The revocation `proposal` as the owners' wallets sign it.
+
+        Raises:
+            ProposalChanged: the revocation built now does not hash to the proposal's
+                safeTxHash (the agent or its role changed).
         """
         ...
 

@@ -46,6 +46,7 @@ from entrypoints.api.dto import (
     RebalanceIn,
     RebalancingPlanOut,
     RevocationOut,
+    RevocationSignatureIn,
     RevocationSignatureOut,
     SignatureIn,
     SignatureOut,
@@ -398,8 +399,9 @@ def _revocation(services: Services) -> RevokeAgentRole:
 @get("/emergency-stop/revocation", tags=["operator"], summary="The pending revocation")
 async def pending_revocation(services: NamedDependency[Services]) -> Json:
     """Under Safe custody, the owners' revocation of the agent's role the emergency stop
-    prepared: safe_tx_hash, nonce, threshold, owners and who has signed; 404 when none waits."""
-    return dump(RevocationOut.of(await _revocation(services).pending()))
+    prepared: safe_tx_hash, nonce, threshold, owners, who has signed, what it does and the
+    EIP-712 typed data an owner's wallet signs; 404 when none waits."""
+    return dump(RevocationOut.of(await _revocation(services).to_sign()))
 
 
 @post(
@@ -411,13 +413,14 @@ async def pending_revocation(services: NamedDependency[Services]) -> Json:
 async def sign_revocation(
     services: NamedDependency[Services],
     principal: NamedDependency[Principal],
-    data: JSONBody[SignatureIn],
+    data: JSONBody[RevocationSignatureIn],
 ) -> Json:
     """An owner's signature over the pending revocation (its safe_tx_hash). A signature that is
-    not a current owner's is refused (400); the one that meets the threshold executes the
-    revocation once: from then on the agent can execute nothing through the Roles Modifier."""
+    not a current owner's (or not `signer`'s, when given) is refused (400); the one that meets
+    the threshold executes the revocation once: from then on the agent can execute nothing
+    through the Roles Modifier."""
     outcome = await _revocation(services).sign(
-        bytes.fromhex(data.signature[2:]), submitted_by=principal.name
+        bytes.fromhex(data.signature[2:]), submitted_by=principal.name, signer=data.signer
     )
     return dump(RevocationSignatureOut.of(outcome))
 

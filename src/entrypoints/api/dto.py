@@ -28,7 +28,7 @@ from application.performance import (
     PerformanceHistoryTooShort,
     PerformanceMetrics,
 )
-from application.revocation import PendingRevocation, RevocationOutcome
+from application.revocation import RevocationOutcome, RevocationToSign
 from domain.decisions import Decision
 from domain.execution import ExecutedTransaction, explorer_url
 from domain.market import MarketData
@@ -294,7 +294,8 @@ class SignatureOut(_Out):
 
 
 class RevocationOut(_Out):
-    """The owners' revocation of the agent's role waiting for signatures (Safe custody)."""
+    """The owners' revocation of the agent's role waiting for signatures (Safe custody), with
+    what their wallets sign."""
 
     safe: str
     safe_tx_hash: str
@@ -303,18 +304,33 @@ class RevocationOut(_Out):
     owners: list[str]
     signatures: list[str]
     """The owners who have signed, in the order they signed."""
+    to: str
+    """The contract the Safe calls (its Roles Modifier)."""
+    data: str
+    operation: int
+    summary: str
+    """What the transaction does, in words."""
+    typed_data: dict[str, Any]
+    """The EIP-712 typed data an owner signs (`eth_signTypedData_v4`, `cast wallet sign
+    --data`); its hash is `safe_tx_hash`."""
 
     @classmethod
-    def of(cls, pending: PendingRevocation) -> RevocationOut:
-        """Build from the pending revocation."""
-        proposal = pending.proposal
+    def of(cls, shown: RevocationToSign) -> RevocationOut:
+        """Build from the pending revocation and its transaction."""
+        proposal = shown.pending.proposal
+        tx = shown.transaction
         return cls(
             safe=proposal.safe,
             safe_tx_hash=proposal.safe_tx_hash,
             nonce=proposal.nonce,
             threshold=proposal.threshold,
             owners=list(proposal.owners),
-            signatures=list(pending.signers),
+            signatures=list(shown.pending.signers),
+            to=tx.to,
+            data=tx.data,
+            operation=tx.operation,
+            summary=tx.summary,
+            typed_data=dict(tx.typed_data),
         )
 
 
@@ -587,6 +603,13 @@ class SignatureIn(StrictIn):
     owner's 65-byte signature (r, s, v) over the proposal's safeTxHash, 0x-prefixed hex."""
 
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+
+
+class RevocationSignatureIn(SignatureIn):
+    """Body of POST /emergency-stop/revocation/signatures: an owner's signature, and
+    optionally the owner it must come from (refused, naming both, when it is not)."""
+
+    signer: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
 
 
 class ManualMvrvIn(StrictIn):

@@ -23,7 +23,7 @@ from application.errors import (
     TransientError,
 )
 from application.performance import PerformanceHistoryTooShort
-from application.ports.owners import OwnersMustSign, SignatureRefused
+from application.ports.owners import OwnersMustSign, ProposalChanged, SignatureRefused
 from domain.errors import DecisionNotPending, DomainError, InvalidValue, PlanInfeasible
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (DecisionNotPending, 409),
     (SignatureRefused, 400),
     (OwnersMustSign, 409),
+    (ProposalChanged, 409),
     (ConcurrencyConflict, 409),
     (CycleBusy, 409),
     (NotLeader, 503),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -413,6 +414,92 @@ def lift_cooldown(
         f"re-entry cooldown lifted by {data['lifted_by']} ({data['reason']}); it would have run"
         f" until {data['would_end_at']}"
     )
+
+
+# --- Safe custody: the owners' revocation of the agent's role ------------------------------
+
+SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def safe_revocation(
+    typed_data: Annotated[
+        bool,
+        typer.Option(
+            "--typed-data",
+            help="Print only the EIP-712 typed data to sign (for `cast wallet sign --data`).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """The revocation of the agent's role the emergency stop prepared (Safe custody): what it
+    does, its safeTxHash, who has signed, and the typed data an owner signs."""
+    data = ServiceClient(url).request("GET", "/emergency-stop/revocation")
+    if typed_data:
+        typer.echo(json.dumps(data["typed_data"], separators=(",", ":")))
+        return
+    if as_json:
+        print_json(data)
+        return
+    signed = data.get("signatures", [])
+    rows: dict[str, object] = {
+        "what": data.get("summary"),
+        "safe": data.get("safe"),
+        "safeTxHash": data.get("safe_tx_hash"),
+        "nonce": data.get("nonce"),
+        "signed": f"{len(signed)} of {data.get('threshold')} owners"
+        + (f" ({', '.join(signed)})" if signed else ""),
+        "owners": ", ".join(data.get("owners", [])),
+    }
+    # Plain lines: the hashes and addresses stay whole for copying (a table would wrap them).
+    typer.echo("Revocation of the agent's role")
+    for key, value in rows.items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo(
+        "sign with an owner's key: cast wallet sign --data "
+        '"$(treasury safe revocation --typed-data)", then treasury safe sign-revocation '
+        "--signature 0x... --signer 0xOWNER"
+    )
+
+
+def safe_sign_revocation(
+    signature: Annotated[
+        str, typer.Option("--signature", help="The owner's 65-byte signature, 0x-prefixed hex.")
+    ],
+    signer: Annotated[
+        str | None,
+        typer.Option(
+            "--signer", help="The owner who signed; refused if the signature is not theirs."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Submit an owner's signature over the revocation (needs an approver token); the one that
+    meets the threshold executes it."""
+    if not SIGNATURE.match(signature):
+        _exit(
+            "--signature must be 0x followed by 130 hex digits (65 bytes: r, s, v); sign the "
+            "typed data from `treasury safe revocation --typed-data`",
+            ExitCode.USAGE,
+        )
+    if signer is not None and not ADDRESS.match(signer):
+        _exit("--signer must be an owner's address, 0x followed by 40 hex digits", ExitCode.USAGE)
+    body: dict[str, Any] = {"signature": signature}
+    if signer is not None:
+        body["signer"] = signer
+    data = ServiceClient(url).request("POST", "/emergency-stop/revocation/signatures", body)
+    if as_json:
+        print_json(data)
+        return
+    count = f"{len(data['signatures'])} of {data['threshold']} owners have signed"
+    if data.get("executed"):
+        typer.echo(f"the agent's role is revoked (transaction {data['tx_hash']}; {count})")
+    elif data.get("error"):
+        _exit(f"{count} but the revocation did not run: {data['error']}", ExitCode.FAILURE)
+    else:
+        typer.echo(f"signature of {data['signer']} kept: {count}")
 
 
 def register(app: typer.Typer) -> None:

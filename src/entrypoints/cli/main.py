@@ -133,7 +133,8 @@ COMMANDS: tuple[LazyCommand, ...] = (
         module="entrypoints.cli.safe",
         attribute="safe_app",
         summary=(
-            "Safe custody on the dev chain: create a Safe, read it, show the agent's permissions."
+            "Safe custody: create and read a Safe on the dev chain, the agent's permissions, "
+            "the owners' revocation of the agent."
         ),
     ),
     LazyCommand(

@@ -1,4 +1,6 @@
-"""`treasury safe`: Safe custody on the dev chain (create, info, permissions)."""
+"""`treasury safe`: Safe custody on the dev chain (create, info, permissions), and the owners'
+revocation of the agent's role on the running service (`revocation`, `sign-revocation`, over
+its API like the other operator commands)."""
 
 from __future__ import annotations
 
@@ -20,15 +22,21 @@ from adapters.chain.safe.deploy import (
     deploy_safe_contracts,
     safe_info,
 )
+from entrypoints.cli.client import safe_revocation, safe_sign_revocation
 from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.cli.output import console, key_value_table, print_json, run_async
 from entrypoints.settings.custody import CustodySettings, parse_addresses
 from entrypoints.settings.devchain import DevChainSettings
 
 safe_app = typer.Typer(
-    help="Safe custody on the dev chain: create a Safe, read it, show the agent's permissions.",
+    help=(
+        "Safe custody: create and read a Safe on the dev chain, the agent's permissions, "
+        "the owners' revocation of the agent."
+    ),
     no_args_is_help=True,
 )
+safe_app.command("revocation")(safe_revocation)
+safe_app.command("sign-revocation")(safe_sign_revocation)
 
 RpcUrl = Annotated[
     str | None,

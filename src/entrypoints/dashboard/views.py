@@ -36,6 +36,8 @@ SOURCES: dict[str, str] = {
     "audit": "/audit?count=15",
     "health": "/health",
     "revocation": "/emergency-stop/revocation",
+    # Paper mode under Safe custody only (404 elsewhere): the paper owners the server can sign as.
+    "paper_owners": "/paper/safe-owners",
 }
 
 

@@ -1,9 +1,12 @@
 """The emergency stop under Safe custody also revokes the agent's role (issue 20): on a paper
 service with a 2-of-3 Safe, turning the stop on prepares the owners' revocation, shown by
-GET /emergency-stop/revocation; a stranger's signature is refused; after the first owner's
-signature the agent is still a member; the second executes the revocation once, after which a
-call by the agent through the Roles Modifier reverts with NoMembership; the audit trail names
-both signers."""
+GET /emergency-stop/revocation with the EIP-712 typed data an owner's wallet signs (its hash is
+the safeTxHash); a stranger's signature is refused, and so is an owner's submitted in another
+owner's name; the first owner signs the typed data as a wallet does (eth_signTypedData), after
+which the agent is still a member; the second is signed by the server as paper owner 2 (the
+dashboard's paper-only button: the key appears in no answer) and executes the revocation once,
+after which a call by the agent through the Roles Modifier reverts with NoMembership; the audit
+trail names both signers."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from adapters.chain.safe.roles import roles_contract
 from adapters.chain.safe.transactions import Operation, sign_safe_tx_hash
 from entrypoints.api.app import create_app
 from entrypoints.container import AppSettings, bootstrap
+from entrypoints.dashboard import dashboard_routes
+from entrypoints.paper_routes import paper_routes
 from entrypoints.wiring.safe import SAFE_RECORD
 from tests.integration.safe.scope import REFUSED, revert_data
 from tests.integration.service.safe_paper import use_paper_safe
@@ -75,8 +80,10 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
         keys = paper_owner_keys(data_dir / "devchain")
         owners = [Account.from_key(k).address for k in keys]
         assert await agent_refusal(w3, record, agent) != NO_MEMBERSHIP
-        app = create_app(runtime.services, runtime.tokens)
+        extra = [*dashboard_routes(), *paper_routes(runtime)]
+        app = create_app(runtime.services, runtime.tokens, extra_routes=extra)
         transport = httpx.ASGITransport(app=app)
+        answers: list[str] = []
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             none_yet = await client.get("/emergency-stop/revocation", headers=auth())
             assert none_yet.status_code == 404, none_yet.text
@@ -88,12 +95,36 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
             assert revocation["threshold"] == 2
             assert revocation["signatures"] == []
             safe_tx_hash = revocation["safe_tx_hash"]
+            typed = revocation["typed_data"]
+            assert typed["domain"]["verifyingContract"] == record["safe"]
+            assert typed["message"]["to"] == revocation["to"] == record["roles"]["roles"]
+            assert typed["message"]["nonce"] == revocation["nonce"]
+            assert "assignRoles(" in revocation["summary"]
 
             stranger = await sign(client, safe_tx_hash, "0x" + "44" * 32)
             assert stranger.status_code == 400, stranger.text
             assert "is not an owner of the Safe" in stranger.json()["error"]
 
-            first = await sign(client, safe_tx_hash, keys[0])
+            # Owner 1's signature submitted in owner 2's name: refused, nothing kept.
+            misnamed = await client.post(
+                "/emergency-stop/revocation/signatures",
+                json={
+                    "signature": "0x"
+                    + sign_safe_tx_hash(bytes.fromhex(safe_tx_hash[2:]), keys[0]).hex(),
+                    "signer": owners[1],
+                },
+                headers=auth(),
+            )
+            assert misnamed.status_code == 400, misnamed.text
+            assert f"recovers to {owners[0]}, not to {owners[1]}" in misnamed.json()["error"]
+
+            # Owner 1 signs the typed data as a wallet does (eth_signTypedData_v4).
+            wallet = Account.sign_typed_data(keys[0], full_message=typed)
+            first = await client.post(
+                "/emergency-stop/revocation/signatures",
+                json={"signature": "0x" + bytes(wallet.signature).hex(), "signer": owners[0]},
+                headers=auth(),
+            )
             assert first.status_code == 200, first.text
             assert first.json()["executed"] is False
             assert first.json()["signatures"] == [owners[0]]
@@ -101,13 +132,31 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
             still = (await client.get("/emergency-stop/revocation", headers=auth())).json()
             assert still["signatures"] == [owners[0]]
 
-            second = await sign(client, safe_tx_hash, keys[1])
+            # Paper mode only: the dashboard offers to sign as a paper owner; the server signs
+            # with that owner's key, which appears in no answer.
+            panels = await client.get("/dashboard/panels", headers=auth())
+            assert panels.status_code == 200, panels.text
+            banner = panels.json()["panels"]["banner"]
+            assert "Paper mode only." in banner
+            assert banner.count('data-action="paper-sign"') == 3
+            listed = await client.get("/paper/safe-owners", headers=auth())
+            assert [o["address"] for o in listed.json()["owners"]] == owners
+            second = await client.post(
+                "/paper/emergency-stop/revocation/sign-as-owner", json={"owner": 2}, headers=auth()
+            )
+            answers.extend([panels.text, listed.text, second.text])
             assert second.status_code == 200, second.text
+            assert second.json()["signer"] == owners[1]
             assert second.json()["executed"] is True, second.json()
             assert await agent_refusal(w3, record, agent) == NO_MEMBERSHIP
             gone = await client.get("/emergency-stop/revocation", headers=auth())
             assert gone.status_code == 404, gone.text
-            audit = (await client.get("/audit", params={"count": 1000}, headers=auth())).json()
+            audit_answer = await client.get("/audit", params={"count": 1000}, headers=auth())
+            audit = audit_answer.json()
+            answers.append(audit_answer.text)
+        # No paper owner's key (nor its hex without 0x) in any answer or in the audit trail.
+        for key in keys:
+            assert not [a for a in answers if key[2:].lower() in a.lower()]
         actions = [e["action"] for e in audit]
         assert actions.count("emergency_stop.revoke_proposed") == 1
         assert actions.count("emergency_stop.agent_revoked") == 1
@@ -115,5 +164,8 @@ async def test_the_stop_revokes_the_agents_role_once_two_of_three_owners_sign(
             e["payload"]["signer"] for e in audit if e["action"] == "emergency_stop.revoke_signed"
         ]
         assert sorted(signers) == sorted(owners[:2])
+        (paper,) = [e for e in audit if e["action"] == "paper.signed_as_owner"]
+        assert paper["payload"]["owner"] == 2
+        assert paper["payload"]["address"] == owners[1]
     finally:
         await runtime.aclose()

@@ -13,7 +13,12 @@ from adapters.persistence.memory import InMemoryUnitOfWorkFactory
 from application.errors import NotFound
 from application.operator import EmergencyStop, FlagChange, Resume
 from application.ports.chain import RpcUnavailable, SendReceipt, SimulationFailed
-from application.ports.owners import OwnerProposal, SignatureRefused
+from application.ports.owners import (
+    OwnerProposal,
+    ProposalChanged,
+    SafeTransactionToSign,
+    SignatureRefused,
+)
 from application.ports.persistence import EMERGENCY_STOP
 from application.revocation import PROPOSED, REVOKED, SIGNED, RevokeAgentRole
 from tests.fakes.treasury import FixedClock
@@ -29,6 +34,7 @@ class FakeRevocation:
         self.uow = uow
         self.unreachable = unreachable
         self.refuse = False
+        self.changed = False
         self.revoked: list[tuple[str, ...]] = []
         self.audited_before: list[list[str]] = []
 
@@ -41,6 +47,17 @@ class FakeRevocation:
             nonce=3,
             threshold=2,
             owners=OWNERS,
+        )
+
+    def revocation_to_sign(self, proposal: OwnerProposal) -> SafeTransactionToSign:
+        if self.changed:
+            raise ProposalChanged("the revocation now hashes to 0xee..")
+        return SafeTransactionToSign(
+            to="0x" + "70" * 20,
+            data="0x12345678",
+            operation=0,
+            summary="assignRoles(agent, [role], [false])",
+            typed_data={"primaryType": "SafeTx", "message": {"nonce": proposal.nonce}},
         )
 
     async def revoke(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> SendReceipt:
@@ -137,3 +154,33 @@ async def test_a_revocation_that_fails_its_simulation_stays_pending_for_another_
     retried = await revoke.sign(signature_of(1), submitted_by="approver:carol")
     assert retried.executed
     assert len(chain.revoked) == 1
+
+
+async def test_the_revocation_to_sign_carries_the_typed_data_the_owners_wallets_sign() -> None:
+    stop, revoke, chain = wired()
+    with pytest.raises(NotFound):
+        await revoke.to_sign()
+    await stop.execute(STOP)
+    await revoke.sign(signature_of(0), submitted_by="approver:bob")
+    shown = await revoke.to_sign()
+    assert shown.pending.signers == (OWNERS[0],)
+    assert shown.pending.proposal.safe_tx_hash == "0x" + "cd" * 32
+    assert shown.transaction.typed_data == {"primaryType": "SafeTx", "message": {"nonce": 3}}
+    chain.changed = True
+    with pytest.raises(ProposalChanged):
+        await revoke.to_sign()
+
+
+async def test_a_signature_not_from_the_named_owner_is_refused_saying_what_to_sign() -> None:
+    stop, revoke, chain = wired()
+    await stop.execute(STOP)
+    before = await actions(chain)
+    with pytest.raises(SignatureRefused, match=f"recovers to {OWNERS[0]}, not to {OWNERS[1]}"):
+        await revoke.sign(signature_of(0), submitted_by="approver:bob", signer=OWNERS[1])
+    with pytest.raises(SignatureRefused, match="sign the EIP-712 typed data of safeTxHash 0xcdcd"):
+        await revoke.sign(b"\x09" * 65, submitted_by="approver:bob", signer=OWNERS[1])
+    assert await actions(chain) == before
+    named = await revoke.sign(
+        signature_of(1), submitted_by="approver:bob", signer=OWNERS[1].upper().replace("0X", "0x")
+    )
+    assert named.signers == (OWNERS[1],)

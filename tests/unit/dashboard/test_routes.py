@@ -384,7 +384,7 @@ def test_the_stop_banner_shows_the_owners_revocation_under_safe_custody() -> Non
     answers["health"] = Answer(
         200, body={"status": "healthy", "emergency_stop": True, "components": []}
     )
-    viewer = Viewer(role="approver", fingerprint="f")
+    viewer = Viewer(role="approver", fingerprint="f", may_approve=True, may_resume=True)
     without = render_panels(answers, viewer, "7d")["banner"]
     assert "Emergency stop is active" in without
     assert "revocation" not in without
@@ -395,10 +395,23 @@ def test_the_stop_banner_shows_the_owners_revocation_under_safe_custody() -> Non
             "safe_tx_hash": "0x" + "cd" * 32,
             "nonce": 3,
             "threshold": 2,
-            "owners": [],
+            "owners": ["0x" + "a1" * 20, "0x" + "b2" * 20],
             "signatures": ["0x" + "a1" * 20],
+            "to": "0x" + "70" * 20,
+            "data": "0x12",
+            "operation": 0,
+            "summary": "The Safe calls assignRoles(agent, [role], [false]) <on its Roles>",
+            "typed_data": {"primaryType": "SafeTx", "message": {"nonce": 3, "data": "0x12"}},
         },
     )
     html = render_panels(answers, viewer, "7d")["banner"]
     assert f'data-safe-tx-hash="0x{"cd" * 32}"' in html
     assert "signed by 1 of 2 owners" in html
+    # What it does (escaped), the typed data to sign, and the approver's signature form.
+    assert "assignRoles(agent, [role], [false]) &lt;on its Roles&gt;" in html
+    assert '"primaryType": "SafeTx"' in html
+    assert 'id="revocation-form"' in html
+    assert f'<option value="0x{"b2" * 20}">' in html
+    as_viewer = render_panels(answers, Viewer(role="viewer", fingerprint="f"), "7d")["banner"]
+    assert 'id="revocation-form"' not in as_viewer
+    assert "needs the approver role" in as_viewer

@@ -27,6 +27,7 @@ from adapters.chain.safe.transactions import (
     pack_signatures,
     safe_tx_hash,
     signer_of,
+    typed_data_json,
 )
 from application.ports.chain import (
     BatchSimulation,
@@ -36,7 +37,13 @@ from application.ports.chain import (
     StepKind,
     TransactionRequest,
 )
-from application.ports.owners import OwnerProposal, SafeTransaction, SignatureRefused
+from application.ports.owners import (
+    OwnerProposal,
+    ProposalChanged,
+    SafeTransaction,
+    SafeTransactionToSign,
+    SignatureRefused,
+)
 
 
 class OwnerSignedBatchSender(RolesBatchSender):
@@ -174,25 +181,58 @@ class SafeOwnerProposals:
             raise RpcUnavailable("the Safe", f"could not propose the revocation: {exc}") from exc
         return _owner_proposal(proposal)
 
-    async def revoke(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> SendReceipt:
-        """Execute the signed revocation once (journaled under its safeTxHash); its simulation
-        fails if the call no longer hashes to what the owners signed."""
+    def _revocation_call(self) -> TransactionRequest:
+        """The Safe's call taking the agent's role away, as `propose_stop` builds it."""
         roles = self._scope._roles
         data = roles_contract(self._w3, roles.roles).encode_abi(
             "assignRoles",
             [self._w3.to_checksum_address(self._scope._signer.address), [roles.role_key], [False]],
         )
-        call = TransactionRequest(
+        return TransactionRequest(
             chain_id=self._chain_id,
             to=roles.roles,
             data=data,
             kind=StepKind.TRANSFER,
             description="take the agent's role away (emergency stop)",
         )
+
+    def revocation_to_sign(self, proposal: OwnerProposal) -> SafeTransactionToSign:
+        """The revocation as the owners' wallets sign it; refused when it no longer hashes to
+        the proposal's safeTxHash."""
+        call = self._revocation_call()
+        tx = SafeTx(
+            to=self._w3.to_checksum_address(call.to),
+            data=bytes.fromhex(call.data[2:]),
+            nonce=proposal.nonce,
+        )
+        now = "0x" + safe_tx_hash(self._chain_id, proposal.safe, tx).hex()
+        if now != proposal.safe_tx_hash:
+            raise ProposalChanged(
+                f"the revocation now hashes to {now}, not to {proposal.safe_tx_hash}; "
+                "lift the emergency stop and press it again to prepare a new one"
+            )
+        agent = self._w3.to_checksum_address(self._scope._signer.address)
+        return SafeTransactionToSign(
+            to=tx.to,
+            data=call.data,
+            operation=int(tx.operation),
+            summary=(
+                f"The Safe {proposal.safe} calls assignRoles({agent}, "
+                f"[0x{self._scope._roles.role_key.hex()}], [false]) on its Roles Modifier {tx.to}: "
+                "the agent loses its role and can execute nothing through its scope."
+            ),
+            typed_data=typed_data_json(self._chain_id, proposal.safe, tx),
+        )
+
+    async def revoke(self, proposal: OwnerProposal, signatures: Mapping[str, bytes]) -> SendReceipt:
+        """Execute the signed revocation once (journaled under its safeTxHash); its simulation
+        fails if the call no longer hashes to what the owners signed."""
         sender = RevocationSender(
             self._scope, proposal=proposal, signatures=signatures, chain_id=self._chain_id
         )
-        return await sender.send((call,), "revoke-agent-" + proposal.safe_tx_hash)
+        return await sender.send(
+            (self._revocation_call(),), "revoke-agent-" + proposal.safe_tx_hash
+        )
 
     async def _nonce(self) -> int:
         try:

@@ -98,6 +98,14 @@ def _typed_data(chain_id: int, safe: str, tx: SafeTx) -> dict[str, Any]:
     }
 
 
+def typed_data_json(chain_id: int, safe: str, tx: SafeTx) -> dict[str, Any]:
+    """The EIP-712 typed data an owner's wallet signs for `tx`, JSON-ready (the call data as
+    0x hex), as `eth_signTypedData_v4` and `cast wallet sign --data` take it."""
+    typed = _typed_data(chain_id, safe, tx)
+    typed["message"] = {**typed["message"], "data": "0x" + tx.data.hex()}
+    return typed
+
+
 def safe_tx_hash(chain_id: int, safe: str, tx: SafeTx) -> bytes:
     """The EIP-712 hash a Safe v1.3+/1.4 owner signs for `tx` (32 bytes)."""
     signable = encode_typed_data(full_message=_typed_data(chain_id, safe, tx))

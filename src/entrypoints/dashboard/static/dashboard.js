@@ -158,12 +158,62 @@
     refresh();
   }
 
+  // Under Safe custody: an owner's signature over the revocation of the agent's role, pasted
+  // from the owner's wallet. The form is re-rendered with the banner, so it is found by id.
+  async function submitRevocationSignature(event) {
+    event.preventDefault();
+    const error = byId("revocation-error");
+    const signature = byId("revocation-signature").value.trim();
+    if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) {
+      error.textContent = "A signature is 0x followed by 130 hex digits (65 bytes: r, s, v).";
+      return;
+    }
+    const body = { signature };
+    const signer = byId("revocation-signer").value;
+    if (signer) body.signer = signer;
+    byId("revocation-submit").disabled = true;
+    const result = await api("POST", "/emergency-stop/revocation/signatures", body);
+    byId("revocation-submit").disabled = false;
+    if (!result.ok) { error.textContent = message(result); return; }
+    showRevocationOutcome(result.data);
+  }
+
+  // Paper mode only: the server signs with a paper owner's key (the key stays on the server).
+  async function signAsPaperOwner(button) {
+    button.disabled = true;
+    const result = await api("POST", "/paper/emergency-stop/revocation/sign-as-owner",
+      { owner: Number(button.dataset.owner) });
+    if (!result.ok) {
+      button.disabled = false;
+      byId("revocation-error").textContent = message(result);
+      return;
+    }
+    showRevocationOutcome(result.data);
+  }
+
+  function showRevocationOutcome(out) {
+    if (out.executed) {
+      notice("The agent's role is revoked (transaction " + out.tx_hash + ").", "ok");
+    } else if (out.error) {
+      notice("Signatures complete but the revocation did not run: " + out.error, "offline");
+    } else {
+      notice("Signature of " + out.signer + " kept: " + out.signatures.length + " of " +
+        out.threshold + " owners have signed.", "ok");
+    }
+    refresh();
+  }
+
+  document.addEventListener("submit", (event) => {
+    if (event.target && event.target.id === "revocation-form") submitRevocationSignature(event);
+  });
+
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button || button.disabled) return;
     const action = button.dataset.action;
     if (action === "approve" || action === "reject") openDecision(action, button.dataset.decisionId);
     if (action === "stop" || action === "resume") openStop(action);
+    if (action === "paper-sign") signAsPaperOwner(button);
   });
 
   document.addEventListener("DOMContentLoaded", () => {
