@@ -16,14 +16,16 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
 
 from entrypoints.cli.exit_codes import ExitCode
 from entrypoints.cli.output import console, key_value_table, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 DEFAULT_URL = "http://127.0.0.1:8600"
 TIMEOUT_S = 60.0
@@ -185,6 +187,8 @@ def status(as_json: JsonOption = False, url: UrlOption = None) -> None:
             },
         )
     )
+    from rich.table import Table
+
     table = Table(title="Positions")
     for column in ("protocol", "asset", "amount", "value", "APY", "return"):
         table.add_column(column)
@@ -285,6 +289,8 @@ def _print_cycle(data: Mapping[str, Any]) -> None:
         rows.setdefault("reasons", reason)
     console.print(key_value_table("Decision cycle", rows))
     if plan:
+        from rich.table import Table
+
         table = Table(title="Planned moves")
         for column in ("type", "protocol", "from", "to", "USD"):
             table.add_column(column)
@@ -325,6 +331,8 @@ decisions_app = typer.Typer(help="Decisions: pending approvals, history, approve
 
 
 def _decision_table(title: str, rows: list[Mapping[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in ("id", "status", "kind", "created", "expires", "reasons"):
         table.add_column(column)

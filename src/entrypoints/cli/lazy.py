@@ -38,7 +38,17 @@ class LazyCommand:
             holder.command(self.name)(target)
             command = typer.main.get_command(holder)
         command.name = self.name
+        _plain(command)
         return command
+
+
+def _plain(command: Any) -> None:
+    """Plain help and errors for `command` and its subcommands, as for the root (rich would
+    cost about 0.2 s to import; see `entrypoints.cli.main`)."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        _plain(sub)
 
 
 class _Listed(TyperCommand):

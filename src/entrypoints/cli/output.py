@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from application.errors import (
     ApplicationError,
@@ -23,8 +22,28 @@ from application.errors import (
 from domain.errors import DecisionNotPending, DomainError, InvalidValue
 from entrypoints.cli.exit_codes import ExitCode
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 T = TypeVar("T")
-console = Console()
+
+
+@cache
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+class _Console:
+    """rich's console, imported on first use: `--json` output and errors never load rich."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(), name)
+
+
+console: Console = _Console()  # type: ignore[assignment]
 
 # Most specific first, like the HTTP table in entrypoints/api/errors.py.
 EXIT_BY_ERROR: tuple[tuple[type[Exception], ExitCode], ...] = (
@@ -66,6 +85,8 @@ def print_json(data: object) -> None:
 
 def key_value_table(title: str, rows: dict[str, object]) -> Table:
     """A two-column table."""
+    from rich.table import Table
+
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")

@@ -23,8 +23,10 @@ from entrypoints.cli.main import COMMANDS
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
-# The libraries an operator command must not pay for before it says anything.
-HEAVY = ("web3", "anthropic", "vyper", "matplotlib", "sqlalchemy")
+# The libraries an operator command must not pay for before it says anything. rich (with
+# markdown-it for Typer's help) is about 0.2 s of the 0.5 s the help may take (issue 18);
+# tables that a person reads load it, the help, errors and `--json` do not.
+HEAVY = ("web3", "anthropic", "vyper", "matplotlib", "sqlalchemy", "rich", "markdown_it")
 
 _PROBE = """
 import json, sys
