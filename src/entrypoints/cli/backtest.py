@@ -21,7 +21,7 @@ from application.walk_forward import WalkForwardResult, WalkForwardWindows, run_
 from domain.backtest import BacktestConfig, BacktestCosts
 from domain.errors import DomainError
 from domain.history import DailyObservation
-from entrypoints.cli.output import console, exit_code_for
+from entrypoints.cli.output import console, exit_code_for, rich_console
 from entrypoints.settings.backtest import BacktestSettings
 
 PROGRESS_FROM_DAYS = 1_000
@@ -82,7 +82,7 @@ def _run(observations: Sequence[DailyObservation], config: BacktestConfig) -> Ba
         BarColumn(),
         TextColumn("{task.completed}/{task.total} days"),
         TimeRemainingColumn(),
-        console=console,
+        console=rich_console(),
         transient=True,
     ) as progress:
         task = progress.add_task("days", total=len(observations))
@@ -102,7 +102,7 @@ def _walk_forward(
         BarColumn(),
         TextColumn("{task.completed}/{task.total} variants"),
         TimeRemainingColumn(),
-        console=console,
+        console=rich_console(),
         transient=True,
     ) as progress:
         task = progress.add_task("variants", total=None)
@@ -206,14 +206,14 @@ def backtest(
                 raise typer.BadParameter("give --from/--to or the walk-forward windows, not both")
             observations = _history(data, eth_data, scenario, tune_from, test_to, seed)
             walked = _walk_forward(observations, config, windows)
-            walk_forward_report.print_report(walked, console)
+            walk_forward_report.print_report(walked, rich_console())
             if report is not None:
                 path = walk_forward_report.write_report(walked, report)
                 console.print(f"Walk-forward report written to {path}")
             return
         observations = _history(data, eth_data, scenario, start, end, seed)
         run = _run(observations, config)
-        print_report(run, console)
+        print_report(run, rich_console())
         if report is not None:
             files = write_report(run, report)
             console.print(f"Report written to {files.html}")

@@ -30,17 +30,19 @@ T = TypeVar("T")
 
 
 @cache
-def _console() -> Console:
+def rich_console() -> Console:
+    """The one rich console, for rich's own objects (a progress bar, a report) to print to."""
     from rich.console import Console
 
     return Console()
 
 
 class _Console:
-    """rich's console, imported on first use: `--json` output and errors never load rich."""
+    """rich's console, imported on first use: `--json` output and errors never load rich.
+    Only attributes pass through (`console.print`); give rich's own objects `rich_console()`."""
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(_console(), name)
+        return getattr(rich_console(), name)
 
 
 console: Console = _Console()  # type: ignore[assignment]
