@@ -134,3 +134,14 @@ def test_the_real_2018_to_2025_run_matches_the_figures_in_the_docs(
     assert multiple["full_period_inside_range"] is True
     assert multiple["share_of_windows_below_static"].startswith("0.372")
     assert multiple["held"] is False
+
+
+def test_a_history_long_enough_for_the_progress_bar_prints_its_table(tmp_path: Path) -> None:
+    # From 1,000 days the replay shows a progress bar on rich's console; the console is loaded
+    # lazily (entrypoints.cli.output), and handing rich a stand-in broke exactly this path.
+    data = _project_csv(tmp_path / "history.csv", days=1_050)
+
+    result = CliRunner().invoke(app, ["backtest", "--data", str(data)])
+
+    assert result.exit_code == 0, result.output
+    assert "static 60/40" in result.output
