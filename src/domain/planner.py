@@ -631,7 +631,9 @@ def plan_rebalance(
     any buy); and idle cash left above the buffer (`cash_buffer_share`) after the plan's moves
     is deposited into the venues, in order, each up to its headroom under the single-position
     cap, when the amount is at least the minimum trade. With `sweep_only` (the drift is within
-    the band), only the sweep is planned.
+    the band), only the sweep is planned: deposits of the wallet's cash, nothing sold or
+    withdrawn, so its traded notional is at most `portfolio.cash_balance` (the strategy relies
+    on this to skip planning a sweep that could not clear its bar).
 
     Raises:
         PlanInfeasible: a price needed to size a move is unknown, or a (protocol, asset)

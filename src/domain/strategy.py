@@ -527,8 +527,12 @@ def _propose_sweep(
     band = step.config.drift_band
     within = f"largest drift {drift.max_abs():.4f} is within the band {band}"
     venues = sweep_venues(step.config, step.context)
-    sweep = step.plan(targets, venues, sweep_only=True) if venues else None
-    if sweep is not None and sweep.traded_notional_usd < band * step.portfolio.total_value_usd:
+    bar = band * step.portfolio.total_value_usd
+    # A sweep moves at most the wallet's cash (the planner's sweep-only rule), so with less cash
+    # than the bar no sweep can clear it and none is planned (most days of a backtest).
+    worth_planning = bool(venues) and step.portfolio.cash_balance >= bar
+    sweep = step.plan(targets, venues, sweep_only=True) if worth_planning else None
+    if sweep is not None and sweep.traded_notional_usd < bar:
         sweep = None
     swept = [] if sweep is None else [sweep.notes[-1]]
     return Proposal(

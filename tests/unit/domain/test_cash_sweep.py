@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from domain.allocation import Bucket, TargetAllocations
 from domain.market import VOLATILE_ASSETS
-from domain.planner import PlannerConfig, desired_values
+from domain.planner import PlannerConfig, desired_values, plan_rebalance
 from domain.plans import RebalancingPlan, TransactionType
 from domain.portfolio import PortfolioState, Position
 from domain.projection import holdings_of, project
@@ -343,3 +343,27 @@ def test_after_a_sweep_only_plan_the_same_targets_make_no_plan(
     after = apply(before, result.plan)
     assert reachable_drift(after, targets, CONFIG.planner).max_abs() <= CONFIG.drift_band
     assert _propose(after, targets).plan is None
+
+
+@SETTINGS
+@given(treasuries())
+def test_a_sweep_alone_moves_at_most_the_wallet_s_cash(
+    case: tuple[PortfolioState, TargetAllocations],
+) -> None:
+    """A sweep-only plan deposits the wallet's idle cash and nothing else: its traded notional
+    never exceeds the cash (the strategy skips planning a sweep the cash cannot make worth it)."""
+    before, targets = case
+    venues = tuple(dict.fromkeys(v.protocol for v in CONFIG.planner.venues))
+    plan = plan_rebalance(
+        before,
+        targets,
+        prices=PRICES,
+        plan_id="p",
+        now=NOW,
+        config=CONFIG.planner,
+        sweep_venues=venues,
+        sweep_only=True,
+    )
+    kinds = {t.tx_type for t in plan.required_transactions}
+    assert TransactionType.WITHDRAW not in kinds
+    assert plan.traded_notional_usd <= before.cash_balance
