@@ -66,12 +66,12 @@ def _refuse_float(value: object, field: str) -> None:
         return
     if isinstance(value, float):
         raise InvalidValue(field, value, "build Decimals from str or int, never float")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
+    holds_no_float = _HOLDS_NO_FLOAT
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)  # type: ignore[arg-type]
+    for key, item in items:
+        # The common case (a Decimal, a dataclass) is one lookup: no call, no field name built.
+        if not holds_no_float.get(type(item)):
             _refuse_float(item, f"{field}[{key}]")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _refuse_float(item, f"{field}[{index}]")
 
 
 def require_no_floats(instance: object) -> None:
