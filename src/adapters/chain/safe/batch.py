@@ -197,7 +197,10 @@ class RolesBatchSender:
         simulation = await self.simulate(requests)
         if not simulation.success:
             raise SimulationFailed(simulation.revert_reason or "reverted", step=batch_id)
-        tx = await self._call(requests).build_transaction({"from": self._signer.address})
+        # The gas is set here: without it web3 would estimate it once more.
+        tx = await self._call(requests).build_transaction(
+            {"from": self._signer.address, "gas": simulation.gas_estimate}
+        )
         block = await self._w3.eth.get_block("latest")
         priority = 10**9
         max_fee = int(block.get("baseFeePerGas", 0)) * 2 + priority
