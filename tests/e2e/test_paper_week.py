@@ -40,7 +40,7 @@ from entrypoints.cli.main import app
 from entrypoints.container import AppSettings, Runtime, bootstrap
 from entrypoints.scheduler import Scheduler, SchedulerConfig
 
-pytestmark = pytest.mark.slow(seconds=220)
+pytestmark = pytest.mark.slow(seconds=160)
 
 HOURS = 7 * 24
 APPROVER = "week-approver-token-001"
