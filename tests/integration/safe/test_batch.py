@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow(seconds=150)
 USDC = 10**6
 MOST_EXECUTIONS = 5
 """The call, the gas estimate (two or three runs: the batch's calls are nested two deep), the
-transaction itself; py-evm's binary search alone would be about thirteen."""
+transaction itself; py-evm's binary search alone would be about thirteen, and simulating again
+at send another three or more."""
 
 
 def _request(chain_id: int, contract: Any, name: str, args: list[Any]) -> TransactionRequest:
@@ -45,8 +46,8 @@ def _sender(scoped: ScopedSafe, journal: InMemoryStepJournal) -> RolesBatchSende
 
 
 async def _batch_all_or_nothing(chain: DevChain, executions: list[int] | None = None) -> None:
-    """`executions`, in process: counts the EVM's executions; a batch's send (simulation, gas
-    estimate, the transaction) may execute it at most `MOST_EXECUTIONS` times."""
+    """`executions`, in process: counts the EVM's executions; a batch simulated then sent (the
+    call, the gas estimate, the transaction) may execute at most `MOST_EXECUTIONS` times."""
     scoped = await scoped_safe(chain)
     w3, book, safe = chain.w3, chain.book, scoped.safe
     chain_id = await w3.eth.chain_id
@@ -79,6 +80,9 @@ async def _batch_all_or_nothing(chain: DevChain, executions: list[int] | None = 
     assert await usdc.functions.allowance(safe, pool.address).call() == 0
 
     before = list(executions or [])
+    # As the engine does: simulate, then send (which needs no second simulation of the same
+    # batch on the same block).
+    assert (await sender.simulate(plan)).success
     receipt = await sender.send(plan, "plan-1")
     assert receipt.success
     if executions is not None:
