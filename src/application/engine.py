@@ -173,6 +173,8 @@ class ExecutionEngine:
         for position, tx in enumerate(plan.required_transactions):
             if outcome.error is not None:
                 break
+            # Each move is built from the chain as the earlier ones left it.
+            self._builder.start_plan()
             try:
                 built = await self._build((tx,))
             except (ApplicationError, DomainError) as exc:

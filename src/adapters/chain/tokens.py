@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import ROUND_DOWN, Decimal
 from functools import cache
 from importlib import resources
@@ -87,17 +89,71 @@ async def balance_of(w3: AsyncWeb3[Any], token: str, owner: str) -> int:
     return int(await read(f"ERC-20 {token}", erc20.functions.balanceOf(owner).call()))
 
 
+class PlanBalances:
+    """What the moves of one plan built so far bring in and spend, per (token, holder).
+
+    A plan sent as ONE transaction (a Safe batch) runs its moves in order inside it, so a
+    deposit may spend the USDC a swap earlier in the same plan brings in. While a plan is built
+    under `counting`, `require_balance` checks each move against the balance on chain plus what
+    earlier moves are guaranteed to bring in (the positive `BalanceCheck.min_delta` of their
+    requests: a swap's minimum output, a withdrawal's minimum) less what earlier moves spend.
+    The whole batch is still simulated before anything is signed.
+    """
+
+    def __init__(self) -> None:
+        self._delta: dict[tuple[str, str], int] = {}
+
+    def available(self, token: str, holder: str, on_chain: int) -> int:
+        """`on_chain` plus what earlier moves bring in, less what they spend."""
+        return on_chain + self._delta.get((token.lower(), holder.lower()), 0)
+
+    def spend(self, token: str, holder: str, amount: int) -> None:
+        """A move spends `amount` of `token`."""
+        key = (token.lower(), holder.lower())
+        self._delta[key] = self._delta.get(key, 0) - amount
+
+    def credit(self, requests: Sequence[TransactionRequest], holder: str) -> None:
+        """Count what `requests` are checked to bring `holder` at least."""
+        for request in requests:
+            for check in request.checks:
+                if check.holder.lower() == holder.lower() and check.min_delta > 0:
+                    key = (check.token.lower(), holder.lower())
+                    self._delta[key] = self._delta.get(key, 0) + check.min_delta
+
+    def clear(self) -> None:
+        """A new plan starts from what is on chain."""
+        self._delta.clear()
+
+
+_COUNTING: ContextVar[PlanBalances | None] = ContextVar("plan_balances", default=None)
+
+
+@contextmanager
+def counting(balances: PlanBalances) -> Iterator[None]:
+    """`require_balance` counts against `balances` inside this block (see `PlanBalances`)."""
+    token = _COUNTING.set(balances)
+    try:
+        yield
+    finally:
+        _COUNTING.reset(token)
+
+
 async def require_balance(
     w3: AsyncWeb3[Any], token: str, owner: str, amount: int, label: str
 ) -> int:
-    """The owner's balance, which must cover `amount`.
+    """The owner's balance, which must cover `amount` (with what earlier moves of the plan
+    bring in and spend, while a plan is built under `counting`).
 
     Raises:
         InsufficientBalance: it does not.
     """
     balance = await balance_of(w3, token, owner)
-    if balance < amount:
-        raise InsufficientBalance(label, amount, balance)
+    plan = _COUNTING.get()
+    available = balance if plan is None else plan.available(token, owner, balance)
+    if available < amount:
+        raise InsufficientBalance(label, amount, available)
+    if plan is not None:
+        plan.spend(token, owner, amount)
     return balance
 
 

@@ -37,6 +37,7 @@ from adapters.chain.curve import Curve3Pool
 from adapters.chain.multicall3 import BatchReader, ViewCall, balance_call, batch_reader
 from adapters.chain.pendle import Pendle, PendleMarket
 from adapters.chain.rpc import TRANSPORT_ERRORS
+from adapters.chain.tokens import PlanBalances, counting
 from application.errors import PermanentError
 from application.ports.chain import (
     GasPriceAboveCap,
@@ -116,12 +117,18 @@ class Venues:
 class ProtocolTransactionBuilder:
     """Planned moves to on-chain requests (see module doc)."""
 
-    def __init__(self, venues: Venues) -> None:
+    def __init__(self, venues: Venues, *, one_transaction: bool = False) -> None:
+        """`one_transaction`: plans are sent as one batch (Safe custody), so a move may spend
+        what earlier moves of the same plan bring in (see `tokens.PlanBalances`)."""
         self._v = venues
+        self._balances = PlanBalances() if one_transaction else None
 
     def start_plan(self) -> None:
-        """Each venue's allowance ledger starts afresh from what is on chain."""
+        """Each venue's allowance ledger (and the plan's balances) start afresh from what is
+        on chain."""
         v = self._v
+        if self._balances is not None:
+            self._balances.clear()
         for ledger in (v.aave.allowances, v.curve.allowances, v.pendle.allowances):
             ledger.clear()
         swap_ledger = getattr(v.swap, "allowances", None)
@@ -133,9 +140,18 @@ class ProtocolTransactionBuilder:
 
         Raises:
             UnknownMove: the protocol or asset is not one this treasury trades.
-            InsufficientBalance: the treasury does not hold what the move spends.
+            InsufficientBalance: the treasury does not hold what the move spends (with what
+                earlier moves of the plan bring in, when plans are one transaction).
             ProtocolUnavailable: a protocol API failed.
         """
+        if self._balances is None:
+            return await self._build(tx)
+        with counting(self._balances):
+            requests = await self._build(tx)
+        self._balances.credit(requests, self._v.owner)
+        return requests
+
+    async def _build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
         v = self._v
         slippage = tx.slippage_tolerance
         owner = v.owner

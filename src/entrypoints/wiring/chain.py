@@ -256,7 +256,7 @@ def _wiring(
     runner = ExecutionEngine(
         uow_factory=uow,
         executor=executor,
-        builder=ProtocolTransactionBuilder(venues),
+        builder=ProtocolTransactionBuilder(venues, one_transaction=batch is not None),
         journal=journal,
         clock=clock,
         eth_usd=_eth_usd(market),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth.vm.forks.frontier.state import FrontierState
 from eth_account import Account
 
 from adapters.chain.devchain.deploy import MAX_UINT256, contract_at
@@ -18,6 +19,10 @@ from tests.integration.safe.scope import AGENT_KEY, STRANGER, ScopedSafe, scoped
 
 pytestmark = pytest.mark.slow(seconds=150)
 USDC = 10**6
+MOST_EXECUTIONS = 5
+"""The call, the gas estimate (two or three runs: the batch's calls are nested two deep), the
+transaction itself; py-evm's binary search alone would be about thirteen, and simulating again
+at send another three or more."""
 
 
 def _request(chain_id: int, contract: Any, name: str, args: list[Any]) -> TransactionRequest:
@@ -40,7 +45,9 @@ def _sender(scoped: ScopedSafe, journal: InMemoryStepJournal) -> RolesBatchSende
     )
 
 
-async def _batch_all_or_nothing(chain: DevChain) -> None:
+async def _batch_all_or_nothing(chain: DevChain, executions: list[int] | None = None) -> None:
+    """`executions`, in process: counts the EVM's executions; a batch simulated then sent (the
+    call, the gas estimate, the transaction) may execute at most `MOST_EXECUTIONS` times."""
     scoped = await scoped_safe(chain)
     w3, book, safe = chain.w3, chain.book, scoped.safe
     chain_id = await w3.eth.chain_id
@@ -72,8 +79,14 @@ async def _batch_all_or_nothing(chain: DevChain) -> None:
         await sender.send(too_much, "too-much")
     assert await usdc.functions.allowance(safe, pool.address).call() == 0
 
+    before = list(executions or [])
+    # As the engine does: simulate, then send (which needs no second simulation of the same
+    # batch on the same block).
+    assert (await sender.simulate(plan)).success
     receipt = await sender.send(plan, "plan-1")
     assert receipt.success
+    if executions is not None:
+        assert executions[0] - before[0] <= MOST_EXECUTIONS
     assert await usdc.functions.balanceOf(safe).call() == start_usdc - 20_000 * USDC
     assert await a_usdc.functions.balanceOf(safe).call() >= 20_000 * USDC - 1
     assert await contract_at(w3, "ERC20", book.curve_lp).functions.balanceOf(safe).call() > 0
@@ -96,9 +109,17 @@ async def _batch_all_or_nothing(chain: DevChain) -> None:
 
 
 async def test_a_plan_is_one_all_or_nothing_safe_transaction_in_process(
-    devchain: DevChain,
+    devchain: DevChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _batch_all_or_nothing(devchain)
+    executions = [0]
+    original = FrontierState.apply_transaction
+
+    def counting(self: FrontierState, transaction: Any) -> Any:
+        executions[0] += 1
+        return original(self, transaction)
+
+    monkeypatch.setattr(FrontierState, "apply_transaction", counting)
+    await _batch_all_or_nothing(devchain, executions)
 
 
 @pytest.mark.anvil

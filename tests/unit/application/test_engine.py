@@ -371,6 +371,29 @@ async def test_a_move_funded_by_an_earlier_one_runs_move_by_move(rig: Rig) -> No
     assert (await actions(rig)).count("execution.planned") == 2
 
 
+async def test_move_by_move_builds_each_move_afresh_from_the_chain(rig: Rig) -> None:
+    """What the failed whole-plan build counted on (balances, allowances) is forgotten: each
+    move is built from the chain as the earlier moves left it."""
+
+    class Noting(DependentBuilder):
+        def __init__(self, landed: Callable[[], bool]) -> None:
+            super().__init__(landed)
+            self.calls: list[str] = []
+
+        def start_plan(self) -> None:
+            self.calls.append("start")
+
+        async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:
+            self.calls.append(tx.protocol)
+            return await super().build(tx)
+
+    builder = Noting(lambda: bool(rig.executor.sent))
+    rig.engine._builder = builder
+    report = await rig.engine.execute(plan(move("aave", 10_000), move("curve", 5_000)), "dec-1")
+    assert report.succeeded, report.error
+    assert builder.calls == ["start", "aave", "curve", "start", "aave", "start", "curve"]
+
+
 async def test_move_by_move_stops_at_a_move_that_still_cannot_be_built(rig: Rig) -> None:
     class Short(FakeBuilder):
         async def build(self, tx: Transaction) -> tuple[TransactionRequest, ...]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from web3 import AsyncWeb3
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import Web3Exception
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from adapters.chain.devchain.address_book import AddressBook
@@ -16,6 +16,8 @@ from adapters.chain.devchain.deploy import (
     DevChainUnreachable,
     contract_at,
 )
+from adapters.chain.multicall3 import ViewCall, batch_reader
+from application.ports.chain import RpcUnavailable
 from domain.market import MarketData
 from domain.money import to_base_units
 
@@ -36,15 +38,19 @@ async def set_prices(
         DevChainUnreachable: the node did not answer.
     """
     oracle = contract_at(w3, "PriceOracle", book.oracle)
+    wanted: dict[str, tuple[str, int]] = {}
     for symbol, price in prices_usd.items():
         token_symbol = MARKET_SYMBOLS.get(symbol.upper(), symbol.upper())
         if token_symbol not in book.tokens:
             raise DevChainDeploymentFailed(f"set {symbol} price", "not a dev chain token")
-        token = book.token(token_symbol)
-        wad = to_base_units(price, 18)
+        wanted[symbol] = (book.token(token_symbol), to_base_units(price, 18))
+    # What the oracle holds, every price in one read: a call is far cheaper than a
+    # transaction, and one batch far cheaper than a call per price.
+    current = await _current_prices(w3, oracle, [token for token, _ in wanted.values()])
+    for (symbol, (token, wad)), held in zip(wanted.items(), current, strict=True):
+        if held == wad:
+            continue  # unchanged: no transaction
         try:
-            if await _current_price(oracle, token) == wad:
-                continue  # unchanged: a call is far cheaper than a transaction
             # A fixed limit (a storage write costs about 50k) spares the node a gas search.
             tx_hash = await oracle.functions.set_price(token, wad).transact(
                 {"from": book.deployer, "gas": SET_PRICE_GAS}
@@ -58,12 +64,19 @@ async def set_prices(
             raise DevChainDeploymentFailed(f"set {symbol} price", "transaction reverted")
 
 
-async def _current_price(oracle: Any, token: str) -> int | None:
-    """The oracle's price for `token` in wad, or None when it has none yet (the getter reverts)."""
+async def _current_prices(w3: AsyncWeb3[Any], oracle: Any, tokens: list[str]) -> list[int | None]:
+    """The oracle's price of each token in wad, None where it has none yet (the getter
+    reverts).
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+    """
+    calls = [ViewCall("dev oracle", oracle.functions.price(token)) for token in tokens]
     try:
-        return int(await oracle.functions.price(token).call())
-    except ContractLogicError:
-        return None
+        answers = await batch_reader(w3).read(calls)
+    except RpcUnavailable as exc:
+        raise DevChainUnreachable(str(exc)) from exc
+    return [None if answer.error is not None else int(answer.value) for answer in answers]
 
 
 async def push_market_data(w3: AsyncWeb3[Any], book: AddressBook, market: MarketData) -> None:

@@ -14,9 +14,21 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
 from web3 import AsyncWeb3
+from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from adapters.chain.devchain.address_book import AddressBook
-from adapters.chain.devchain.deploy import DAY, MAX_UINT256, DevChainConfig, _Sender, contract_at
+from adapters.chain.devchain.deploy import (
+    DAY,
+    MAX_UINT256,
+    DevChainConfig,
+    DevChainDeploymentFailed,
+    DevChainUnreachable,
+    _Sender,
+    contract_at,
+)
+from adapters.chain.multicall3 import ViewCall, batch_reader
+from application.ports.chain import ProtocolUnavailable, RpcUnavailable
 
 # One swap moves at most this share of the smaller balance, so the pool stays balanced.
 MAX_SWAP_SHARE = Decimal("0.05")
@@ -40,36 +52,80 @@ async def trade_curve_volume(
     usdc = contract_at(w3, "ERC20", book.token("USDC"))
     dai_units = 10 ** book.decimals["DAI"]
     usdc_units = 10 ** book.decimals["USDC"]
-    dai_balance = Decimal(int(await pool.functions.balances(DAI).call())) / dai_units
-    usdc_balance = Decimal(int(await pool.functions.balances(USDC).call())) / usdc_units
+    sender = _Sender(w3, w3.to_checksum_address(book.deployer), None)
+    trader = sender.sender
+    # Every read a tick needs in one eth_call, from one block.
+    pool_dai, pool_usdc, dai_allowed, usdc_allowed, held = await _read(
+        w3,
+        pool.functions.balances(DAI),
+        pool.functions.balances(USDC),
+        dai.functions.allowance(trader, pool.address),
+        usdc.functions.allowance(trader, pool.address),
+        dai.functions.balanceOf(trader),
+    )
+    dai_balance = Decimal(pool_dai) / dai_units
+    usdc_balance = Decimal(pool_usdc) / usdc_units
     wanted = (dai_balance + usdc_balance) * config.curve_daily_volume_share * seconds / DAY
     per_swap = min(wanted / 2, min(dai_balance, usdc_balance) * MAX_SWAP_SHARE)
     if per_swap <= 0:
         return Decimal(0)
     rounds = min(MAX_ROUNDS, int((wanted / 2 / per_swap).to_integral_value(rounding=ROUND_UP)))
-    sender = _Sender(w3, w3.to_checksum_address(book.deployer), None)
-    trader = sender.sender
-    for token in (dai, usdc):  # approved once for good: two swaps a tick, not five transactions
-        if int(await token.functions.allowance(trader, pool.address).call()) < MAX_UINT256 // 2:
+    for token, allowed in ((dai, dai_allowed), (usdc, usdc_allowed)):
+        if allowed < MAX_UINT256 // 2:  # approved once for good: two swaps a tick
             await sender.send(
                 "approve the 3pool", token.functions.approve(pool.address, MAX_UINT256)
             )
     traded = Decimal(0)
     for _ in range(rounds):
         dx = int((per_swap * dai_units).to_integral_value(rounding=ROUND_DOWN))
-        held = int(await dai.functions.balanceOf(trader).call())
         if held < dx:  # the round trips lose the fees: top up, with room for the next ticks
             await sender.send("mint DAI for 3pool volume", dai.functions.mint(trader, 10 * dx))
-        before = int(await usdc.functions.balanceOf(trader).call())
-        await sender.send(
-            "swap DAI for USDC in the 3pool", pool.functions.exchange(DAI, USDC, dx, 0)
+            held += 10 * dx
+        # What each swap paid is in its receipt (the pool's TokenExchange event): the
+        # trader's balances need no reading back.
+        dy = _bought(
+            pool,
+            await sender.send(
+                "swap DAI for USDC in the 3pool", pool.functions.exchange(DAI, USDC, dx, 0)
+            ),
         )
-        dy = int(await usdc.functions.balanceOf(trader).call()) - before
-        await sender.send(
-            "swap USDC for DAI in the 3pool", pool.functions.exchange(USDC, DAI, dy, 0)
+        back = _bought(
+            pool,
+            await sender.send(
+                "swap USDC for DAI in the 3pool", pool.functions.exchange(USDC, DAI, dy, 0)
+            ),
         )
+        held += back - dx
         traded += Decimal(dx) / dai_units + Decimal(dy) / usdc_units
     return traded
+
+
+async def _read(w3: AsyncWeb3[Any], *functions: Any) -> list[int]:
+    """The integer answers of `functions`, read in one batch.
+
+    Raises:
+        DevChainUnreachable: the node did not answer.
+        DevChainDeploymentFailed: a read reverted.
+    """
+    try:
+        answers = await batch_reader(w3).read([ViewCall("3pool volume", f) for f in functions])
+        return [int(answer.get()) for answer in answers]
+    except RpcUnavailable as exc:
+        raise DevChainUnreachable(str(exc)) from exc
+    except ProtocolUnavailable as exc:
+        raise DevChainDeploymentFailed("read the 3pool for volume", str(exc)) from exc
+
+
+def _bought(pool: Any, receipt: TxReceipt) -> int:
+    """What the swap in `receipt` paid out (its TokenExchange event's `tokens_bought`).
+
+    Raises:
+        DevChainDeploymentFailed: the receipt holds no exchange.
+    """
+    events = pool.events.TokenExchange().process_receipt(receipt, errors=DISCARD)
+    if len(events) != 1:
+        raise DevChainDeploymentFailed("swap in the 3pool", "no TokenExchange in the receipt")
+    return int(events[0]["args"]["tokens_bought"])
 
 
 __all__ = ["trade_curve_volume"]

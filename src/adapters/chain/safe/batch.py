@@ -144,6 +144,7 @@ class RolesBatchSender:
         self._journal = journal
         self._gas_margin = gas_margin
         self._timeout = receipt_timeout_seconds
+        self._simulated: tuple[bytes, tuple[str, str], BatchSimulation] | None = None
 
     @property
     def accounts(self) -> dict[str, str]:
@@ -169,15 +170,42 @@ class RolesBatchSender:
         )
 
     async def simulate(self, requests: Sequence[TransactionRequest]) -> BatchSimulation:
-        """Simulate the whole batch from the agent's address; nothing is sent."""
+        """Simulate the whole batch from the agent's address; nothing is sent.
+
+        A success is remembered with the block it ran on (the latest block's hash, the same
+        before and after the simulation): `send` right after, with no block mined since, uses
+        it instead of running the same batch on the same state again.
+        """
         call = self._call(requests)
         sender = {"from": self._signer.address}
+        before = await self._latest_hash()
         try:
             await call.call(sender)
             gas = await call.estimate_gas(sender)
         except _REVERTS as exc:
             return BatchSimulation(success=False, gas_estimate=0, revert_reason=str(exc))
-        return BatchSimulation(success=True, gas_estimate=int(gas))
+        simulation = BatchSimulation(success=True, gas_estimate=int(gas))
+        if await self._latest_hash() == before:
+            self._simulated = (before, self._calldata(call), simulation)
+        return simulation
+
+    async def _simulated_now(self, requests: Sequence[TransactionRequest]) -> BatchSimulation:
+        """The simulation of `requests` on the chain as it is now: the remembered one when it
+        is of the same call on the same latest block (a block's hash commits to its state),
+        else a new one."""
+        remembered, self._simulated = self._simulated, None
+        if remembered is not None:
+            block, data, simulation = remembered
+            if data == self._calldata(self._call(requests)) and await self._latest_hash() == block:
+                return simulation
+        return await self.simulate(requests)
+
+    async def _latest_hash(self) -> bytes:
+        block = await self._w3.eth.get_block("latest")
+        return bytes(block["hash"])
+
+    def _calldata(self, call: Any) -> tuple[str, str]:
+        return (self._target, str(call._encode_transaction_data()))
 
     async def send(self, requests: Sequence[TransactionRequest], batch_id: str) -> SendReceipt:
         """Simulate, sign, journal, broadcast and wait for the batch; at most once per id.
@@ -194,10 +222,13 @@ class RolesBatchSender:
         attempts = await self._journal.attempts(batch_id)
         if attempts:
             return await self._finish(attempts[-1])
-        simulation = await self.simulate(requests)
+        simulation = await self._simulated_now(requests)
         if not simulation.success:
             raise SimulationFailed(simulation.revert_reason or "reverted", step=batch_id)
-        tx = await self._call(requests).build_transaction({"from": self._signer.address})
+        # The gas is set here: without it web3 would estimate it once more.
+        tx = await self._call(requests).build_transaction(
+            {"from": self._signer.address, "gas": simulation.gas_estimate}
+        )
         block = await self._w3.eth.get_block("latest")
         priority = 10**9
         max_fee = int(block.get("baseFeePerGas", 0)) * 2 + priority
