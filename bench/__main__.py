@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.measure import FIGURES, figures_table, machine_load, missing_tools
+from bench.measure import FIGURES, figures_table, machine_load, machine_speed, missing_tools
 
 
 def main() -> int:
@@ -30,7 +30,8 @@ def main() -> int:
     only = set(sys.argv[1:])
     failures = 0
     print(
-        f"== machine: {os.cpu_count()} cores, Python {platform.python_version()}, {machine_load()}"
+        f"== machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{machine_load()}; {machine_speed()}"
     )
     for name in modules:
         if only and name not in only:
@@ -42,7 +43,7 @@ def main() -> int:
         print(f"   ({time.perf_counter() - started:.1f} s)")
         failures += 1 if status else 0
     if FIGURES:
-        print(f"== must-show figures ({machine_load()} at the end)")
+        print(f"== must-show figures ({machine_load()}; {machine_speed()} at the end)")
         print(figures_table())
     return 1 if failures else 0
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,19 @@ def machine_load() -> str:
     """The machine's load now, for the printed figures (the machine may be shared)."""
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def machine_speed() -> str:
+    """How fast this machine runs Python now: the time a fixed pure-Python loop takes.
+
+    A shared or virtual machine's speed drifts (on the 2-core machine of 2026-12-02 this loop
+    took 0.45 to 0.73 s a minute apart while idle), and every figure here drifts with it: print
+    it at the start and the end so a run can be compared with another."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return f"a 5,000,000-step Python loop takes {time.perf_counter() - started:.2f} s"
 
 
 def wrk_conditions() -> str:
