@@ -10,7 +10,7 @@ would drop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,8 +25,9 @@ from adapters.chain.devchain.history import StateHistory
 from adapters.chain.devchain.node import in_process_web3, new_tester
 from adapters.chain.devchain.oracle import oracle_price
 from adapters.chain.devchain.world import DevChainWorld
-from domain.market import MarketData, MarketPhase
+from domain.market import MarketData
 from tests.integration.devchain.fixtures import COMPILE_CACHE
+from tests.unit.domain.builders import market
 
 pytestmark = pytest.mark.slow(seconds=40)
 
@@ -35,15 +36,7 @@ HOLDER = "0x00000000000000000000000000000000000000bb"
 
 
 def _market(btc: int) -> MarketData:
-    return MarketData(
-        btc_price=Decimal(btc),
-        eth_price=Decimal(3000),
-        mvrv_z_score=Decimal(1),
-        funding_rate=None,
-        fear_greed_index=None,
-        market_phase=MarketPhase.ACCUMULATION,
-        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    return market(btc=str(btc))
 
 
 class _Chain:

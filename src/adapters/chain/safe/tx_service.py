@@ -20,7 +20,7 @@ Timeouts, connection failures, 429 and 5xx are retried with exponential back-off
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -87,6 +87,9 @@ class ConfirmationPage(BaseModel):
     results: list[Confirmation] = Field(max_length=MAX_CONFIRMATIONS)
 
 
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
 def _summary(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:3]:
@@ -95,18 +98,22 @@ def _summary(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _parse(model: type[_Answer], body: object, what: str) -> _Answer:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise TransactionServiceUnavailable(
+            f"malformed {what} answer ({_summary(exc)})", permanent=True
+        ) from None
+
+
 def parse_transaction(body: object) -> MultisigTransaction:
     """A multisig transaction answer, validated.
 
     Raises:
         TransactionServiceUnavailable: missing or malformed fields (permanent).
     """
-    try:
-        return MultisigTransaction.model_validate(body)
-    except ValidationError as exc:
-        raise TransactionServiceUnavailable(
-            f"malformed transaction answer ({_summary(exc)})", permanent=True
-        ) from None
+    return _parse(MultisigTransaction, body, "transaction")
 
 
 def parse_confirmations(body: object) -> ConfirmationPage:
@@ -115,12 +122,7 @@ def parse_confirmations(body: object) -> ConfirmationPage:
     Raises:
         TransactionServiceUnavailable: missing or malformed fields (permanent).
     """
-    try:
-        return ConfirmationPage.model_validate(body)
-    except ValidationError as exc:
-        raise TransactionServiceUnavailable(
-            f"malformed confirmations answer ({_summary(exc)})", permanent=True
-        ) from None
+    return _parse(ConfirmationPage, body, "confirmations")
 
 
 def _confirmation(item: Confirmation) -> ServiceConfirmation:
